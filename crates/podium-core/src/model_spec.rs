@@ -1,0 +1,89 @@
+//! Model specs as users write them: `KIND:REST`.
+
+use std::fmt;
+
+/// The kinds a model spec may name, in the order `--help` lists them.
+pub const KNOWN_MODEL_KINDS: &[&str] = &[
+    "mock",
+    "local",
+    "gguf",
+    "openai-compatible",
+    "openai",
+    "together",
+    "anthropic",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub kind: String,
+    pub rest: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelSpecError {
+    #[error("model spec `{0}` has no kind: write KIND:NAME, where KIND is one of {kinds}", kinds = KNOWN_MODEL_KINDS.join(", "))]
+    MissingKind(String),
+    #[error("unknown model kind `{kind}` in `{spec}`: known kinds are {kinds}", kinds = KNOWN_MODEL_KINDS.join(", "))]
+    UnknownKind { kind: String, spec: String },
+    #[error("model spec `{0}` has nothing after the kind")]
+    Empty(String),
+}
+
+impl ModelSpec {
+    pub fn parse(spec: &str) -> Result<ModelSpec, ModelSpecError> {
+        let Some((kind, rest)) = spec.split_once(':') else {
+            return Err(ModelSpecError::MissingKind(spec.to_string()));
+        };
+        if !KNOWN_MODEL_KINDS.contains(&kind) {
+            return Err(ModelSpecError::UnknownKind {
+                kind: kind.to_string(),
+                spec: spec.to_string(),
+            });
+        }
+        if rest.is_empty() {
+            return Err(ModelSpecError::Empty(spec.to_string()));
+        }
+        Ok(ModelSpec {
+            kind: kind.to_string(),
+            rest: rest.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kind_and_rest() {
+        let spec = ModelSpec::parse("openai-compatible:http://127.0.0.1:8000/v1#m").unwrap();
+        assert_eq!(spec.kind, "openai-compatible");
+        assert_eq!(spec.rest, "http://127.0.0.1:8000/v1#m");
+        assert_eq!(
+            spec.to_string(),
+            "openai-compatible:http://127.0.0.1:8000/v1#m"
+        );
+    }
+
+    #[test]
+    fn unknown_kind_lists_known_ones() {
+        let err = ModelSpec::parse("foo:bar").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("unknown model kind `foo`"), "{message}");
+        assert!(message.contains("mock, local, gguf"), "{message}");
+        assert_eq!(
+            ModelSpec::parse("mock").unwrap_err(),
+            ModelSpecError::MissingKind("mock".into())
+        );
+        assert_eq!(
+            ModelSpec::parse("mock:").unwrap_err(),
+            ModelSpecError::Empty("mock:".into())
+        );
+    }
+}
