@@ -1,1 +1,23 @@
-//! Placeholder replaced below.
+//! Podium's persistent state in SQLite: models, tasks, runs, per-document
+//! samples (for resume) and the response cache.
+//!
+//! *Architecture Invariant:* this is the only crate that contains SQL. Every
+//! other crate goes through [`Store`], whose methods are synchronous; async
+//! callers wrap it in a mutex and `spawn_blocking`.
+
+mod cache;
+mod error;
+mod migrations;
+mod records;
+mod store;
+mod timestamp;
+
+pub use cache::cache_key;
+pub use error::StoreError;
+pub use migrations::SCHEMA_VERSION;
+pub use records::{
+    LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
+    SampleWrite,
+};
+pub use store::Store;
+pub use timestamp::rfc3339_utc;

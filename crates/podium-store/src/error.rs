@@ -1,0 +1,36 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot create the directory {path} for the database")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database schema version {found} is newer than this Podium supports ({supported}); upgrade Podium"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("migrating the database to schema version {version} failed")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("run {0} does not exist")]
+    RunNotFound(i64),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}

@@ -1,0 +1,121 @@
+//! Forward-only schema migrations, tracked in SQLite's `PRAGMA user_version`.
+//!
+//! Migration `i` (0-based) takes the schema from version `i` to `i + 1`. Never
+//! edit a migration that has shipped: databases in the field already ran it.
+//! Append a new one instead.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+/// The schema version this build writes; databases newer than this are refused.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: models, tasks, runs, samples, cache.
+    r#"
+    CREATE TABLE models (
+        id                 INTEGER PRIMARY KEY,
+        spec               TEXT NOT NULL,
+        fingerprint        TEXT NOT NULL,
+        chat_template_hash TEXT,
+        UNIQUE (spec, fingerprint)
+    );
+
+    CREATE TABLE tasks (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        config_json  TEXT NOT NULL CHECK (json_valid(config_json)),
+        UNIQUE (name, content_hash)
+    );
+
+    CREATE TABLE runs (
+        id             INTEGER PRIMARY KEY,
+        model_id       INTEGER NOT NULL REFERENCES models (id),
+        task_id        INTEGER NOT NULL REFERENCES tasks (id),
+        manifest_json  TEXT NOT NULL CHECK (json_valid(manifest_json)),
+        podium_version TEXT NOT NULL,
+        n_shots        INTEGER NOT NULL CHECK (n_shots >= 0),
+        chat_template  INTEGER NOT NULL CHECK (chat_template IN (0, 1)),
+        seed           INTEGER NOT NULL,
+        limit_n        INTEGER CHECK (limit_n >= 0),
+        status         TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed')),
+        error          TEXT,
+        started_at     TEXT NOT NULL,
+        finished_at    TEXT,
+        results_json   TEXT CHECK (results_json IS NULL OR json_valid(results_json))
+    );
+
+    -- One run per identity, so resuming can never fork a second copy. limit_n is
+    -- nullable and NULLs are distinct in UNIQUE, hence the ifnull.
+    CREATE UNIQUE INDEX runs_identity ON runs (
+        model_id, task_id, n_shots, chat_template, seed, ifnull(limit_n, -1)
+    );
+
+    CREATE TABLE samples (
+        run_id          INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        doc_id          INTEGER NOT NULL CHECK (doc_id >= 0),
+        prompt_hash     TEXT NOT NULL,
+        requests_json   TEXT NOT NULL CHECK (json_valid(requests_json)),
+        responses_json  TEXT NOT NULL CHECK (json_valid(responses_json)),
+        metrics_json    TEXT NOT NULL CHECK (json_valid(metrics_json)),
+        n_input_tokens  INTEGER,
+        n_output_tokens INTEGER,
+        timing_json     TEXT NOT NULL CHECK (json_valid(timing_json)),
+        status          TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        error           TEXT,
+        created_at      TEXT NOT NULL,
+        PRIMARY KEY (run_id, doc_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE cache (
+        key           TEXT PRIMARY KEY,
+        response_json TEXT NOT NULL CHECK (json_valid(response_json)),
+        created_at    TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per migration.
+pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    // The common case, an up-to-date database, needs no write lock.
+    if schema_version(connection)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let target_version = index as i64 + 1;
+        let as_migration_error = |source| StoreError::Migration {
+            version: target_version,
+            source,
+        };
+        // IMMEDIATE takes the write lock before reading the version, so two
+        // processes opening a fresh database cannot both run the same migration.
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(as_migration_error)?;
+        let current_version = schema_version(&transaction)?;
+        if current_version >= target_version {
+            continue;
+        }
+        transaction
+            .execute_batch(sql)
+            .and_then(|()| transaction.pragma_update(None, "user_version", target_version))
+            .and_then(|()| transaction.commit())
+            .map_err(as_migration_error)?;
+    }
+    Ok(())
+}
+
+/// Reads `PRAGMA user_version`, refusing databases written by a newer Podium:
+/// running old code against a newer schema could silently drop what it added.
+fn schema_version(connection: &Connection) -> Result<i64, StoreError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(version)
+}

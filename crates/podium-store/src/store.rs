@@ -1,0 +1,456 @@
+//! [`Store`]: one SQLite connection and every query Podium runs against it.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::migrations::migrate;
+use crate::timestamp::now_rfc3339;
+use crate::{
+    LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
+    SampleWrite, StoreError,
+};
+
+/// How long a statement waits for another process's write lock (e.g. the board
+/// server reading while `podium eval` writes) before failing with "busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A Podium database. Synchronous and `Send` but not `Sync`: share it behind a
+/// mutex and call it from `spawn_blocking` in async code.
+pub struct Store {
+    connection: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and its parent
+    /// directories, switches it to WAL, and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let open_error = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(open_error)?;
+        // WAL lets readers (the board) proceed while one writer (an eval) commits,
+        // and makes each sample's commit cheap. SQLite answers with the mode it
+        // ended up in; a filesystem without shared memory can refuse WAL, and
+        // Podium then still works, only with readers blocking writers.
+        let _mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(open_error)?;
+        // In WAL mode NORMAL cannot corrupt the database; a power cut may lose the
+        // last few commits, which resume simply evaluates again.
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_error)?;
+        Self::configure(connection)
+    }
+
+    /// A private, empty database for tests and dry runs (no WAL: nothing shares it).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::configure(Connection::open_in_memory()?)
+    }
+
+    fn configure(mut connection: Connection) -> Result<Store, StoreError> {
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        // SQLite leaves foreign keys off by default; on, a sample can never point
+        // at a run that does not exist.
+        connection.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut connection)?;
+        Ok(Store { connection })
+    }
+
+    /// The journal mode in effect (`wal` for file databases, `memory` in memory).
+    pub fn journal_mode(&self) -> Result<String, StoreError> {
+        Ok(self
+            .connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+    }
+
+    /// The schema version of the open database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    }
+
+    /// Returns the id of the model with this (spec, fingerprint), inserting it if
+    /// new. A known chat-template hash is updated; `None` never erases one.
+    pub fn upsert_model(&self, model: &ModelRecord) -> Result<i64, StoreError> {
+        Ok(self.connection.query_row(
+            "INSERT INTO models (spec, fingerprint, chat_template_hash) VALUES (?1, ?2, ?3)
+             ON CONFLICT (spec, fingerprint) DO UPDATE
+                 SET chat_template_hash = coalesce(excluded.chat_template_hash, chat_template_hash)
+             RETURNING id",
+            params![model.spec, model.fingerprint, model.chat_template_hash],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Returns the id of the task with this (name, content hash), inserting it if new.
+    pub fn upsert_task(
+        &self,
+        name: &str,
+        content_hash: &str,
+        config_json: &str,
+    ) -> Result<i64, StoreError> {
+        Ok(self.connection.query_row(
+            "INSERT INTO tasks (name, content_hash, config_json) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name, content_hash) DO UPDATE SET config_json = excluded.config_json
+             RETURNING id",
+            params![name, content_hash, config_json],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Returns the run with this identity, creating it if there is none, so that
+    /// running the same evaluation again resumes it instead of starting over.
+    ///
+    /// A failed run is set back to running (its ok samples are kept). A finished
+    /// run is returned as it is, with `finished: true`; the caller decides whether
+    /// to skip it or [`reopen_run`](Self::reopen_run). `manifest_json` and
+    /// `podium_version` are recorded only when the run is created.
+    pub fn find_or_create_run(
+        &mut self,
+        key: &RunKey,
+        manifest_json: &str,
+        podium_version: &str,
+    ) -> Result<(i64, RunState), StoreError> {
+        // IMMEDIATE takes the write lock before the lookup, so two processes
+        // resuming the same run cannot both decide to create it.
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seed = seed_to_sql(key.seed);
+        let existing: Option<(i64, RunStatus)> = transaction
+            .query_row(
+                "SELECT id, status FROM runs
+                 WHERE model_id = ?1 AND task_id = ?2 AND n_shots = ?3 AND chat_template = ?4
+                   AND seed = ?5 AND ifnull(limit_n, -1) = ifnull(?6, -1)",
+                params![
+                    key.model_id,
+                    key.task_id,
+                    key.n_shots,
+                    key.chat_template,
+                    seed,
+                    key.limit
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let outcome = match existing {
+            Some((run_id, RunStatus::Finished)) => (
+                run_id,
+                RunState {
+                    existing: true,
+                    finished: true,
+                },
+            ),
+            Some((run_id, status)) => {
+                if status == RunStatus::Failed {
+                    transaction.execute(
+                        "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL
+                         WHERE id = ?1",
+                        params![run_id],
+                    )?;
+                }
+                (
+                    run_id,
+                    RunState {
+                        existing: true,
+                        finished: false,
+                    },
+                )
+            }
+            None => {
+                transaction.execute(
+                    "INSERT INTO runs (model_id, task_id, manifest_json, podium_version, n_shots,
+                                       chat_template, seed, limit_n, status, started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+                    params![
+                        key.model_id,
+                        key.task_id,
+                        manifest_json,
+                        podium_version,
+                        key.n_shots,
+                        key.chat_template,
+                        seed,
+                        key.limit,
+                        now_rfc3339()
+                    ],
+                )?;
+                (
+                    transaction.last_insert_rowid(),
+                    RunState {
+                        existing: false,
+                        finished: false,
+                    },
+                )
+            }
+        };
+        transaction.commit()?;
+        Ok(outcome)
+    }
+
+    /// Document ids of the run's successful samples: the ones resume can skip.
+    pub fn completed_doc_ids(&self, run_id: i64) -> Result<HashSet<u64>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT doc_id FROM samples WHERE run_id = ?1 AND status = 'ok'")?;
+        let doc_ids = statement
+            .query_map(params![run_id], |row| row.get(0))?
+            .collect::<Result<HashSet<u64>, _>>()?;
+        Ok(doc_ids)
+    }
+
+    /// Stores one sample in one transaction. Writing a document again replaces
+    /// its row (never adds a second one), except that a failed retry does not
+    /// overwrite an ok sample.
+    pub fn put_sample(
+        &mut self,
+        run_id: i64,
+        sample: &SampleRecord,
+    ) -> Result<SampleWrite, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let run_exists = transaction
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![run_id], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if !run_exists {
+            return Err(StoreError::RunNotFound(run_id));
+        }
+        let previous: Option<SampleStatus> = transaction
+            .query_row(
+                "SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2",
+                params![run_id, sample.doc_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let write = match (previous, sample.status) {
+            (None, _) => SampleWrite::Inserted,
+            (Some(SampleStatus::Ok), SampleStatus::Failed) => SampleWrite::KeptExisting,
+            (Some(_), _) => SampleWrite::Replaced,
+        };
+        if write != SampleWrite::KeptExisting {
+            transaction.execute(
+                "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json, responses_json,
+                                      metrics_json, n_input_tokens, n_output_tokens, timing_json,
+                                      status, error, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (run_id, doc_id) DO UPDATE SET
+                     prompt_hash = excluded.prompt_hash,
+                     requests_json = excluded.requests_json,
+                     responses_json = excluded.responses_json,
+                     metrics_json = excluded.metrics_json,
+                     n_input_tokens = excluded.n_input_tokens,
+                     n_output_tokens = excluded.n_output_tokens,
+                     timing_json = excluded.timing_json,
+                     status = excluded.status,
+                     error = excluded.error,
+                     created_at = excluded.created_at",
+                params![
+                    run_id,
+                    sample.doc_id,
+                    sample.prompt_hash,
+                    sample.requests_json,
+                    sample.responses_json,
+                    sample.metrics_json,
+                    sample.n_input_tokens,
+                    sample.n_output_tokens,
+                    sample.timing_json,
+                    sample.status,
+                    sample.error,
+                    now_rfc3339()
+                ],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(write)
+    }
+
+    /// All samples of a run, ok and failed, in document order.
+    pub fn samples(&self, run_id: i64) -> Result<Vec<SampleRecord>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT doc_id, prompt_hash, requests_json, responses_json, metrics_json,
+                    n_input_tokens, n_output_tokens, timing_json, status, error
+             FROM samples WHERE run_id = ?1 ORDER BY doc_id",
+        )?;
+        let samples = statement
+            .query_map(params![run_id], sample_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(samples)
+    }
+
+    /// Marks a run finished with its aggregated results.
+    pub fn finish_run(&self, run_id: i64, results_json: &str) -> Result<(), StoreError> {
+        self.update_run(
+            run_id,
+            "UPDATE runs SET status = 'finished', finished_at = ?2, results_json = ?3, error = NULL
+             WHERE id = ?1",
+            params![run_id, now_rfc3339(), results_json],
+        )
+    }
+
+    /// Marks a run failed with the reason; its ok samples stay for a later resume.
+    pub fn fail_run(&self, run_id: i64, error: &str) -> Result<(), StoreError> {
+        self.update_run(
+            run_id,
+            "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 WHERE id = ?1",
+            params![run_id, now_rfc3339(), error],
+        )
+    }
+
+    /// Sets a finished (or failed) run back to running, e.g. to add documents.
+    /// Its results are cleared because they no longer cover every sample; until
+    /// it finishes again the board shows the previous finished run, if any.
+    pub fn reopen_run(&self, run_id: i64) -> Result<(), StoreError> {
+        self.update_run(
+            run_id,
+            "UPDATE runs SET status = 'running', finished_at = NULL, results_json = NULL,
+                             error = NULL
+             WHERE id = ?1",
+            params![run_id],
+        )
+    }
+
+    fn update_run(
+        &self,
+        run_id: i64,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        if self.connection.execute(sql, params)? == 0 {
+            return Err(StoreError::RunNotFound(run_id));
+        }
+        Ok(())
+    }
+
+    /// Every run, oldest first, with its sample counts.
+    pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT r.id, m.spec, t.name, r.status,
+                    (SELECT count(*) FROM samples s WHERE s.run_id = r.id),
+                    (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'failed'),
+                    r.started_at, r.finished_at, r.n_shots, r.seed, r.limit_n
+             FROM runs r
+             JOIN models m ON m.id = r.model_id
+             JOIN tasks t ON t.id = r.task_id
+             ORDER BY r.id",
+        )?;
+        let runs = statement
+            .query_map([], |row| {
+                Ok(RunSummary {
+                    run_id: row.get(0)?,
+                    model_spec: row.get(1)?,
+                    task_name: row.get(2)?,
+                    status: row.get(3)?,
+                    n_samples: row.get(4)?,
+                    n_failed: row.get(5)?,
+                    started_at: row.get(6)?,
+                    finished_at: row.get(7)?,
+                    n_shots: row.get(8)?,
+                    seed: seed_from_sql(row.get(9)?),
+                    limit: row.get(10)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(runs)
+    }
+
+    /// For each (model spec, task name), the most recently finished run,
+    /// ordered by model spec then task name.
+    pub fn latest_results(&self) -> Result<Vec<LatestResult>, StoreError> {
+        // finished_at has a fixed-width format, so text order is time order; the
+        // run id breaks ties between runs finished in the same microsecond.
+        let mut statement = self.connection.prepare(
+            "SELECT spec, name, id, finished_at, results_json FROM (
+                 SELECT m.spec, t.name, r.id, r.finished_at, r.results_json,
+                        row_number() OVER (
+                            PARTITION BY m.spec, t.name
+                            ORDER BY r.finished_at DESC, r.id DESC
+                        ) AS recency
+                 FROM runs r
+                 JOIN models m ON m.id = r.model_id
+                 JOIN tasks t ON t.id = r.task_id
+                 WHERE r.status = 'finished'
+                   AND r.finished_at IS NOT NULL
+                   AND r.results_json IS NOT NULL
+             )
+             WHERE recency = 1
+             ORDER BY spec, name",
+        )?;
+        let results = statement
+            .query_map([], |row| {
+                Ok(LatestResult {
+                    model_spec: row.get(0)?,
+                    task_name: row.get(1)?,
+                    run_id: row.get(2)?,
+                    finished_at: row.get(3)?,
+                    results_json: row.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(results)
+    }
+
+    /// The cached response for `key` (see [`cache_key`](crate::cache_key)), if any.
+    pub fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT response_json FROM cache WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Caches `response_json` under `key`, replacing any earlier entry.
+    pub fn cache_put(&self, key: &str, response_json: &str) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO cache (key, response_json, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE
+                 SET response_json = excluded.response_json, created_at = excluded.created_at",
+            params![key, response_json, now_rfc3339()],
+        )?;
+        Ok(())
+    }
+}
+
+fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
+    Ok(SampleRecord {
+        doc_id: row.get(0)?,
+        prompt_hash: row.get(1)?,
+        requests_json: row.get(2)?,
+        responses_json: row.get(3)?,
+        metrics_json: row.get(4)?,
+        n_input_tokens: row.get(5)?,
+        n_output_tokens: row.get(6)?,
+        timing_json: row.get(7)?,
+        status: row.get(8)?,
+        error: row.get(9)?,
+    })
+}
+
+/// SQLite integers are signed 64-bit; a seed is any `u64`. Reinterpreting the
+/// bits keeps every seed storable and round-trips exactly (seeds above
+/// `i64::MAX` read as negative numbers in raw SQL, which nothing relies on).
+fn seed_to_sql(seed: u64) -> i64 {
+    seed as i64
+}
+
+fn seed_from_sql(stored: i64) -> u64 {
+    stored as u64
+}

@@ -1,0 +1,407 @@
+//! Behaviour of the store through its public API: migrations, resume, sample
+//! upserts, the board's latest results and the response cache.
+
+use std::path::Path;
+use std::thread::sleep;
+use std::time::Duration;
+
+use podium_store::{
+    ModelRecord, RunKey, RunState, RunStatus, SCHEMA_VERSION, SampleRecord, SampleStatus,
+    SampleWrite, Store, StoreError, cache_key,
+};
+
+fn model(spec: &str, fingerprint: &str) -> ModelRecord {
+    ModelRecord {
+        spec: spec.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        chat_template_hash: None,
+    }
+}
+
+fn sample(doc_id: u64, status: SampleStatus) -> SampleRecord {
+    SampleRecord {
+        doc_id,
+        prompt_hash: format!("prompt-{doc_id}"),
+        requests_json: r#"[{"kind":"loglikelihood"}]"#.to_owned(),
+        responses_json: "[]".to_owned(),
+        metrics_json: match status {
+            SampleStatus::Ok => r#"{"acc":1.0}"#.to_owned(),
+            SampleStatus::Failed => "{}".to_owned(),
+        },
+        n_input_tokens: Some(12),
+        n_output_tokens: None,
+        timing_json: r#"{"e2e_s":0.5}"#.to_owned(),
+        status,
+        error: match status {
+            SampleStatus::Ok => None,
+            SampleStatus::Failed => Some("connection reset".to_owned()),
+        },
+    }
+}
+
+/// A model, a task and the key of a run over them, in `store`.
+fn run_key(store: &Store, seed: u64, limit: Option<u64>) -> RunKey {
+    let model_id = store
+        .upsert_model(&model("openai:tiny", "http://h/v1#tiny"))
+        .unwrap();
+    let task_id = store.upsert_task("hellaswag", "sha256:abc", "{}").unwrap();
+    RunKey {
+        model_id,
+        task_id,
+        n_shots: 0,
+        chat_template: false,
+        seed,
+        limit,
+    }
+}
+
+fn open_file(path: &Path) -> Store {
+    Store::open(path).unwrap()
+}
+
+#[test]
+fn file_database_is_wal_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    // A nested path also checks that open creates parent directories.
+    let path = dir.path().join("nested/deeper/podium.db");
+    {
+        let store = open_file(&path);
+        assert_eq!(store.journal_mode().unwrap(), "wal");
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        store.upsert_model(&model("m", "f")).unwrap();
+    }
+    for _ in 0..2 {
+        let store = open_file(&path);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.journal_mode().unwrap(), "wal");
+        // The row written before reopening survives, with the same id.
+        assert_eq!(store.upsert_model(&model("m", "f")).unwrap(), 1);
+    }
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podium.db");
+    drop(open_file(&path));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(raw);
+    match Store::open(&path) {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        Err(other) => panic!("expected SchemaTooNew, got {other}"),
+        Ok(_) => panic!("expected SchemaTooNew, got a store"),
+    }
+}
+
+#[test]
+fn upserts_return_stable_ids() {
+    let store = Store::open_in_memory().unwrap();
+    let with_template = ModelRecord {
+        chat_template_hash: Some("tmpl-1".to_owned()),
+        ..model("local:qwen.gguf", "sha256:q")
+    };
+    let first = store.upsert_model(&with_template).unwrap();
+    // Same identity without a template hash: same id (the SQL keeps the known hash).
+    assert_eq!(
+        store
+            .upsert_model(&model("local:qwen.gguf", "sha256:q"))
+            .unwrap(),
+        first
+    );
+    // A different file under the same spec is a different model.
+    assert_ne!(
+        store
+            .upsert_model(&model("local:qwen.gguf", "sha256:other"))
+            .unwrap(),
+        first
+    );
+
+    let task = store.upsert_task("arc_easy", "h1", r#"{"a":1}"#).unwrap();
+    assert_eq!(
+        store.upsert_task("arc_easy", "h1", r#"{"a":1}"#).unwrap(),
+        task
+    );
+    assert_ne!(
+        store.upsert_task("arc_easy", "h2", r#"{"a":2}"#).unwrap(),
+        task
+    );
+}
+
+#[test]
+fn invalid_json_is_rejected() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(matches!(
+        store.upsert_task("t", "h", "{not json"),
+        Err(StoreError::Sqlite(_))
+    ));
+}
+
+#[test]
+fn resume_after_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podium.db");
+    let run_id = {
+        let mut store = open_file(&path);
+        let key = run_key(&store, 1234, Some(10));
+        let (run_id, state) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+        assert_eq!(
+            state,
+            RunState {
+                existing: false,
+                finished: false
+            }
+        );
+        for doc_id in [0, 1, 2] {
+            store
+                .put_sample(run_id, &sample(doc_id, SampleStatus::Ok))
+                .unwrap();
+        }
+        // A failed document is stored but is not "completed".
+        store
+            .put_sample(run_id, &sample(3, SampleStatus::Failed))
+            .unwrap();
+        run_id
+    };
+
+    let mut store = open_file(&path);
+    let key = run_key(&store, 1234, Some(10));
+    let (resumed_id, state) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    assert_eq!(resumed_id, run_id);
+    assert_eq!(
+        state,
+        RunState {
+            existing: true,
+            finished: false
+        }
+    );
+    assert_eq!(
+        store.completed_doc_ids(run_id).unwrap(),
+        [0, 1, 2].into_iter().collect()
+    );
+    assert_eq!(store.list_runs().unwrap().len(), 1);
+}
+
+#[test]
+fn run_identity_includes_every_key_field() {
+    let mut store = Store::open_in_memory().unwrap();
+    let base = run_key(&store, 1, None);
+    let (base_id, _) = store.find_or_create_run(&base, "{}", "0.1.0").unwrap();
+    let variants = [
+        RunKey { n_shots: 5, ..base },
+        RunKey {
+            chat_template: true,
+            ..base
+        },
+        RunKey { seed: 2, ..base },
+        RunKey {
+            limit: Some(100),
+            ..base
+        },
+        // The largest seed must round-trip through SQLite's signed integers.
+        RunKey {
+            seed: u64::MAX,
+            ..base
+        },
+    ];
+    for variant in variants {
+        let (id, state) = store.find_or_create_run(&variant, "{}", "0.1.0").unwrap();
+        assert_ne!(id, base_id, "{variant:?}");
+        assert!(!state.existing);
+        // And each variant is found again by its own key (limit NULL vs 100 included).
+        let (again, state) = store.find_or_create_run(&variant, "{}", "0.1.0").unwrap();
+        assert_eq!((again, state.existing), (id, true));
+    }
+    let (again, _) = store.find_or_create_run(&base, "{}", "0.1.0").unwrap();
+    assert_eq!(again, base_id);
+    let seeds: Vec<u64> = store.list_runs().unwrap().iter().map(|r| r.seed).collect();
+    assert!(seeds.contains(&u64::MAX));
+}
+
+#[test]
+fn failed_run_resumes_and_finished_run_is_reported_finished() {
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 7, None);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    store.fail_run(run_id, "backend went away").unwrap();
+    assert_eq!(store.list_runs().unwrap()[0].status, RunStatus::Failed);
+
+    let (again, state) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    assert_eq!(
+        (again, state.existing, state.finished),
+        (run_id, true, false)
+    );
+    assert_eq!(store.list_runs().unwrap()[0].status, RunStatus::Running);
+
+    store.finish_run(run_id, r#"{"acc":0.5}"#).unwrap();
+    let (again, state) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    assert_eq!(
+        (again, state.existing, state.finished),
+        (run_id, true, true)
+    );
+
+    store.reopen_run(run_id).unwrap();
+    let summary = &store.list_runs().unwrap()[0];
+    assert_eq!(summary.status, RunStatus::Running);
+    assert_eq!(summary.finished_at, None);
+    assert!(store.latest_results().unwrap().is_empty());
+}
+
+#[test]
+fn unknown_run_is_an_error() {
+    let mut store = Store::open_in_memory().unwrap();
+    assert!(matches!(
+        store.put_sample(99, &sample(0, SampleStatus::Ok)),
+        Err(StoreError::RunNotFound(99))
+    ));
+    assert!(matches!(
+        store.finish_run(99, "{}"),
+        Err(StoreError::RunNotFound(99))
+    ));
+    assert!(matches!(
+        store.fail_run(99, "x"),
+        Err(StoreError::RunNotFound(99))
+    ));
+    assert!(matches!(
+        store.reopen_run(99),
+        Err(StoreError::RunNotFound(99))
+    ));
+}
+
+#[test]
+fn ok_sample_replaces_failed_one_without_double_counting() {
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 1, None);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+
+    assert_eq!(
+        store
+            .put_sample(run_id, &sample(5, SampleStatus::Failed))
+            .unwrap(),
+        SampleWrite::Inserted
+    );
+    assert!(store.completed_doc_ids(run_id).unwrap().is_empty());
+    assert_eq!(
+        store
+            .put_sample(run_id, &sample(5, SampleStatus::Ok))
+            .unwrap(),
+        SampleWrite::Replaced
+    );
+    // A later failed retry must not destroy the good result.
+    assert_eq!(
+        store
+            .put_sample(run_id, &sample(5, SampleStatus::Failed))
+            .unwrap(),
+        SampleWrite::KeptExisting
+    );
+
+    let samples = store.samples(run_id).unwrap();
+    assert_eq!(samples, vec![sample(5, SampleStatus::Ok)]);
+    let summary = &store.list_runs().unwrap()[0];
+    assert_eq!((summary.n_samples, summary.n_failed), (1, 0));
+    assert_eq!(
+        store.completed_doc_ids(run_id).unwrap(),
+        [5].into_iter().collect()
+    );
+}
+
+#[test]
+fn samples_come_back_in_doc_order_with_counts() {
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 1, None);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    for (doc_id, status) in [
+        (10, SampleStatus::Ok),
+        (2, SampleStatus::Failed),
+        (7, SampleStatus::Ok),
+    ] {
+        store.put_sample(run_id, &sample(doc_id, status)).unwrap();
+    }
+    let doc_ids: Vec<u64> = store
+        .samples(run_id)
+        .unwrap()
+        .iter()
+        .map(|s| s.doc_id)
+        .collect();
+    assert_eq!(doc_ids, [2, 7, 10]);
+    let summary = &store.list_runs().unwrap()[0];
+    assert_eq!((summary.n_samples, summary.n_failed), (3, 1));
+    assert_eq!(summary.model_spec, "openai:tiny");
+    assert_eq!(summary.task_name, "hellaswag");
+}
+
+#[test]
+fn latest_results_pick_the_newest_finished_run() {
+    let mut store = Store::open_in_memory().unwrap();
+    let older_key = run_key(&store, 1, None);
+    let newer_key = RunKey {
+        seed: 2,
+        ..older_key
+    };
+    let unfinished_key = RunKey {
+        seed: 3,
+        ..older_key
+    };
+    let (older, _) = store.find_or_create_run(&older_key, "{}", "0.1.0").unwrap();
+    let (newer, _) = store.find_or_create_run(&newer_key, "{}", "0.1.0").unwrap();
+    store
+        .find_or_create_run(&unfinished_key, "{}", "0.1.0")
+        .unwrap();
+
+    // Finish the later-created run first: recency is by finish time, not by id.
+    store.finish_run(newer, r#"{"acc":0.2}"#).unwrap();
+    sleep(Duration::from_millis(5));
+    store.finish_run(older, r#"{"acc":0.3}"#).unwrap();
+
+    // Another model's result forms its own row.
+    let other_model = store
+        .upsert_model(&model("openai:big", "http://h/v1#big"))
+        .unwrap();
+    let other_key = RunKey {
+        model_id: other_model,
+        ..older_key
+    };
+    let (other, _) = store.find_or_create_run(&other_key, "{}", "0.1.0").unwrap();
+    store.finish_run(other, r#"{"acc":0.9}"#).unwrap();
+
+    let latest = store.latest_results().unwrap();
+    let cells: Vec<(&str, &str, i64, &str)> = latest
+        .iter()
+        .map(|r| {
+            (
+                r.model_spec.as_str(),
+                r.task_name.as_str(),
+                r.run_id,
+                r.results_json.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("openai:big", "hellaswag", other, r#"{"acc":0.9}"#),
+            ("openai:tiny", "hellaswag", older, r#"{"acc":0.3}"#),
+        ]
+    );
+    assert!(latest[1].finished_at.ends_with('Z'));
+}
+
+#[test]
+fn cache_round_trip() {
+    let store = Store::open_in_memory().unwrap();
+    let key = cache_key("http://h/v1", "tiny", r#"{"prompt":"hi"}"#);
+    assert_eq!(store.cache_get(&key).unwrap(), None);
+    store.cache_put(&key, r#"{"text":"a"}"#).unwrap();
+    assert_eq!(
+        store.cache_get(&key).unwrap().as_deref(),
+        Some(r#"{"text":"a"}"#)
+    );
+    store.cache_put(&key, r#"{"text":"b"}"#).unwrap();
+    assert_eq!(
+        store.cache_get(&key).unwrap().as_deref(),
+        Some(r#"{"text":"b"}"#)
+    );
+}
