@@ -39,6 +39,9 @@ impl Store {
             source,
         };
         let connection = Connection::open(path).map_err(open_error)?;
+        // Set before switching to WAL, which itself needs a lock another process
+        // opening the same fresh database may hold for a moment.
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         // WAL lets readers (the board) proceed while one writer (an eval) commits,
         // and makes each sample's commit cheap. SQLite answers with the mode it
         // ended up in; a filesystem without shared memory can refuse WAL, and

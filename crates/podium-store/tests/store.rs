@@ -405,3 +405,39 @@ fn cache_round_trip() {
         Some(r#"{"text":"b"}"#)
     );
 }
+
+#[test]
+fn concurrent_connections_resume_the_same_run() {
+    // Separate connections stand in for separate `podium` processes: the
+    // IMMEDIATE transaction in find_or_create_run plus the busy timeout must make
+    // them agree on one run instead of racing to create two.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podium.db");
+    let key = run_key(&open_file(&path), 42, None);
+    let run_ids: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|worker| {
+                let path = &path;
+                scope.spawn(move || {
+                    let mut store = open_file(path);
+                    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+                    store
+                        .put_sample(run_id, &sample(worker, SampleStatus::Ok))
+                        .unwrap();
+                    run_id
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        run_ids.windows(2).all(|pair| pair[0] == pair[1]),
+        "{run_ids:?}"
+    );
+    let reader = open_file(&path);
+    assert_eq!(reader.list_runs().unwrap().len(), 1);
+    assert_eq!(
+        reader.completed_doc_ids(run_ids[0]).unwrap(),
+        (0..4).collect()
+    );
+}
