@@ -1,1 +1,53 @@
-fn main() {}
+//! The `podium` binary: parses flags, runs the command, and turns errors into
+//! exit codes (2 for bad input, 1 for everything else), printing the whole
+//! error chain.
+
+mod args;
+mod board;
+mod commands;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// An error caused by what the user gave us (flags, files, task configs):
+/// exit code 2.
+#[derive(Debug)]
+pub(crate) struct UserError(pub(crate) String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+fn is_user_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.is::<UserError>()
+            || cause.is::<podium_tasks::TaskError>()
+            || cause.is::<podium_core::ModelSpecError>()
+            || cause.is::<podium_backends::OpenError>()
+            || matches!(
+                cause.downcast_ref::<podium_eval::EvalError>(),
+                Some(podium_eval::EvalError::Task(_))
+            )
+    })
+}
+
+fn main() -> ExitCode {
+    let args = args::Args::parse();
+    match commands::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if is_user_error(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

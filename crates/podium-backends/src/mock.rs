@@ -1,0 +1,278 @@
+//! A deterministic fake model for tests and demos of the pipeline: every score
+//! and every generated text is a function of a hash of the model name and the
+//! request, so runs are reproducible and different mock names disagree.
+//!
+//! Spec: `mock:NAME[?delay_ms=N&fail_every=K]`. `delay_ms` sleeps per request
+//! (to interrupt runs in tests); `fail_every=K` fails the requests whose hash
+//! is divisible by K (to test failure recording and retry on resume).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use podium_core::{
+    Backend, BackendError, ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest,
+    LoglikelihoodResult, ModelIdentity, RollingRequest, RollingResult, TokenCountSource,
+};
+
+use crate::OpenError;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MockOptions {
+    pub delay_ms: u64,
+    pub fail_every: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MockBackend {
+    spec: String,
+    name: String,
+    options: MockOptions,
+}
+
+impl MockBackend {
+    pub fn new(name: &str, options: MockOptions) -> MockBackend {
+        MockBackend {
+            spec: format!("mock:{name}"),
+            name: name.to_string(),
+            options,
+        }
+    }
+
+    pub(crate) fn from_spec(spec: &str, rest: &str) -> Result<MockBackend, OpenError> {
+        let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut options = MockOptions::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number: u64 = value.parse().map_err(|_| OpenError::Invalid {
+                spec: spec.to_string(),
+                message: format!("`{key}` needs a whole number, got `{value}`"),
+            })?;
+            match key {
+                "delay_ms" => options.delay_ms = number,
+                "fail_every" if number > 0 => options.fail_every = Some(number),
+                _ => {
+                    return Err(OpenError::Invalid {
+                        spec: spec.to_string(),
+                        message: format!(
+                            "unknown mock option `{key}` (known: delay_ms, fail_every)"
+                        ),
+                    });
+                }
+            }
+        }
+        let mut backend = MockBackend::new(name, options);
+        backend.spec = spec.to_string();
+        Ok(backend)
+    }
+
+    fn hash(&self, parts: &[&str]) -> u64 {
+        let mut hasher = Sha256::new();
+        hasher.update(self.name.as_bytes());
+        for part in parts {
+            hasher.update([0u8]);
+            hasher.update(part.as_bytes());
+        }
+        let digest = hasher.finalize();
+        u64::from_le_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"))
+    }
+
+    async fn pause(&self) {
+        if self.options.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.options.delay_ms)).await;
+        }
+    }
+
+    fn maybe_fail(&self, h: u64) -> Result<(), BackendError> {
+        match self.options.fail_every {
+            Some(k) if h.is_multiple_of(k) => Err(BackendError::Request(format!(
+                "mock failure (fail_every={k})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn score(&self, context: &str, continuation: &str) -> LoglikelihoodResult {
+        let h = self.hash(&[context, continuation]);
+        let n_tokens = mock_token_count(continuation);
+        LoglikelihoodResult {
+            logprob: -((h % 1000) as f64) / 100.0 - 0.5 * n_tokens as f64,
+            is_greedy: h.is_multiple_of(5),
+            n_tokens,
+        }
+    }
+}
+
+/// Tokens as the mock counts them: whitespace-separated words, at least one.
+fn mock_token_count(text: &str) -> usize {
+    text.split_whitespace().count().max(1)
+}
+
+#[async_trait]
+impl Backend for MockBackend {
+    fn identity(&self) -> ModelIdentity {
+        ModelIdentity {
+            spec: self.spec.clone(),
+            fingerprint: format!("mock:{}", self.name),
+            chat_template_hash: Some("mock-chat-template".into()),
+        }
+    }
+
+    async fn loglikelihood(
+        &self,
+        requests: &[LoglikelihoodRequest],
+    ) -> Result<Vec<Result<Vec<LoglikelihoodResult>, BackendError>>, BackendError> {
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            self.pause().await;
+            let h = self.hash(&[&request.context]);
+            out.push(self.maybe_fail(h).map(|()| {
+                request
+                    .continuations
+                    .iter()
+                    .map(|c| self.score(&request.context, c))
+                    .collect()
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn loglikelihood_rolling(
+        &self,
+        requests: &[RollingRequest],
+    ) -> Result<Vec<Result<RollingResult, BackendError>>, BackendError> {
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            self.pause().await;
+            let h = self.hash(&[&request.text]);
+            out.push(self.maybe_fail(h).map(|()| RollingResult {
+                logprob: -0.7 * request.text.len() as f64 - (h % 100) as f64 / 10.0,
+                n_tokens: mock_token_count(&request.text),
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn generate_until(
+        &self,
+        requests: &[GenerateRequest],
+    ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            self.pause().await;
+            let seed = request.seed.to_string();
+            let h = self.hash(&[&request.context, if request.do_sample { &seed } else { "" }]);
+            out.push(self.maybe_fail(h).map(|()| {
+                let full = format!(
+                    " Let me think step by step. {} plus {} is {}. The answer is {}.\n\nQ: next",
+                    h % 7,
+                    h % 13,
+                    h % 7 + h % 13,
+                    h % 20
+                );
+                let words: Vec<&str> = full.split(' ').collect();
+                let mut text = words[..words.len().min(request.max_tokens + 1)].join(" ");
+                if let Some(cut) = request
+                    .until
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .filter_map(|s| text.find(s.as_str()))
+                    .min()
+                {
+                    text.truncate(cut);
+                }
+                GenerateResult {
+                    n_input_tokens: Some(mock_token_count(&request.context)),
+                    n_output_tokens: Some(mock_token_count(&text)),
+                    token_count_source: TokenCountSource::Engine,
+                    text,
+                    reasoning: None,
+                    timing: None,
+                }
+            }));
+        }
+        Ok(out)
+    }
+
+    fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, BackendError> {
+        let mut prompt: String = messages
+            .iter()
+            .map(|m| format!("<|{}|>\n{}\n", m.role, m.content))
+            .collect();
+        if add_generation_prompt {
+            prompt.push_str("<|assistant|>\n");
+        }
+        Ok(prompt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deterministic_and_name_dependent() {
+        let a = MockBackend::new("a", MockOptions::default());
+        let b = MockBackend::new("b", MockOptions::default());
+        let request = LoglikelihoodRequest {
+            context: "Q: 1+1?\nA:".into(),
+            continuations: vec![" 2".into(), " 3".into()],
+        };
+        let first = a
+            .loglikelihood(std::slice::from_ref(&request))
+            .await
+            .unwrap();
+        let again = a
+            .loglikelihood(std::slice::from_ref(&request))
+            .await
+            .unwrap();
+        let other = b
+            .loglikelihood(std::slice::from_ref(&request))
+            .await
+            .unwrap();
+        assert_eq!(first[0].as_ref().unwrap(), again[0].as_ref().unwrap());
+        assert_ne!(first[0].as_ref().unwrap(), other[0].as_ref().unwrap());
+    }
+
+    #[tokio::test]
+    async fn generation_stops_at_until() {
+        let a = MockBackend::new("a", MockOptions::default());
+        let request = GenerateRequest {
+            context: "Q: x".into(),
+            until: vec!["\n\n".into()],
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            do_sample: false,
+            seed: 0,
+        };
+        let out = a.generate_until(&[request]).await.unwrap();
+        let text = &out[0].as_ref().unwrap().text;
+        assert!(text.contains("The answer is"), "{text}");
+        assert!(!text.contains("\n\n"), "{text}");
+    }
+
+    #[test]
+    fn options_parse_and_reject_unknown() {
+        let backend = MockBackend::from_spec(
+            "mock:a?delay_ms=5&fail_every=3",
+            "a?delay_ms=5&fail_every=3",
+        )
+        .unwrap();
+        assert_eq!(
+            backend.options,
+            MockOptions {
+                delay_ms: 5,
+                fail_every: Some(3)
+            }
+        );
+        assert_eq!(backend.identity().fingerprint, "mock:a");
+        let err = MockBackend::from_spec("mock:a?x=1", "a?x=1").unwrap_err();
+        assert!(err.to_string().contains("unknown mock option `x`"), "{err}");
+    }
+}

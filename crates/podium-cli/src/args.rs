@@ -1,0 +1,98 @@
+//! Command-line flags, as clap parses them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "podium",
+    version,
+    about = "A self-hosted LLM leaderboard: evaluate models on standard and custom tasks, with honest confidence intervals",
+    long_about = None
+)]
+pub(crate) struct Args {
+    /// SQLite database holding runs and samples [env: PODIUM_DB; default: $XDG_DATA_HOME/podium/podium.db]
+    #[arg(long, global = true, env = "PODIUM_DB")]
+    pub(crate) db: Option<PathBuf>,
+
+    /// Extra folders of task YAMLs, searched after the bundled tasks [env: PODIUM_TASKS_DIR for the bundled folder]
+    #[arg(long = "tasks-dir", global = true)]
+    pub(crate) tasks_dirs: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List the tasks, tags and groups Podium knows, with their doc counts
+    Tasks {
+        /// Only tasks carrying this tag (or members of this group)
+        #[arg(long)]
+        tag: Option<String>,
+        /// Skip loading data files (faster; no doc counts)
+        #[arg(long)]
+        no_counts: bool,
+    },
+    /// Evaluate a model on tasks; resumes an interrupted run of the same settings automatically
+    Eval(EvalArgs),
+    /// List stored runs
+    Runs,
+    /// The leaderboard: the latest result of each model on each task
+    Board {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EvalArgs {
+    /// Model spec KIND:REST, e.g. mock:a, local:smollm2-135m-instruct, openai-compatible:http://127.0.0.1:8000/v1#name
+    #[arg(short, long)]
+    pub(crate) model: String,
+
+    /// Comma-separated task, tag or group names, or paths to task YAML files
+    #[arg(short, long, value_delimiter = ',', required = true)]
+    pub(crate) tasks: Vec<String>,
+
+    /// Evaluate only the first N docs of each task
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) limit: Option<u64>,
+
+    /// Few-shot examples per prompt (overrides each task's num_fewshot)
+    #[arg(long)]
+    pub(crate) shots: Option<usize>,
+
+    /// Render prompts with the model's chat template
+    #[arg(long)]
+    pub(crate) apply_chat_template: bool,
+
+    /// Seed for few-shot sampling, generation sampling and the bootstrap
+    #[arg(long, default_value_t = 1234)]
+    pub(crate) seed: u64,
+
+    /// Docs sent to the model per batch
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) batch_size: u64,
+
+    /// Bootstrap iterations for the standard errors of non-mean metrics
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) bootstrap_iters: usize,
+
+    /// Write results.json (lm-evaluation-harness layout) and samples_<task>.jsonl here
+    #[arg(long)]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Resume an interrupted run (the default: a run with the same model, task, shots, seed and limit always resumes)
+    #[arg(long)]
+    pub(crate) resume: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Markdown,
+    Json,
+    Csv,
+}

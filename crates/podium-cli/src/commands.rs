@@ -1,0 +1,374 @@
+//! The subcommands: each resolves its settings, does the work and prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use podium_eval::{EvalOptions, Progress};
+use podium_store::Store;
+use podium_tasks::results::TaskResult;
+use podium_tasks::{Registry, Task};
+
+use crate::UserError;
+use crate::args::{Args, Command, EvalArgs, Format};
+use crate::board::Table;
+use crate::paths;
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let db = args.db.clone().unwrap_or_else(paths::default_db);
+    let mut dirs = vec![paths::bundled_tasks_dir()];
+    dirs.extend(args.tasks_dirs.iter().cloned());
+    match args.command {
+        Command::Tasks { tag, no_counts } => list_tasks(&dirs, tag.as_deref(), no_counts),
+        Command::Eval(eval) => run_eval(&db, &dirs, &eval),
+        Command::Runs => list_runs(&db),
+        Command::Board { format } => board(&db, format),
+    }
+}
+
+fn open_store(db: &Path) -> anyhow::Result<Store> {
+    Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))
+}
+
+fn registry(dirs: &[PathBuf]) -> Registry {
+    let registry = Registry::discover(dirs);
+    for warning in &registry.warnings {
+        eprintln!("warning: {warning}");
+    }
+    registry
+}
+
+fn list_tasks(dirs: &[PathBuf], tag: Option<&str>, no_counts: bool) -> anyhow::Result<ExitCode> {
+    let mut registry = registry(dirs);
+    let listing = registry.listing();
+    let members: Option<Vec<String>> = match tag {
+        None => None,
+        Some(tag) => {
+            let selections = registry.resolve(&[tag.to_string()])?;
+            let mut names = Vec::new();
+            for selection in &selections {
+                selection.task_names(&mut names);
+            }
+            Some(names)
+        }
+    };
+    let mut table = Table::new(&[
+        ("name", false),
+        ("kind", false),
+        ("output type", false),
+        ("shots", true),
+        ("docs", true),
+        ("tags / members", false),
+    ]);
+    for row in listing {
+        if let Some(members) = &members
+            && !members.contains(&row.name)
+        {
+            continue;
+        }
+        let docs = if row.kind == "task" && !no_counts {
+            match registry.task_config(&row.name).cloned().map(Task::load) {
+                Some(Ok(task)) => task.n_docs().to_string(),
+                Some(Err(err)) => {
+                    eprintln!("warning: task `{}`: {err}", row.name);
+                    "error".to_string()
+                }
+                None => String::new(),
+            }
+        } else {
+            String::new()
+        };
+        table.push(vec![
+            row.name.clone(),
+            row.kind.to_string(),
+            row.output_type.unwrap_or("").to_string(),
+            row.num_fewshot.map(|n| n.to_string()).unwrap_or_default(),
+            docs,
+            if row.kind == "task" {
+                row.tags.join(", ")
+            } else {
+                format!("{} members", row.n_members)
+            },
+        ]);
+    }
+    print!("{}", table.render(Format::Table)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Progress bars on stderr, one per task (hidden when stderr is not a terminal).
+struct Bars {
+    current: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn task_started(&self, task: &str, total: usize, done: usize) {
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>24} [{bar:30}] {pos}/{len} docs {elapsed} (eta {eta}) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(task.to_string());
+        bar.set_position(done as u64);
+        if done > 0 {
+            bar.set_message(format!("resumed: {done} stored"));
+        }
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(bar);
+        }
+    }
+
+    fn docs_done(&self, n: usize) {
+        if let Ok(current) = self.current.lock()
+            && let Some(bar) = current.as_ref()
+        {
+            bar.inc(n as u64);
+        }
+    }
+
+    fn task_finished(&self, _task: &str) {
+        if let Ok(mut current) = self.current.lock()
+            && let Some(bar) = current.take()
+        {
+            bar.finish();
+        }
+    }
+}
+
+fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let mut registry = registry(dirs);
+    let selections = registry.resolve(&args.tasks)?;
+    let mut names = Vec::new();
+    for selection in &selections {
+        selection.task_names(&mut names);
+    }
+    if names.is_empty() {
+        return Err(
+            UserError("no tasks selected: pass -t with task names or YAML paths".into()).into(),
+        );
+    }
+    let tasks: Vec<Task> = names
+        .iter()
+        .map(|name| {
+            let config = registry
+                .task_config(name)
+                .cloned()
+                .ok_or_else(|| UserError(format!("task `{name}` is not loaded")))?;
+            Ok(Task::load(config)?)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let backend = podium_backends::open(&args.model)?;
+    let mut store = open_store(db)?;
+    let options = EvalOptions {
+        limit: args.limit.map(|l| l as usize),
+        num_fewshot: args.shots,
+        seed: args.seed,
+        apply_chat_template: args.apply_chat_template,
+        batch_size: args.batch_size as usize,
+        bootstrap_iters: args.bootstrap_iters,
+    };
+    let progress = Bars {
+        current: Mutex::new(None),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(podium_eval::evaluate(
+        &mut store,
+        backend.as_ref(),
+        &tasks,
+        &selections,
+        &options,
+        &progress,
+    ))?;
+
+    for outcome in &report.tasks {
+        if outcome.n_resumed > 0 {
+            eprintln!(
+                "{}: resumed run {} ({} samples were already stored)",
+                outcome.result.name, outcome.run_id, outcome.n_resumed
+            );
+        }
+    }
+    let mut table = results_table();
+    for outcome in &report.tasks {
+        push_result_rows(&mut table, &report.model, &outcome.result);
+    }
+    for group in &report.groups {
+        for metric in &group.metrics {
+            table.push(vec![
+                report.model.clone(),
+                format!("{} (group)", group.name),
+                metric.key.clone(),
+                format!("{:.4}", metric.value),
+                metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
+                metric
+                    .ci95()
+                    .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
+                    .unwrap_or_default(),
+                group.n_samples.to_string(),
+            ]);
+        }
+    }
+    print!("{}", table.render(Format::Table)?);
+
+    if let Some(dir) = &args.output {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let results_path = dir.join("results.json");
+        std::fs::write(
+            &results_path,
+            serde_json::to_string_pretty(&report.results_json)? + "\n",
+        )
+        .with_context(|| format!("cannot write {}", results_path.display()))?;
+        for (outcome, task) in report.tasks.iter().zip(&tasks) {
+            let path = dir.join(format!("samples_{}.jsonl", task.name()));
+            std::fs::write(
+                &path,
+                podium_eval::samples_jsonl(&store, outcome.run_id, task)?,
+            )
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        eprintln!("wrote {} and per-sample JSONL", results_path.display());
+    }
+
+    let n_failed = report.n_failed();
+    if n_failed > 0 {
+        for outcome in report.tasks.iter().filter(|o| o.n_failed > 0) {
+            eprintln!(
+                "{}: {} samples failed (first error: {})",
+                outcome.result.name,
+                outcome.n_failed,
+                outcome.first_error.as_deref().unwrap_or("unknown")
+            );
+        }
+        eprintln!(
+            "error: {n_failed} samples failed and were recorded; run the same command again to retry them"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn results_table() -> Table {
+    Table::new(&[
+        ("model", false),
+        ("task", false),
+        ("metric", false),
+        ("value", true),
+        ("stderr", true),
+        ("95% CI", false),
+        ("n", true),
+    ])
+}
+
+fn push_result_rows(table: &mut Table, model: &str, result: &TaskResult) {
+    for metric in &result.metrics {
+        table.push(vec![
+            model.to_string(),
+            result.name.clone(),
+            metric.key.clone(),
+            if metric.value.is_finite() {
+                format!("{:.4}", metric.value)
+            } else {
+                "—".to_string()
+            },
+            metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
+            metric
+                .ci95()
+                .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
+                .unwrap_or_default(),
+            result.n_samples.to_string(),
+        ]);
+    }
+}
+
+fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
+    let store = open_store(db)?;
+    let mut table = Table::new(&[
+        ("run", true),
+        ("model", false),
+        ("task", false),
+        ("status", false),
+        ("samples", true),
+        ("failed", true),
+        ("shots", true),
+        ("seed", true),
+        ("limit", true),
+        ("started", false),
+        ("finished", false),
+    ]);
+    for run in store.list_runs()? {
+        table.push(vec![
+            run.run_id.to_string(),
+            run.model_spec,
+            run.task_name,
+            run.status.to_string(),
+            run.n_samples.to_string(),
+            run.n_failed.to_string(),
+            run.n_shots.to_string(),
+            run.seed.to_string(),
+            run.limit
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "all".into()),
+            run.started_at,
+            run.finished_at.unwrap_or_default(),
+        ]);
+    }
+    print!("{}", table.render(Format::Table)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let store = open_store(db)?;
+    let mut table = Table::new(&[
+        ("model", false),
+        ("task", false),
+        ("metric", false),
+        ("value", true),
+        ("stderr", true),
+        ("95% CI", false),
+        ("n", true),
+        ("normalized", true),
+        ("finished", false),
+    ]);
+    for latest in store.latest_results()? {
+        let result: TaskResult = serde_json::from_str(&latest.results_json)
+            .with_context(|| format!("run {} has unreadable results", latest.run_id))?;
+        for (i, metric) in result.metrics.iter().enumerate() {
+            // The normalized score applies to the task's primary metric.
+            let normalized = if i == 0 && metric.higher_is_better && metric.value.is_finite() {
+                podium_stats::normalized_score(metric.value, result.random_baseline)
+                    .map(|n| format!("{n:.1}"))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            table.push(vec![
+                latest.model_spec.clone(),
+                result.name.clone(),
+                metric.key.clone(),
+                if metric.value.is_finite() {
+                    format!("{:.4}", metric.value)
+                } else {
+                    "—".into()
+                },
+                metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
+                metric
+                    .ci95()
+                    .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
+                    .unwrap_or_default(),
+                result.n_samples.to_string(),
+                normalized,
+                latest.finished_at.clone(),
+            ]);
+        }
+    }
+    print!("{}", table.render(format)?);
+    Ok(ExitCode::SUCCESS)
+}
