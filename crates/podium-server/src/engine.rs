@@ -1,0 +1,249 @@
+//! What `serve-model` needs from a model, and the worker thread that runs it:
+//! the model is blocking CPU work, so it runs on its own thread fed by a
+//! bounded queue; a full queue is answered 429 by the HTTP layer.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use podium_core::ChatMessage;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateParams {
+    pub max_tokens: usize,
+    /// 0 means greedy.
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    Length,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOutcome {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub finish_reason: FinishReason,
+}
+
+/// One prompt token with its log-prob given the tokens before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: String,
+    /// `None` for the first token, which has no context.
+    pub logprob: Option<f64>,
+    /// The most likely token at this position and its log-prob.
+    pub top: Option<(String, f64)>,
+    /// Byte offset of the token in the prompt text.
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptScores {
+    pub tokens: Vec<TokenLogprob>,
+    /// The greedy next token after the prompt (for `max_tokens: 1` with echo).
+    pub next: TokenLogprob,
+}
+
+/// A model `serve-model` can serve. Methods block; they run on the worker thread.
+pub trait Engine: Send + Sync + 'static {
+    fn model_id(&self) -> String;
+
+    /// Render chat messages with the model's chat template, generation prompt added.
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, String>;
+
+    /// Generate from `prompt`, calling `on_text` with each new piece of text;
+    /// stop when it returns false (a stop string was reached or the client left).
+    fn generate(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<GenerateOutcome, String>;
+
+    fn prompt_logprobs(&self, prompt: &str) -> Result<PromptScores, String>;
+}
+
+pub(crate) enum Piece {
+    Text(String),
+    Done(Result<GenerateOutcome, String>),
+}
+
+pub(crate) enum Job {
+    Generate {
+        prompt: String,
+        params: GenerateParams,
+        stop: Vec<String>,
+        pieces: mpsc::UnboundedSender<Piece>,
+    },
+    Score {
+        prompt: String,
+        reply: oneshot::Sender<Result<PromptScores, String>>,
+    },
+}
+
+/// The queue in front of the worker thread.
+#[derive(Clone)]
+pub struct Worker {
+    pub(crate) jobs: mpsc::Sender<Job>,
+    pub(crate) model_id: String,
+    pub(crate) engine: Arc<dyn Engine>,
+}
+
+impl Worker {
+    /// Start the worker thread with a queue of `queue_size` waiting requests.
+    pub fn start(engine: Arc<dyn Engine>, queue_size: usize) -> Worker {
+        let (jobs, mut receiver) = mpsc::channel::<Job>(queue_size.max(1));
+        let thread_engine = engine.clone();
+        std::thread::Builder::new()
+            .name("podium-model".into())
+            .spawn(move || {
+                while let Some(job) = receiver.blocking_recv() {
+                    run_job(thread_engine.as_ref(), job);
+                }
+            })
+            .expect("spawning the model thread");
+        Worker {
+            jobs,
+            model_id: engine.model_id(),
+            engine,
+        }
+    }
+}
+
+fn run_job(engine: &dyn Engine, job: Job) {
+    match job {
+        Job::Generate {
+            prompt,
+            params,
+            stop,
+            pieces,
+        } => {
+            let mut matcher = StopMatcher::new(stop);
+            let mut stopped = false;
+            let outcome = engine.generate(&prompt, &params, &mut |text| {
+                let (emit, hit) = matcher.push(text);
+                if !emit.is_empty() && pieces.send(Piece::Text(emit)).is_err() {
+                    return false;
+                }
+                stopped |= hit;
+                !hit
+            });
+            if !stopped {
+                let rest = matcher.flush();
+                if !rest.is_empty() {
+                    let _ = pieces.send(Piece::Text(rest));
+                }
+            }
+            let outcome = outcome.map(|mut o| {
+                if stopped {
+                    o.finish_reason = FinishReason::Stop;
+                }
+                o
+            });
+            let _ = pieces.send(Piece::Done(outcome));
+        }
+        Job::Score { prompt, reply } => {
+            let _ = reply.send(engine.prompt_logprobs(&prompt));
+        }
+    }
+}
+
+/// Cuts generated text at the first stop string, holding back any tail that
+/// could still become one, so streamed text never shows part of a stop string.
+pub(crate) struct StopMatcher {
+    stops: Vec<String>,
+    pending: String,
+}
+
+impl StopMatcher {
+    pub(crate) fn new(stops: Vec<String>) -> StopMatcher {
+        StopMatcher {
+            stops: stops.into_iter().filter(|s| !s.is_empty()).collect(),
+            pending: String::new(),
+        }
+    }
+
+    /// Add text; returns (text safe to emit, whether a stop string was hit).
+    pub(crate) fn push(&mut self, text: &str) -> (String, bool) {
+        self.pending.push_str(text);
+        if let Some(cut) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.pending.find(s.as_str()))
+            .min()
+        {
+            let emit = self.pending[..cut].to_string();
+            self.pending.clear();
+            return (emit, true);
+        }
+        // Hold back the longest suffix that is a prefix of some stop string.
+        let mut hold = 0;
+        for stop in &self.stops {
+            for len in (1..stop.len().min(self.pending.len() + 1)).rev() {
+                if stop.is_char_boundary(len) && self.pending.ends_with(&stop[..len]) && len > hold
+                {
+                    hold = len;
+                    break;
+                }
+            }
+        }
+        let split = self.pending.len() - hold;
+        let emit = self.pending[..split].to_string();
+        self.pending.drain(..split);
+        (emit, false)
+    }
+
+    pub(crate) fn flush(&mut self) -> String {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stops: &[&str], pieces: &[&str]) -> (String, bool) {
+        let mut m = StopMatcher::new(stops.iter().map(|s| s.to_string()).collect());
+        let mut out = String::new();
+        for p in pieces {
+            let (emit, hit) = m.push(p);
+            out.push_str(&emit);
+            if hit {
+                return (out, true);
+            }
+        }
+        out.push_str(&m.flush());
+        (out, false)
+    }
+
+    #[test]
+    fn stop_strings_split_across_pieces() {
+        assert_eq!(
+            run(&["\n\n"], &["a", "b\n", "\nc"]),
+            ("ab".to_string(), true)
+        );
+        assert_eq!(
+            run(&["Q:"], &["x Q", "uiet"]),
+            ("x Quiet".to_string(), false)
+        );
+        assert_eq!(run(&[], &["a", "b"]), ("ab".to_string(), false));
+        assert_eq!(
+            run(&["end", "stop"], &["we st", "op here"]),
+            ("we ".to_string(), true)
+        );
+    }
+}

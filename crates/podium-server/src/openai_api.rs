@@ -1,0 +1,449 @@
+//! An OpenAI-compatible API over an `Engine`: `GET /v1/models`,
+//! `POST /v1/completions` and `POST /v1/chat/completions`, streamed (SSE) or
+//! not, with prompt log-probs (`echo` + `logprobs`) on completions — what
+//! lm-evaluation-harness's `local-completions` needs.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use tokio::sync::{mpsc, oneshot};
+
+use podium_core::ChatMessage;
+
+use crate::engine::{
+    GenerateOutcome, GenerateParams, Job, Piece, PromptScores, TokenLogprob, Worker,
+};
+
+/// Every error the API answers, with its status; never echoes internals.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Busy,
+    Model(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request_error", m),
+            ApiError::Busy => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "the request queue is full; retry later".to_string(),
+            ),
+            ApiError::Model(m) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", m),
+        };
+        (
+            status,
+            axum::Json(
+                json!({"error": {"message": message, "type": kind, "code": status.as_u16()}}),
+            ),
+        )
+            .into_response()
+    }
+}
+
+struct AppState {
+    worker: Worker,
+    next_id: AtomicU64,
+}
+
+/// The router; tests call it with `oneshot`, `serve` binds it.
+pub fn app(worker: Worker) -> Router {
+    let state = std::sync::Arc::new(AppState {
+        worker,
+        next_id: AtomicU64::new(1),
+    });
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat_completions))
+        .fallback(|| async {
+            ApiError::BadRequest(
+                "unknown path: Podium serves /v1/models, /v1/completions and /v1/chat/completions"
+                    .into(),
+            )
+        })
+        .with_state(state)
+}
+
+/// Serve on an already-bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    worker: Worker,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(worker))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+type Shared = State<std::sync::Arc<AppState>>;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn models(State(state): Shared) -> axum::Json<Json> {
+    axum::Json(json!({
+        "object": "list",
+        "data": [{"id": state.worker.model_id, "object": "model", "created": 0, "owned_by": "podium"}],
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StopField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PromptField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    prompt: PromptField,
+    #[serde(default)]
+    max_tokens: Option<usize>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    stop: Option<StopField>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    logprobs: Option<u32>,
+    #[serde(default)]
+    echo: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatRequest {
+    messages: Vec<ChatMessage>,
+    #[serde(default, alias = "max_completion_tokens")]
+    max_tokens: Option<usize>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    stop: Option<StopField>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
+}
+
+fn params(
+    max_tokens: Option<usize>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    seed: Option<u64>,
+) -> Result<GenerateParams, ApiError> {
+    let temperature = temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::BadRequest(format!(
+            "temperature must be between 0 and 2, got {temperature}"
+        )));
+    }
+    let top_p = top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::BadRequest(format!(
+            "top_p must be in (0, 1], got {top_p}"
+        )));
+    }
+    Ok(GenerateParams {
+        max_tokens: max_tokens.unwrap_or(16),
+        temperature,
+        top_p,
+        seed: seed.unwrap_or(0),
+    })
+}
+
+fn stops(stop: Option<StopField>) -> Vec<String> {
+    match stop {
+        None => Vec::new(),
+        Some(StopField::One(s)) => vec![s],
+        Some(StopField::Many(v)) => v,
+    }
+}
+
+async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+    let request: CompletionRequest = parse(&body)?;
+    let prompt = match request.prompt {
+        PromptField::One(p) => p,
+        PromptField::Many(mut v) if v.len() == 1 => v.remove(0),
+        PromptField::Many(_) => {
+            return Err(ApiError::BadRequest("send one prompt per request".into()));
+        }
+    };
+    let params = params(
+        request.max_tokens,
+        request.temperature,
+        request.top_p,
+        request.seed,
+    )?;
+    let id = format!("cmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
+    let model = state.worker.model_id.clone();
+
+    if request.echo {
+        if request.stream {
+            return Err(ApiError::BadRequest("`echo` cannot be streamed".into()));
+        }
+        if params.max_tokens > 1 {
+            return Err(ApiError::BadRequest(
+                "with `echo`, `max_tokens` must be 0 or 1".into(),
+            ));
+        }
+        let scores = score(&state.worker, prompt.clone()).await?;
+        let mut tokens: Vec<&TokenLogprob> = scores.tokens.iter().collect();
+        let mut text = prompt.clone();
+        if params.max_tokens == 1 {
+            tokens.push(&scores.next);
+            text.push_str(&scores.next.token);
+        }
+        let n_prompt = scores.tokens.len();
+        let logprobs = request.logprobs.map(|_| {
+            json!({
+                "tokens": tokens.iter().map(|t| &t.token).collect::<Vec<_>>(),
+                "token_logprobs": tokens.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+                "top_logprobs": tokens.iter().map(|t| match &t.top {
+                    Some((tok, lp)) => json!({tok.clone(): lp}),
+                    None => Json::Null,
+                }).collect::<Vec<_>>(),
+                "text_offset": tokens.iter().map(|t| t.offset).collect::<Vec<_>>(),
+            })
+        });
+        return Ok(axum::Json(json!({
+            "id": id, "object": "text_completion", "created": now(), "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": params.max_tokens, "total_tokens": n_prompt + params.max_tokens},
+        }))
+        .into_response());
+    }
+    if request.logprobs.is_some() {
+        return Err(ApiError::BadRequest(
+            "`logprobs` is supported with `echo: true` (prompt log-probs) only".into(),
+        ));
+    }
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let pieces = start_generation(&state.worker, prompt, params, stops(request.stop))?;
+    if request.stream {
+        Ok(stream_response(pieces, id, model, false, include_usage).into_response())
+    } else {
+        let (text, outcome) = collect(pieces).await?;
+        Ok(axum::Json(json!({
+            "id": id, "object": "text_completion", "created": now(), "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": outcome.finish_reason.as_str()}],
+            "usage": usage(&outcome),
+        }))
+        .into_response())
+    }
+}
+
+async fn chat_completions(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+    let request: ChatRequest = parse(&body)?;
+    if request.messages.is_empty() {
+        return Err(ApiError::BadRequest("`messages` is empty".into()));
+    }
+    let params = params(
+        request.max_tokens,
+        request.temperature,
+        request.top_p,
+        request.seed,
+    )?;
+    let prompt = state
+        .worker
+        .engine
+        .chat_prompt(&request.messages)
+        .map_err(ApiError::BadRequest)?;
+    let id = format!("chatcmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
+    let model = state.worker.model_id.clone();
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let pieces = start_generation(&state.worker, prompt, params, stops(request.stop))?;
+    if request.stream {
+        Ok(stream_response(pieces, id, model, true, include_usage).into_response())
+    } else {
+        let (text, outcome) = collect(pieces).await?;
+        Ok(axum::Json(json!({
+            "id": id, "object": "chat.completion", "created": now(), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": outcome.finish_reason.as_str()}],
+            "usage": usage(&outcome),
+        }))
+        .into_response())
+    }
+}
+
+fn usage(outcome: &GenerateOutcome) -> Json {
+    json!({
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+    })
+}
+
+async fn score(worker: &Worker, prompt: String) -> Result<PromptScores, ApiError> {
+    let (reply, receiver) = oneshot::channel();
+    worker
+        .jobs
+        .try_send(Job::Score { prompt, reply })
+        .map_err(|_| ApiError::Busy)?;
+    receiver
+        .await
+        .map_err(|_| ApiError::Model("the model thread stopped".into()))?
+        .map_err(ApiError::Model)
+}
+
+fn start_generation(
+    worker: &Worker,
+    prompt: String,
+    params: GenerateParams,
+    stop: Vec<String>,
+) -> Result<mpsc::UnboundedReceiver<Piece>, ApiError> {
+    let (pieces, receiver) = mpsc::unbounded_channel();
+    worker
+        .jobs
+        .try_send(Job::Generate {
+            prompt,
+            params,
+            stop,
+            pieces,
+        })
+        .map_err(|_| ApiError::Busy)?;
+    Ok(receiver)
+}
+
+async fn collect(
+    mut pieces: mpsc::UnboundedReceiver<Piece>,
+) -> Result<(String, GenerateOutcome), ApiError> {
+    let mut text = String::new();
+    while let Some(piece) = pieces.recv().await {
+        match piece {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::Done(outcome) => return outcome.map(|o| (text, o)).map_err(ApiError::Model),
+        }
+    }
+    Err(ApiError::Model("the model thread stopped".into()))
+}
+
+fn stream_response(
+    pieces: mpsc::UnboundedReceiver<Piece>,
+    id: String,
+    model: String,
+    chat: bool,
+    include_usage: bool,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let object = if chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
+    let created = now();
+    let chunk = move |choices: Json, usage: Option<Json>| {
+        let mut body = json!({"id": id, "object": object, "created": created, "model": model, "choices": choices});
+        if let Some(usage) = usage {
+            body["usage"] = usage;
+        }
+        Event::default().data(body.to_string())
+    };
+    let delta = move |text: Option<&str>, finish: Option<&str>, first: bool| -> Json {
+        if chat {
+            let mut d = serde_json::Map::new();
+            if first {
+                d.insert("role".into(), json!("assistant"));
+            }
+            if let Some(t) = text {
+                d.insert("content".into(), json!(t));
+            }
+            json!([{"index": 0, "delta": d, "finish_reason": finish}])
+        } else {
+            json!([{"index": 0, "text": text.unwrap_or(""), "logprobs": null, "finish_reason": finish}])
+        }
+    };
+    enum Phase {
+        Start,
+        Streaming,
+        Usage(Json),
+        Done,
+        End,
+    }
+    let state = (pieces, Phase::Start);
+    let events = stream::unfold(state, move |(mut pieces, phase)| {
+        let chunk = chunk.clone();
+        async move {
+            match phase {
+                Phase::Start if chat => {
+                    let event = chunk(delta(None, None, true), None);
+                    Some((Ok(event), (pieces, Phase::Streaming)))
+                }
+                Phase::Start | Phase::Streaming => match pieces.recv().await {
+                    Some(Piece::Text(text)) => Some((
+                        Ok(chunk(delta(Some(&text), None, false), None)),
+                        (pieces, Phase::Streaming),
+                    )),
+                    Some(Piece::Done(Ok(outcome))) => {
+                        let event = chunk(
+                            delta(None, Some(outcome.finish_reason.as_str()), false),
+                            None,
+                        );
+                        let next = if include_usage {
+                            Phase::Usage(usage(&outcome))
+                        } else {
+                            Phase::Done
+                        };
+                        Some((Ok(event), (pieces, next)))
+                    }
+                    Some(Piece::Done(Err(message))) => {
+                        let event = Event::default().data(
+                            json!({"error": {"message": message, "type": "server_error"}})
+                                .to_string(),
+                        );
+                        Some((Ok(event), (pieces, Phase::Done)))
+                    }
+                    None => None,
+                },
+                Phase::Usage(u) => Some((Ok(chunk(json!([]), Some(u))), (pieces, Phase::Done))),
+                Phase::Done => Some((Ok(Event::default().data("[DONE]")), (pieces, Phase::End))),
+                Phase::End => None,
+            }
+        }
+    });
+    Sse::new(events)
+}

@@ -1,0 +1,253 @@
+//! The OpenAI-compatible API over a fake engine: formats, streaming, echo
+//! log-probs, stop strings, and the error paths.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value as Json, json};
+use tower::ServiceExt;
+
+use podium_core::ChatMessage;
+use podium_server::{
+    Engine, FinishReason, GenerateOutcome, GenerateParams, PromptScores, TokenLogprob, Worker, app,
+};
+
+/// Emits "w0 w1 w2 …" one word per token; each prompt character is a token
+/// with log-prob −(index+1)/10, and the top alternative is always "x".
+struct FakeEngine {
+    /// When set, generation waits until the lock can be taken (to fill the queue).
+    gate: Option<Arc<Mutex<()>>>,
+}
+
+impl Engine for FakeEngine {
+    fn model_id(&self) -> String {
+        "fake-model".into()
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, String> {
+        Ok(messages
+            .iter()
+            .map(|m| format!("<{}>{}", m.role, m.content))
+            .collect::<String>()
+            + "<assistant>")
+    }
+
+    fn generate(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<GenerateOutcome, String> {
+        let _guard = self.gate.as_ref().map(|g| g.lock().unwrap());
+        let mut n = 0;
+        for i in 0..params.max_tokens {
+            n += 1;
+            if !on_text(&format!(" w{i}")) {
+                return Ok(GenerateOutcome {
+                    prompt_tokens: prompt.chars().count(),
+                    completion_tokens: n,
+                    finish_reason: FinishReason::Stop,
+                });
+            }
+        }
+        Ok(GenerateOutcome {
+            prompt_tokens: prompt.chars().count(),
+            completion_tokens: n,
+            finish_reason: FinishReason::Length,
+        })
+    }
+
+    fn prompt_logprobs(&self, prompt: &str) -> Result<PromptScores, String> {
+        let tokens = prompt
+            .char_indices()
+            .enumerate()
+            .map(|(i, (offset, c))| TokenLogprob {
+                token: c.to_string(),
+                logprob: (i > 0).then(|| -(i as f64 + 1.0) / 10.0),
+                top: (i > 0).then(|| ("x".to_string(), -0.01)),
+                offset,
+            })
+            .collect();
+        Ok(PromptScores {
+            tokens,
+            next: TokenLogprob {
+                token: "!".into(),
+                logprob: Some(-0.5),
+                top: Some(("!".into(), -0.5)),
+                offset: prompt.len(),
+            },
+        })
+    }
+}
+
+fn worker(queue: usize, gate: Option<Arc<Mutex<()>>>) -> Worker {
+    Worker::start(Arc::new(FakeEngine { gate }), queue)
+}
+
+async fn call(router: axum::Router, method: &str, path: &str, body: &str) -> (StatusCode, String) {
+    call_owned(
+        router,
+        method.to_string(),
+        path.to_string(),
+        body.to_string(),
+    )
+    .await
+}
+
+async fn call_owned(
+    router: axum::Router,
+    method: String,
+    path: String,
+    body: String,
+) -> (StatusCode, String) {
+    let request = Request::builder()
+        .method(method.as_str())
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn sse_data(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn lists_the_model() {
+    let (status, body) = call(app(worker(4, None)), "GET", "/v1/models", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let json: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["data"][0]["id"], "fake-model");
+}
+
+#[tokio::test]
+async fn completion_cuts_at_stop_and_reports_usage() {
+    let body =
+        json!({"prompt": "abc", "max_tokens": 5, "stop": [" w3"], "temperature": 0}).to_string();
+    let (status, body) = call(app(worker(4, None)), "POST", "/v1/completions", &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["choices"][0]["text"], " w0 w1 w2");
+    assert_eq!(json["choices"][0]["finish_reason"], "stop");
+    assert_eq!(json["usage"]["prompt_tokens"], 3);
+    assert_eq!(json["usage"]["completion_tokens"], 4);
+}
+
+#[tokio::test]
+async fn streamed_chat_completion_with_usage() {
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "stream": true, "stream_options": {"include_usage": true}}).to_string();
+    let (status, body) = call(app(worker(4, None)), "POST", "/v1/chat/completions", &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = sse_data(&body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Json> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, " w0 w1 w2");
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str());
+    assert_eq!(finish, Some("length"));
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 3);
+    assert_eq!(usage["usage"]["prompt_tokens"], "<user>hi<assistant>".len());
+}
+
+#[tokio::test]
+async fn echo_logprobs_for_max_tokens_zero_and_one() {
+    let body = json!({"prompt": "abc", "max_tokens": 0, "echo": true, "logprobs": 1}).to_string();
+    let (status, body) = call(app(worker(4, None)), "POST", "/v1/completions", &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Json = serde_json::from_str(&body).unwrap();
+    let lp = &json["choices"][0]["logprobs"];
+    assert_eq!(json["choices"][0]["text"], "abc");
+    assert_eq!(lp["tokens"], json!(["a", "b", "c"]));
+    assert_eq!(lp["token_logprobs"], json!([null, -0.2, -0.3]));
+    assert_eq!(lp["top_logprobs"][1], json!({"x": -0.01}));
+    assert_eq!(lp["text_offset"], json!([0, 1, 2]));
+    let body =
+        json!({"prompt": "abc", "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0})
+            .to_string();
+    let (_, body) = call(app(worker(4, None)), "POST", "/v1/completions", &body).await;
+    let json: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["choices"][0]["text"], "abc!");
+    assert_eq!(
+        json["choices"][0]["logprobs"]["token_logprobs"],
+        json!([null, -0.2, -0.3, -0.5])
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    for (path, body, needle) in [
+        ("/v1/completions", "{not json", "invalid JSON body"),
+        (
+            "/v1/completions",
+            r#"{"max_tokens": 3}"#,
+            "invalid JSON body",
+        ),
+        (
+            "/v1/completions",
+            r#"{"prompt": "a", "temperature": 9}"#,
+            "temperature",
+        ),
+        (
+            "/v1/completions",
+            r#"{"prompt": "a", "echo": true, "max_tokens": 5}"#,
+            "max_tokens",
+        ),
+        ("/v1/chat/completions", r#"{"messages": []}"#, "empty"),
+        ("/v2/nothing", "{}", "unknown path"),
+    ] {
+        let (status, text) = call(app(worker(4, None)), "POST", path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {text}");
+        let json: Json = serde_json::from_str(&text).unwrap();
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn full_queue_answers_429() {
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let worker = worker(1, Some(gate.clone()));
+    let body = json!({"prompt": "a", "max_tokens": 1}).to_string();
+    // The first request occupies the model thread, the second waits in the
+    // one-slot queue, the third finds the queue full.
+    let first = tokio::spawn(call_owned(
+        app(worker.clone()),
+        "POST".into(),
+        "/v1/completions".into(),
+        body.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let second = tokio::spawn(call_owned(
+        app(worker.clone()),
+        "POST".into(),
+        "/v1/completions".into(),
+        body.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, text) = call(app(worker.clone()), "POST", "/v1/completions", &body).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    drop(held);
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    assert_eq!(second.await.unwrap().0, StatusCode::OK);
+}
