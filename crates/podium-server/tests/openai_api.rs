@@ -224,6 +224,8 @@ async fn bad_requests_get_json_errors() {
 }
 
 #[tokio::test]
+// The std lock is held on purpose: it blocks the model thread, not the runtime.
+#[allow(clippy::await_holding_lock)]
 async fn full_queue_answers_429() {
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
