@@ -1,0 +1,549 @@
+//! `LocalBackend`: the `Backend` trait over a model that runs on its own thread, fed
+//! by a channel; async callers send a job and await a oneshot reply.
+
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use podium_core::{
+    Backend, BackendError, ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest,
+    LoglikelihoodResult, ModelIdentity, RequestTiming, RollingRequest, RollingResult,
+    TokenCountSource,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+
+use crate::config::ModelConfig;
+use crate::engine::{Engine, EngineSettings, FinishReason};
+use crate::error::{LocalError, Result};
+use crate::model::{GgufFile, Model, WeightFormat};
+use crate::sampling::SamplingParams;
+use crate::threads::set_thread_count;
+use crate::tokenizer::{TextTokenizer, encode_pair};
+
+/// How to load and run a local model.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The spec the user gave (e.g. `local:smollm2-135m-instruct`), recorded in the identity.
+    pub spec: String,
+    /// Compute threads. `None` leaves candle's default (physical cores, or
+    /// `RAYON_NUM_THREADS`). Takes effect only before the first tensor operation of the
+    /// process; see [`set_thread_count`].
+    pub threads: Option<usize>,
+    pub weight_format: WeightFormat,
+    /// Cap on the sequence length the model runs on; `None` uses the model's training
+    /// context length. Memory for keys and values grows linearly with it.
+    pub max_context: Option<usize>,
+    /// Most tokens (batch x length) in one forward call; bounds activation memory.
+    pub max_batch_tokens: usize,
+}
+
+impl LocalOptions {
+    pub fn new(spec: impl Into<String>) -> LocalOptions {
+        LocalOptions {
+            spec: spec.into(),
+            threads: None,
+            weight_format: WeightFormat::default(),
+            max_context: None,
+            max_batch_tokens: 512,
+        }
+    }
+}
+
+/// One piece of a streamed generation.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// New answer text (never includes a stop string or part of one).
+    Text(String),
+    /// The generation ended; the whole result.
+    Done(GenerateResult),
+    Error(BackendError),
+}
+
+type Reply<T> = oneshot::Sender<Vec<std::result::Result<T, BackendError>>>;
+
+enum Job {
+    Loglikelihood(Vec<LoglikelihoodRequest>, Reply<Vec<LoglikelihoodResult>>),
+    Rolling(Vec<RollingRequest>, Reply<RollingResult>),
+    Generate(Vec<GenerateRequest>, Reply<GenerateResult>, Instant),
+    Stream(
+        GenerateRequest,
+        tokio_mpsc::UnboundedSender<StreamEvent>,
+        Instant,
+    ),
+    TokenScores(
+        Vec<u32>,
+        Vec<Vec<u32>>,
+        oneshot::Sender<Result<Vec<crate::SequenceScore>>>,
+    ),
+}
+
+/// A GGUF model on this machine's CPU.
+pub struct LocalBackend {
+    identity: ModelIdentity,
+    config: ModelConfig,
+    max_context: usize,
+    tokenizer: Arc<dyn TextTokenizer>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for LocalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBackend")
+            .field("identity", &self.identity)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalBackend {
+    /// Loads the GGUF model at `path` onto a new model thread, with `tokenizer` for text.
+    /// Blocking (reads and hashes the file); call it from a blocking context.
+    pub fn load_with_tokenizer(
+        path: &Path,
+        options: LocalOptions,
+        tokenizer: Arc<dyn TextTokenizer>,
+    ) -> Result<LocalBackend> {
+        if let Some(threads) = options.threads {
+            set_thread_count(threads);
+        }
+        let fingerprint = sha256_file(path)?;
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let thread_path: PathBuf = path.to_path_buf();
+        let thread_tokenizer = tokenizer.clone();
+        let thread_options = options.clone();
+        thread::Builder::new()
+            .name("podium-local-model".into())
+            .spawn(move || {
+                let engine = match load_engine(&thread_path, &thread_options) {
+                    Ok(engine) => engine,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let info = (engine.model.config.clone(), engine.settings.max_context);
+                if ready_tx.send(Ok(info)).is_err() {
+                    return;
+                }
+                worker_loop(&engine, thread_tokenizer.as_ref(), &jobs_rx);
+            })
+            .map_err(|source| LocalError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let (config, max_context) = ready_rx.recv().map_err(|_| LocalError::EngineStopped)??;
+        Ok(LocalBackend {
+            identity: ModelIdentity {
+                spec: options.spec,
+                fingerprint,
+                chat_template_hash: tokenizer.chat_template_hash(),
+            },
+            config,
+            max_context,
+            tokenizer,
+            jobs: jobs_tx,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The sequence length the model runs on (after `LocalOptions::max_context`).
+    pub fn max_context(&self) -> usize {
+        self.max_context
+    }
+
+    pub fn tokenizer(&self) -> &Arc<dyn TextTokenizer> {
+        &self.tokenizer
+    }
+
+    /// Generates for one request, sending the answer text out as it is made, then
+    /// `Done` with the whole result. Dropping the receiver stops the generation.
+    pub fn generate_stream(
+        &self,
+        request: GenerateRequest,
+    ) -> tokio_mpsc::UnboundedReceiver<StreamEvent> {
+        let (tx, rx) = tokio_mpsc::unbounded_channel();
+        if let Err(mpsc::SendError(Job::Stream(_, tx, _))) =
+            self.jobs.send(Job::Stream(request, tx, Instant::now()))
+        {
+            let _ = tx.send(StreamEvent::Error(stopped()));
+        }
+        rx
+    }
+
+    /// Scores token-id continuations after a token-id context, sharing the context's
+    /// computation: the engine's core, without a tokenizer in the way.
+    pub async fn score_token_continuations(
+        &self,
+        context: Vec<u32>,
+        continuations: Vec<Vec<u32>>,
+    ) -> Result<Vec<crate::SequenceScore>> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::TokenScores(context, continuations, tx))
+            .map_err(|_| LocalError::EngineStopped)?;
+        rx.await.map_err(|_| LocalError::EngineStopped)?
+    }
+
+    async fn submit<T>(
+        &self,
+        make_job: impl FnOnce(Reply<T>) -> Job,
+    ) -> std::result::Result<Vec<std::result::Result<T, BackendError>>, BackendError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(make_job(tx)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> BackendError {
+    BackendError::Fatal(LocalError::EngineStopped.to_string())
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn identity(&self) -> ModelIdentity {
+        self.identity.clone()
+    }
+
+    async fn loglikelihood(
+        &self,
+        requests: &[LoglikelihoodRequest],
+    ) -> std::result::Result<
+        Vec<std::result::Result<Vec<LoglikelihoodResult>, BackendError>>,
+        BackendError,
+    > {
+        let requests = requests.to_vec();
+        self.submit(|tx| Job::Loglikelihood(requests, tx)).await
+    }
+
+    async fn loglikelihood_rolling(
+        &self,
+        requests: &[RollingRequest],
+    ) -> std::result::Result<Vec<std::result::Result<RollingResult, BackendError>>, BackendError>
+    {
+        let requests = requests.to_vec();
+        self.submit(|tx| Job::Rolling(requests, tx)).await
+    }
+
+    async fn generate_until(
+        &self,
+        requests: &[GenerateRequest],
+    ) -> std::result::Result<Vec<std::result::Result<GenerateResult, BackendError>>, BackendError>
+    {
+        let requests = requests.to_vec();
+        let queued = Instant::now();
+        self.submit(|tx| Job::Generate(requests, tx, queued)).await
+    }
+
+    fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> std::result::Result<String, BackendError> {
+        match self
+            .tokenizer
+            .apply_chat_template(messages, add_generation_prompt)
+        {
+            Some(Ok(prompt)) => Ok(prompt),
+            Some(Err(e)) => Err(BackendError::Request(format!("chat template: {e}"))),
+            None => Err(BackendError::Unsupported(format!(
+                "model `{}` has no chat template",
+                self.identity.spec
+            ))),
+        }
+    }
+}
+
+fn load_engine(path: &Path, options: &LocalOptions) -> Result<Engine> {
+    let mut gguf = GgufFile::open(path)?;
+    let model = Model::load(&mut gguf, path, options.weight_format)?;
+    let max_context = options
+        .max_context
+        .unwrap_or(model.config.context_length)
+        .clamp(1, model.config.context_length.max(1));
+    Ok(Engine {
+        model,
+        settings: EngineSettings {
+            max_context,
+            max_batch_tokens: options.max_batch_tokens.max(1),
+            max_logit_rows: 64,
+        },
+    })
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let io_error = |source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Receiver<Job>) {
+    // Runs until every `LocalBackend` handle (the only senders) is dropped.
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Loglikelihood(requests, reply) => {
+                let results = requests
+                    .iter()
+                    .map(|r| loglikelihood_one(engine, tokenizer, r).map_err(request_error))
+                    .collect();
+                let _ = reply.send(results);
+            }
+            Job::Rolling(requests, reply) => {
+                let results = requests
+                    .iter()
+                    .map(|r| rolling_one(engine, tokenizer, r).map_err(request_error))
+                    .collect();
+                let _ = reply.send(results);
+            }
+            Job::Generate(requests, reply, queued) => {
+                let results = requests
+                    .iter()
+                    .map(|r| {
+                        generate_one(engine, tokenizer, r, queued, |_| ControlFlow::Continue(()))
+                            .map_err(request_error)
+                    })
+                    .collect();
+                let _ = reply.send(results);
+            }
+            Job::Stream(request, events, queued) => {
+                let result = generate_one(engine, tokenizer, &request, queued, |text| match events
+                    .send(StreamEvent::Text(text.to_string()))
+                {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                });
+                let _ = events.send(match result {
+                    Ok(result) => StreamEvent::Done(result),
+                    Err(e) => StreamEvent::Error(request_error(e)),
+                });
+            }
+            Job::TokenScores(context, continuations, reply) => {
+                let _ = reply.send(engine.score_continuations(&context, &continuations));
+            }
+        }
+    }
+}
+
+fn request_error(error: LocalError) -> BackendError {
+    BackendError::Request(error.to_string())
+}
+
+fn tokenizer_error(error: crate::tokenizer::TokenizerError) -> LocalError {
+    LocalError::Tokenizer(error.to_string())
+}
+
+/// The token that stands for "no text before this" (lm-evaluation-harness's prefix token).
+fn prefix_token(tokenizer: &dyn TextTokenizer) -> Result<u32> {
+    tokenizer
+        .bos_id()
+        .or_else(|| tokenizer.eos_id())
+        .ok_or_else(|| LocalError::Tokenizer("the model has neither a BOS nor an EOS token".into()))
+}
+
+fn loglikelihood_one(
+    engine: &Engine,
+    tokenizer: &dyn TextTokenizer,
+    request: &LoglikelihoodRequest,
+) -> Result<Vec<LoglikelihoodResult>> {
+    let prefix = prefix_token(tokenizer)?;
+    let mut pairs = Vec::with_capacity(request.continuations.len());
+    for continuation in &request.continuations {
+        pairs.push(
+            encode_pair(tokenizer, &request.context, continuation, prefix)
+                .map_err(tokenizer_error)?,
+        );
+    }
+    // Every pair of one request has the same context ids (the context is trimmed the same
+    // way for each), but group by them anyway so a tokenizer surprise cannot mix contexts.
+    let mut results = vec![None; pairs.len()];
+    let mut done = vec![false; pairs.len()];
+    for i in 0..pairs.len() {
+        if done[i] {
+            continue;
+        }
+        let members: Vec<usize> = (i..pairs.len())
+            .filter(|&j| !done[j] && pairs[j].0 == pairs[i].0)
+            .collect();
+        let continuations: Vec<Vec<u32>> = members.iter().map(|&j| pairs[j].1.clone()).collect();
+        let scores = engine.score_continuations(&pairs[i].0, &continuations)?;
+        for (&j, score) in members.iter().zip(scores) {
+            done[j] = true;
+            results[j] = Some(LoglikelihoodResult {
+                logprob: score.logprob,
+                is_greedy: score.is_greedy,
+                n_tokens: score.n_tokens,
+            });
+        }
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+fn rolling_one(
+    engine: &Engine,
+    tokenizer: &dyn TextTokenizer,
+    request: &RollingRequest,
+) -> Result<RollingResult> {
+    let tokens = tokenizer
+        .encode(&request.text, false)
+        .map_err(tokenizer_error)?;
+    let score = engine.score_rolling(&tokens, prefix_token(tokenizer)?)?;
+    Ok(RollingResult {
+        logprob: score.logprob,
+        n_tokens: score.n_tokens,
+    })
+}
+
+/// Generates for one request, passing answer text to `emit` as soon as it cannot be
+/// part of a stop string; `emit` breaking stops the generation.
+fn generate_one(
+    engine: &Engine,
+    tokenizer: &dyn TextTokenizer,
+    request: &GenerateRequest,
+    queued: Instant,
+    mut emit: impl FnMut(&str) -> ControlFlow<()>,
+) -> Result<GenerateResult> {
+    let started = Instant::now();
+    let prompt = tokenizer
+        .encode(&request.context, true)
+        .map_err(tokenizer_error)?;
+    let sampling = SamplingParams {
+        temperature: request.temperature,
+        top_p: request.top_p,
+        do_sample: request.do_sample,
+        seed: request.seed,
+    };
+    let stops: Vec<&str> = request
+        .until
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut end_tokens = tokenizer.end_of_generation_ids();
+    end_tokens.extend(tokenizer.eos_id());
+
+    let mut generated: Vec<u32> = Vec::new();
+    let mut text = String::new();
+    let mut sent = 0;
+    let mut first_token_at = None;
+    let mut last_emit_at: Option<Instant> = None;
+    let mut inter_chunk = Vec::new();
+    let mut failure = None;
+    let mut emit_timed = |piece: &str, now: Instant| {
+        if let Some(last) = last_emit_at {
+            inter_chunk.push((now - last).as_secs_f64());
+        }
+        last_emit_at = Some(now);
+        emit(piece)
+    };
+    let finish = engine.generate(
+        &prompt,
+        request.max_tokens,
+        &sampling,
+        &end_tokens,
+        |token| {
+            let now = Instant::now();
+            first_token_at.get_or_insert(now);
+            generated.push(token);
+            text = match tokenizer.decode(&generated) {
+                Ok(text) => text,
+                Err(e) => {
+                    failure = Some(tokenizer_error(e));
+                    return ControlFlow::Break(());
+                }
+            };
+            if let Some(cut) = first_stop(&text, &stops) {
+                text.truncate(cut);
+                if cut > sent {
+                    let _ = emit_timed(&text[sent..cut], now);
+                    sent = cut;
+                }
+                return ControlFlow::Break(());
+            }
+            let safe = safe_prefix_len(&text, &stops);
+            if safe > sent {
+                let flow = emit_timed(&text[sent..safe], now);
+                sent = safe;
+                return flow;
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if finish != FinishReason::Stopped && text.len() > sent {
+        let _ = emit_timed(&text[sent..], Instant::now());
+    }
+    let done = Instant::now();
+    Ok(GenerateResult {
+        text,
+        reasoning: None,
+        n_input_tokens: Some(prompt.len()),
+        n_output_tokens: Some(generated.len()),
+        token_count_source: TokenCountSource::Engine,
+        timing: Some(RequestTiming {
+            queue_s: (started - queued).as_secs_f64(),
+            ttft_s: first_token_at.map(|t| (t - started).as_secs_f64()),
+            ttfat_s: first_token_at.map(|t| (t - started).as_secs_f64()),
+            e2e_s: (done - started).as_secs_f64(),
+            inter_chunk_s: inter_chunk,
+        }),
+    })
+}
+
+/// Byte offset of the earliest stop string in `text`.
+fn first_stop(text: &str, stops: &[&str]) -> Option<usize> {
+    stops.iter().filter_map(|stop| text.find(stop)).min()
+}
+
+/// How much of `text` can be shown: not a trailing piece that could still grow into a stop
+/// string, nor a trailing replacement character from a token that splits a UTF-8 sequence.
+fn safe_prefix_len(text: &str, stops: &[&str]) -> usize {
+    let mut end = text.len();
+    if text.ends_with('\u{FFFD}') {
+        end -= '\u{FFFD}'.len_utf8();
+    }
+    for stop in stops {
+        for (i, _) in text[..end].char_indices() {
+            if stop.starts_with(&text[i..end]) {
+                end = i;
+                break;
+            }
+        }
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_back_text_could_grow_into_a_stop_string() {
+        assert_eq!(safe_prefix_len("hello\n", &["\n\n"]), 5);
+        assert_eq!(safe_prefix_len("hello", &["\n\n"]), 5);
+        assert_eq!(safe_prefix_len("say Q", &["Question:"]), 4);
+        assert_eq!(first_stop("a\n\nb</s>", &["</s>", "\n\n"]), Some(1));
+    }
+}

@@ -1,0 +1,284 @@
+//! Scoring and generation on token ids: shared-prefix continuation scoring, rolling
+//! windows, and a decode loop. Knows nothing of text; the tokenizer lives a layer up.
+
+use std::ops::ControlFlow;
+
+use candle_core::Tensor;
+
+use crate::error::{LocalError, Result};
+use crate::model::{KvCache, Model, logits_rows, row_logprob};
+use crate::sampling::{Sampler, SamplingParams};
+
+/// The score of one token sequence given what precedes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceScore {
+    /// Sum of the natural-log probabilities of the scored tokens.
+    pub logprob: f64,
+    /// Whether greedy decoding would have produced every scored token.
+    pub is_greedy: bool,
+    /// Number of tokens scored.
+    pub n_tokens: usize,
+    /// Per-token log-probabilities, in order.
+    pub token_logprobs: Vec<f64>,
+}
+
+impl SequenceScore {
+    fn from_tokens(tokens: &[(f64, bool)]) -> SequenceScore {
+        SequenceScore {
+            logprob: tokens.iter().map(|(lp, _)| lp).sum(),
+            is_greedy: tokens.iter().all(|(_, greedy)| *greedy),
+            n_tokens: tokens.len(),
+            token_logprobs: tokens.iter().map(|(lp, _)| *lp).collect(),
+        }
+    }
+}
+
+/// Limits that bound memory and batch shapes.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineSettings {
+    /// Longest sequence the model is run on (tokens); longer inputs are truncated on the left.
+    pub(crate) max_context: usize,
+    /// Most tokens (batch x length) in one forward call.
+    pub(crate) max_batch_tokens: usize,
+    /// Most logit rows materialized at once (a row is `vocab` floats).
+    pub(crate) max_logit_rows: usize,
+}
+
+/// Why a generation loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// An end-of-generation token came out (it is not part of the output).
+    EndOfText,
+    /// The token limit was reached.
+    Length,
+    /// The caller stopped it (a stop string, or a closed stream).
+    Stopped,
+    /// The model's context is full.
+    ContextFull,
+}
+
+/// The model plus the settings it runs under; lives on the model thread.
+pub(crate) struct Engine {
+    pub(crate) model: Model,
+    pub(crate) settings: EngineSettings,
+}
+
+impl Engine {
+    /// Scores each continuation after `context` (both token ids), computing the context
+    /// once and reusing its keys and values for every continuation.
+    pub(crate) fn score_continuations(
+        &self,
+        context: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<SequenceScore>> {
+        if context.is_empty() {
+            return Err(LocalError::InvalidInput(
+                "a scored continuation needs at least one context token".into(),
+            ));
+        }
+        let limit = self.settings.max_context + 1;
+        let mut results: Vec<Option<SequenceScore>> = vec![None; continuations.len()];
+        let mut shared = Vec::new();
+        for (i, continuation) in continuations.iter().enumerate() {
+            if continuation.is_empty() {
+                results[i] = Some(SequenceScore::from_tokens(&[]));
+            } else if context.len() + continuation.len() > limit {
+                // Like lm-evaluation-harness: keep the last `max_context + 1` tokens of
+                // context + continuation, so this one cannot share the full context.
+                let whole: Vec<u32> = context.iter().chain(continuation).copied().collect();
+                let kept = &whole[whole.len() - limit..];
+                let n_scored = continuation.len().min(limit - 1);
+                let (ctx, cont) = kept.split_at(kept.len() - n_scored);
+                let score = self.score_continuations(ctx, &[cont.to_vec()])?;
+                results[i] = score.into_iter().next();
+            } else {
+                shared.push(i);
+            }
+        }
+        if !shared.is_empty() {
+            let mut cache = self.model.new_cache();
+            let last_hidden = self.prefill(context, &mut cache)?;
+            let last_logits = logits_rows(&self.model.logits(&last_hidden)?)?;
+            let last_logits = &last_logits[0];
+            let inputs: Vec<&[u32]> = shared
+                .iter()
+                .map(|&i| &continuations[i][..continuations[i].len() - 1])
+                .collect();
+            let targets: Vec<&[u32]> = shared.iter().map(|&i| &continuations[i][1..]).collect();
+            let rest = self.score_after(&cache, &inputs, &targets)?;
+            for ((&i, rest), continuation) in shared
+                .iter()
+                .zip(rest)
+                .zip(shared.iter().map(|&i| &continuations[i]))
+            {
+                let mut tokens = Vec::with_capacity(continuation.len());
+                tokens.push(row_logprob(last_logits, continuation[0]));
+                tokens.extend(rest);
+                results[i] = Some(SequenceScore::from_tokens(&tokens));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| LocalError::InvalidInput("continuation not scored".into())))
+            .collect()
+    }
+
+    /// Scores a whole token sequence in windows of the context length, the way
+    /// lm-evaluation-harness's `loglikelihood_rolling` does: the first window is preceded
+    /// by `prefix_token`, each later one by as much of the preceding text as fits.
+    pub(crate) fn score_rolling(&self, tokens: &[u32], prefix_token: u32) -> Result<SequenceScore> {
+        let max_len = self.settings.max_context;
+        let mut all = Vec::with_capacity(tokens.len());
+        let mut predicted = 0;
+        while predicted < tokens.len() {
+            let window_len = (tokens.len() - predicted).min(max_len);
+            let end = predicted + window_len;
+            let context: Vec<u32> = if predicted == 0 {
+                vec![prefix_token]
+            } else {
+                // As much preceding text as fits: context + window = max_len + 1 tokens.
+                tokens[end.saturating_sub(max_len + 1)..predicted].to_vec()
+            };
+            let target = tokens[predicted..end].to_vec();
+            let score = self.score_continuations(&context, &[target])?;
+            for s in score {
+                all.extend(s.token_logprobs.into_iter().map(|lp| (lp, false)));
+            }
+            predicted = end;
+        }
+        let mut score = SequenceScore::from_tokens(&all);
+        score.is_greedy = false;
+        Ok(score)
+    }
+
+    /// Generates after `prompt`, calling `on_token` with each new token until it breaks,
+    /// an end token comes out, `max_tokens` are made, or the context is full.
+    pub(crate) fn generate(
+        &self,
+        prompt: &[u32],
+        max_tokens: usize,
+        sampling: &SamplingParams,
+        end_tokens: &[u32],
+        mut on_token: impl FnMut(u32) -> ControlFlow<()>,
+    ) -> Result<FinishReason> {
+        if prompt.is_empty() {
+            return Err(LocalError::InvalidInput("generation needs a prompt".into()));
+        }
+        let max_context = self.settings.max_context;
+        let prompt = &prompt[prompt.len().saturating_sub(max_context)..];
+        let mut sampler = Sampler::new(sampling);
+        let mut cache = self.model.new_cache();
+        let mut hidden = self.prefill(prompt, &mut cache)?;
+        for _ in 0..max_tokens {
+            let logits = logits_rows(&self.model.logits(&hidden)?)?;
+            let token = sampler.sample(&logits[0]);
+            if end_tokens.contains(&token) {
+                return Ok(FinishReason::EndOfText);
+            }
+            if on_token(token).is_break() {
+                return Ok(FinishReason::Stopped);
+            }
+            if cache.len() >= max_context {
+                return Ok(FinishReason::ContextFull);
+            }
+            hidden = self.model.forward(&[token], 1, &mut cache, &[0])?;
+        }
+        Ok(FinishReason::Length)
+    }
+
+    /// Runs `tokens` as one sequence into `cache` in bounded chunks and returns the hidden
+    /// state of the last position (`[1, hidden]`).
+    pub(crate) fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let chunk = self.settings.max_batch_tokens.max(1);
+        let mut last = None;
+        for piece in tokens.chunks(chunk) {
+            last = Some(self.model.forward(piece, 1, cache, &[piece.len() - 1])?);
+        }
+        last.ok_or_else(|| LocalError::InvalidInput("nothing to prefill".into()))
+    }
+
+    /// Runs each `inputs[i]` after the sequence in `prefix` and scores `targets[i][t]` as
+    /// the prediction at `inputs[i][t]`. Inputs are batched (right-padded; padding only
+    /// follows real tokens, so causal attention keeps it from affecting them).
+    fn score_after(
+        &self,
+        prefix: &KvCache,
+        inputs: &[&[u32]],
+        targets: &[&[u32]],
+    ) -> Result<Vec<Vec<(f64, bool)>>> {
+        let mut results: Vec<Vec<(f64, bool)>> = inputs
+            .iter()
+            .map(|input| Vec::with_capacity(input.len()))
+            .collect();
+        // Longest first, so that similar lengths share a batch and padding stays small.
+        let mut order: Vec<usize> = (0..inputs.len())
+            .filter(|&i| !inputs[i].is_empty())
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].len()));
+        let budget = self.settings.max_batch_tokens.max(1);
+        let mut at = 0;
+        while at < order.len() {
+            let longest = inputs[order[at]].len();
+            let batch_size = (budget / longest).clamp(1, order.len() - at);
+            let group = &order[at..at + batch_size];
+            self.score_group(prefix, inputs, targets, group, &mut results)?;
+            at += batch_size;
+        }
+        Ok(results)
+    }
+
+    fn score_group(
+        &self,
+        prefix: &KvCache,
+        inputs: &[&[u32]],
+        targets: &[&[u32]],
+        group: &[usize],
+        results: &mut [Vec<(f64, bool)>],
+    ) -> Result<()> {
+        let batch = group.len();
+        let longest = group.iter().map(|&i| inputs[i].len()).max().unwrap_or(0);
+        let columns = (self.settings.max_batch_tokens / batch).clamp(1, longest.max(1));
+        let mut cache = prefix.clone();
+        let mut col = 0;
+        while col < longest {
+            let width = columns.min(longest - col);
+            let mut tokens = Vec::with_capacity(batch * width);
+            // (row in this chunk, input index, position in that input)
+            let mut wanted = Vec::new();
+            for (b, &i) in group.iter().enumerate() {
+                for t in col..col + width {
+                    match inputs[i].get(t) {
+                        Some(&token) => {
+                            tokens.push(token);
+                            wanted.push((b * width + t - col, i, t));
+                        }
+                        // Any valid id does as padding: nothing reads its outputs.
+                        None => tokens.push(0),
+                    }
+                }
+            }
+            let rows: Vec<usize> = wanted.iter().map(|w| w.0).collect();
+            let hidden = self.model.forward(&tokens, batch, &mut cache, &rows)?;
+            let step = self.settings.max_logit_rows.max(1);
+            for (start, piece) in wanted.chunks(step).enumerate() {
+                let offset = start * step;
+                let logits = self.model.logits(&hidden.narrow(0, offset, piece.len())?)?;
+                for (row, &(_, i, t)) in logits_rows(&logits)?.iter().zip(piece) {
+                    results[i].push(row_logprob(row, targets[i][t]));
+                }
+            }
+            col += width;
+        }
+        Ok(())
+    }
+
+    /// Greedy next token after `tokens` (used by tests and tools).
+    #[cfg(test)]
+    pub(crate) fn greedy_next(&self, tokens: &[u32]) -> Result<u32> {
+        let mut cache = self.model.new_cache();
+        let hidden = self.prefill(tokens, &mut cache)?;
+        Ok(crate::model::argmax(
+            &logits_rows(&self.model.logits(&hidden)?)?[0],
+        ))
+    }
+}

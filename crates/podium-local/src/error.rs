@@ -1,0 +1,53 @@
+//! The error type of the local engine: what can go wrong loading a GGUF file or running it.
+
+use std::path::PathBuf;
+
+/// Everything that can fail in `podium-local`.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a GGUF file (magic bytes {magic:02x?}, expected \"GGUF\")")]
+    NotGguf { path: PathBuf, magic: Vec<u8> },
+    #[error("{path}: corrupt GGUF header: {message}")]
+    CorruptHeader { path: PathBuf, message: String },
+    #[error(
+        "{path}: unsupported architecture `{architecture}` (supported: {supported})",
+        supported = crate::config::SUPPORTED_ARCHITECTURES.join(", ")
+    )]
+    UnsupportedArchitecture { path: PathBuf, architecture: String },
+    #[error("{path}: unsupported quantization type {type_name} (ggml type {type_id})")]
+    UnsupportedQuantization {
+        path: PathBuf,
+        type_name: String,
+        type_id: u32,
+    },
+    #[error("GGUF metadata key `{key}` is missing")]
+    MissingMetadata { key: String },
+    #[error("GGUF metadata key `{key}` is invalid: {message}")]
+    InvalidMetadata { key: String, message: String },
+    #[error("GGUF tensor `{name}` is missing")]
+    MissingTensor { name: String },
+    #[error("GGUF tensor `{name}` has shape {actual:?}, expected {expected:?}")]
+    TensorShape {
+        name: String,
+        actual: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("unsupported model feature: {0}")]
+    UnsupportedFeature(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("the model thread has stopped")]
+    EngineStopped,
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub(crate) type Result<T, E = LocalError> = std::result::Result<T, E>;

@@ -1,0 +1,598 @@
+//! GGUF loading and our own transformer forward pass (llama and gemma3) over quantized weights.
+
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{D, DType, Device, Module, Tensor};
+
+use crate::config::{Architecture, ModelConfig, RopeParams, RopeStyle};
+use crate::error::{LocalError, Result};
+
+/// How weights are kept in memory after loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// Keep every tensor in the file's own quantization.
+    AsStored,
+    /// Re-quantize the types candle has no SIMD kernels for (Q4_1, Q5_0, Q5_1) to Q8_0.
+    /// Costs a fraction of a second at load and about 1.7x their memory, and runs
+    /// several times faster; Q8_0 holds every Q4_1/Q5_x value almost exactly.
+    #[default]
+    Q8_0ForSlowTypes,
+    /// Dequantize every matrix to f32: a slow, memory-hungry reference (no quantization
+    /// of activations either), for checking the quantized paths.
+    F32Reference,
+}
+
+/// The keys and values of one model's attention, for every position computed so far.
+///
+/// Cloning is cheap (tensors are reference-counted), which is how a shared context
+/// is reused by several continuations.
+#[derive(Debug, Clone)]
+pub(crate) struct KvCache {
+    /// Per layer: keys and values, each `[batch, n_kv_heads, len, head_dim]`.
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub(crate) fn new(n_layers: usize) -> KvCache {
+        KvCache {
+            layers: vec![None; n_layers],
+            len: 0,
+        }
+    }
+
+    /// Number of positions held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: QMatMul,
+    k: QMatMul,
+    v: QMatMul,
+    o: QMatMul,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    post_attn_norm: Option<Tensor>,
+    ffn_norm: Tensor,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+    post_ffn_norm: Option<Tensor>,
+}
+
+/// A loaded model: configuration and weights, ready to run on the CPU.
+pub(crate) struct Model {
+    pub(crate) config: ModelConfig,
+    pub(crate) vocab_size: usize,
+    embedding: Arc<QTensor>,
+    output: QMatMul,
+    output_norm: Tensor,
+    layers: Vec<Layer>,
+    device: Device,
+}
+
+/// An opened GGUF file: parsed header plus the reader its tensors come from.
+pub(crate) struct GgufFile {
+    pub(crate) content: Content,
+    reader: File,
+}
+
+/// ggml's type ids, to name a type candle cannot read.
+fn ggml_type_name(type_id: u32) -> &'static str {
+    match type_id {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        6 => "Q5_0",
+        7 => "Q5_1",
+        8 => "Q8_0",
+        9 => "Q8_1",
+        10 => "Q2_K",
+        11 => "Q3_K",
+        12 => "Q4_K",
+        13 => "Q5_K",
+        14 => "Q6_K",
+        15 => "Q8_K",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        30 => "BF16",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        39 => "MXFP4",
+        _ => "unknown",
+    }
+}
+
+impl GgufFile {
+    /// Opens `path`, checking the magic bytes first so a wrong file gets a clear error.
+    pub(crate) fn open(path: &Path) -> Result<GgufFile> {
+        let io_error = |source| LocalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut reader = File::open(path).map_err(io_error)?;
+        let mut magic = [0u8; 4];
+        let n_read = read_up_to(&mut reader, &mut magic).map_err(io_error)?;
+        if n_read < 4 || &magic != b"GGUF" {
+            return Err(LocalError::NotGguf {
+                path: path.to_path_buf(),
+                magic: magic[..n_read].to_vec(),
+            });
+        }
+        reader.rewind().map_err(io_error)?;
+        let content = Content::read(&mut reader).map_err(|e| {
+            let message = e.to_string();
+            // candle names an unreadable tensor type only in its message.
+            if let Some(rest) = message.split("unknown dtype for tensor ").nth(1) {
+                let type_id: u32 = rest
+                    .trim()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(u32::MAX);
+                LocalError::UnsupportedQuantization {
+                    path: path.to_path_buf(),
+                    type_name: ggml_type_name(type_id).to_string(),
+                    type_id,
+                }
+            } else {
+                LocalError::CorruptHeader {
+                    path: path.to_path_buf(),
+                    message,
+                }
+            }
+        })?;
+        Ok(GgufFile { content, reader })
+    }
+
+    pub(crate) fn architecture(&self, path: &Path) -> Result<Architecture> {
+        let key = "general.architecture";
+        let name = match self.content.metadata.get(key) {
+            Some(Value::String(name)) => name.as_str(),
+            Some(_) => {
+                return Err(LocalError::InvalidMetadata {
+                    key: key.into(),
+                    message: "expected a string".into(),
+                });
+            }
+            None => return Err(LocalError::MissingMetadata { key: key.into() }),
+        };
+        match name {
+            "llama" => Ok(Architecture::Llama),
+            "gemma3" => Ok(Architecture::Gemma3),
+            other => Err(LocalError::UnsupportedArchitecture {
+                path: path.to_path_buf(),
+                architecture: other.to_string(),
+            }),
+        }
+    }
+
+    fn has_tensor(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn qtensor(&mut self, name: &str) -> Result<QTensor> {
+        if !self.has_tensor(name) {
+            return Err(LocalError::MissingTensor { name: name.into() });
+        }
+        Ok(self.content.tensor(&mut self.reader, name, &Device::Cpu)?)
+    }
+
+    /// A dense f32 tensor (norm weights), checked against the expected shape.
+    fn dense(&mut self, name: &str, len: usize) -> Result<Tensor> {
+        let tensor = self.qtensor(name)?;
+        check_shape(name, tensor.shape().dims(), &[len])?;
+        Ok(tensor.dequantize(&Device::Cpu)?)
+    }
+
+    /// A matrix `[out, in]` for `x @ W^T`, optionally re-quantized.
+    fn matrix(
+        &mut self,
+        name: &str,
+        out_dim: usize,
+        in_dim: usize,
+        format: WeightFormat,
+    ) -> Result<QMatMul> {
+        let tensor = self.qtensor(name)?;
+        check_shape(name, tensor.shape().dims(), &[out_dim, in_dim])?;
+        to_matmul(tensor, format)
+    }
+}
+
+fn read_up_to(reader: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn check_shape(name: &str, actual: &[usize], expected: &[usize]) -> Result<()> {
+    if actual != expected {
+        return Err(LocalError::TensorShape {
+            name: name.into(),
+            actual: actual.to_vec(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+fn to_matmul(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
+    let slow = matches!(
+        tensor.dtype(),
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
+    );
+    Ok(match format {
+        WeightFormat::Q8_0ForSlowTypes if slow => {
+            let dense = tensor.dequantize(&Device::Cpu)?;
+            QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)?
+        }
+        WeightFormat::F32Reference => QMatMul::Tensor(tensor.dequantize(&Device::Cpu)?),
+        _ => QMatMul::from_qtensor(tensor)?,
+    })
+}
+
+impl Model {
+    /// Builds the model from an opened GGUF file.
+    pub(crate) fn load(gguf: &mut GgufFile, path: &Path, format: WeightFormat) -> Result<Model> {
+        let architecture = gguf.architecture(path)?;
+        let config = ModelConfig::from_gguf(&gguf.content, architecture)?;
+        let hidden = config.hidden_size;
+        let q_dim = config.n_heads * config.head_dim;
+        let kv_dim = config.n_kv_heads * config.head_dim;
+
+        let embedding = gguf.qtensor("token_embd.weight")?;
+        let embedding_dims = embedding.shape().dims().to_vec();
+        let vocab_size = match embedding_dims.as_slice() {
+            [vocab, h] if *h == hidden => *vocab,
+            _ => {
+                return Err(LocalError::TensorShape {
+                    name: "token_embd.weight".into(),
+                    actual: embedding_dims,
+                    expected: vec![0, hidden],
+                });
+            }
+        };
+        let embedding = Arc::new(embedding);
+        // Tied embeddings: without `output.weight` the output head is the embedding matrix.
+        let output = if gguf.has_tensor("output.weight") {
+            gguf.matrix("output.weight", vocab_size, hidden, format)?
+        } else if format == WeightFormat::F32Reference {
+            QMatMul::Tensor(embedding.dequantize(&Device::Cpu)?)
+        } else {
+            QMatMul::from_arc(embedding.clone())?
+        };
+        let output_norm = gguf.dense("output_norm.weight", hidden)?;
+
+        let is_gemma = architecture == Architecture::Gemma3;
+        let mut layers = Vec::with_capacity(config.n_layers);
+        for il in 0..config.n_layers {
+            let name = |suffix: &str| format!("blk.{il}.{suffix}.weight");
+            let optional_norm = |gguf: &mut GgufFile, suffix: &str, len: usize| {
+                if is_gemma {
+                    gguf.dense(&name(suffix), len).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            layers.push(Layer {
+                attn_norm: gguf.dense(&name("attn_norm"), hidden)?,
+                q: gguf.matrix(&name("attn_q"), q_dim, hidden, format)?,
+                k: gguf.matrix(&name("attn_k"), kv_dim, hidden, format)?,
+                v: gguf.matrix(&name("attn_v"), kv_dim, hidden, format)?,
+                o: gguf.matrix(&name("attn_output"), hidden, q_dim, format)?,
+                q_norm: optional_norm(gguf, "attn_q_norm", config.head_dim)?,
+                k_norm: optional_norm(gguf, "attn_k_norm", config.head_dim)?,
+                post_attn_norm: optional_norm(gguf, "post_attention_norm", hidden)?,
+                ffn_norm: gguf.dense(&name("ffn_norm"), hidden)?,
+                gate: gguf.matrix(&name("ffn_gate"), config.ffn_size, hidden, format)?,
+                up: gguf.matrix(&name("ffn_up"), config.ffn_size, hidden, format)?,
+                down: gguf.matrix(&name("ffn_down"), hidden, config.ffn_size, format)?,
+                post_ffn_norm: optional_norm(gguf, "post_ffw_norm", hidden)?,
+            });
+        }
+        Ok(Model {
+            config,
+            vocab_size,
+            embedding,
+            output,
+            output_norm,
+            layers,
+            device: Device::Cpu,
+        })
+    }
+
+    pub(crate) fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config.n_layers)
+    }
+
+    /// Runs `tokens` (`batch` rows of equal length, row-major) after the positions already
+    /// in `cache`, appends their keys and values to it, and returns the final-normed hidden
+    /// states of the flattened rows `rows` (`[rows.len(), hidden]`).
+    ///
+    /// A cache holding one sequence may be extended by a larger batch: every row then
+    /// continues that same prefix.
+    pub(crate) fn forward(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        cache: &mut KvCache,
+        rows: &[usize],
+    ) -> Result<Tensor> {
+        if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
+            return Err(LocalError::InvalidInput(format!(
+                "{} tokens cannot form {batch} equal rows",
+                tokens.len()
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.vocab_size) {
+            return Err(LocalError::InvalidInput(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                self.vocab_size
+            )));
+        }
+        let seq_len = tokens.len() / batch;
+        let start = cache.len;
+        let config = &self.config;
+
+        let ids = Tensor::from_slice(tokens, tokens.len(), &self.device)?;
+        let mut x =
+            self.embedding
+                .embedding(&ids)?
+                .reshape((batch, seq_len, config.hidden_size))?;
+        if config.architecture == Architecture::Gemma3 {
+            x = (x * (config.hidden_size as f64).sqrt())?;
+        }
+
+        let rope_global = self.rope_tables(config.rope_global, start, seq_len)?;
+        let rope_local = if config.rope_local == config.rope_global {
+            rope_global.clone()
+        } else {
+            self.rope_tables(config.rope_local, start, seq_len)?
+        };
+        let mask_global = attention_mask(start, seq_len, None, &self.device)?;
+        let mask_local = attention_mask(start, seq_len, config.sliding_window, &self.device)?;
+
+        for (il, layer) in self.layers.iter().enumerate() {
+            let (rope, mask) = if config.layer_is_local[il] {
+                (&rope_local, &mask_local)
+            } else {
+                (&rope_global, &mask_global)
+            };
+            let residual = &x;
+            let h = rms_norm(&x, &layer.attn_norm, config.rms_eps)?;
+            let mut attn = self.attention(layer, &h, rope, mask, &mut cache.layers[il])?;
+            if let Some(norm) = &layer.post_attn_norm {
+                attn = rms_norm(&attn, norm, config.rms_eps)?;
+            }
+            let x_mid = (residual + attn)?;
+            let h = rms_norm(&x_mid, &layer.ffn_norm, config.rms_eps)?;
+            let gate = layer.gate.forward(&h)?;
+            let gate = match config.architecture {
+                Architecture::Llama => candle_nn::ops::silu(&gate)?,
+                // GELU with the tanh approximation, as Gemma was trained with.
+                Architecture::Gemma3 => gate.gelu()?,
+            };
+            let mut ffn = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            if let Some(norm) = &layer.post_ffn_norm {
+                ffn = rms_norm(&ffn, norm, config.rms_eps)?;
+            }
+            x = (x_mid + ffn)?;
+        }
+        cache.len += seq_len;
+
+        let x = x.reshape((batch * seq_len, config.hidden_size))?;
+        let rows_u32: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let rows_tensor = Tensor::from_slice(&rows_u32, rows_u32.len(), &self.device)?;
+        let selected = x.index_select(&rows_tensor, 0)?;
+        rms_norm(&selected, &self.output_norm, config.rms_eps)
+    }
+
+    /// Logits `[n, vocab]` for final-normed hidden states `[n, hidden]`.
+    pub(crate) fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let logits = self.output.forward(hidden)?;
+        Ok(match self.config.final_logit_softcap {
+            Some(cap) => softcap(&logits, cap)?,
+            None => logits,
+        })
+    }
+
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: &Tensor,
+        cache: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let config = &self.config;
+        let (batch, seq_len, _) = x.dims3()?;
+        let (n_heads, n_kv, head_dim) = (config.n_heads, config.n_kv_heads, config.head_dim);
+        let group = n_heads / n_kv;
+
+        let split_heads = |t: Tensor, heads: usize, norm: &Option<Tensor>| -> Result<Tensor> {
+            let mut t = t.reshape((batch, seq_len, heads, head_dim))?;
+            if let Some(norm) = norm {
+                t = rms_norm(&t, norm, config.rms_eps)?;
+            }
+            Ok(t.transpose(1, 2)?.contiguous()?)
+        };
+        let q = split_heads(layer.q.forward(x)?, n_heads, &layer.q_norm)?;
+        let k = split_heads(layer.k.forward(x)?, n_kv, &layer.k_norm)?;
+        let v = split_heads(layer.v.forward(x)?, n_kv, &None)?;
+        let (cos, sin) = rope;
+        let (q, k) = match config.rope_style {
+            RopeStyle::Interleaved => (
+                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
+            ),
+            RopeStyle::Halves => (
+                candle_nn::rotary_emb::rope(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope(&k, cos, sin)?,
+            ),
+        };
+
+        let (k, v) = match cache.take() {
+            None => (k, v),
+            Some((cached_k, cached_v)) => {
+                let widen = |t: Tensor| -> Result<Tensor> {
+                    if t.dim(0)? == batch {
+                        Ok(t)
+                    } else {
+                        let (_, h, l, d) = t.dims4()?;
+                        Ok(t.broadcast_as((batch, h, l, d))?)
+                    }
+                };
+                // `cat` along an inner axis can return a permuted layout; the matmuls
+                // below need plain row-major keys and values.
+                (
+                    Tensor::cat(&[widen(cached_k)?, k], 2)?.contiguous()?,
+                    Tensor::cat(&[widen(cached_v)?, v], 2)?.contiguous()?,
+                )
+            }
+        };
+        *cache = Some((k.clone(), v.clone()));
+        let total_len = k.dim(2)?;
+
+        // Grouped-query attention without copying keys: the `group` query heads that share
+        // a key/value head are stacked along the row axis of one matmul.
+        let q = (q * f64::from(config.attention_scale))?.reshape((
+            batch,
+            n_kv,
+            group * seq_len,
+            head_dim,
+        ))?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(cap) = config.attn_logit_softcap {
+            scores = softcap(&scores, cap)?;
+        }
+        let scores = scores
+            .reshape((batch, n_kv, group, seq_len, total_len))?
+            .broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = probs
+            .reshape((batch, n_kv, group * seq_len, total_len))?
+            .matmul(&v)?
+            .reshape((batch, n_heads, seq_len, head_dim))?
+            .transpose(1, 2)?
+            .reshape((batch, seq_len, n_heads * head_dim))?;
+        Ok(layer.o.forward(&out)?)
+    }
+
+    /// cos/sin tables `[seq_len, head_dim / 2]` for positions `start..start + seq_len`.
+    fn rope_tables(
+        &self,
+        params: RopeParams,
+        start: usize,
+        seq_len: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        let half = self.config.head_dim / 2;
+        let base = f64::from(params.freq_base);
+        let inv_freq: Vec<f64> = (0..half)
+            .map(|i| base.powf(-2.0 * i as f64 / self.config.head_dim as f64))
+            .collect();
+        let mut cos = Vec::with_capacity(seq_len * half);
+        let mut sin = Vec::with_capacity(seq_len * half);
+        for pos in start..start + seq_len {
+            let pos = pos as f64 * f64::from(params.freq_scale);
+            for &f in &inv_freq {
+                let angle = pos * f;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (seq_len, half), &self.device)?,
+            Tensor::from_vec(sin, (seq_len, half), &self.device)?,
+        ))
+    }
+}
+
+/// Additive mask `[seq_len, start + seq_len]`: causal, and for sliding-window layers a
+/// query at position p sees only keys at positions p - window + 1 ..= p (llama.cpp's rule).
+fn attention_mask(
+    start: usize,
+    seq_len: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Tensor> {
+    let total = start + seq_len;
+    let mut mask = vec![0f32; seq_len * total];
+    for t in 0..seq_len {
+        let pos = start + t;
+        for (j, slot) in mask[t * total..(t + 1) * total].iter_mut().enumerate() {
+            let hidden = j > pos || window.is_some_and(|w| pos - j >= w);
+            if hidden {
+                *slot = f32::NEG_INFINITY;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(mask, (seq_len, total), device)?)
+}
+
+fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let x = if x.is_contiguous() {
+        x.clone()
+    } else {
+        x.contiguous()?
+    };
+    Ok(candle_nn::ops::rms_norm(&x, weight, eps as f32)?)
+}
+
+fn softcap(x: &Tensor, cap: f32) -> Result<Tensor> {
+    let cap = f64::from(cap);
+    Ok(((x / cap)?.tanh()? * cap)?)
+}
+
+/// Log-probability of `target` and whether it is the arg-max, for one row of logits.
+pub(crate) fn row_logprob(logits: &[f32], target: u32) -> (f64, bool) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let logprob = f64::from(logits[target as usize] - max) - sum.ln();
+    // Same rule as lm-evaluation-harness: the arg-max (first among equals) is the target.
+    (logprob, argmax(logits) == target)
+}
+
+/// Index of the largest logit (the first one among equals).
+pub(crate) fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Shape-checks a logits tensor and copies it out as rows.
+pub(crate) fn logits_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    let logits = logits.to_dtype(DType::F32)?;
+    let _ = logits.dim(D::Minus1)?;
+    Ok(logits.to_vec2::<f32>()?)
+}
