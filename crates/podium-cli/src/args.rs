@@ -39,6 +39,8 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// List stored runs
     Runs,
+    /// Load-test a model endpoint: time to first token, output speed, latency under load
+    Bench(BenchArgs),
     /// The leaderboard: the latest result of each model on each task
     Board {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -95,4 +97,76 @@ pub(crate) enum Format {
     Markdown,
     Json,
     Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Model spec KIND:REST (see `podium eval --help`)
+    #[arg(short, long)]
+    pub(crate) model: String,
+
+    /// Measured requests per load level (default 50 unless --duration is given)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "duration")]
+    pub(crate) requests: Option<u64>,
+
+    /// Measure for this long per load level instead of a request count, e.g. 60s
+    #[arg(long)]
+    pub(crate) duration: Option<String>,
+
+    /// Workload preset (input/output tokens): short 100/300, medium 1000/1000, long 10000/1500
+    #[arg(long, value_enum, default_value_t = Preset::Short)]
+    pub(crate) preset: Preset,
+
+    /// Input tokens per synthetic prompt (overrides the preset)
+    #[arg(long)]
+    pub(crate) input_tokens: Option<usize>,
+
+    /// Output tokens asked per request with max_tokens (overrides the preset)
+    #[arg(long)]
+    pub(crate) output_tokens: Option<usize>,
+
+    /// Prompts from a JSONL file with a `prompt` field instead of synthetic ones
+    #[arg(long)]
+    pub(crate) prompts: Option<PathBuf>,
+
+    /// Closed-loop concurrency levels, comma-separated; each is run in turn
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub(crate) concurrency: Vec<usize>,
+
+    /// Open loop instead: mean requests per second (gamma arrivals)
+    #[arg(long, conflicts_with = "sweep")]
+    pub(crate) rate: Option<f64>,
+
+    /// Gamma shape of the open-loop gaps: 1 is Poisson, below 1 burstier
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) burstiness: f64,
+
+    /// Sweep from one-at-a-time to saturation and report the highest rate meeting --slo
+    #[arg(long, requires = "slo")]
+    pub(crate) sweep: bool,
+
+    /// Service-level objective, e.g. ttft_p99=500ms,tpot_p99=50ms
+    #[arg(long)]
+    pub(crate) slo: Option<String>,
+
+    /// Requests sent before measuring, excluded from the results
+    #[arg(long, default_value_t = 2)]
+    pub(crate) warmup: usize,
+
+    /// Sampling temperature of the requests (0 = greedy)
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) temperature: f64,
+
+    #[arg(long, default_value_t = 1234)]
+    pub(crate) seed: u64,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Preset {
+    Short,
+    Medium,
+    Long,
 }

@@ -25,6 +25,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Tasks { tag, no_counts } => list_tasks(&dirs, tag.as_deref(), no_counts),
         Command::Eval(eval) => run_eval(&db, &dirs, &eval),
         Command::Runs => list_runs(&db),
+        Command::Bench(bench) => crate::bench_cmd::run(&bench),
         Command::Board { format } => board(&db, format),
     }
 }
@@ -142,7 +143,13 @@ impl Progress for Bars {
 
 fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut registry = registry(dirs);
+    let n_discovery_warnings = registry.warnings.len();
     let selections = registry.resolve(&args.tasks)?;
+    // A task YAML given by path is read only now, so its unknown-key warnings
+    // come after discovery's.
+    for warning in &registry.warnings[n_discovery_warnings..] {
+        eprintln!("warning: {warning}");
+    }
     let mut names = Vec::new();
     for selection in &selections {
         selection.task_names(&mut names);

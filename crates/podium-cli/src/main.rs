@@ -3,6 +3,7 @@
 //! error chain.
 
 mod args;
+mod bench_cmd;
 mod board;
 mod commands;
 mod paths;

@@ -1,0 +1,204 @@
+//! `podium bench`: run load levels against a model and print speed metrics.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use podium_bench::{BenchConfig, Load, PromptSource, Stop, Summary, Workload};
+use podium_core::Backend;
+
+use crate::UserError;
+use crate::args::{BenchArgs, Format, Preset};
+use crate::board::Table;
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let (preset_in, preset_out) = match args.preset {
+        Preset::Short => (100, 300),
+        Preset::Medium => (1000, 1000),
+        Preset::Long => (10_000, 1500),
+    };
+    let source = match &args.prompts {
+        Some(path) => PromptSource::List(
+            podium_bench::prompts_from_jsonl(path).map_err(|e| UserError(e.to_string()))?,
+        ),
+        None => PromptSource::Synthetic {
+            input_tokens: args.input_tokens.unwrap_or(preset_in),
+            seed: args.seed,
+        },
+    };
+    let workload = Workload {
+        source,
+        output_tokens: args.output_tokens.unwrap_or(preset_out),
+    };
+    let stop = match &args.duration {
+        Some(text) => Stop::Duration(
+            podium_bench::parse_duration(text)
+                .map_err(|e| UserError(format!("--duration: {e}")))?,
+        ),
+        None => Stop::Requests(args.requests.unwrap_or(50) as usize),
+    };
+    let slo = match &args.slo {
+        Some(text) => {
+            Some(podium_bench::parse_slo(text).map_err(|e| UserError(format!("--slo: {e}")))?)
+        }
+        None => None,
+    };
+    if args.concurrency.contains(&0) {
+        return Err(UserError("--concurrency levels must be at least 1".into()).into());
+    }
+    let backend = podium_backends::open(&args.model)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let config = |load: Load| BenchConfig {
+        load,
+        stop,
+        warmup: args.warmup,
+        seed: args.seed,
+        temperature: args.temperature,
+    };
+    let mut levels: Vec<(String, Summary)> = Vec::new();
+    let measure = |load: Load, backend: Arc<dyn Backend>| -> anyhow::Result<Summary> {
+        let records = runtime
+            .block_on(podium_bench::run(backend, &workload, &config(load)))
+            .map_err(|e| UserError(e.to_string()))?;
+        Ok(podium_bench::summarize(&records, slo.as_ref()))
+    };
+    let label = |load: &Load| match load {
+        Load::Closed { concurrency } => format!("concurrency {concurrency}"),
+        Load::Open { rate, burstiness } => format!("rate {rate:.2}/s (burstiness {burstiness})"),
+    };
+    let mut best_rate: Option<f64> = None;
+    if args.sweep {
+        // From one at a time to the highest concurrency asked (at least 32),
+        // then open-loop rates spread evenly between the two throughputs.
+        let low = measure(Load::Closed { concurrency: 1 }, backend.clone())?;
+        let top_concurrency = args.concurrency.iter().copied().max().unwrap_or(1).max(32);
+        let high = measure(
+            Load::Closed {
+                concurrency: top_concurrency,
+            },
+            backend.clone(),
+        )?;
+        let (r_min, r_max) = (
+            low.request_throughput,
+            high.request_throughput.max(low.request_throughput),
+        );
+        levels.push((label(&Load::Closed { concurrency: 1 }), low));
+        levels.push((
+            label(&Load::Closed {
+                concurrency: top_concurrency,
+            }),
+            high,
+        ));
+        if r_min > 0.0 {
+            let steps = 6;
+            for i in 0..steps {
+                let rate = r_min + (r_max - r_min) * (i as f64 + 1.0) / steps as f64;
+                let load = Load::Open {
+                    rate,
+                    burstiness: args.burstiness,
+                };
+                let summary = measure(load, backend.clone())?;
+                if summary.slo_met == Some(true) {
+                    best_rate = Some(best_rate.map_or(rate, |b: f64| b.max(rate)));
+                }
+                levels.push((label(&load), summary));
+            }
+        }
+    } else if let Some(rate) = args.rate {
+        let load = Load::Open {
+            rate,
+            burstiness: args.burstiness,
+        };
+        levels.push((label(&load), measure(load, backend.clone())?));
+    } else {
+        for &concurrency in &args.concurrency {
+            let load = Load::Closed { concurrency };
+            levels.push((label(&load), measure(load, backend.clone())?));
+        }
+    }
+
+    if args.format == Format::Json {
+        let json = serde_json::json!({
+            "model": args.model,
+            "levels": levels.iter().map(|(l, s)| serde_json::json!({"load": l, "summary": s})).collect::<Vec<_>>(),
+            "best_rate_meeting_slo": best_rate,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{}", table(&levels).render(args.format)?);
+        if args.sweep {
+            match best_rate {
+                Some(rate) => println!("highest rate meeting the SLO: {rate:.2} requests/s"),
+                None => println!("no rate tried met the SLO"),
+            }
+        }
+    }
+    let failed: usize = levels.iter().map(|(_, s)| s.n_failed).sum();
+    if failed > 0 {
+        let first = levels
+            .iter()
+            .find_map(|(_, s)| s.first_error.clone())
+            .unwrap_or_default();
+        eprintln!("warning: {failed} requests failed (first error: {first})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(value: Option<f64>) -> String {
+    value
+        .map(|v| format!("{:.1}", v * 1000.0))
+        .unwrap_or_default()
+}
+
+fn table(levels: &[(String, Summary)]) -> Table {
+    let mut table = Table::new(&[
+        ("load", false),
+        ("ok", true),
+        ("failed", true),
+        ("req/s", true),
+        ("out tok/s", true),
+        ("TTFT p50 ms", true),
+        ("TTFT p99 ms", true),
+        ("TPOT p50 ms", true),
+        ("TPOT p99 ms", true),
+        ("E2E p50 ms", true),
+        ("E2E p99 ms", true),
+        ("speed p50 tok/s", true),
+        ("out tokens", true),
+        ("goodput req/s", true),
+        ("SLO met", false),
+    ]);
+    for (label, s) in levels {
+        table.push(vec![
+            label.clone(),
+            s.n_ok.to_string(),
+            s.n_failed.to_string(),
+            format!("{:.2}", s.request_throughput),
+            format!("{:.1}", s.output_throughput),
+            ms(s.ttft_s.as_ref().map(|p| p.p50)),
+            ms(s.ttft_s.as_ref().map(|p| p.p99)),
+            ms(s.tpot_s.as_ref().map(|p| p.p50)),
+            ms(s.tpot_s.as_ref().map(|p| p.p99)),
+            ms(s.e2e_s.as_ref().map(|p| p.p50)),
+            ms(s.e2e_s.as_ref().map(|p| p.p99)),
+            s.output_speed
+                .as_ref()
+                .map(|p| format!("{:.1}", p.p50))
+                .unwrap_or_default(),
+            s.mean_output_tokens
+                .map(|n| format!("{n:.0}"))
+                .unwrap_or_default(),
+            s.goodput.map(|g| format!("{g:.2}")).unwrap_or_default(),
+            match s.slo_met {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => String::new(),
+            },
+        ]);
+    }
+    table
+}
