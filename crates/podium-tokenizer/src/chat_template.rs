@@ -1,0 +1,216 @@
+//! Rendering a model's chat template (`tokenizer.chat_template`, a Jinja
+//! template written for Hugging Face `transformers`) into a prompt string, with
+//! the same environment settings and helpers `transformers` provides.
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use minijinja::{Environment, ErrorKind, context};
+use podium_core::ChatMessage;
+
+/// Why a chat template could not be compiled or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatTemplateError {
+    #[error("chat template does not compile: {0:#}")]
+    Syntax(#[source] minijinja::Error),
+    #[error("chat template failed to render: {0:#}")]
+    Render(#[source] minijinja::Error),
+}
+
+/// A compiled chat template and the BOS / EOS texts it may refer to.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .finish_non_exhaustive()
+    }
+}
+
+const TEMPLATE_NAME: &str = "chat_template";
+
+impl ChatTemplate {
+    /// The template stored in a GGUF file, or `None` when it has none (base
+    /// models such as Gemma 3 270M).
+    pub fn from_gguf(content: &Content) -> Result<Option<ChatTemplate>, ChatTemplateError> {
+        let md = &content.metadata;
+        let Some(Value::String(source)) = md.get("tokenizer.chat_template") else {
+            return Ok(None);
+        };
+        let token_text = |key: &str| -> String {
+            let id = md.get(key).and_then(|v| v.to_u32().ok());
+            let tokens = md
+                .get("tokenizer.ggml.tokens")
+                .and_then(|v| v.to_vec().ok());
+            match (id, tokens) {
+                (Some(id), Some(tokens)) => tokens
+                    .get(id as usize)
+                    .and_then(|t| t.to_string().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => String::new(),
+            }
+        };
+        let bos = token_text("tokenizer.ggml.bos_token_id");
+        let eos = token_text("tokenizer.ggml.eos_token_id");
+        ChatTemplate::new(source, &bos, &eos).map(Some)
+    }
+
+    /// Compiles `source`; `bos_token` and `eos_token` are the texts the template
+    /// sees under those names.
+    pub fn new(
+        source: &str,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<ChatTemplate, ChatTemplateError> {
+        let mut env = Environment::new();
+        // `transformers` renders with trim_blocks and lstrip_blocks on, and
+        // Python-style string and dict methods (`.strip()`, `.items()`).
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_template_owned(TEMPLATE_NAME, source.to_owned())
+            .map_err(ChatTemplateError::Syntax)?;
+        Ok(ChatTemplate {
+            env,
+            source: source.to_owned(),
+            bos_token: bos_token.to_owned(),
+            eos_token: eos_token.to_owned(),
+        })
+    }
+
+    /// The template's Jinja source, e.g. to fingerprint it.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders `messages`; with `add_generation_prompt` the prompt ends where
+    /// the assistant's reply starts.
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatTemplateError> {
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(ChatTemplateError::Render)?;
+        template
+            .render(context! {
+                messages => messages,
+                add_generation_prompt => add_generation_prompt,
+                bos_token => &self.bos_token,
+                eos_token => &self.eos_token,
+            })
+            .map_err(ChatTemplateError::Render)
+    }
+}
+
+/// `raise_exception(message)`: templates call it to reject a conversation
+/// (e.g. "roles must alternate"); the message becomes the render error.
+fn raise_exception(message: String) -> Result<minijinja::Value, minijinja::Error> {
+    Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
+}
+
+/// `strftime_now(format)`: the local time formatted with C `strftime` codes,
+/// which some templates put in the system prompt (Llama 3.x).
+fn strftime_now(format: String) -> Result<String, minijinja::Error> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{}", chrono::Local::now().format(&format)).map_err(|_| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("strftime_now: invalid format {format:?}"),
+        )
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOLLM2_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    fn message(role: &str, content: &str) -> ChatMessage {
+        ChatMessage {
+            role: role.to_owned(),
+            content: content.to_owned(),
+        }
+    }
+
+    #[test]
+    fn smollm2_template_adds_default_system_prompt_and_generation_prompt() {
+        let template = ChatTemplate::new(SMOLLM2_TEMPLATE, "<|im_start|>", "<|im_end|>").unwrap();
+        let rendered = template.render(&[message("user", "hi")], true).unwrap();
+        assert_eq!(
+            rendered,
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn smollm2_template_keeps_a_given_system_prompt() {
+        let template = ChatTemplate::new(SMOLLM2_TEMPLATE, "", "").unwrap();
+        let rendered = template
+            .render(
+                &[message("system", "Be brief."), message("user", "hi")],
+                false,
+            )
+            .unwrap();
+        assert_eq!(
+            rendered,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+        );
+    }
+
+    #[test]
+    fn trim_and_lstrip_blocks_match_transformers() {
+        let source = "{% for m in messages %}\n    {{ m.content }}\n{% endfor %}";
+        let template = ChatTemplate::new(source, "", "").unwrap();
+        let rendered = template
+            .render(&[message("user", "a"), message("user", "b")], false)
+            .unwrap();
+        assert_eq!(rendered, "    a\n    b\n");
+    }
+
+    #[test]
+    fn python_methods_and_helpers_are_available() {
+        let source = "{{ bos_token }}{% for m in messages %}{{ m.content.strip().upper() }}{% endfor %}{% if strftime_now('%Y')|length != 4 %}bad{% endif %}";
+        let template = ChatTemplate::new(source, "<s>", "</s>").unwrap();
+        let rendered = template
+            .render(&[message("user", "  hi  ")], false)
+            .unwrap();
+        assert_eq!(rendered, "<s>HI");
+    }
+
+    #[test]
+    fn raise_exception_becomes_a_render_error() {
+        let source = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('first message must be from the user') }}{% endif %}";
+        let template = ChatTemplate::new(source, "", "").unwrap();
+        let err = template
+            .render(&[message("assistant", "x")], false)
+            .unwrap_err();
+        assert!(matches!(err, ChatTemplateError::Render(_)));
+        assert!(
+            err.to_string()
+                .contains("first message must be from the user"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_at_construction() {
+        let err = ChatTemplate::new("{% for %}", "", "").unwrap_err();
+        assert!(matches!(err, ChatTemplateError::Syntax(_)));
+    }
+}

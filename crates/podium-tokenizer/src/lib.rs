@@ -1,0 +1,29 @@
+//! Tokenizers built from GGUF metadata that give exactly the ids llama.cpp gives
+//! for the same file, plus chat-template rendering.
+//!
+//! Two vocabulary kinds are supported: byte-level BPE (`tokenizer.ggml.model =
+//! gpt2`, with the pre-tokenizer chosen by `tokenizer.ggml.pre`) and
+//! SentencePiece-style merging by score (`llama`, e.g. Gemma). The algorithms
+//! follow llama.cpp's `llama-vocab.cpp` step by step, including how special
+//! tokens are cut out of the text first; `tests/reference.rs` checks the ids
+//! against llama.cpp's on real models.
+//!
+//! *Architecture invariant:* this crate reads no files; callers pass an already
+//! parsed `gguf_file::Content`.
+
+mod bpe;
+mod chat_template;
+mod error;
+mod pretokenize;
+mod report;
+mod special;
+mod spm;
+mod tokenizer;
+mod unicode;
+mod vocab;
+
+pub use chat_template::{ChatTemplate, ChatTemplateError};
+pub use error::TokenizerError;
+pub use report::{TokenEntry, TokenizeReport};
+pub use tokenizer::{DecodeOptions, EncodeOptions, Tokenizer};
+pub use vocab::{TokenKind, VocabKind};

@@ -1,0 +1,330 @@
+//! The public tokenizer: built from GGUF metadata, it gives the same ids as
+//! llama.cpp's `llama_tokenize` and turns ids back into text.
+
+use std::collections::HashMap;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+
+use crate::bpe::BpeModel;
+use crate::error::TokenizerError;
+use crate::special::{Fragment, SpecialTokens};
+use crate::spm::SpmModel;
+use crate::unicode::ByteLevelAlphabet;
+use crate::vocab::{TokenKind, Vocab, VocabKind, attr};
+
+/// How `Tokenizer::encode` treats special tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EncodeOptions {
+    /// Add BOS (and EOS) when the model asks for them
+    /// (`tokenizer.ggml.add_bos_token` / `add_eos_token`), like llama.cpp's
+    /// `add_special`.
+    pub add_special: bool,
+    /// Turn control-token text in the input (`<|im_start|>`) into the control
+    /// token, like llama.cpp's `parse_special`. User-defined tokens are always
+    /// matched.
+    pub parse_special: bool,
+}
+
+impl EncodeOptions {
+    /// Plain text: no BOS, control-token text tokenized as ordinary text.
+    pub const PLAIN: EncodeOptions = EncodeOptions {
+        add_special: false,
+        parse_special: false,
+    };
+    /// A rendered chat prompt: control-token text becomes control tokens, and
+    /// BOS is added when the model asks for it.
+    pub const PROMPT: EncodeOptions = EncodeOptions {
+        add_special: true,
+        parse_special: true,
+    };
+}
+
+/// How `Tokenizer::decode_with` renders ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecodeOptions {
+    /// Render control and unknown tokens as their text (`<|im_end|>`) instead
+    /// of leaving them out.
+    pub render_special: bool,
+}
+
+enum Model {
+    Bpe(Box<BpeModel>),
+    Spm(Box<SpmModel>),
+}
+
+/// A tokenizer equivalent to llama.cpp's for the same GGUF file.
+pub struct Tokenizer {
+    vocab: Vocab,
+    model: Model,
+    specials: SpecialTokens,
+    /// Each token's bytes as llama.cpp's `token_to_piece(special = true)`.
+    pieces: Vec<Box<[u8]>>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("kind", &self.vocab.kind)
+            .field("pre_tokenizer", &self.vocab.pre_tokenizer_name)
+            .field("vocab_size", &self.vocab.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer from a GGUF file's metadata.
+    pub fn from_gguf(content: &Content) -> Result<Tokenizer, TokenizerError> {
+        Tokenizer::from_metadata(&content.metadata)
+    }
+
+    /// Builds the tokenizer from GGUF metadata key-value pairs.
+    pub fn from_metadata(metadata: &HashMap<String, Value>) -> Result<Tokenizer, TokenizerError> {
+        let vocab = Vocab::from_metadata(metadata)?;
+        let model = match (vocab.kind, &vocab.pre_tokenizer) {
+            (VocabKind::BytePairEncoding, Some(rules)) => {
+                Model::Bpe(Box::new(BpeModel::new(&vocab, rules.clone())))
+            }
+            (VocabKind::BytePairEncoding, None) => {
+                unreachable!("Vocab::from_metadata always sets rules for BPE")
+            }
+            (VocabKind::SentencePiece, _) => Model::Spm(Box::new(SpmModel::new(&vocab))),
+        };
+        let specials = SpecialTokens::new(&vocab);
+        let pieces = (0..vocab.len() as u32)
+            .map(|id| compute_piece(&vocab, id))
+            .collect();
+        Ok(Tokenizer {
+            vocab,
+            model,
+            specials,
+            pieces,
+        })
+    }
+
+    /// Token ids for `text`, the same as llama.cpp's
+    /// `llama_tokenize(text, add_special, parse_special)`.
+    pub fn encode(&self, text: &str, options: EncodeOptions) -> Result<Vec<u32>, TokenizerError> {
+        let mut out = Vec::with_capacity(text.len() / 3 + 2);
+        self.encode_into(text, options, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like `encode`, appending to `out` so a caller can reuse one buffer.
+    pub fn encode_into(
+        &self,
+        text: &str,
+        options: EncodeOptions,
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizerError> {
+        let vocab = &self.vocab;
+        let add_bos = options.add_special && vocab.add_bos;
+        let add_eos = options.add_special && vocab.add_eos;
+        if add_bos {
+            out.extend(vocab.bos_id);
+        }
+        let fragments = self.specials.partition(vocab, text, options.parse_special);
+        match &self.model {
+            Model::Bpe(bpe) => {
+                for fragment in fragments {
+                    match fragment {
+                        Fragment::Token(id) => out.push(id),
+                        Fragment::Text { start, end } => bpe.encode(vocab, &text[start..end], out),
+                    }
+                }
+            }
+            Model::Spm(spm) => {
+                // SentencePiece marks word starts with `▁`; a fragment at the
+                // start of the text or right after a special token gets a leading
+                // space when the model asks for one (Gemma 3 does not).
+                let mut after_special = true;
+                let mut escaped = String::new();
+                for fragment in fragments {
+                    match fragment {
+                        Fragment::Token(id) => {
+                            out.push(id);
+                            after_special = true;
+                        }
+                        Fragment::Text { start, end } => {
+                            escaped.clear();
+                            if vocab.add_space_prefix && after_special {
+                                escaped.push('▁');
+                            }
+                            for c in text[start..end].chars() {
+                                escaped.push(if c == ' ' { '▁' } else { c });
+                            }
+                            spm.encode(vocab, &escaped, out)?;
+                            after_special = false;
+                        }
+                    }
+                }
+            }
+        }
+        if add_eos {
+            out.extend(vocab.eos_id);
+        }
+        Ok(())
+    }
+
+    /// Text for `ids`, leaving out control tokens, like llama.cpp's
+    /// `llama_detokenize(remove_special = false, unparse_special = false)`.
+    /// Byte sequences that are not UTF-8 become U+FFFD.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        self.decode_with(ids, DecodeOptions::default())
+    }
+
+    /// Text for `ids` with explicit options.
+    pub fn decode_with(
+        &self,
+        ids: &[u32],
+        options: DecodeOptions,
+    ) -> Result<String, TokenizerError> {
+        let mut bytes = Vec::new();
+        let mut strip_space = self.vocab.add_space_prefix;
+        for &id in ids {
+            self.check_id(id)?;
+            let hidden = self.vocab.attrs[id as usize] & (attr::CONTROL | attr::UNKNOWN) != 0;
+            if hidden && !options.render_special {
+                strip_space = false;
+                continue;
+            }
+            let mut piece: &[u8] = &self.pieces[id as usize];
+            // The space SentencePiece adds before the first word is not part of
+            // the text.
+            if strip_space && piece.first() == Some(&b' ') {
+                piece = &piece[1..];
+            }
+            strip_space = false;
+            bytes.extend_from_slice(piece);
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The text one token stands for (control tokens as their own text), like
+    /// llama.cpp's `token_to_piece(special = true)`. A byte token that is not
+    /// UTF-8 on its own becomes U+FFFD; see `token_bytes` for the raw bytes.
+    pub fn token_piece(&self, id: u32) -> Result<String, TokenizerError> {
+        Ok(String::from_utf8_lossy(self.token_bytes(id)?).into_owned())
+    }
+
+    /// The bytes one token stands for.
+    pub fn token_bytes(&self, id: u32) -> Result<&[u8], TokenizerError> {
+        self.check_id(id)?;
+        Ok(&self.pieces[id as usize])
+    }
+
+    /// The token's text as stored in the vocabulary (`Ġhello`, `▁hello`).
+    pub fn token_text(&self, id: u32) -> Result<&str, TokenizerError> {
+        self.check_id(id)?;
+        Ok(&self.vocab.texts[id as usize])
+    }
+
+    pub fn token_kind(&self, id: u32) -> Result<TokenKind, TokenizerError> {
+        self.check_id(id)?;
+        Ok(self.vocab.kind_of(id))
+    }
+
+    /// The id of a token given its vocabulary text.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        self.vocab.token_to_id.get(text).copied()
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    pub fn vocab_kind(&self) -> VocabKind {
+        self.vocab.kind
+    }
+
+    /// `tokenizer.ggml.pre`, when the file names one.
+    pub fn pre_tokenizer(&self) -> Option<&str> {
+        self.vocab.pre_tokenizer_name.as_deref()
+    }
+
+    pub fn bos_id(&self) -> Option<u32> {
+        self.vocab.bos_id
+    }
+
+    pub fn eos_id(&self) -> Option<u32> {
+        self.vocab.eos_id
+    }
+
+    /// The end-of-turn token (`<|im_end|>`, `<end_of_turn>`), from metadata or
+    /// recognised by its text as llama.cpp does.
+    pub fn eot_id(&self) -> Option<u32> {
+        self.vocab.eot_id
+    }
+
+    pub fn unk_id(&self) -> Option<u32> {
+        self.vocab.unk_id
+    }
+
+    pub fn pad_id(&self) -> Option<u32> {
+        self.vocab.pad_id
+    }
+
+    /// Every token that ends generation (EOS, EOT and llama.cpp's list of
+    /// end-of-generation texts), sorted.
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.vocab.eog_ids
+    }
+
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.vocab.eog_ids.binary_search(&id).is_ok()
+    }
+
+    /// Whether `EncodeOptions::add_special` adds BOS for this model.
+    pub fn adds_bos(&self) -> bool {
+        self.vocab.add_bos
+    }
+
+    /// Whether `EncodeOptions::add_special` adds EOS for this model.
+    pub fn adds_eos(&self) -> bool {
+        self.vocab.add_eos
+    }
+
+    fn check_id(&self, id: u32) -> Result<(), TokenizerError> {
+        if (id as usize) < self.vocab.len() {
+            Ok(())
+        } else {
+            Err(TokenizerError::IdOutOfRange {
+                id,
+                vocab_size: self.vocab.len(),
+            })
+        }
+    }
+}
+
+/// A token's bytes, as llama.cpp's `token_to_piece` with `special = true`.
+fn compute_piece(vocab: &Vocab, id: u32) -> Box<[u8]> {
+    let text = &vocab.texts[id as usize];
+    let a = vocab.attrs[id as usize];
+    if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
+        return text.as_bytes().into();
+    }
+    if a & attr::NORMAL != 0 {
+        return match vocab.kind {
+            VocabKind::SentencePiece => text.replace('▁', " ").into_bytes().into(),
+            VocabKind::BytePairEncoding => {
+                let alphabet = ByteLevelAlphabet::get();
+                let mut bytes = Vec::with_capacity(text.len());
+                for c in text.chars() {
+                    match alphabet.decode_char(c) {
+                        Some(byte) => bytes.push(byte),
+                        // Not a byte-level character: keep it as it is rather
+                        // than llama.cpp's `[UNK_BYTE_…]` marker.
+                        None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                    }
+                }
+                bytes.into()
+            }
+        };
+    }
+    if a & attr::BYTE != 0 {
+        let byte = text
+            .get(3..5)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        return byte.map(|b| vec![b]).unwrap_or_default().into();
+    }
+    Box::default()
+}
