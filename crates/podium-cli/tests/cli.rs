@@ -1,0 +1,649 @@
+//! The `podium` binary end to end, on the mock backend and temporary
+//! databases: evaluation and the board, bad input (exit code 2, one error
+//! line, nothing stored), kill-and-resume, failed samples, and the
+//! lm-evaluation-harness-style output folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use podium_store::{RunSummary, SampleStatus, Store};
+
+/// `podium` with no environment that could point it at a user's files.
+fn podium() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
+    command
+        .env_remove("PODIUM_DB")
+        .env_remove("PODIUM_TASKS_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .stdin(Stdio::null());
+    command
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    run_command(podium().args(args))
+}
+
+fn run_command(command: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("podium runs");
+    let run = Run {
+        code: status.code().expect("podium exits, not killed"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "podium panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+fn run_ok(args: &[&str]) -> Run {
+    let run = run(args);
+    assert_eq!(run.code, 0, "podium {args:?} failed:\n{}", run.stderr);
+    run
+}
+
+fn db_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn stored_runs(db: &Path) -> Vec<RunSummary> {
+    Store::open(db).unwrap().list_runs().unwrap()
+}
+
+fn board_json(db: &Path) -> Vec<Json> {
+    let out = run_ok(&["board", "--format", "json", "--db", &db_arg(db)]);
+    serde_json::from_str::<Json>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// `podium runs` as rows of whitespace-separated cells, header and rule dropped.
+fn runs_table(db: &Path) -> Vec<Vec<String>> {
+    let out = run_ok(&["runs", "--db", &db_arg(db)]);
+    let mut lines = out.stdout.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("run  model"), "{header}");
+    assert!(lines.next().unwrap().starts_with("---"));
+    lines
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation and the board.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn eval_five_tasks_then_board_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("podium.db");
+    let out = run_ok(&[
+        "eval",
+        "-m",
+        "mock:a",
+        "-t",
+        "arc_easy,hellaswag,mmlu,gsm8k,truthfulqa_mc2",
+        "--limit",
+        "5",
+        "--db",
+        &db_arg(&db),
+    ]);
+    assert!(out.stdout.contains("mmlu (group)"), "{}", out.stdout);
+
+    let rows = board_json(&db);
+    let mut tasks: Vec<&str> = rows.iter().map(|r| r["task"].as_str().unwrap()).collect();
+    tasks.dedup();
+    let mmlu_subjects = tasks.iter().filter(|t| t.starts_with("mmlu_")).count();
+    assert_eq!(mmlu_subjects, 57);
+    for task in ["arc_easy", "hellaswag", "gsm8k", "truthfulqa_mc2"] {
+        assert!(tasks.contains(&task), "{task} missing from {tasks:?}");
+    }
+    assert_eq!(tasks.len(), 61);
+    for row in &rows {
+        assert_eq!(row["model"], "mock:a");
+        assert_eq!(row["n"], 5.0);
+        let value = row["value"].as_f64().expect("a value");
+        let stderr = row["stderr"].as_f64().expect("a stderr");
+        assert!(value.is_finite() && stderr >= 0.0, "{row}");
+    }
+    let metrics = |task: &str| -> Vec<&str> {
+        rows.iter()
+            .filter(|r| r["task"] == task)
+            .map(|r| r["metric"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(metrics("arc_easy"), ["acc,none", "acc_norm,none"]);
+    assert_eq!(
+        metrics("gsm8k"),
+        ["exact_match,strict-match", "exact_match,flexible-extract"]
+    );
+    assert_eq!(metrics("truthfulqa_mc2"), ["acc,none"]);
+
+    let header = "model,task,metric,value,stderr,95% CI,n,normalized,finished";
+    let csv = run_ok(&["board", "--format", "csv", "--db", &db_arg(&db)]).stdout;
+    assert_eq!(csv.lines().next(), Some(header));
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    assert!(csv.contains("\nmock:a,arc_easy,\"acc,none\","), "{csv}");
+
+    let markdown = run_ok(&["board", "--format", "markdown", "--db", &db_arg(&db)]).stdout;
+    assert!(
+        markdown.starts_with("| model | task | metric | value |"),
+        "{markdown}"
+    );
+    assert_eq!(markdown.lines().count(), rows.len() + 2);
+    assert!(markdown.contains("| mock:a | arc_easy | acc,none |"));
+
+    let table = run_ok(&["board", "--db", &db_arg(&db)]).stdout;
+    let explicit = run_ok(&["board", "--format", "table", "--db", &db_arg(&db)]).stdout;
+    assert_eq!(table, explicit);
+    assert!(table.starts_with("model   task"), "{table}");
+    assert_eq!(table.lines().count(), rows.len() + 2);
+}
+
+#[test]
+fn output_folder_is_lm_eval_style_and_env_sets_db() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("env.db");
+    let out_dir = dir.path().join("out");
+    run_command(
+        podium()
+            .env("PODIUM_DB", &db)
+            .args(["eval", "-m", "mock:a", "-t", "arc_easy", "--limit", "5"])
+            .arg("--output")
+            .arg(&out_dir),
+    );
+    assert_eq!(stored_runs(&db).len(), 1, "PODIUM_DB chose the database");
+
+    let results: Json =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    for key in ["results", "versions", "n-shot", "configs", "n-samples"] {
+        assert!(results.get(key).is_some(), "results.json lacks {key}");
+    }
+    let arc = &results["results"]["arc_easy"];
+    for key in [
+        "acc,none",
+        "acc_stderr,none",
+        "acc_norm,none",
+        "acc_norm_stderr,none",
+    ] {
+        assert!(
+            arc[key].is_number(),
+            "results.arc_easy[{key}] = {}",
+            arc[key]
+        );
+    }
+    assert_eq!(results["n-shot"]["arc_easy"], 0);
+    assert_eq!(
+        results["n-samples"]["arc_easy"],
+        serde_json::json!({"original": 2376, "effective": 5})
+    );
+    assert_eq!(results["configs"]["arc_easy"]["task"], "arc_easy");
+    assert_eq!(results["versions"]["arc_easy"], 1.0);
+    assert_eq!(results["config"]["model"], "mock:a");
+
+    let samples = std::fs::read_to_string(out_dir.join("samples_arc_easy.jsonl")).unwrap();
+    let lines: Vec<Json> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["doc_id"], i);
+        assert_eq!(line["status"], "ok");
+        assert!(line["doc"]["question"].is_string(), "{line}");
+        assert!(line["metrics"]["metrics"]["acc,none"].is_number(), "{line}");
+        assert!(
+            line["arguments"]["prompt"]
+                .as_str()
+                .unwrap()
+                .starts_with("Question: ")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input: exit code 2, one error line, nothing stored.
+// ---------------------------------------------------------------------------
+
+const TINY_DATA: &str = "{\"question\": \"Why?\", \"answer\": \"Because.\"}\n";
+
+/// A valid generation task with `extra` appended.
+fn tiny_task(extra: &str) -> String {
+    format!(
+        "task: tiny\n\
+         dataset_path: json\n\
+         dataset_kwargs:\n  data_files:\n    test: data.jsonl\n\
+         test_split: test\n\
+         output_type: generate_until\n\
+         doc_to_text: \"Q: {{{{question}}}}\\nA:\"\n\
+         doc_to_target: answer\n\
+         {extra}"
+    )
+}
+
+/// The lines of stderr that carry a message (clap's `--help` hint aside).
+fn message_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
+        .collect()
+}
+
+struct BadInput<'a> {
+    files: &'a [(&'a str, &'a str)],
+    /// `eval` arguments; `{dir}` stands for the folder holding `files`.
+    args: &'a [&'a str],
+    /// Parts of the one error line, `{dir}` as in `args`.
+    expected: &'a [&'a str],
+}
+
+fn check_bad_input(case: BadInput<'_>) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().display().to_string();
+    for (name, content) in case.files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let db = dir.path().join("podium.db");
+    let args: Vec<String> = ["eval"]
+        .iter()
+        .chain(case.args)
+        .map(|a| a.replace("{dir}", &folder))
+        .chain(["--db".to_string(), db_arg(&db)])
+        .collect();
+    let out = run_command(podium().args(&args));
+    assert_eq!(out.code, 2, "podium {args:?}:\n{}", out.stderr);
+    let lines = message_lines(&out.stderr);
+    assert_eq!(lines.len(), 1, "podium {args:?}: {lines:#?}");
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    for part in case.expected {
+        let part = part.replace("{dir}", &folder);
+        assert!(lines[0].contains(&part), "`{part}` not in: {}", lines[0]);
+    }
+    assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
+    // Nothing reached the store.
+    assert_eq!(runs_table(&db), Vec::<Vec<String>>::new());
+    assert_eq!(stored_runs(&db).len(), 0);
+}
+
+fn task_files<'a>(yaml: &'a str, data: &'a str) -> [(&'a str, &'a str); 2] {
+    [("tiny.yaml", yaml), ("data.jsonl", data)]
+}
+
+#[test]
+fn malformed_yaml() {
+    check_bad_input(BadInput {
+        files: &[(
+            "tiny.yaml",
+            "task: bad\ndoc_to_choice: [A, B\ndoc_to_target: 0\n",
+        )],
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &["error: {dir}/tiny.yaml:3: illegal placement of ':' indicator"],
+    });
+}
+
+#[test]
+fn wrong_type_for_a_key() {
+    let yaml = tiny_task("num_fewshot: five\n");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, TINY_DATA),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &[
+            "{dir}/tiny.yaml:10: key `num_fewshot` must be a non-negative integer, found a string",
+        ],
+    });
+}
+
+#[test]
+fn function_tag_for_process_results() {
+    let yaml = tiny_task("process_results: !function utils.process_results\n");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, TINY_DATA),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &[
+            "{dir}/tiny.yaml:10: `process_results`: `!function utils.process_results`",
+            "use a built-in name instead (truthfulqa_mc2)",
+        ],
+    });
+}
+
+#[test]
+fn missing_data_file() {
+    let yaml = tiny_task("");
+    check_bad_input(BadInput {
+        files: &[("tiny.yaml", &yaml)],
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &["{dir}/data.jsonl: cannot read data file of split `test`"],
+    });
+}
+
+#[test]
+fn csv_with_a_ragged_row() {
+    let yaml = tiny_task("")
+        .replace("dataset_path: json", "dataset_path: csv")
+        .replace("data.jsonl", "data.csv");
+    check_bad_input(BadInput {
+        files: &[
+            ("tiny.yaml", &yaml),
+            ("data.csv", "question,answer\nWhy?,Because.\nHow?\n"),
+        ],
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &["{dir}/data.csv:3: row has 1 fields, expected 2 (ragged CSV)"],
+    });
+}
+
+#[test]
+fn jsonl_line_that_is_not_json() {
+    let yaml = tiny_task("");
+    let data = format!("{TINY_DATA}{{question: oops}}\n");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, &data),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &["{dir}/data.jsonl:2: not a JSON object"],
+    });
+}
+
+#[test]
+fn template_referencing_a_missing_field() {
+    let yaml = tiny_task("");
+    let data = format!("{TINY_DATA}{{\"questoin\": \"typo\", \"answer\": \"x\"}}\n");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, &data),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &[
+            "task `tiny`, doc 1: `doc_to_text`: ",
+            "a field the template uses is missing from the doc",
+        ],
+    });
+}
+
+#[test]
+fn unknown_task_with_suggestion() {
+    check_bad_input(BadInput {
+        files: &[],
+        args: &["-m", "mock:a", "-t", "arc_esay"],
+        expected: &["error: unknown task `arc_esay`: did you mean `arc_easy`?"],
+    });
+    check_bad_input(BadInput {
+        files: &[],
+        args: &["-m", "mock:a", "-t", "arc_easy,zzzz_nothing"],
+        expected: &["error: unknown task `zzzz_nothing` (run `podium tasks`"],
+    });
+}
+
+#[test]
+fn unknown_metric() {
+    let yaml = tiny_task("metric_list:\n  - metric: accuracy\n");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, TINY_DATA),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &[
+            "{dir}/tiny.yaml:11: `metric`: unknown metric `accuracy`; the metrics are: acc, ",
+        ],
+    });
+}
+
+#[test]
+fn unknown_filter() {
+    let yaml = tiny_task("filter_list:\n  - name: x\n    filter:\n      - function: regexp\n");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, TINY_DATA),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &[
+            "{dir}/tiny.yaml:13: `function`: unknown filter `regexp`; the filters are: regex, ",
+        ],
+    });
+}
+
+#[test]
+fn split_not_in_data_files() {
+    let yaml = tiny_task("").replace("test_split: test", "test_split: validation");
+    check_bad_input(BadInput {
+        files: &task_files(&yaml, TINY_DATA),
+        args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
+        expected: &[
+            "{dir}/tiny.yaml:6: `test_split`: split `validation` is not in `dataset_kwargs.data_files` (it has: test)",
+        ],
+    });
+}
+
+#[test]
+fn limit_zero() {
+    check_bad_input(BadInput {
+        files: &[],
+        args: &["-m", "mock:a", "-t", "arc_easy", "--limit", "0"],
+        expected: &["error: invalid value '0' for '--limit <LIMIT>'"],
+    });
+}
+
+#[test]
+fn unknown_model_kind_lists_known_kinds() {
+    check_bad_input(BadInput {
+        files: &[],
+        args: &["-m", "foo:x", "-t", "arc_easy"],
+        expected: &["unknown model kind `foo` in `foo:x`: known kinds are mock, "],
+    });
+    check_bad_input(BadInput {
+        files: &[],
+        args: &["-m", "mock:a?speed=3", "-t", "arc_easy"],
+        expected: &["unknown mock option `speed` (known: delay_ms, fail_every)"],
+    });
+}
+
+#[test]
+fn unknown_key_is_a_warning_and_the_eval_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tiny.yaml"),
+        tiny_task("doc_to_txt: typo\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data.jsonl"), TINY_DATA).unwrap();
+    let db = dir.path().join("podium.db");
+    let yaml = dir.path().join("tiny.yaml").display().to_string();
+    let out = run_ok(&["eval", "-m", "mock:a", "-t", &yaml, "--db", &db_arg(&db)]);
+    assert_eq!(
+        message_lines(&out.stderr),
+        [format!(
+            "warning: {yaml}:10: unknown key `doc_to_txt` (ignored)"
+        )]
+    );
+    let runs = stored_runs(&db);
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].task_name.as_str(), runs[0].n_samples), ("tiny", 1));
+}
+
+// ---------------------------------------------------------------------------
+// Kill and resume; failed samples.
+// ---------------------------------------------------------------------------
+
+const SLOW_MODEL: &str = "mock:slow?delay_ms=30";
+
+fn slow_eval(db: &Path) -> Command {
+    let mut command = podium();
+    command.args([
+        "eval", "-m", SLOW_MODEL, "-t", "arc_easy", "--limit", "60", "--db",
+    ]);
+    command.arg(db);
+    command
+}
+
+fn stored_samples(db: &Path) -> u64 {
+    stored_runs(db).iter().map(|r| r.n_samples).sum()
+}
+
+/// The board without the time each run finished.
+fn board_values(db: &Path) -> Vec<Json> {
+    board_json(db)
+        .into_iter()
+        .map(|mut row| {
+            row.as_object_mut().unwrap().remove("finished");
+            row
+        })
+        .collect()
+}
+
+fn check_single_complete_run(db: &Path, n: u64) -> RunSummary {
+    let runs = stored_runs(db);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = runs.into_iter().next().unwrap();
+    assert_eq!((run.n_samples, run.n_failed), (n, 0));
+    assert_eq!(run.status.to_string(), "finished");
+    let store = Store::open(db).unwrap();
+    let doc_ids: Vec<u64> = store
+        .samples(run.run_id)
+        .unwrap()
+        .iter()
+        .map(|s| s.doc_id)
+        .collect();
+    assert_eq!(doc_ids, (0..n).collect::<Vec<_>>());
+    run
+}
+
+#[test]
+fn killed_eval_resumes_to_the_same_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_a: PathBuf = dir.path().join("a.db");
+    let db_b: PathBuf = dir.path().join("b.db");
+
+    let mut child = slow_eval(&db_a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stored_before_kill = loop {
+        assert!(Instant::now() < deadline, "no samples stored within 60 s");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("eval finished ({status}) before it could be interrupted");
+        }
+        let n = if db_a.exists() {
+            stored_samples(&db_a)
+        } else {
+            0
+        };
+        if n > 0 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break stored_samples(&db_a);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        stored_before_kill > 0 && stored_before_kill < 60,
+        "{stored_before_kill} samples stored when killed"
+    );
+    assert_eq!(stored_runs(&db_a)[0].status.to_string(), "running");
+
+    let resumed = run_command(&mut slow_eval(&db_a));
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains(&format!(
+            "arc_easy: resumed run 1 ({stored_before_kill} samples were already stored)"
+        )),
+        "{}",
+        resumed.stderr
+    );
+    let uninterrupted = run_command(&mut slow_eval(&db_b));
+    assert_eq!(uninterrupted.code, 0, "{}", uninterrupted.stderr);
+
+    check_single_complete_run(&db_a, 60);
+    check_single_complete_run(&db_b, 60);
+    let board_a = board_values(&db_a);
+    assert_eq!(board_a.len(), 2, "acc and acc_norm");
+    assert!(board_a.iter().all(|r| r["stderr"].is_number()));
+    assert_eq!(board_a, board_values(&db_b));
+    // The printed results agree too.
+    assert_eq!(resumed.stdout, uninterrupted.stdout);
+}
+
+#[test]
+fn failed_samples_are_recorded_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("flaky.db");
+    let args = [
+        "eval",
+        "-m",
+        "mock:flaky?fail_every=3",
+        "-t",
+        "arc_easy",
+        "--limit",
+        "30",
+        "--db",
+        &db_arg(&db),
+    ];
+    let first = run(&args);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("samples failed and were recorded; run the same command again to retry them"),
+        "{}",
+        first.stderr
+    );
+    assert!(first.stderr.contains("mock failure (fail_every=3)"));
+
+    let check_store = || -> u64 {
+        let runs = stored_runs(&db);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].n_samples, 30, "one row per doc, no duplicates");
+        assert_eq!(runs[0].status.to_string(), "running", "not finished");
+        let failed = runs[0].n_failed;
+        assert!(failed > 0 && failed < 30, "{failed} failed");
+        let store = Store::open(&db).unwrap();
+        let samples = store.samples(runs[0].run_id).unwrap();
+        let errors: Vec<&str> = samples
+            .iter()
+            .filter(|s| s.status == SampleStatus::Failed)
+            .map(|s| s.error.as_deref().unwrap_or(""))
+            .collect();
+        assert_eq!(errors.len() as u64, failed);
+        assert!(errors.iter().all(|e| *e == "mock failure (fail_every=3)"));
+        // `podium runs` shows the count in its `failed` column.
+        let table = runs_table(&db);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table[0][1], "mock:flaky?fail_every=3");
+        assert_eq!(table[0][4], "30");
+        assert_eq!(table[0][5], failed.to_string());
+        failed
+    };
+    let failed = check_store();
+    assert!(
+        first
+            .stderr
+            .contains(&format!("arc_easy: {failed} samples failed")),
+        "{}",
+        first.stderr
+    );
+
+    // The rerun resumes the ok samples and retries the failed ones, which fail again.
+    let second = run(&args);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("resumed run 1 ({} samples", 30 - failed)),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(check_store(), failed);
+    // A run with failed samples is not on the board.
+    assert_eq!(board_json(&db), Vec::<Json>::new());
+}
