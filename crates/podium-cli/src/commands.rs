@@ -44,6 +44,9 @@ fn registry(dirs: &[PathBuf]) -> Registry {
 
 fn list_tasks(dirs: &[PathBuf], tag: Option<&str>, no_counts: bool) -> anyhow::Result<ExitCode> {
     let mut registry = registry(dirs);
+    for err in registry.broken_files() {
+        eprintln!("warning: skipped: {err}");
+    }
     let listing = registry.listing();
     let members: Option<Vec<String>> = match tag {
         None => None,

@@ -647,3 +647,26 @@ fn failed_samples_are_recorded_and_retried() {
     // A run with failed samples is not on the board.
     assert_eq!(board_json(&db), Vec::<Json>::new());
 }
+
+/// Regression: a broken YAML in `--tasks-dir` asked for by name used to print
+/// "skipped" as a warning, then "unknown task".
+#[test]
+fn broken_task_file_asked_by_name_gives_its_own_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("mine");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(tasks.join("mytask.yaml"), "task: mytask\nnum_fewshot: [1\n").unwrap();
+    let db = dir.path().join("p.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_podium"))
+        .args(["eval", "-m", "mock:a", "-t", "mytask", "--tasks-dir"])
+        .arg(&tasks)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mytask.yaml:"), "{stderr}");
+    assert!(!stderr.contains("unknown task"), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

@@ -45,6 +45,9 @@ pub struct Registry {
     tags: BTreeMap<String, Vec<String>>,
     /// Unknown-key warnings and files that failed to load during discovery.
     pub warnings: Vec<String>,
+    /// Files that failed to load, by file stem: asking for that name gives
+    /// the file's own error instead of "unknown task".
+    broken: Vec<(String, TaskError)>,
 }
 
 /// One row of `podium tasks`.
@@ -70,7 +73,11 @@ impl Registry {
             files.sort();
             for file in files {
                 if let Err(err) = registry.add_file(&file) {
-                    registry.warnings.push(format!("skipped: {err}"));
+                    let stem = file
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    registry.broken.push((stem, err));
                 }
             }
         }
@@ -184,10 +191,13 @@ impl Registry {
                     members: tasks.iter().cloned().map(Selection::Task).collect(),
                     aggregate: Vec::new(),
                 }),
-                None => Err(TaskError::UnknownTask {
-                    name: name.to_string(),
-                    suggestions: self.suggest(name),
-                }),
+                None => match self.broken.iter().position(|(stem, _)| stem == name) {
+                    Some(index) => Err(self.broken.remove(index).1),
+                    None => Err(TaskError::UnknownTask {
+                        name: name.to_string(),
+                        suggestions: self.suggest(name),
+                    }),
+                },
             },
         }
     }
@@ -287,6 +297,11 @@ impl Registry {
         }
         rows.sort_by(|a, b| a.name.cmp(&b.name));
         rows
+    }
+
+    /// Files that failed to load during discovery, with their errors.
+    pub fn broken_files(&self) -> impl Iterator<Item = &TaskError> {
+        self.broken.iter().map(|(_, err)| err)
     }
 
     pub fn tag_members(&self, tag: &str) -> Option<&[String]> {
