@@ -19,6 +19,15 @@ pub struct ModelIdentity {
     pub chat_template_hash: Option<String>,
 }
 
+/// A store of responses keyed by a hash of (endpoint, served model, request
+/// body), so that re-running an evaluation does not pay for the same request
+/// twice. Failures to read or write are treated as misses: a cache never makes
+/// a request fail.
+pub trait ResponseCache: Send + Sync {
+    fn get(&self, key: &str) -> Option<String>;
+    fn put(&self, key: &str, value: &str);
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend cannot serve this kind of request at all (e.g. no prompt

@@ -6,7 +6,7 @@ mod backend;
 mod model_spec;
 mod request;
 
-pub use backend::{Backend, BackendError, ModelIdentity};
+pub use backend::{Backend, BackendError, ModelIdentity, ResponseCache};
 pub use model_spec::{KNOWN_MODEL_KINDS, ModelSpec, ModelSpecError};
 pub use request::{
     ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult,

@@ -78,6 +78,13 @@ pub struct RequestTiming {
     pub e2e_s: f64,
     /// Gaps between consecutive token-bearing events.
     pub inter_chunk_s: Vec<f64>,
+    /// The result came from the response cache: these are the timings of the
+    /// original request, not of this run.
+    #[serde(default)]
+    pub cached: bool,
+    /// HTTP attempts made (1 when the first one succeeded; 0 when unknown).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

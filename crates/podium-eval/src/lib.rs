@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::json;
 
-use podium_core::{Backend, BackendError, ChatMessage, PODIUM_VERSION};
+use podium_core::{Backend, BackendError, ChatMessage, PODIUM_VERSION, ResponseCache};
 use podium_store::{ModelRecord, RunKey, SampleRecord, SampleStatus, Store, StoreError};
 use podium_tasks::metrics::SampleValue;
 use podium_tasks::results::{self, GroupResult, TaskResult};
@@ -72,6 +72,34 @@ impl Progress for NoProgress {
     fn task_started(&self, _: &str, _: usize, _: usize) {}
     fn docs_done(&self, _: usize) {}
     fn task_finished(&self, _: &str) {}
+}
+
+/// The store's response cache behind the backends' [`ResponseCache`] trait.
+/// It holds a connection of its own (the store is in WAL mode, so it can sit
+/// beside the runner's). Store errors count as misses: a broken cache slows a
+/// run down but never fails it.
+pub struct StoreCache {
+    store: std::sync::Mutex<Store>,
+}
+
+impl StoreCache {
+    pub fn new(store: Store) -> StoreCache {
+        StoreCache {
+            store: std::sync::Mutex::new(store),
+        }
+    }
+}
+
+impl ResponseCache for StoreCache {
+    fn get(&self, key: &str) -> Option<String> {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.cache_get(key).ok().flatten()
+    }
+
+    fn put(&self, key: &str, value: &str) {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = store.cache_put(key, value);
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,774 @@
+//! What every remote backend shares: spec options for an endpoint, the API key
+//! (kept out of every string we print or store), the per-endpoint concurrency
+//! limit and client-side rate limits, retries with seeded backoff, error
+//! classification, and response-cache keys.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use podium_core::{BackendError, ResponseCache};
+
+use crate::sse::{SseDecoder, SseEvent};
+
+/// Operational options of an endpoint, from the spec's `?key=value&…` part.
+/// None of them changes what a model answers, so none is part of a run's identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointOptions {
+    /// Requests in flight at once (`concurrency=N`, default 8).
+    pub concurrency: usize,
+    /// Requests started per minute, client-side (`rpm=N`).
+    pub requests_per_minute: Option<u32>,
+    /// Tokens (prompt estimate + `max_tokens`) per minute, client-side (`tpm=N`).
+    pub tokens_per_minute: Option<u64>,
+    /// Whole-request limit including the streamed body (`timeout_s=X`, default 600).
+    pub timeout: Duration,
+    /// TCP/TLS connect limit (`connect_timeout_s=X`, default 10).
+    pub connect_timeout: Duration,
+    /// Retries after the first attempt (`retries=N`, default 3).
+    pub max_retries: u32,
+    /// First backoff; doubles per retry up to 30 s (`backoff_ms=N`, default 500).
+    pub backoff_base: Duration,
+    /// Seed of the backoff jitter (`retry_seed=N`, default 0).
+    pub retry_seed: u64,
+    /// The environment variable holding the API key (`api_key_env=NAME`).
+    pub api_key_env: Option<String>,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        EndpointOptions {
+            concurrency: 8,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            timeout: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(500),
+            retry_seed: 0,
+            api_key_env: None,
+        }
+    }
+}
+
+/// The option names [`EndpointOptions::take`] understands.
+pub(crate) const ENDPOINT_OPTION_NAMES: &[&str] = &[
+    "concurrency",
+    "rpm",
+    "tpm",
+    "timeout_s",
+    "connect_timeout_s",
+    "retries",
+    "backoff_ms",
+    "retry_seed",
+    "api_key_env",
+];
+
+impl EndpointOptions {
+    /// Apply one `key=value` option. `Ok(false)` when the key is not an endpoint option.
+    pub(crate) fn take(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        fn whole<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+            value
+                .parse()
+                .map_err(|_| format!("`{key}` needs a whole number, got `{value}`"))
+        }
+        fn seconds(key: &str, value: &str) -> Result<Duration, String> {
+            match value.parse::<f64>() {
+                Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+                _ => Err(format!(
+                    "`{key}` needs a positive number of seconds, got `{value}`"
+                )),
+            }
+        }
+        match key {
+            "concurrency" => {
+                self.concurrency = whole(key, value)?;
+                if self.concurrency == 0 {
+                    return Err("`concurrency` must be at least 1".into());
+                }
+            }
+            "rpm" => self.requests_per_minute = Some(whole(key, value)?).filter(|&n| n > 0),
+            "tpm" => self.tokens_per_minute = Some(whole(key, value)?).filter(|&n| n > 0),
+            "timeout_s" => self.timeout = seconds(key, value)?,
+            "connect_timeout_s" => self.connect_timeout = seconds(key, value)?,
+            "retries" => self.max_retries = whole(key, value)?,
+            "backoff_ms" => self.backoff_base = Duration::from_millis(whole(key, value)?),
+            "retry_seed" => self.retry_seed = whole(key, value)?,
+            "api_key_env" => {
+                if value.is_empty() {
+                    return Err("`api_key_env` needs the name of an environment variable".into());
+                }
+                self.api_key_env = Some(value.to_string());
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Split `a=1&b=2` into pairs; a key without `=` gets an empty value.
+pub(crate) fn query_pairs(query: &str) -> Vec<(&str, &str)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .collect()
+}
+
+/// The spec with any value of a key-like option blanked, for error messages:
+/// a user who pasted a key into the spec must not see it echoed into logs.
+pub(crate) fn redact_spec(spec: &str) -> String {
+    let Some((head, query)) = spec.split_once('?') else {
+        return spec.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
+}
+
+/// Option names that look like they carry a secret rather than name one.
+pub(crate) fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key != "api_key_env" && (key.contains("key") || key.contains("token") || key == "secret")
+}
+
+/// An API key. It has no `Display`, and its `Debug` prints nothing of it.
+#[derive(Clone)]
+pub(crate) struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+impl ApiKey {
+    /// Read the key from `env_name`. Errors name the variable, never its value.
+    pub(crate) fn from_env(env_name: &str) -> Result<ApiKey, String> {
+        match std::env::var(env_name) {
+            Ok(key) if !key.trim().is_empty() => Ok(ApiKey(key.trim().to_string())),
+            Ok(_) => Err(format!("environment variable {env_name} is empty")),
+            Err(std::env::VarError::NotPresent) => Err(format!(
+                "environment variable {env_name} is not set (it should hold the API key)"
+            )),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+                "environment variable {env_name} is not valid UTF-8"
+            )),
+        }
+    }
+
+    /// A header value carrying the key, marked sensitive so HTTP debug output hides it.
+    fn header_value(&self, prefix: &str) -> Result<HeaderValue, String> {
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.0))
+            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+/// How the key travels: `Authorization: Bearer KEY` (OpenAI) or `x-api-key: KEY` (Anthropic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyHeader {
+    Bearer,
+    XApiKey,
+}
+
+/// Why one attempt failed, and whether another attempt may help.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Failure {
+    /// Rate limits, overload, server errors, timeouts, dropped connections.
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The server answered and the answer is wrong or refused: retrying repeats it.
+    Permanent(String),
+    /// The endpoint cannot do what was asked, for any request.
+    Unsupported(String),
+}
+
+impl Failure {
+    pub(crate) fn retryable(message: impl Into<String>) -> Failure {
+        Failure::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Failure::Retryable { message, .. } => message,
+            Failure::Permanent(message) | Failure::Unsupported(message) => message,
+        }
+    }
+}
+
+/// What an attempt is told when it starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttemptStart {
+    /// Time spent waiting for a concurrency slot and the rate limiter before this attempt.
+    pub(crate) queue_s: f64,
+    /// 1 for the first attempt.
+    pub(crate) attempt: u32,
+}
+
+/// One logical request, for the limiter and the backoff jitter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Job {
+    /// A stable number per request (from its cache key), so jitter is seeded per request.
+    pub(crate) jitter_key: u64,
+    /// Tokens charged to the `tpm` limit before the real count is known.
+    pub(crate) estimated_tokens: u64,
+}
+
+/// A remote endpoint: one HTTP client with the key in its default headers,
+/// and the limits every request to it goes through.
+pub(crate) struct Endpoint {
+    pub(crate) client: reqwest::Client,
+    key: Option<ApiKey>,
+    slots: Semaphore,
+    rate: RateLimiter,
+    options: EndpointOptions,
+    cache: Option<Arc<dyn ResponseCache>>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("key", &self.key)
+            .field("options", &self.options)
+            .field("cached", &self.cache.is_some())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        options: EndpointOptions,
+        key: Option<ApiKey>,
+        key_header: KeyHeader,
+        extra_headers: &[(&'static str, &'static str)],
+        cache: Option<Arc<dyn ResponseCache>>,
+    ) -> Result<Endpoint, String> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &key {
+            let (name, value) = match key_header {
+                KeyHeader::Bearer => (reqwest::header::AUTHORIZATION, key.header_value("Bearer ")?),
+                KeyHeader::XApiKey => (HeaderName::from_static("x-api-key"), key.header_value("")?),
+            };
+            headers.insert(name, value);
+        }
+        for (name, value) in extra_headers {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .pool_max_idle_per_host(options.concurrency)
+            .build()
+            .map_err(|err| format!("cannot build the HTTP client: {}", error_chain(&err)))?;
+        Ok(Endpoint {
+            client,
+            key,
+            slots: Semaphore::new(options.concurrency),
+            rate: RateLimiter::new(options.requests_per_minute, options.tokens_per_minute),
+            options,
+            cache,
+        })
+    }
+
+    /// Remove the key from text that came from a server or the network stack
+    /// (servers do echo keys back in "invalid key" errors).
+    pub(crate) fn redact(&self, text: &str) -> String {
+        match &self.key {
+            Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "***"),
+            _ => text.to_string(),
+        }
+    }
+
+    pub(crate) fn cache_get(&self, key: &str) -> Option<String> {
+        self.cache.as_ref()?.get(key)
+    }
+
+    pub(crate) fn cache_put(&self, key: &str, value: &str) {
+        if let Some(cache) = &self.cache {
+            cache.put(key, value);
+        }
+    }
+
+    /// Run `attempt` until it succeeds, fails for good, or the retries run out.
+    /// Each attempt holds a concurrency slot; the slot is given back during
+    /// backoff so other requests go on. `attempt` returns its value and the
+    /// tokens it really used (for the `tpm` limit), when known.
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        job: Job,
+        mut attempt: F,
+    ) -> Result<T, BackendError>
+    where
+        F: FnMut(AttemptStart) -> Fut,
+        Fut: Future<Output = Result<(T, Option<u64>), Failure>>,
+    {
+        let mut n_attempt = 0u32;
+        loop {
+            n_attempt += 1;
+            let waiting_since = Instant::now();
+            let permit = self.acquire_slot().await?;
+            let ticket = self.rate.admit(job.estimated_tokens).await;
+            let start = AttemptStart {
+                queue_s: waiting_since.elapsed().as_secs_f64(),
+                attempt: n_attempt,
+            };
+            let outcome = attempt(start).await;
+            drop(permit);
+            let failure = match outcome {
+                Ok((value, used_tokens)) => {
+                    if let Some(used) = used_tokens {
+                        self.rate.settle(ticket, used);
+                    }
+                    return Ok(value);
+                }
+                Err(failure) => failure,
+            };
+            let message = self.redact(failure.message());
+            match failure {
+                Failure::Unsupported(_) => return Err(BackendError::Unsupported(message)),
+                Failure::Permanent(_) => {
+                    return Err(BackendError::Request(format!("{what}: {message}")));
+                }
+                Failure::Retryable { retry_after, .. } => {
+                    if n_attempt > self.options.max_retries {
+                        let attempts = if n_attempt == 1 {
+                            String::new()
+                        } else {
+                            format!(" (after {n_attempt} attempts)")
+                        };
+                        return Err(BackendError::Request(format!(
+                            "{what}: {message}{attempts}"
+                        )));
+                    }
+                    let wait = retry_after
+                        .map(|wait| wait.min(MAX_RETRY_AFTER))
+                        .unwrap_or_else(|| self.backoff(job.jitter_key, n_attempt));
+                    tracing::warn!(
+                        "{what}: attempt {n_attempt} failed: {message}; retrying in {:.2} s",
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn acquire_slot(&self) -> Result<SemaphorePermit<'_>, BackendError> {
+        self.slots
+            .acquire()
+            .await
+            .map_err(|_| BackendError::Fatal("the endpoint's request queue was closed".into()))
+    }
+
+    /// Exponential backoff with seeded jitter: base · 2^(n−1), at most 30 s,
+    /// times a factor in [0.5, 1) drawn from (seed, request, attempt).
+    fn backoff(&self, jitter_key: u64, n_attempt: u32) -> Duration {
+        let exponential = self
+            .options
+            .backoff_base
+            .saturating_mul(1u32 << (n_attempt - 1).min(16))
+            .min(MAX_BACKOFF);
+        let draw = splitmix64(self.options.retry_seed ^ jitter_key ^ u64::from(n_attempt));
+        let fraction = (draw >> 11) as f64 / (1u64 << 53) as f64;
+        exponential.mul_f64(0.5 + 0.5 * fraction)
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A `Retry-After` longer than this is cut short: the run should not stall for hours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Client-side limits over a sliding minute: requests started, and tokens
+/// charged (an estimate at the start, replaced by the real count at the end).
+#[derive(Debug)]
+struct RateLimiter {
+    requests_per_minute: Option<u32>,
+    tokens_per_minute: Option<u64>,
+    window: Mutex<RateWindow>,
+}
+
+#[derive(Debug, Default)]
+struct RateWindow {
+    next_id: u64,
+    /// (id, start, tokens), oldest first.
+    entries: VecDeque<(u64, Instant, u64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RateTicket(Option<u64>);
+
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+impl RateLimiter {
+    fn new(requests_per_minute: Option<u32>, tokens_per_minute: Option<u64>) -> RateLimiter {
+        RateLimiter {
+            requests_per_minute,
+            tokens_per_minute,
+            window: Mutex::new(RateWindow::default()),
+        }
+    }
+
+    /// Wait until a request charged `tokens` fits in the last minute's budget.
+    async fn admit(&self, tokens: u64) -> RateTicket {
+        if self.requests_per_minute.is_none() && self.tokens_per_minute.is_none() {
+            return RateTicket(None);
+        }
+        loop {
+            let wait = {
+                let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                while window
+                    .entries
+                    .front()
+                    .is_some_and(|(_, start, _)| now.duration_since(*start) >= RATE_WINDOW)
+                {
+                    window.entries.pop_front();
+                }
+                let used: u64 = window.entries.iter().map(|(_, _, t)| t).sum();
+                let requests_ok = self
+                    .requests_per_minute
+                    .is_none_or(|rpm| window.entries.len() < rpm as usize);
+                // A request bigger than the whole budget still goes, alone.
+                let tokens_ok = self
+                    .tokens_per_minute
+                    .is_none_or(|tpm| window.entries.is_empty() || used + tokens <= tpm);
+                if requests_ok && tokens_ok {
+                    let id = window.next_id;
+                    window.next_id += 1;
+                    window.entries.push_back((id, now, tokens));
+                    return RateTicket(Some(id));
+                }
+                let oldest = window.entries.front().map(|(_, start, _)| *start);
+                oldest.map_or(Duration::from_millis(10), |start| {
+                    (start + RATE_WINDOW).saturating_duration_since(now) + Duration::from_millis(1)
+                })
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn settle(&self, ticket: RateTicket, used_tokens: u64) {
+        let Some(id) = ticket.0 else { return };
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = window.entries.iter_mut().find(|(i, _, _)| *i == id) {
+            entry.2 = used_tokens;
+        }
+    }
+}
+
+/// The response-cache key: hex SHA-256 over the endpoint URL, the served
+/// model and the request body, each prefixed by its length (the same scheme
+/// as `podium_store::cache_key`, so keys agree whichever side computes them).
+pub(crate) fn cache_key(endpoint: &str, model: &str, body: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [endpoint, model, body] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Run every request of a batch as its own task (so each one's events are
+/// stamped as they arrive, not when a shared task gets around to polling),
+/// and answer in order. The endpoint's semaphore bounds how many are in flight.
+pub(crate) async fn run_concurrently<T, Fut>(jobs: Vec<Fut>) -> Vec<Result<T, BackendError>>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, BackendError>> + Send + 'static,
+{
+    let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.unwrap_or_else(|err| {
+            Err(BackendError::Request(format!(
+                "the request's task failed: {err}"
+            )))
+        }));
+    }
+    out
+}
+
+/// How an event stream ended.
+#[derive(Debug)]
+pub(crate) struct StreamEnd {
+    pub(crate) ended: Instant,
+    pub(crate) n_events: usize,
+    /// The handler said the stream is complete (`[DONE]`, `message_stop`).
+    pub(crate) done: bool,
+}
+
+/// Read a server-sent event stream, stamping each chunk as it arrives and
+/// handing each event to `on_event`, which returns `true` when the stream is
+/// complete. A body that breaks off or ends inside an event is a (retryable)
+/// failure; one that ends cleanly without completion is left to the caller.
+pub(crate) async fn read_events<F>(
+    response: reqwest::Response,
+    mut on_event: F,
+) -> Result<StreamEnd, Failure>
+where
+    F: FnMut(&SseEvent) -> Result<bool, Failure>,
+{
+    use futures_util::StreamExt;
+
+    let mut chunks = response.bytes_stream();
+    let mut decoder = SseDecoder::new();
+    let mut events = Vec::new();
+    let mut n_events = 0;
+    while let Some(chunk) = chunks.next().await {
+        let at = Instant::now();
+        let chunk = chunk.map_err(|err| {
+            failure_from_reqwest(&err, &format!("the stream was cut after {n_events} events"))
+        })?;
+        decoder.push(&chunk, at, &mut events);
+        for event in events.drain(..) {
+            n_events += 1;
+            if on_event(&event)? {
+                return Ok(StreamEnd {
+                    ended: Instant::now(),
+                    n_events,
+                    done: true,
+                });
+            }
+        }
+    }
+    let ended = Instant::now();
+    if let Err(truncated) = decoder.finish() {
+        return Err(Failure::retryable(format!(
+            "the stream was cut mid-event after {n_events} events (partial event: `{}`)",
+            truncated.partial
+        )));
+    }
+    Ok(StreamEnd {
+        ended,
+        n_events,
+        done: false,
+    })
+}
+
+/// Whether a response is a server-sent event stream.
+pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// A number drawn from a cache key, to seed per-request jitter.
+pub(crate) fn key_number(cache_key: &str) -> u64 {
+    u64::from_str_radix(&cache_key[..16.min(cache_key.len())], 16).unwrap_or(0)
+}
+
+/// Turn a non-success HTTP answer into a failure, with the server's own message.
+pub(crate) async fn failure_from_status(response: reqwest::Response) -> Failure {
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let body = response.text().await.unwrap_or_default();
+    let message = format!("HTTP {}: {}", status.as_u16(), server_message(&body));
+    let code = status.as_u16();
+    if code == 408 || code == 409 || code == 429 || code >= 500 {
+        Failure::Retryable {
+            message,
+            retry_after,
+        }
+    } else {
+        Failure::Permanent(message)
+    }
+}
+
+/// The human part of an error body: `error.message`, `message`, or the text itself.
+pub(crate) fn server_message(body: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        let candidates = [
+            json.pointer("/error/message"),
+            json.get("message"),
+            json.get("error").filter(|e| e.is_string()),
+            json.get("detail"),
+        ];
+        if let Some(candidate) = candidates.into_iter().flatten().next() {
+            return match candidate.as_str() {
+                Some(text) => truncate_for_message(text, 500),
+                None => truncate_for_message(&candidate.to_string(), 500),
+            };
+        }
+    }
+    if body.trim().is_empty() {
+        "(empty body)".to_string()
+    } else {
+        truncate_for_message(body.trim(), 500)
+    }
+}
+
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| -> Option<f64> {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    number("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+}
+
+/// A transport error as a failure: all of them (refused, reset, timed out) may pass.
+pub(crate) fn failure_from_reqwest(err: &reqwest::Error, during: &str) -> Failure {
+    let message = if err.is_timeout() {
+        format!("timed out {during}")
+    } else {
+        format!("{during}: {}", error_chain(err))
+    };
+    Failure::retryable(message)
+}
+
+/// An error and its sources, joined with `: ` (reqwest hides the cause in the chain).
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// At most `max_chars` characters of `text`, with `…` when cut.
+pub(crate) fn truncate_for_message(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse() {
+        let mut options = EndpointOptions::default();
+        for (key, value) in query_pairs("concurrency=2&rpm=60&timeout_s=0.5&api_key_env=MY_KEY") {
+            assert_eq!(options.take(key, value), Ok(true), "{key}");
+        }
+        assert_eq!(options.concurrency, 2);
+        assert_eq!(options.requests_per_minute, Some(60));
+        assert_eq!(options.timeout, Duration::from_millis(500));
+        assert_eq!(options.api_key_env.as_deref(), Some("MY_KEY"));
+        assert_eq!(options.take("api", "chat"), Ok(false));
+        assert!(options.take("concurrency", "0").is_err());
+        assert!(options.take("timeout_s", "-1").is_err());
+    }
+
+    #[test]
+    fn secrets_in_specs_are_blanked() {
+        assert_eq!(
+            redact_spec("openai:gpt?api_key=sk-123&api_key_env=X&concurrency=2"),
+            "openai:gpt?api_key=***&api_key_env=X&concurrency=2"
+        );
+        assert_eq!(redact_spec("openai:gpt"), "openai:gpt");
+        assert_eq!(format!("{:?}", ApiKey("sk-123".into())), "ApiKey(***)");
+    }
+
+    #[test]
+    fn backoff_is_seeded_exponential_and_capped() {
+        let options = EndpointOptions {
+            backoff_base: Duration::from_millis(100),
+            ..EndpointOptions::default()
+        };
+        let endpoint = Endpoint::new(options, None, KeyHeader::Bearer, &[], None).unwrap();
+        for n in 1..=20 {
+            let wait = endpoint.backoff(7, n);
+            let full = Duration::from_millis(100)
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(MAX_BACKOFF);
+            assert!(wait >= full / 2 && wait <= full, "attempt {n}: {wait:?}");
+            assert_eq!(wait, endpoint.backoff(7, n));
+        }
+        assert_ne!(endpoint.backoff(7, 1), endpoint.backoff(8, 1));
+    }
+
+    #[test]
+    fn server_messages() {
+        let check = |body: &str, expected: &str| assert_eq!(server_message(body), expected);
+        check(
+            r#"{"error":{"message":"bad model","type":"invalid_request_error"}}"#,
+            "bad model",
+        );
+        check(r#"{"error":"overloaded"}"#, "overloaded");
+        check(r#"{"detail":"Not Found"}"#, "Not Found");
+        check("", "(empty body)");
+        check("plain text", "plain text");
+    }
+
+    #[test]
+    fn cache_keys_match_the_store_scheme() {
+        let (url, model, body) = ("http://127.0.0.1:8000/v1/completions", "m", "{\"a\":1}");
+        assert_eq!(
+            cache_key(url, model, body),
+            podium_store::cache_key(url, model, body)
+        );
+        assert_ne!(cache_key("a", "bc", ""), cache_key("ab", "c", ""));
+    }
+
+    #[tokio::test]
+    async fn rate_limiter_counts_requests() {
+        let limiter = RateLimiter::new(Some(2), None);
+        limiter.admit(1).await;
+        limiter.admit(1).await;
+        let third = tokio::time::timeout(Duration::from_millis(50), limiter.admit(1)).await;
+        assert!(third.is_err(), "a third request within a minute must wait");
+    }
+
+    #[tokio::test]
+    async fn token_limit_admits_a_lone_large_request_and_settles() {
+        let limiter = RateLimiter::new(None, Some(100));
+        let ticket = limiter.admit(500).await;
+        let blocked = tokio::time::timeout(Duration::from_millis(30), limiter.admit(10)).await;
+        assert!(blocked.is_err());
+        limiter.settle(ticket, 50);
+        let admitted = tokio::time::timeout(Duration::from_millis(30), limiter.admit(10)).await;
+        assert!(admitted.is_ok());
+    }
+}

@@ -1,0 +1,1101 @@
+//! OpenAI-compatible HTTP endpoints (vLLM, llama.cpp's server, SGLang, TGI,
+//! OpenAI, Together, …): streamed generation through `/completions` or
+//! `/chat/completions`, and log-likelihoods from `/completions` with
+//! `echo` + `logprobs`.
+//!
+//! Specs:
+//! - `openai-compatible:BASE_URL#SERVED_MODEL[?options]`, e.g.
+//!   `openai-compatible:http://127.0.0.1:8000/v1#Qwen/Qwen3-0.6B?api=chat`.
+//!   A base URL with no path gets `/v1`. No key is sent unless `api_key_env=NAME`.
+//! - `openai:MODEL[?options]` (https://api.openai.com/v1, key from `OPENAI_API_KEY`).
+//! - `together:MODEL[?options]` (https://api.together.xyz/v1, key from `TOGETHER_API_KEY`).
+//!
+//! Options: `api=completions|chat` (default `completions`: evaluation prompts
+//! are already rendered), and the endpoint options of [`EndpointOptions`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use podium_core::{
+    Backend, BackendError, GenerateRequest, GenerateResult, LoglikelihoodRequest,
+    LoglikelihoodResult, ModelIdentity, ModelSpec, ResponseCache, RollingRequest, RollingResult,
+};
+
+use crate::OpenError;
+use crate::http::{
+    self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure, Job,
+    KeyHeader, failure_from_reqwest, failure_from_status, server_message, truncate_for_message,
+};
+use crate::sse::SseEvent;
+use crate::timing::{Delta, StreamRecorder};
+
+/// The message of the run-stopping error when an endpoint cannot score prompts.
+pub const NO_PROMPT_LOGPROBS: &str = "this endpoint gives no prompt log-probs: multiple-choice tasks need a completions endpoint with echo+logprobs, or use a generation variant of the task";
+
+/// OpenAI's limit on stop strings per request; further ones are cut client-side.
+const MAX_SERVER_STOPS: usize = 4;
+
+/// Which endpoint generation goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenAiApi {
+    /// `/completions` with the raw prompt.
+    Completions,
+    /// `/chat/completions` with the prompt as one user message.
+    Chat,
+}
+
+/// A backend for an OpenAI-compatible endpoint. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OpenAiBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The spec without operational options: what identifies the model in a run.
+    spec: String,
+    base_url: String,
+    model: String,
+    api: OpenAiApi,
+    endpoint: Endpoint,
+    /// Set once a response shows that the server does not echo prompt log-probs.
+    no_prompt_logprobs: AtomicBool,
+    /// Set once the server rejects `max_tokens: 0`; later requests ask for 1 token.
+    max_tokens_zero_rejected: AtomicBool,
+}
+
+impl OpenAiBackend {
+    /// Open an `openai-compatible:`, `openai:` or `together:` spec.
+    pub fn open(
+        spec: &str,
+        cache: Option<Arc<dyn ResponseCache>>,
+    ) -> Result<OpenAiBackend, OpenError> {
+        let invalid = |message: String| OpenError::Invalid {
+            spec: http::redact_spec(spec),
+            message,
+        };
+        let parsed = ModelSpec::parse(spec).map_err(|_| {
+            invalid(
+                "expected openai-compatible:BASE_URL#MODEL, openai:MODEL or together:MODEL".into(),
+            )
+        })?;
+        let (base_url, model_and_query, default_key_env) = match parsed.kind.as_str() {
+            "openai-compatible" => {
+                let Some((url, rest)) = parsed.rest.rsplit_once('#') else {
+                    return Err(invalid(
+                        "write openai-compatible:BASE_URL#SERVED_MODEL, e.g. openai-compatible:http://127.0.0.1:8000/v1#my-model".into(),
+                    ));
+                };
+                (normalize_base_url(url).map_err(invalid)?, rest, None)
+            }
+            "openai" => (
+                "https://api.openai.com/v1".to_string(),
+                parsed.rest.as_str(),
+                Some("OPENAI_API_KEY"),
+            ),
+            "together" => (
+                "https://api.together.xyz/v1".to_string(),
+                parsed.rest.as_str(),
+                Some("TOGETHER_API_KEY"),
+            ),
+            other => {
+                return Err(invalid(format!(
+                    "`{other}` is not an OpenAI-compatible kind"
+                )));
+            }
+        };
+        let (model, query) = model_and_query
+            .split_once('?')
+            .unwrap_or((model_and_query, ""));
+        if model.is_empty() {
+            return Err(invalid("the served model name is empty".into()));
+        }
+        let mut api = OpenAiApi::Completions;
+        let mut options = EndpointOptions::default();
+        for (key, value) in http::query_pairs(query) {
+            if http::is_secret_option(key) {
+                return Err(invalid(format!(
+                    "`{key}` cannot be given in a spec (specs are stored and shown); put the key in an environment variable and name it with api_key_env=NAME"
+                )));
+            }
+            if key == "api" {
+                api = match value {
+                    "completions" => OpenAiApi::Completions,
+                    "chat" => OpenAiApi::Chat,
+                    _ => {
+                        return Err(invalid(format!(
+                            "`api` is `completions` or `chat`, got `{value}`"
+                        )));
+                    }
+                };
+                continue;
+            }
+            if !options.take(key, value).map_err(invalid)? {
+                return Err(invalid(format!(
+                    "unknown option `{key}` (known: api, {})",
+                    ENDPOINT_OPTION_NAMES.join(", ")
+                )));
+            }
+        }
+        let key_env = options.api_key_env.as_deref().or(default_key_env);
+        let key = match key_env {
+            Some(name) => Some(ApiKey::from_env(name).map_err(invalid)?),
+            None => None,
+        };
+        let endpoint =
+            Endpoint::new(options, key, KeyHeader::Bearer, &[], cache).map_err(invalid)?;
+        let head = match parsed.kind.as_str() {
+            "openai-compatible" => format!("openai-compatible:{base_url}#{model}"),
+            kind => format!("{kind}:{model}"),
+        };
+        let canonical = match api {
+            OpenAiApi::Completions => head,
+            OpenAiApi::Chat => format!("{head}?api=chat"),
+        };
+        Ok(OpenAiBackend {
+            inner: Arc::new(Inner {
+                spec: canonical,
+                base_url,
+                model: model.to_string(),
+                api,
+                endpoint,
+                no_prompt_logprobs: AtomicBool::new(false),
+                max_tokens_zero_rejected: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn unsupported_if_known(&self) -> Result<(), BackendError> {
+        if self.inner.no_prompt_logprobs.load(Ordering::Relaxed) {
+            Err(BackendError::Unsupported(NO_PROMPT_LOGPROBS.into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// `http://host:port` gets `/v1`; a trailing `/` goes.
+fn normalize_base_url(url: &str) -> Result<String, String> {
+    let url = url.trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!(
+            "the base URL `{url}` needs a scheme, e.g. http://127.0.0.1:8000/v1"
+        ));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "the base URL `{url}` must start with http:// or https://"
+        ));
+    }
+    if rest.is_empty() {
+        return Err(format!("the base URL `{url}` has no host"));
+    }
+    if rest.contains('/') {
+        Ok(url.to_string())
+    } else {
+        Ok(format!("{url}/v1"))
+    }
+}
+
+#[async_trait]
+impl Backend for OpenAiBackend {
+    fn identity(&self) -> ModelIdentity {
+        ModelIdentity {
+            spec: self.inner.spec.clone(),
+            fingerprint: format!("{}#{}", self.inner.base_url, self.inner.model),
+            chat_template_hash: None,
+        }
+    }
+
+    async fn loglikelihood(
+        &self,
+        requests: &[LoglikelihoodRequest],
+    ) -> Result<Vec<Result<Vec<LoglikelihoodResult>, BackendError>>, BackendError> {
+        self.unsupported_if_known()?;
+        let mut jobs = Vec::new();
+        for request in requests {
+            for continuation in &request.continuations {
+                let inner = Arc::clone(&self.inner);
+                let context = request.context.clone();
+                let continuation = continuation.clone();
+                jobs.push(async move { score_span(&inner, &context, &continuation).await });
+            }
+        }
+        let mut scores = http::run_concurrently(jobs).await.into_iter();
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            let per_request: Vec<_> = scores.by_ref().take(request.continuations.len()).collect();
+            if let Some(Err(BackendError::Unsupported(message))) = per_request
+                .iter()
+                .find(|r| matches!(r, Err(BackendError::Unsupported(_))))
+            {
+                return Err(BackendError::Unsupported(message.clone()));
+            }
+            out.push(per_request.into_iter().collect());
+        }
+        Ok(out)
+    }
+
+    async fn loglikelihood_rolling(
+        &self,
+        requests: &[RollingRequest],
+    ) -> Result<Vec<Result<RollingResult, BackendError>>, BackendError> {
+        self.unsupported_if_known()?;
+        let jobs = requests.iter().map(|request| {
+            let inner = Arc::clone(&self.inner);
+            let text = request.text.clone();
+            async move { score_span(&inner, "", &text).await }
+        });
+        let scores = http::run_concurrently(jobs.collect()).await;
+        if let Some(Err(BackendError::Unsupported(message))) = scores
+            .iter()
+            .find(|r| matches!(r, Err(BackendError::Unsupported(_))))
+        {
+            return Err(BackendError::Unsupported(message.clone()));
+        }
+        Ok(scores
+            .into_iter()
+            .map(|score| {
+                score.map(|s| RollingResult {
+                    logprob: s.logprob,
+                    n_tokens: s.n_tokens,
+                })
+            })
+            .collect())
+    }
+
+    async fn generate_until(
+        &self,
+        requests: &[GenerateRequest],
+    ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
+        let jobs = requests.iter().map(|request| {
+            let inner = Arc::clone(&self.inner);
+            let request = request.clone();
+            async move { generate_one(&inner, &request).await }
+        });
+        Ok(http::run_concurrently(jobs.collect()).await)
+    }
+}
+
+/// The body of a streamed generation request.
+fn generation_body(model: &str, api: OpenAiApi, request: &GenerateRequest) -> Value {
+    let stops: Vec<&str> = request
+        .until
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .take(MAX_SERVER_STOPS)
+        .collect();
+    let temperature = if request.do_sample {
+        request.temperature
+    } else {
+        0.0
+    };
+    let mut body = json!({ "model": model });
+    match api {
+        OpenAiApi::Completions => body["prompt"] = json!(request.context),
+        OpenAiApi::Chat => {
+            body["messages"] = json!([{ "role": "user", "content": request.context }]);
+        }
+    }
+    body["max_tokens"] = json!(request.max_tokens);
+    body["temperature"] = json!(temperature);
+    body["top_p"] = json!(request.top_p);
+    body["seed"] = json!(request.seed);
+    if !stops.is_empty() {
+        body["stop"] = json!(stops);
+    }
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({ "include_usage": true });
+    body
+}
+
+async fn generate_one(
+    inner: &Inner,
+    request: &GenerateRequest,
+) -> Result<GenerateResult, BackendError> {
+    let url = match inner.api {
+        OpenAiApi::Completions => format!("{}/completions", inner.base_url),
+        OpenAiApi::Chat => format!("{}/chat/completions", inner.base_url),
+    };
+    let body = generation_body(&inner.model, inner.api, request).to_string();
+    let cache_key = http::cache_key(&url, &inner.model, &body);
+    if let Some(mut hit) = inner
+        .endpoint
+        .cache_get(&cache_key)
+        .and_then(|text| serde_json::from_str::<GenerateResult>(&text).ok())
+    {
+        if let Some(timing) = &mut hit.timing {
+            timing.cached = true;
+        }
+        return Ok(hit);
+    }
+    let job = Job {
+        jitter_key: http::key_number(&cache_key),
+        estimated_tokens: (request.context.len() / 4 + request.max_tokens) as u64,
+    };
+    let what = format!("POST {url}");
+    let result = inner
+        .endpoint
+        .with_retries(&what, job, |start| {
+            stream_generation(inner, &url, &body, &request.until, start)
+        })
+        .await?;
+    if let Ok(text) = serde_json::to_string(&result) {
+        inner.endpoint.cache_put(&cache_key, &text);
+    }
+    Ok(result)
+}
+
+/// One attempt at a streamed generation.
+async fn stream_generation(
+    inner: &Inner,
+    url: &str,
+    body: &str,
+    stops: &[String],
+    start: AttemptStart,
+) -> Result<(GenerateResult, Option<u64>), Failure> {
+    let request = inner
+        .endpoint
+        .client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .body(body.to_string());
+    let t0 = Instant::now();
+    let response = request
+        .send()
+        .await
+        .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
+    if !response.status().is_success() {
+        return Err(failure_from_status(response).await);
+    }
+    let mut recorder = StreamRecorder::new(t0, start.queue_s);
+    if !http::is_event_stream(&response) {
+        // Some servers ignore `stream` and answer with one JSON body.
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| failure_from_reqwest(&err, "reading the response"))?;
+        let at = Instant::now();
+        whole_body(&bytes, at, &mut recorder)?;
+        let used = recorder.used_tokens();
+        return Ok((recorder.finish(stops, at, start.attempt), used));
+    }
+    let mut progress = StreamProgress::default();
+    let end = http::read_events(response, |event| {
+        on_event(event, &mut recorder, &mut progress)?;
+        Ok(progress.done)
+    })
+    .await?;
+    if !end.done && !progress.finished {
+        return Err(Failure::retryable(format!(
+            "the stream ended after {} events without a finish reason or `data: [DONE]`",
+            end.n_events
+        )));
+    }
+    let used = recorder.used_tokens();
+    Ok((recorder.finish(stops, end.ended, start.attempt), used))
+}
+
+#[derive(Debug, Default)]
+struct StreamProgress {
+    /// `data: [DONE]` arrived.
+    done: bool,
+    /// A choice carried a `finish_reason`.
+    finished: bool,
+}
+
+/// Read one event of a completions or chat-completions stream.
+fn on_event(
+    event: &SseEvent,
+    recorder: &mut StreamRecorder,
+    progress: &mut StreamProgress,
+) -> Result<(), Failure> {
+    let data = event.data.trim();
+    if data == "[DONE]" {
+        progress.done = true;
+        return Ok(());
+    }
+    if event.event.as_deref() == Some("error") {
+        return Err(Failure::Permanent(format!(
+            "the server sent an error event: {}",
+            server_message(data)
+        )));
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    let json: Value = serde_json::from_str(data).map_err(|err| {
+        Failure::Permanent(format!(
+            "invalid JSON in a stream event ({err}): `{}`",
+            truncate_for_message(data, 200)
+        ))
+    })?;
+    if json.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(Failure::Permanent(format!(
+            "the server sent an error in the stream: {}",
+            server_message(data)
+        )));
+    }
+    read_choice_and_usage(&json, event.at, recorder, progress);
+    Ok(())
+}
+
+fn text_of(value: Option<&Value>) -> &str {
+    value.and_then(Value::as_str).unwrap_or("")
+}
+
+/// Text, reasoning and usage of a chunk or of a whole (non-streamed) response.
+fn read_choice_and_usage(
+    json: &Value,
+    at: Instant,
+    recorder: &mut StreamRecorder,
+    progress: &mut StreamProgress,
+) {
+    if let Some(usage) = json.get("usage").filter(|u| u.is_object()) {
+        if let Some(n) = usage.get("prompt_tokens").and_then(Value::as_u64) {
+            recorder.set_input_tokens(n as usize);
+        }
+        if let Some(n) = usage.get("completion_tokens").and_then(Value::as_u64) {
+            recorder.set_output_tokens(n as usize);
+        }
+    }
+    let Some(choice) = json.pointer("/choices/0") else {
+        return;
+    };
+    if choice
+        .get("finish_reason")
+        .is_some_and(|reason| reason.is_string())
+    {
+        progress.finished = true;
+    }
+    // A streamed chat chunk has `delta`, a whole chat response `message`.
+    let message = choice.get("delta").or_else(|| choice.get("message"));
+    let content = match choice.get("text") {
+        Some(text) => text_of(Some(text)),
+        None => text_of(message.and_then(|m| m.get("content"))),
+    };
+    let reasoning = message
+        .map(|m| {
+            let reasoning_content = text_of(m.get("reasoning_content"));
+            if reasoning_content.is_empty() {
+                text_of(m.get("reasoning"))
+            } else {
+                reasoning_content
+            }
+        })
+        .unwrap_or("");
+    let tool_call = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array)
+        .is_some_and(|calls| !calls.is_empty());
+    recorder.on_delta(
+        at,
+        Delta {
+            content,
+            reasoning,
+            tool_call,
+        },
+    );
+}
+
+/// A whole JSON body where a stream was asked for: an error, or a complete answer.
+fn whole_body(bytes: &[u8], at: Instant, recorder: &mut StreamRecorder) -> Result<(), Failure> {
+    let text = String::from_utf8_lossy(bytes);
+    let json: Value = serde_json::from_str(&text).map_err(|err| {
+        Failure::Permanent(format!(
+            "invalid JSON body ({err}): `{}`",
+            truncate_for_message(text.trim(), 200)
+        ))
+    })?;
+    if json.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(Failure::Permanent(format!(
+            "HTTP 200 with an error body: {}",
+            server_message(&text)
+        )));
+    }
+    if json.pointer("/choices/0").is_none() {
+        return Err(Failure::Permanent(format!(
+            "the response has no choices: `{}`",
+            truncate_for_message(text.trim(), 200)
+        )));
+    }
+    read_choice_and_usage(&json, at, recorder, &mut StreamProgress::default());
+    Ok(())
+}
+
+/// A continuation's score (or a whole text's, with an empty context).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SpanScore {
+    logprob: f64,
+    is_greedy: bool,
+    n_tokens: usize,
+}
+
+impl From<SpanScore> for LoglikelihoodResult {
+    fn from(score: SpanScore) -> Self {
+        LoglikelihoodResult {
+            logprob: score.logprob,
+            is_greedy: score.is_greedy,
+            n_tokens: score.n_tokens,
+        }
+    }
+}
+
+/// Score `continuation` after `context` with one echo+logprobs request.
+async fn score_span(
+    inner: &Inner,
+    context: &str,
+    continuation: &str,
+) -> Result<LoglikelihoodResult, BackendError> {
+    if inner.no_prompt_logprobs.load(Ordering::Relaxed) {
+        return Err(BackendError::Unsupported(NO_PROMPT_LOGPROBS.into()));
+    }
+    let url = format!("{}/completions", inner.base_url);
+    let prompt = format!("{context}{continuation}");
+    // The key covers where the continuation starts: the same prompt split
+    // differently is a different question.
+    let cache_key = http::cache_key(
+        &url,
+        &inner.model,
+        &format!(
+            "{}\0continuation_start={}",
+            loglikelihood_body(&inner.model, &prompt, 0),
+            context.len()
+        ),
+    );
+    if let Some(hit) = inner
+        .endpoint
+        .cache_get(&cache_key)
+        .and_then(|text| serde_json::from_str::<SpanScore>(&text).ok())
+    {
+        return Ok(hit.into());
+    }
+    let job = Job {
+        jitter_key: http::key_number(&cache_key),
+        estimated_tokens: (prompt.len() / 4 + 1) as u64,
+    };
+    let what = format!("POST {url}");
+    let score = inner
+        .endpoint
+        .with_retries(&what, job, |_start| {
+            score_attempt(inner, &url, context, &prompt)
+        })
+        .await?;
+    if let Ok(text) = serde_json::to_string(&score) {
+        inner.endpoint.cache_put(&cache_key, &text);
+    }
+    Ok(score.into())
+}
+
+fn loglikelihood_body(model: &str, prompt: &str, max_tokens: u32) -> String {
+    json!({
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "echo": true,
+        "logprobs": 1,
+    })
+    .to_string()
+}
+
+/// One attempt at scoring: a request with `max_tokens: 0`, or 1 where the
+/// server refuses 0 (then the extra token, past the prompt, is not scored).
+async fn score_attempt(
+    inner: &Inner,
+    url: &str,
+    context: &str,
+    prompt: &str,
+) -> Result<(SpanScore, Option<u64>), Failure> {
+    let zero_rejected = inner.max_tokens_zero_rejected.load(Ordering::Relaxed);
+    let body = |max_tokens| loglikelihood_body(&inner.model, prompt, max_tokens);
+    let mut answer = post_json(inner, url, body(u32::from(zero_rejected))).await?;
+    if let JsonAnswer::Rejected { status, .. } = &answer
+        && !zero_rejected
+        && (*status == 400 || *status == 422)
+    {
+        inner
+            .max_tokens_zero_rejected
+            .store(true, Ordering::Relaxed);
+        answer = post_json(inner, url, body(1)).await?;
+    }
+    let json = match answer {
+        JsonAnswer::Json(json) => json,
+        JsonAnswer::Rejected { status, message } => {
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("echo") || lower.contains("logprob") {
+                inner.no_prompt_logprobs.store(true, Ordering::Relaxed);
+                return Err(Failure::Unsupported(format!(
+                    "{NO_PROMPT_LOGPROBS} (the server said: HTTP {status}: {message})"
+                )));
+            }
+            return Err(Failure::Permanent(format!("HTTP {status}: {message}")));
+        }
+    };
+    let tokens = match prompt_token_logprobs(&json, prompt) {
+        Ok(tokens) => tokens,
+        Err(failure @ Failure::Unsupported(_)) => {
+            inner.no_prompt_logprobs.store(true, Ordering::Relaxed);
+            return Err(failure);
+        }
+        Err(failure) => return Err(failure),
+    };
+    let score = score_tokens(&tokens, context, prompt)?;
+    let used = json.pointer("/usage/total_tokens").and_then(Value::as_u64);
+    Ok((score, used))
+}
+
+enum JsonAnswer {
+    Json(Value),
+    /// A 4xx other than 408/409/429: the request itself was refused.
+    Rejected {
+        status: u16,
+        message: String,
+    },
+}
+
+async fn post_json(inner: &Inner, url: &str, body: String) -> Result<JsonAnswer, Failure> {
+    let response = inner
+        .endpoint
+        .client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
+    let status = response.status();
+    if status.is_client_error() && ![408, 409, 429].contains(&status.as_u16()) {
+        let text = response.text().await.unwrap_or_default();
+        return Ok(JsonAnswer::Rejected {
+            status: status.as_u16(),
+            message: server_message(&text),
+        });
+    }
+    if !status.is_success() {
+        return Err(failure_from_status(response).await);
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|err| failure_from_reqwest(&err, "reading the response"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let json: Value = serde_json::from_str(&text).map_err(|err| {
+        Failure::Permanent(format!(
+            "invalid JSON body ({err}): `{}`",
+            truncate_for_message(text.trim(), 200)
+        ))
+    })?;
+    if json.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(Failure::Permanent(format!(
+            "HTTP 200 with an error body: {}",
+            server_message(&text)
+        )));
+    }
+    Ok(JsonAnswer::Json(json))
+}
+
+/// One token of an echoed prompt, located in the prompt.
+#[derive(Debug, Clone, PartialEq)]
+struct PromptToken {
+    /// Start and end in `unit`s from the start of the prompt.
+    start: usize,
+    end: usize,
+    /// `None` for the first token, which has no context to be predicted from.
+    logprob: Option<f64>,
+    /// The token is its position's most likely one.
+    is_top: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OffsetUnit {
+    Chars,
+    Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PromptTokens {
+    unit: OffsetUnit,
+    tokens: Vec<PromptToken>,
+}
+
+/// The echoed prompt's tokens with their log-probs, from either layout:
+/// the legacy completions one (`tokens`, `token_logprobs`, `top_logprobs`,
+/// `text_offset`) or llama.cpp's chat-like one (`content[{token, logprob,
+/// top_logprobs}]`). `Unsupported` when the tokens do not cover the prompt
+/// (the server ignored `echo`).
+fn prompt_token_logprobs(json: &Value, prompt: &str) -> Result<PromptTokens, Failure> {
+    let Some(choice) = json.pointer("/choices/0") else {
+        return Err(Failure::Permanent(format!(
+            "the response has no choices: `{}`",
+            truncate_for_message(&json.to_string(), 200)
+        )));
+    };
+    let logprobs = choice.get("logprobs").filter(|l| !l.is_null());
+    let Some(logprobs) = logprobs else {
+        return Err(Failure::Unsupported(NO_PROMPT_LOGPROBS.into()));
+    };
+    let tokens = if let Some(content) = logprobs.get("content") {
+        content_layout(content, prompt)?
+    } else {
+        legacy_layout(logprobs, choice.get("text").and_then(Value::as_str), prompt)?
+    };
+    Ok(tokens)
+}
+
+fn malformed(what: &str) -> Failure {
+    Failure::Permanent(format!("malformed logprobs in the response: {what}"))
+}
+
+fn legacy_layout(
+    logprobs: &Value,
+    echoed_text: Option<&str>,
+    prompt: &str,
+) -> Result<PromptTokens, Failure> {
+    let strings = |key: &str| -> Result<Vec<&str>, Failure> {
+        logprobs
+            .get(key)
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed(&format!("no `{key}` array")))?
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| malformed(&format!("`{key}` holds a non-string")))
+            })
+            .collect()
+    };
+    let tokens = strings("tokens")?;
+    let token_logprobs: Vec<Option<f64>> = logprobs
+        .get("token_logprobs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("no `token_logprobs` array"))?
+        .iter()
+        .map(Value::as_f64)
+        .collect();
+    if token_logprobs.len() != tokens.len() {
+        return Err(malformed("`tokens` and `token_logprobs` differ in length"));
+    }
+    let top: Vec<Option<&serde_json::Map<String, Value>>> = match logprobs.get("top_logprobs") {
+        Some(Value::Array(items)) => items.iter().map(Value::as_object).collect(),
+        _ => vec![None; tokens.len()],
+    };
+    let prompt_chars = prompt.chars().count();
+    let starts: Vec<usize> = match logprobs.get("text_offset").and_then(Value::as_array) {
+        Some(offsets) => {
+            if offsets.len() != tokens.len() {
+                return Err(malformed("`text_offset` and `tokens` differ in length"));
+            }
+            offsets
+                .iter()
+                .map(|o| o.as_u64().map(|o| o as usize))
+                .collect::<Option<_>>()
+                .ok_or_else(|| malformed("`text_offset` holds a non-integer"))?
+        }
+        None => tokens
+            .iter()
+            .scan(0, |offset, token| {
+                let start = *offset;
+                *offset += token.chars().count();
+                Some(start)
+            })
+            .collect(),
+    };
+    let echoed = match echoed_text {
+        Some(text) => text.starts_with(prompt),
+        None => tokens.concat().starts_with(prompt),
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    for i in 0..tokens.len() {
+        let end = starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(starts[i] + tokens[i].chars().count());
+        let is_top = match top.get(i).copied().flatten() {
+            Some(alternatives) => is_top_choice(
+                tokens[i],
+                token_logprobs[i],
+                alternatives
+                    .iter()
+                    .filter_map(|(token, lp)| Some((token.as_str(), lp.as_f64()?))),
+            ),
+            None => false,
+        };
+        out.push(PromptToken {
+            start: starts[i],
+            end,
+            logprob: token_logprobs[i],
+            is_top,
+        });
+    }
+    let covered = echoed
+        && out.first().is_some_and(|t| t.start == 0)
+        && out.last().is_some_and(|t| t.end >= prompt_chars);
+    if !covered && !prompt.is_empty() {
+        return Err(Failure::Unsupported(NO_PROMPT_LOGPROBS.into()));
+    }
+    Ok(PromptTokens {
+        unit: OffsetUnit::Chars,
+        tokens: out,
+    })
+}
+
+fn content_layout(content: &Value, prompt: &str) -> Result<PromptTokens, Failure> {
+    let items = content
+        .as_array()
+        .ok_or_else(|| malformed("`content` is not an array"))?;
+    let mut echoed: Vec<u8> = Vec::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let token = item
+            .get("token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("a `content` item has no `token`"))?;
+        // `bytes` is exact where a token is part of a UTF-8 character.
+        let bytes: Vec<u8> = match item.get("bytes").and_then(Value::as_array) {
+            Some(bytes) => bytes
+                .iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| malformed("`bytes` holds a non-byte"))?,
+            None => token.as_bytes().to_vec(),
+        };
+        let logprob = item.get("logprob").and_then(Value::as_f64);
+        let alternatives = item
+            .get("top_logprobs")
+            .and_then(Value::as_array)
+            .map(|alts| {
+                alts.iter()
+                    .filter_map(|alt| {
+                        Some((alt.get("token")?.as_str()?, alt.get("logprob")?.as_f64()?))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let start = echoed.len();
+        echoed.extend_from_slice(&bytes);
+        out.push(PromptToken {
+            start,
+            end: echoed.len(),
+            logprob,
+            is_top: is_top_choice(token, logprob, alternatives.into_iter()),
+        });
+    }
+    if !prompt.is_empty() && !echoed.starts_with(prompt.as_bytes()) {
+        return Err(Failure::Unsupported(NO_PROMPT_LOGPROBS.into()));
+    }
+    Ok(PromptTokens {
+        unit: OffsetUnit::Bytes,
+        tokens: out,
+    })
+}
+
+/// Whether `token` is the most likely at its position: it is the top
+/// alternative, or no alternative is more likely than it.
+fn is_top_choice<'a>(
+    token: &str,
+    logprob: Option<f64>,
+    alternatives: impl Iterator<Item = (&'a str, f64)>,
+) -> bool {
+    let best = alternatives.fold(None::<(&str, f64)>, |best, (alt, lp)| match best {
+        Some((_, best_lp)) if best_lp >= lp => best,
+        _ => Some((alt, lp)),
+    });
+    match (best, logprob) {
+        (Some((best_token, _)), _) if best_token == token => true,
+        (Some((_, best_lp)), Some(lp)) => lp >= best_lp - 1e-9 * best_lp.abs().max(1.0),
+        _ => false,
+    }
+}
+
+/// Sum the log-probs of the tokens covering `prompt[context.len()..]`. A token
+/// that straddles the boundary counts as the continuation's; tokens past the
+/// prompt (generated ones) do not count.
+fn score_tokens(tokens: &PromptTokens, context: &str, prompt: &str) -> Result<SpanScore, Failure> {
+    let (context_len, prompt_len) = match tokens.unit {
+        OffsetUnit::Chars => (context.chars().count(), prompt.chars().count()),
+        OffsetUnit::Bytes => (context.len(), prompt.len()),
+    };
+    let mut score = SpanScore {
+        logprob: 0.0,
+        is_greedy: true,
+        n_tokens: 0,
+    };
+    for token in &tokens.tokens {
+        if token.start >= prompt_len {
+            break;
+        }
+        if token.end <= context_len {
+            continue;
+        }
+        match token.logprob {
+            Some(logprob) => {
+                score.logprob += logprob;
+                score.is_greedy &= token.is_top;
+                score.n_tokens += 1;
+            }
+            // The prompt's first token has no log-prob (nothing predicts it).
+            None if token.start == 0 => {}
+            None => {
+                return Err(malformed(&format!(
+                    "the token at offset {} has no log-prob",
+                    token.start
+                )));
+            }
+        }
+    }
+    Ok(score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn legacy(prompt_tokens: &[(&str, Option<f64>, &str)]) -> Value {
+        let mut offset = 0;
+        let mut offsets = Vec::new();
+        for (token, _, _) in prompt_tokens {
+            offsets.push(offset);
+            offset += token.chars().count();
+        }
+        json!({"choices": [{
+            "text": prompt_tokens.iter().map(|t| t.0).collect::<String>(),
+            "logprobs": {
+                "tokens": prompt_tokens.iter().map(|t| t.0).collect::<Vec<_>>(),
+                "token_logprobs": prompt_tokens.iter().map(|t| t.1).collect::<Vec<_>>(),
+                "top_logprobs": prompt_tokens.iter().map(|t| match t.1 {
+                    Some(lp) => json!({ t.2: if t.2 == t.0 { lp } else { lp + 0.5 } }),
+                    None => Value::Null,
+                }).collect::<Vec<_>>(),
+                "text_offset": offsets,
+            }
+        }]})
+    }
+
+    fn check_score(json: &Value, context: &str, continuation: &str, expected: (f64, bool, usize)) {
+        let prompt = format!("{context}{continuation}");
+        let tokens = prompt_token_logprobs(json, &prompt).unwrap();
+        let score = score_tokens(&tokens, context, &prompt).unwrap();
+        assert!(
+            (score.logprob - expected.0).abs() < 1e-12,
+            "{score:?} vs {expected:?}"
+        );
+        assert_eq!((score.is_greedy, score.n_tokens), (expected.1, expected.2));
+    }
+
+    #[test]
+    fn legacy_layout_sums_the_continuation() {
+        let json = legacy(&[
+            ("Q", None, "Q"),
+            (":", Some(-1.0), ":"),
+            (" yes", Some(-0.25), " yes"),
+            (" sir", Some(-0.5), " no"),
+        ]);
+        check_score(&json, "Q:", " yes sir", (-0.75, false, 2));
+        check_score(&json, "Q: yes", " sir", (-0.5, false, 1));
+        check_score(&json, "Q:", " yes", (-0.25, true, 1));
+        // A boundary inside a token gives the whole token to the continuation.
+        check_score(&json, "Q: y", "es", (-0.25, true, 1));
+        // Rolling: every token with a log-prob.
+        check_score(&json, "", "Q: yes sir", (-1.75, false, 3));
+    }
+
+    #[test]
+    fn generated_tokens_past_the_prompt_do_not_count() {
+        let json = legacy(&[
+            ("A", None, "A"),
+            ("B", Some(-1.0), "B"),
+            ("C", Some(-2.0), "C"),
+        ]);
+        check_score(&json, "A", "B", (-1.0, true, 1));
+    }
+
+    #[test]
+    fn content_layout_with_bytes() {
+        let json = json!({"choices": [{"logprobs": {"content": [
+            {"token": "é", "logprob": -0.5, "bytes": [195, 169], "top_logprobs": [{"token": "é", "logprob": -0.5}]},
+            {"token": "t", "logprob": -1.5, "bytes": [116], "top_logprobs": [{"token": "a", "logprob": -0.1}]},
+            {"token": "é", "logprob": -0.25, "top_logprobs": [{"token": "é", "logprob": -0.25}]},
+        ]}}]});
+        check_score(&json, "é", "té", (-1.75, false, 2));
+        check_score(&json, "ét", "é", (-0.25, true, 1));
+    }
+
+    #[test]
+    fn no_echo_is_unsupported() {
+        let prompt = "Q: yes";
+        // llama.cpp: only the generated token, no prompt tokens.
+        let generated_only = json!({"choices": [{"text": "!", "logprobs": {"content": [
+            {"token": "!", "logprob": -0.1, "top_logprobs": []}
+        ]}}]});
+        // Legacy layout without echo: offsets start at the prompt's end.
+        let offsets_after_prompt = json!({"choices": [{"text": "!", "logprobs": {
+            "tokens": ["!"], "token_logprobs": [-0.1], "top_logprobs": [null], "text_offset": [6]
+        }}]});
+        let no_logprobs = json!({"choices": [{"text": "", "logprobs": null}]});
+        for json in [generated_only, offsets_after_prompt, no_logprobs] {
+            assert!(
+                matches!(
+                    prompt_token_logprobs(&json, prompt),
+                    Err(Failure::Unsupported(_))
+                ),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn specs() {
+        let backend = OpenAiBackend::open(
+            "openai-compatible:http://127.0.0.1:8000#m?api=chat&concurrency=2",
+            None,
+        )
+        .unwrap();
+        let identity = backend.identity();
+        assert_eq!(
+            identity.spec,
+            "openai-compatible:http://127.0.0.1:8000/v1#m?api=chat"
+        );
+        assert_eq!(identity.fingerprint, "http://127.0.0.1:8000/v1#m");
+        let err = |spec: &str| OpenAiBackend::open(spec, None).unwrap_err().to_string();
+        assert!(err("openai-compatible:http://x/v1").contains("BASE_URL#SERVED_MODEL"));
+        assert!(err("openai-compatible:x/v1#m").contains("needs a scheme"));
+        assert!(err("openai-compatible:http://x/v1#m?foo=1").contains("unknown option `foo`"));
+        let pasted = err("openai-compatible:http://x/v1#m?api_key=sk-secret-123");
+        assert!(!pasted.contains("sk-secret-123"), "{pasted}");
+        assert!(pasted.contains("api_key_env=NAME"), "{pasted}");
+        let missing = err("openai-compatible:http://x/v1#m?api_key_env=PODIUM_TEST_SURELY_UNSET");
+        assert!(
+            missing.contains("PODIUM_TEST_SURELY_UNSET is not set"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn generation_bodies() {
+        let request = GenerateRequest {
+            context: "Q: 2+2?\nA:".into(),
+            until: ["\n\n", "Q:", "", "</s>", "<|im_end|>", "Question:"]
+                .map(String::from)
+                .to_vec(),
+            max_tokens: 32,
+            temperature: 0.7,
+            top_p: 0.9,
+            do_sample: false,
+            seed: 5,
+        };
+        let body = generation_body("m", OpenAiApi::Completions, &request);
+        assert_eq!(
+            body.to_string(),
+            r#"{"model":"m","prompt":"Q: 2+2?\nA:","max_tokens":32,"temperature":0.0,"top_p":0.9,"seed":5,"stop":["\n\n","Q:","</s>","<|im_end|>"],"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let chat = generation_body("m", OpenAiApi::Chat, &request);
+        assert_eq!(chat["messages"][0]["content"], "Q: 2+2?\nA:");
+        assert!(chat.get("prompt").is_none());
+    }
+}

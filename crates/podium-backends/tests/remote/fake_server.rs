@@ -1,0 +1,279 @@
+//! A programmable fake HTTP server on 127.0.0.1:0 for the remote backends:
+//! a handler decides each reply (SSE chunks with injected delays, a JSON
+//! body, a status with headers, a stream cut short, or no answer at all).
+//! Raw HTTP/1.1 over a `TcpListener`, so replies can break in ways a real
+//! framework would not allow.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) path: String,
+    /// Raw header block, for checking what was (and was not) sent.
+    pub(crate) headers: String,
+    pub(crate) body: Value,
+}
+
+impl Seen {
+    pub(crate) fn prompt(&self) -> &str {
+        self.body["prompt"]
+            .as_str()
+            .or_else(|| self.body.pointer("/messages/0/content")?.as_str())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Reply {
+    /// `text/event-stream`: wait `first_delay`, then write each chunk, `gap` apart,
+    /// then close the connection (so chunks ending mid-event make a cut stream).
+    Sse {
+        first_delay: Duration,
+        gap: Duration,
+        chunks: Vec<String>,
+    },
+    /// A body with a status, content type and extra headers.
+    Body {
+        status: u16,
+        content_type: &'static str,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Read the request and never answer.
+    Hang,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, body: &Value) -> Reply {
+        Reply::Body {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: body.to_string(),
+        }
+    }
+
+    pub(crate) fn sse(first_delay_ms: u64, gap_ms: u64, chunks: Vec<String>) -> Reply {
+        Reply::Sse {
+            first_delay: Duration::from_millis(first_delay_ms),
+            gap: Duration::from_millis(gap_ms),
+            chunks,
+        }
+    }
+}
+
+pub(crate) type Handler = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
+
+pub(crate) struct FakeServer {
+    /// `http://127.0.0.1:PORT`
+    pub(crate) url: String,
+    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeServer {
+    /// Start serving; `handler(request, index)` gets requests numbered from 0 in arrival order.
+    pub(crate) async fn start(
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler: Handler = Arc::new(handler);
+        let seen_by_server = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let handler = Arc::clone(&handler);
+                let seen = Arc::clone(&seen_by_server);
+                tokio::spawn(async move {
+                    let _ = serve_connection(socket, handler, seen).await;
+                });
+            }
+        });
+        FakeServer { url, seen }
+    }
+
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn serve_connection(
+    mut socket: TcpStream,
+    handler: Handler,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
+    let mut buffer = Vec::new();
+    let header_end = loop {
+        let mut chunk = [0u8; 4096];
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_string();
+    let content_length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buffer.len() < header_end + content_length {
+        let mut chunk = [0u8; 4096];
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let body = &buffer[header_end..(header_end + content_length).min(buffer.len())];
+    let request = Seen {
+        path: head
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string(),
+        headers: head.clone(),
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+    };
+    let index = {
+        let mut seen = seen.lock().unwrap();
+        seen.push(request.clone());
+        seen.len() - 1
+    };
+    match handler(&request, index) {
+        Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Reply::Body {
+            status,
+            content_type,
+            headers,
+            body,
+        } => {
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
+            for (name, value) in headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            socket.write_all(head.as_bytes()).await?;
+            socket.write_all(body.as_bytes()).await?;
+        }
+        Reply::Sse {
+            first_delay,
+            gap,
+            chunks,
+        } => {
+            // No length and no chunked encoding: the body ends when the connection closes.
+            socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
+                )
+                .await?;
+            socket.flush().await?;
+            tokio::time::sleep(first_delay).await;
+            for (i, chunk) in chunks.iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(gap).await;
+                }
+                socket.write_all(chunk.as_bytes()).await?;
+                socket.flush().await?;
+            }
+        }
+    }
+    socket.shutdown().await
+}
+
+/// One `data:` event.
+pub(crate) fn event(json: &Value) -> String {
+    format!("data: {json}\n\n")
+}
+
+/// A completions stream: one chunk per piece, then (in the last chunk) the
+/// finish reason, the usage if given, and `[DONE]`.
+pub(crate) fn completion_chunks(pieces: &[String], usage: Option<(u64, u64)>) -> Vec<String> {
+    let mut chunks: Vec<String> = pieces
+        .iter()
+        .map(|piece| {
+            event(&serde_json::json!({
+                "object": "text_completion",
+                "choices": [{"index": 0, "text": piece, "finish_reason": null}],
+            }))
+        })
+        .collect();
+    let mut tail = event(&serde_json::json!({
+        "choices": [{"index": 0, "text": "", "finish_reason": "stop"}],
+    }));
+    if let Some((prompt_tokens, completion_tokens)) = usage {
+        tail.push_str(&event(&serde_json::json!({
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        })));
+    }
+    tail.push_str("data: [DONE]\n\n");
+    match chunks.last_mut() {
+        Some(last) => last.push_str(&tail),
+        None => chunks.push(tail),
+    }
+    chunks
+}
+
+/// A chat stream: `(reasoning, content)` deltas, then finish, usage and `[DONE]`.
+pub(crate) fn chat_chunks(deltas: &[(&str, &str)], usage: Option<(u64, u64)>) -> Vec<String> {
+    let mut chunks = vec![event(&serde_json::json!({
+        "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": null}],
+    }))];
+    for (reasoning, content) in deltas {
+        let mut delta = serde_json::json!({});
+        if !reasoning.is_empty() {
+            delta["reasoning_content"] = Value::from(*reasoning);
+        }
+        if !content.is_empty() {
+            delta["content"] = Value::from(*content);
+        }
+        chunks.push(event(&serde_json::json!({
+            "choices": [{"index": 0, "delta": delta, "finish_reason": null}],
+        })));
+    }
+    let mut tail = event(&serde_json::json!({
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }));
+    if let Some((prompt_tokens, completion_tokens)) = usage {
+        tail.push_str(&event(&serde_json::json!({
+            "choices": [],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        })));
+    }
+    tail.push_str("data: [DONE]\n\n");
+    chunks.last_mut().unwrap().push_str(&tail);
+    // The role-only chunk goes out with the first delta, as servers do.
+    if chunks.len() > 1 {
+        let first = chunks.remove(0);
+        chunks[0].insert_str(0, &first);
+    }
+    chunks
+}
