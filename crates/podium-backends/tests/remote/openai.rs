@@ -662,3 +662,22 @@ async fn cached_responses_come_back_marked_without_a_request() {
     backend.generate_until(&[sampled]).await.unwrap();
     assert_eq!(server.seen().len(), 2 + mc.continuations.len());
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_reported() {
+    // Bind a port, then free it: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let spec = format!("openai-compatible:{url}/v1#m?retries=1&backoff_ms=1");
+    let backend = OpenAiBackend::open(&spec, None).unwrap();
+    let results = backend
+        .generate_until(&[generate_request("Q")])
+        .await
+        .unwrap();
+    let Err(BackendError::Request(message)) = &results[0] else {
+        panic!("expected a request error, got {:?}", results[0]);
+    };
+    assert!(message.contains("sending the request"), "{message}");
+    assert!(message.contains("after 2 attempts"), "{message}");
+}
