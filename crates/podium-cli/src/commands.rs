@@ -172,8 +172,13 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
             Ok(Task::load(config)?)
         })
         .collect::<anyhow::Result<_>>()?;
-    let backend = podium_backends::open(&args.model)?;
+    podium_core::ModelSpec::parse(&args.model)?;
     let mut store = open_store(db)?;
+    // Remote backends answer repeated requests from the store's response
+    // cache (its own connection), so a rerun costs nothing.
+    let cache: std::sync::Arc<dyn podium_core::ResponseCache> =
+        std::sync::Arc::new(podium_eval::StoreCache::new(open_store(db)?));
+    let backend = podium_backends::open_with_cache(&args.model, Some(cache))?;
     let options = EvalOptions {
         limit: args.limit.map(|l| l as usize),
         num_fewshot: args.shots,
