@@ -45,6 +45,9 @@ pub(crate) enum Command {
     Board {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Show the speed board (latest `podium bench` result per model and load) instead
+        #[arg(long)]
+        speed: bool,
     },
 }
 

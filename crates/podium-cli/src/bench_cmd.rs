@@ -1,5 +1,6 @@
 //! `podium bench`: run load levels against a model and print speed metrics.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::UserError;
 use crate::args::{BenchArgs, Format, Preset};
 use crate::board::Table;
 
-pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (preset_in, preset_out) = match args.preset {
         Preset::Short => (100, 300),
         Preset::Medium => (1000, 1000),
@@ -121,6 +122,23 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let store = crate::commands::open_store(db)?;
+    let config_json = serde_json::json!({
+        "requests": args.requests, "duration": args.duration, "preset": format!("{:?}", args.preset),
+        "input_tokens": args.input_tokens, "output_tokens": workload.output_tokens,
+        "prompts": args.prompts, "warmup": args.warmup, "temperature": args.temperature,
+        "seed": args.seed, "slo": args.slo, "burstiness": args.burstiness,
+    })
+    .to_string();
+    for (load, summary) in &levels {
+        store.put_bench_result(
+            &args.model,
+            load,
+            &config_json,
+            &serde_json::to_string(summary)?,
+        )?;
+    }
+
     if args.format == Format::Json {
         let json = serde_json::json!({
             "model": args.model,
@@ -201,4 +219,25 @@ fn table(levels: &[(String, Summary)]) -> Table {
         ]);
     }
     table
+}
+
+/// The speed board: the latest stored bench result per model and load level.
+pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let store = crate::commands::open_store(db)?;
+    let mut levels = Vec::new();
+    let mut models = Vec::new();
+    for result in store.latest_bench_results()? {
+        let summary: Summary = serde_json::from_str(&result.summary_json)
+            .with_context(|| format!("bench result {} is unreadable", result.id))?;
+        models.push(result.model_spec.clone());
+        levels.push((result.load, summary));
+    }
+    let mut table = table(&levels);
+    table.headers.insert(0, "model");
+    table.numeric.insert(0, false);
+    for (row, model) in table.rows.iter_mut().zip(models) {
+        row.insert(0, model);
+    }
+    print!("{}", table.render(format)?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -25,12 +25,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Tasks { tag, no_counts } => list_tasks(&dirs, tag.as_deref(), no_counts),
         Command::Eval(eval) => run_eval(&db, &dirs, &eval),
         Command::Runs => list_runs(&db),
-        Command::Bench(bench) => crate::bench_cmd::run(&bench),
-        Command::Board { format } => board(&db, format),
+        Command::Bench(bench) => crate::bench_cmd::run(&db, &bench),
+        Command::Board { format, speed } => {
+            if speed {
+                crate::bench_cmd::speed_board(&db, format)
+            } else {
+                board(&db, format)
+            }
+        }
     }
 }
 
-fn open_store(db: &Path) -> anyhow::Result<Store> {
+pub(crate) fn open_store(db: &Path) -> anyhow::Result<Store> {
     Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))
 }
 

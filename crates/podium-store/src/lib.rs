@@ -19,5 +19,5 @@ pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
     SampleWrite,
 };
-pub use store::Store;
+pub use store::{BenchResult, Store};
 pub use timestamp::rfc3339_utc;

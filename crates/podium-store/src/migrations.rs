@@ -75,6 +75,18 @@ const MIGRATIONS: &[&str] = &[
         created_at    TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: speed benchmarks (`podium bench`), one row per load level.
+    r#"
+    CREATE TABLE bench_results (
+        id           INTEGER PRIMARY KEY,
+        model_spec   TEXT NOT NULL,
+        load         TEXT NOT NULL,
+        config_json  TEXT NOT NULL CHECK (json_valid(config_json)),
+        summary_json TEXT NOT NULL CHECK (json_valid(summary_json)),
+        created_at   TEXT NOT NULL
+    );
+    CREATE INDEX bench_results_by_model ON bench_results (model_spec, created_at);
+    "#,
 ];
 
 /// Brings the schema up to [`SCHEMA_VERSION`], one transaction per migration.

@@ -457,3 +457,66 @@ fn seed_to_sql(seed: u64) -> i64 {
 fn seed_from_sql(stored: i64) -> u64 {
     stored as u64
 }
+
+/// One stored load level of a `podium bench` run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BenchResult {
+    pub id: i64,
+    pub model_spec: String,
+    /// A label such as `concurrency 8` or `rate 2.00/s (burstiness 1)`.
+    pub load: String,
+    pub config_json: String,
+    pub summary_json: String,
+    pub created_at: String,
+}
+
+impl Store {
+    /// Record one load level of a bench run.
+    pub fn put_bench_result(
+        &self,
+        model_spec: &str,
+        load: &str,
+        config_json: &str,
+        summary_json: &str,
+    ) -> Result<i64, StoreError> {
+        self.connection.execute(
+            "INSERT INTO bench_results (model_spec, load, config_json, summary_json, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                model_spec,
+                load,
+                config_json,
+                summary_json,
+                crate::rfc3339_utc(std::time::SystemTime::now())
+            ],
+        )?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    /// The newest result of each (model, load level), ordered by model then load.
+    pub fn latest_bench_results(&self) -> Result<Vec<BenchResult>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, model_spec, load, config_json, summary_json, created_at FROM (
+                 SELECT *, row_number() OVER (
+                     PARTITION BY model_spec, load ORDER BY created_at DESC, id DESC
+                 ) AS recency
+                 FROM bench_results
+             )
+             WHERE recency = 1
+             ORDER BY model_spec, load",
+        )?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(BenchResult {
+                    id: row.get(0)?,
+                    model_spec: row.get(1)?,
+                    load: row.get(2)?,
+                    config_json: row.get(3)?,
+                    summary_json: row.get(4)?,
+                    created_at: row.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}

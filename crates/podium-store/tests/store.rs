@@ -441,3 +441,31 @@ fn concurrent_connections_resume_the_same_run() {
         (0..4).collect()
     );
 }
+
+#[test]
+fn bench_results_keep_the_latest_per_model_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = podium_store::Store::open(&dir.path().join("b.db")).unwrap();
+    store
+        .put_bench_result("m", "concurrency 1", "{}", r#"{"v": 1}"#)
+        .unwrap();
+    store
+        .put_bench_result("m", "concurrency 8", "{}", r#"{"v": 2}"#)
+        .unwrap();
+    store
+        .put_bench_result("m", "concurrency 1", "{}", r#"{"v": 3}"#)
+        .unwrap();
+    let latest = store.latest_bench_results().unwrap();
+    let got: Vec<(&str, &str)> = latest
+        .iter()
+        .map(|r| (r.load.as_str(), r.summary_json.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("concurrency 1", r#"{"v": 3}"#),
+            ("concurrency 8", r#"{"v": 2}"#)
+        ]
+    );
+    assert!(store.put_bench_result("m", "x", "not json", "{}").is_err());
+}
