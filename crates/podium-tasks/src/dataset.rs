@@ -249,16 +249,30 @@ pub fn hellaswag_preprocess(text: &str) -> String {
     text.replace("  ", " ")
 }
 
+/// Python's `str.capitalize()`: the first character in title case, the rest
+/// lower-cased (`"he Saw NASA"` → `"He saw nasa"`). lm-eval applies it to
+/// `ctx_b`. Title case differs from upper case only for a few characters; the
+/// Latin digraphs are mapped here, other rare ones (Greek with ypogegrammeni)
+/// fall back to upper case.
+pub fn python_capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let title = match first {
+        '\u{01C4}'..='\u{01C6}' => "\u{01C5}".to_string(),
+        '\u{01C7}'..='\u{01C9}' => "\u{01C8}".to_string(),
+        '\u{01CA}'..='\u{01CC}' => "\u{01CB}".to_string(),
+        '\u{01F1}'..='\u{01F3}' => "\u{01F2}".to_string(),
+        other => other.to_uppercase().collect(),
+    };
+    title + &chars.as_str().to_lowercase()
+}
+
 /// lm-evaluation-harness's HellaSwag `process_docs` on the raw JSONL.
 pub fn hellaswag_process_doc(doc: &Doc) -> Option<Doc> {
     let get = |key: &str| doc.get(key).and_then(Json::as_str);
-    let ctx_b = get("ctx_b")?;
-    let mut capitalized = ctx_b.chars();
-    let ctx_b = match capitalized.next() {
-        Some(first) => first.to_uppercase().collect::<String>() + capitalized.as_str(),
-        None => String::new(),
-    };
-    let ctx = format!("{} {}", get("ctx_a")?, ctx_b);
+    let ctx = format!("{} {}", get("ctx_a")?, python_capitalize(get("ctx_b")?));
     let endings: Vec<String> = doc
         .get("endings")?
         .as_array()?
@@ -289,6 +303,25 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use std::io::Write;
+
+    #[test]
+    fn capitalize_matches_python() {
+        // Expected values from Python 3's str.capitalize().
+        for (input, expected) in [
+            ("he", "He"),
+            (
+                "she takes bread from a bag labeled USA Bread.",
+                "She takes bread from a bag labeled usa bread.",
+            ),
+            ("iOS apps", "Ios apps"),
+            ("", ""),
+            ("\u{01C6}emal", "\u{01C5}emal"),
+            ("ÉCOLE Σ", "École σ"),
+            ("1st Place", "1st place"),
+        ] {
+            assert_eq!(python_capitalize(input), expected, "{input:?}");
+        }
+    }
 
     fn spec(loader: &str, file: &Path, column_names: Option<Vec<String>>) -> DatasetSpec {
         DatasetSpec {
