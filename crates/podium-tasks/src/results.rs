@@ -108,8 +108,13 @@ pub fn aggregate_task(
     }
 }
 
-/// Aggregate groups bottom-up, as lm-evaluation-harness does: a size-weighted
-/// (or plain) mean of the members' values, with the pooled standard error.
+/// Aggregate every group of the selections, as lm-evaluation-harness does
+/// (`lm_eval/api/group.py`, `Group.aggregate`): a group's value is the
+/// size-weighted (or plain) mean over all the *leaf tasks* under it, however
+/// deeply nested, with the pooled standard error of those leaf tasks; it is
+/// not computed from its subgroups' aggregates. (For a size-weighted mean the
+/// value is the same either way, but the pooled stderr is not, and a plain
+/// mean differs in value too.)
 pub fn aggregate_groups(
     selections: &[Selection],
     tasks: &BTreeMap<String, TaskResult>,
@@ -121,88 +126,92 @@ pub fn aggregate_groups(
     groups
 }
 
-/// Returns the (metrics, size) of this selection for its parent.
+/// Pushes the results of this selection's groups (subgroups first) to `out`.
 fn aggregate_group(
     selection: &Selection,
     tasks: &BTreeMap<String, TaskResult>,
     out: &mut Vec<GroupResult>,
-) -> Option<(Vec<MetricResult>, usize)> {
-    match selection {
-        Selection::Task(name) => tasks.get(name).map(|t| (t.metrics.clone(), t.n_samples)),
-        Selection::Group {
-            name,
-            members,
-            aggregate,
-        } => {
-            let member_results: Vec<(Vec<MetricResult>, usize)> = members
+) {
+    let Selection::Group {
+        name,
+        members,
+        aggregate,
+    } = selection
+    else {
+        return;
+    };
+    for member in members {
+        aggregate_group(member, tasks, out);
+    }
+    let mut leaf_names = Vec::new();
+    selection.task_names(&mut leaf_names);
+    let leaves: Vec<&TaskResult> = leaf_names.iter().filter_map(|t| tasks.get(t)).collect();
+    let mut metrics = Vec::new();
+    for spec in aggregate {
+        for filter in &spec.filter_list {
+            let key = format!("{},{filter}", spec.metric);
+            let found: Vec<(&MetricResult, usize)> = leaves
                 .iter()
-                .filter_map(|m| aggregate_group(m, tasks, out))
+                .filter_map(|t| {
+                    t.metrics
+                        .iter()
+                        .find(|m| m.key == key)
+                        .map(|m| (m, t.n_samples))
+                })
                 .collect();
-            let mut metrics = Vec::new();
-            for spec in aggregate {
-                for filter in &spec.filter_list {
-                    let key = format!("{},{filter}", spec.metric);
-                    let found: Vec<(&MetricResult, usize)> = member_results
-                        .iter()
-                        .filter_map(|(ms, n)| ms.iter().find(|m| m.key == key).map(|m| (m, *n)))
-                        .collect();
-                    if found.is_empty() {
-                        continue;
-                    }
-                    let subtasks: Vec<podium_stats::SubtaskResult> = found
-                        .iter()
-                        .map(|(m, n)| podium_stats::SubtaskResult {
-                            value: m.value,
-                            stderr: m.stderr,
-                            n_samples: *n,
-                        })
-                        .collect();
-                    let weighting = if spec.weight_by_size {
-                        podium_stats::GroupWeighting::BySize
-                    } else {
-                        podium_stats::GroupWeighting::Equal
-                    };
-                    let (value, stderr) = match podium_stats::aggregate_group(&subtasks, weighting)
-                    {
-                        Ok(aggregate) => (aggregate.value, aggregate.stderr),
-                        // A pooled stderr needs more than one sample per subtask.
-                        Err(_) => (
-                            podium_stats::aggregate_subtask_metrics(
-                                &subtasks.iter().map(|s| s.value).collect::<Vec<_>>(),
-                                &subtasks.iter().map(|s| s.n_samples).collect::<Vec<_>>(),
-                                weighting,
-                            )
-                            .unwrap_or(f64::NAN),
-                            None,
-                        ),
-                    };
-                    metrics.push(MetricResult {
-                        key,
-                        value,
-                        stderr,
-                        higher_is_better: found[0].0.higher_is_better,
-                    });
-                }
+            if found.is_empty() {
+                continue;
             }
-            let n_samples = member_results.iter().map(|(_, n)| n).sum();
-            let mut subtasks = Vec::new();
-            for member in members {
-                match member {
-                    Selection::Task(t) => subtasks.push(t.clone()),
-                    Selection::Group { name, .. } => subtasks.push(name.clone()),
-                }
-            }
-            if !aggregate.is_empty() {
-                out.push(GroupResult {
-                    name: name.clone(),
-                    subtasks,
-                    metrics: metrics.clone(),
-                    n_samples,
-                });
-            }
-            Some((metrics, n_samples))
+            let subtasks: Vec<podium_stats::SubtaskResult> = found
+                .iter()
+                .map(|(m, n)| podium_stats::SubtaskResult {
+                    value: m.value,
+                    stderr: m.stderr,
+                    n_samples: *n,
+                })
+                .collect();
+            let weighting = if spec.weight_by_size {
+                podium_stats::GroupWeighting::BySize
+            } else {
+                podium_stats::GroupWeighting::Equal
+            };
+            let (value, stderr) = match podium_stats::aggregate_group(&subtasks, weighting) {
+                Ok(aggregate) => (aggregate.value, aggregate.stderr),
+                // A pooled stderr needs more than one sample per subtask.
+                Err(_) => (
+                    podium_stats::aggregate_subtask_metrics(
+                        &subtasks.iter().map(|s| s.value).collect::<Vec<_>>(),
+                        &subtasks.iter().map(|s| s.n_samples).collect::<Vec<_>>(),
+                        weighting,
+                    )
+                    .unwrap_or(f64::NAN),
+                    None,
+                ),
+            };
+            metrics.push(MetricResult {
+                key,
+                value,
+                stderr,
+                higher_is_better: found[0].0.higher_is_better,
+            });
         }
     }
+    if aggregate.is_empty() {
+        return;
+    }
+    let subtasks = members
+        .iter()
+        .map(|member| match member {
+            Selection::Task(t) => t.clone(),
+            Selection::Group { name, .. } => name.clone(),
+        })
+        .collect();
+    out.push(GroupResult {
+        name: name.clone(),
+        subtasks,
+        metrics,
+        n_samples: leaves.iter().map(|t| t.n_samples).sum(),
+    });
 }
 
 fn metric_entries(alias: &str, metrics: &[MetricResult]) -> serde_json::Map<String, Json> {

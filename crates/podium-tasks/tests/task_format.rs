@@ -900,8 +900,9 @@ fn groups_weight_by_size_or_equally_and_nest() {
     ]);
     // Pooled over a and b: (3·0.0625·4 + 1·0.25·2) / (6 − 2) / 6.
     let pooled_ab = (1.25f64 / 4.0 / 6.0).sqrt();
-    // Over (a,b) as one member of 6 samples, and c: (5·pooled_ab²·6 + 3·0.04·4) / (10 − 2) / 10.
-    let pooled_abc = ((5.0 * pooled_ab * pooled_ab * 6.0 + 3.0 * 0.04 * 4.0) / 8.0 / 10.0).sqrt();
+    // lm-eval pools a group over its leaf tasks (lm_eval/api/group.py, Group.aggregate), not over the
+    // inner group's aggregate: over a, b and c, (3·0.0625·4 + 1·0.25·2 + 3·0.04·4) / (10 − 3) / 10.
+    let pooled_abc = ((3.0f64 * 0.0625 * 4.0 + 0.25 * 2.0 + 3.0 * 0.04 * 4.0) / 7.0 / 10.0).sqrt();
     let selections = [
         group(
             "by_size",
