@@ -87,7 +87,22 @@ pub fn pooled_sample_stderr(stderrs: &[f64], sizes: &[usize]) -> Result<f64, Sta
     Ok((pooled_variance / total_size as f64).sqrt())
 }
 
-/// A group's score, pooled stderr and total size from its subtasks.
+/// Standard error of an unweighted mean of k independent subtask means:
+/// `sqrt(Σ seᵢ²) / k` (lm-evaluation-harness ≥ 0.4.13, `unweighted_mean_stderr`).
+pub fn unweighted_mean_stderr(stderrs: &[f64]) -> Result<f64, StatsError> {
+    if stderrs.is_empty() {
+        return Err(StatsError::NotEnoughValues {
+            statistic: "unweighted mean stderr",
+            needed: 1,
+            got: 0,
+        });
+    }
+    Ok(stderrs.iter().map(|se| se * se).sum::<f64>().sqrt() / stderrs.len() as f64)
+}
+
+/// A group's score, stderr and total size from its subtasks: the pooled
+/// stderr for a size-weighted mean, the stderr of an unweighted mean otherwise
+/// (each matches its point estimate, as lm-evaluation-harness ≥ 0.4.13 does).
 pub fn aggregate_group(
     subtasks: &[SubtaskResult],
     weighting: GroupWeighting,
@@ -97,7 +112,10 @@ pub fn aggregate_group(
     let value = aggregate_subtask_metrics(&metrics, &sizes, weighting)?;
     let stderrs: Option<Vec<f64>> = subtasks.iter().map(|s| s.stderr).collect();
     let stderr = match stderrs {
-        Some(stderrs) => Some(pooled_sample_stderr(&stderrs, &sizes)?),
+        Some(stderrs) => Some(match weighting {
+            GroupWeighting::BySize => pooled_sample_stderr(&stderrs, &sizes)?,
+            GroupWeighting::Equal => unweighted_mean_stderr(&stderrs)?,
+        }),
         None => None,
     };
     Ok(GroupAggregate {
@@ -184,6 +202,31 @@ mod tests {
         let concatenated = stderr_of_mean(&all).unwrap();
         assert_close(concatenated, (0.4375f64 * 0.5625 / 159.0).sqrt(), 1e-12);
         assert!(concatenated > pooled && concatenated - pooled < 1e-3);
+    }
+
+    #[test]
+    fn unweighted_groups_use_the_stderr_of_a_mean_of_means() {
+        // sqrt(0.3² + 0.4²) / 2 = 0.25; BySize keeps the pooled formula.
+        assert_close(unweighted_mean_stderr(&[0.3, 0.4]).unwrap(), 0.25, 1e-12);
+        let a = SubtaskResult {
+            value: 0.4,
+            stderr: Some(0.3),
+            n_samples: 10,
+        };
+        let b = SubtaskResult {
+            value: 0.6,
+            stderr: Some(0.4),
+            n_samples: 30,
+        };
+        let equal = aggregate_group(&[a, b], GroupWeighting::Equal).unwrap();
+        assert_close(equal.stderr.unwrap(), 0.25, 1e-12);
+        let by_size = aggregate_group(&[a, b], GroupWeighting::BySize).unwrap();
+        assert_close(
+            by_size.stderr.unwrap(),
+            pooled_sample_stderr(&[0.3, 0.4], &[10, 30]).unwrap(),
+            1e-12,
+        );
+        assert!(unweighted_mean_stderr(&[]).is_err());
     }
 
     #[test]

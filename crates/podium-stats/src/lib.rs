@@ -20,7 +20,7 @@ pub use descriptive::{Z_95, ci95_mean, mean, sample_std, stderr_of_mean};
 pub use error::StatsError;
 pub use group::{
     GroupAggregate, GroupWeighting, SubtaskResult, aggregate_group, aggregate_subtask_metrics,
-    pooled_sample_stderr,
+    pooled_sample_stderr, unweighted_mean_stderr,
 };
 pub use normalize::{multiple_choice_baseline, normalized_score};
 pub use percentile::{Percentiles, percentile, percentile_of_sorted, percentiles};

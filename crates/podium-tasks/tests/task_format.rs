@@ -932,7 +932,13 @@ fn groups_weight_by_size_or_equally_and_nest() {
         &groups,
         &[
             ("by_size", "acc,none", 4.0 / 6.0, Some(pooled_ab)),
-            ("equal", "acc,none", 0.625, Some(pooled_ab)),
+            // Unweighted: sqrt(0.25² + 0.5²) / 2 (lm-eval's unweighted_mean_stderr).
+            (
+                "equal",
+                "acc,none",
+                0.625,
+                Some((0.0625f64 + 0.25).sqrt() / 2.0),
+            ),
             // Inner groups come out before their parent.
             ("inner", "acc,none", 4.0 / 6.0, Some(pooled_ab)),
             ("outer", "acc,none", (4.0 + 0.4) / 10.0, Some(pooled_abc)),
