@@ -20,6 +20,7 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use crate::config::ModelConfig;
 use crate::engine::{Engine, EngineSettings, FinishReason};
 use crate::error::{LocalError, Result};
+use crate::gguf_tokenizer::GgufTokenizer;
 use crate::model::{GgufFile, Model, WeightFormat};
 use crate::sampling::SamplingParams;
 use crate::threads::set_thread_count;
@@ -101,6 +102,17 @@ impl std::fmt::Debug for LocalBackend {
 }
 
 impl LocalBackend {
+    /// Loads the GGUF model at `path` onto a new model thread, with the tokenizer and chat
+    /// template stored in the file. Blocking (reads and hashes the file); call it from a
+    /// blocking context.
+    pub fn load(path: &Path, options: LocalOptions) -> Result<LocalBackend> {
+        let gguf = GgufFile::open(path)?;
+        gguf.architecture(path)?;
+        let tokenizer = GgufTokenizer::from_gguf(&gguf.content)?;
+        drop(gguf);
+        LocalBackend::load_with_tokenizer(path, options, Arc::new(tokenizer))
+    }
+
     /// Loads the GGUF model at `path` onto a new model thread, with `tokenizer` for text.
     /// Blocking (reads and hashes the file); call it from a blocking context.
     pub fn load_with_tokenizer(
@@ -508,6 +520,7 @@ fn generate_one(
             ttfat_s: first_token_at.map(|t| (t - started).as_secs_f64()),
             e2e_s: (done - started).as_secs_f64(),
             inter_chunk_s: inter_chunk,
+            ..RequestTiming::default()
         }),
     })
 }

@@ -667,4 +667,49 @@ mod real_models {
             assert!(mean_diff < 0.15, "{format:?}: {mean_diff}");
         }
     }
+
+    const GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
+
+    #[test]
+    fn gemma3_knows_the_capital_of_france() {
+        let Some(path) = model_path(GEMMA3) else {
+            return;
+        };
+        let engine = engine(&path, WeightFormat::default(), 512);
+        assert_eq!(engine.model.config.n_layers, 18);
+        assert_eq!(engine.model.config.sliding_window, Some(512));
+        // BOS, then llama.cpp's ids for "The capital of France is"; " Paris" is 9079.
+        let context = [2u32, 818, 5279, 529, 7001, 563];
+        let scores = engine.score_continuations(&context, &[vec![9079]]).unwrap();
+        println!("gemma3: log p(\" Paris\" | ...) = {}", scores[0].logprob);
+        assert!(scores[0].logprob > -3.0, "{scores:?}");
+    }
+
+    #[tokio::test]
+    async fn smollm2_backend_end_to_end_with_the_gguf_tokenizer() {
+        let Some(path) = model_path(SMOLLM2) else {
+            return;
+        };
+        let backend = LocalBackend::load(&path, LocalOptions::new("local:smollm2")).unwrap();
+        assert!(backend.identity().chat_template_hash.is_some());
+        let requests = vec![LoglikelihoodRequest {
+            context: "The capital of France is".into(),
+            continuations: vec![" Paris".into(), " a banana".into()],
+        }];
+        let results = backend.loglikelihood(&requests).await.unwrap();
+        let scores = results[0].as_ref().unwrap();
+        println!("{scores:?}");
+        assert_eq!(scores[0].n_tokens, 1);
+        assert!(scores[0].is_greedy);
+        assert!(scores[0].logprob > scores[1].logprob);
+
+        let generated = backend
+            .generate_until(&[generate_request("The capital of France is", &["."], 16)])
+            .await
+            .unwrap();
+        let text = &generated[0].as_ref().unwrap().text;
+        println!("generated: {text:?}");
+        assert!(text.contains("Paris"), "{text:?}");
+        assert!(!text.contains('.'));
+    }
 }

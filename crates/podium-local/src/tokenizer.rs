@@ -10,7 +10,8 @@ pub type TokenizerError = Box<dyn std::error::Error + Send + Sync>;
 /// text into the model's ids (the GGUF tokenizer, a test stub) plugs in here.
 pub trait TextTokenizer: Send + Sync {
     /// Token ids of `text`. `add_special` adds BOS/EOS when the model asks for them
-    /// (llama.cpp's `add_special`); control-token text is never parsed as control tokens.
+    /// (llama.cpp's `add_special`). Control-token text (`<|im_start|>`) should become the
+    /// control token, as a Hugging Face tokenizer does by default.
     fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, TokenizerError>;
 
     /// Text of `ids`, leaving control tokens out.

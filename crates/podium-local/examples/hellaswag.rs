@@ -1,0 +1,149 @@
+//! HellaSwag accuracy the way llama.cpp's `llama-perplexity --hellaswag` computes it
+//! (acc_norm by tokens: mean log-prob per token of the ending after the tokens all four
+//! endings share), on the first N tasks of a llama.cpp-format file, with wall time.
+//!
+//! cargo run --release -p podium-local --example hellaswag -- MODEL.gguf \
+//!     hellaswag_val_full.txt [--tasks 400] [--threads 2] [--weights q8|stored|f32]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use podium_local::{LocalBackend, LocalOptions, TextTokenizer, WeightFormat};
+
+struct Args {
+    model: PathBuf,
+    data: PathBuf,
+    tasks: usize,
+    threads: Option<usize>,
+    weights: WeightFormat,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut positional = Vec::new();
+    let mut tasks = 400;
+    let mut threads = None;
+    let mut weights = WeightFormat::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--tasks" => {
+                tasks = value("--tasks")?
+                    .parse()
+                    .map_err(|e| format!("--tasks: {e}"))?
+            }
+            "--threads" => {
+                threads = Some(
+                    value("--threads")?
+                        .parse()
+                        .map_err(|e| format!("--threads: {e}"))?,
+                )
+            }
+            "--weights" => {
+                weights = match value("--weights")?.as_str() {
+                    "q8" => WeightFormat::Q8_0ForSlowTypes,
+                    "stored" => WeightFormat::AsStored,
+                    "f32" => WeightFormat::F32Reference,
+                    other => return Err(format!("--weights: unknown format `{other}`")),
+                }
+            }
+            _ => positional.push(PathBuf::from(arg)),
+        }
+    }
+    let [model, data] = <[PathBuf; 2]>::try_from(positional)
+        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32]")?;
+    Ok(Args {
+        model,
+        data,
+        tasks,
+        threads,
+        weights,
+    })
+}
+
+struct Task {
+    context: String,
+    gold: usize,
+    endings: [String; 4],
+}
+
+fn read_tasks(args: &Args) -> Result<Vec<Task>, String> {
+    let text =
+        std::fs::read_to_string(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut tasks = Vec::new();
+    for chunk in lines.chunks_exact(6).take(args.tasks) {
+        let gold = chunk[1]
+            .trim()
+            .parse()
+            .map_err(|e| format!("gold index `{}`: {e}", chunk[1]))?;
+        tasks.push(Task {
+            context: chunk[0].to_string(),
+            gold,
+            endings: [2, 3, 4, 5].map(|i| chunk[i].to_string()),
+        });
+    }
+    Ok(tasks)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), String> {
+    let args = parse_args()?;
+    let tasks = read_tasks(&args)?;
+    let mut options = LocalOptions::new(format!("gguf:{}", args.model.display()));
+    options.threads = args.threads;
+    options.weight_format = args.weights;
+    let load_start = Instant::now();
+    let backend = LocalBackend::load(&args.model, options).map_err(|e| e.to_string())?;
+    eprintln!("loaded in {:.2} s", load_start.elapsed().as_secs_f64());
+    let tokenizer: Arc<dyn TextTokenizer> = backend.tokenizer().clone();
+
+    let start = Instant::now();
+    let mut correct = 0;
+    for (i, task) in tasks.iter().enumerate() {
+        // llama.cpp tokenizes "context ending" whole for each ending (with BOS when the
+        // model adds one) and scores what follows the tokens all four share.
+        let sequences: Vec<Vec<u32>> = task
+            .endings
+            .iter()
+            .map(|ending| tokenizer.encode(&format!("{} {ending}", task.context), true))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let shared = (0..sequences[0].len())
+            .take_while(|&k| sequences.iter().all(|s| s.get(k) == sequences[0].get(k)))
+            .count();
+        let context = sequences[0][..shared].to_vec();
+        let endings: Vec<Vec<u32>> = sequences.iter().map(|s| s[shared..].to_vec()).collect();
+        let scores = backend
+            .score_token_continuations(context, endings)
+            .await
+            .map_err(|e| e.to_string())?;
+        let best = scores
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (j, s.logprob / s.n_tokens.max(1) as f64))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(j, _)| j);
+        if best == Some(task.gold) {
+            correct += 1;
+        }
+        if (i + 1) % 50 == 0 {
+            eprintln!(
+                "{:>5} tasks  acc_norm {:.2}%  {:.1} s",
+                i + 1,
+                100.0 * correct as f64 / (i + 1) as f64,
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let n = tasks.len().max(1) as f64;
+    let accuracy = 100.0 * correct as f64 / n;
+    let stderr = 100.0 * ((accuracy / 100.0) * (1.0 - accuracy / 100.0) / n).sqrt();
+    println!(
+        "tasks {}  acc_norm {accuracy:.2}% (+/- {stderr:.2})  wall {:.1} s",
+        tasks.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
