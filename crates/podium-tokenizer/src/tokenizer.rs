@@ -328,3 +328,175 @@ fn compute_piece(vocab: &Vocab, id: u32) -> Box<[u8]> {
     }
     Box::default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Value {
+        Value::Array(
+            items
+                .iter()
+                .map(|s| Value::String((*s).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn metadata(entries: Vec<(&str, Value)>) -> HashMap<String, Value> {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    /// A tiny GPT-2 style vocabulary: every byte-level character of "a b1\n",
+    /// a few merges and one control token.
+    fn tiny_bpe() -> Tokenizer {
+        let tokens = ["<|end|>", "a", "b", "Ġ", "1", "Ċ", "ab", "Ġab", "Ġb"];
+        let types = [3, 1, 1, 1, 1, 1, 1, 1, 1];
+        Tokenizer::from_metadata(&metadata(vec![
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String("smollm".into())),
+            ("tokenizer.ggml.tokens", strings(&tokens)),
+            (
+                "tokenizer.ggml.token_type",
+                Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
+            ),
+            ("tokenizer.ggml.merges", strings(&["a b", "Ġ ab", "Ġ b"])),
+            ("tokenizer.ggml.eos_token_id", Value::U32(0)),
+        ]))
+        .unwrap()
+    }
+
+    /// A tiny SentencePiece vocabulary with scores and byte fallback.
+    fn tiny_spm(add_space_prefix: bool) -> Tokenizer {
+        let mut tokens = vec![
+            "<unk>", "<bos>", "<eos>", "<turn>", "▁", "a", "b", "▁a", "ab", "▁ab",
+        ];
+        let mut scores = vec![0.0, 0.0, 0.0, 0.0, -1.0, -2.0, -2.0, -1.5, -0.5, -0.1];
+        let mut types = vec![2, 3, 3, 3, 1, 1, 1, 1, 1, 1];
+        let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        tokens.extend(bytes.iter().map(String::as_str));
+        scores.extend(std::iter::repeat_n(0.0, 256));
+        types.extend(std::iter::repeat_n(6, 256));
+        Tokenizer::from_metadata(&metadata(vec![
+            ("tokenizer.ggml.model", Value::String("llama".into())),
+            ("tokenizer.ggml.tokens", strings(&tokens)),
+            (
+                "tokenizer.ggml.scores",
+                Value::Array(scores.into_iter().map(Value::F32).collect()),
+            ),
+            (
+                "tokenizer.ggml.token_type",
+                Value::Array(types.into_iter().map(Value::I32).collect()),
+            ),
+            (
+                "tokenizer.ggml.add_space_prefix",
+                Value::Bool(add_space_prefix),
+            ),
+        ]))
+        .unwrap()
+    }
+
+    fn check(tokenizer: &Tokenizer, text: &str, options: EncodeOptions, expected: &[u32]) {
+        assert_eq!(
+            tokenizer.encode(text, options).unwrap(),
+            expected,
+            "{text:?}"
+        );
+    }
+
+    const SPECIAL: EncodeOptions = EncodeOptions {
+        add_special: false,
+        parse_special: true,
+    };
+
+    #[test]
+    fn bpe_applies_merges_by_rank_and_splits_digits() {
+        let tok = tiny_bpe();
+        check(&tok, "ab ab b", EncodeOptions::PLAIN, &[6, 7, 8]);
+        check(&tok, "a11", EncodeOptions::PLAIN, &[1, 4, 4]);
+        assert_eq!(tok.decode(&[6, 7, 8]).unwrap(), "ab ab b");
+    }
+
+    #[test]
+    fn bpe_control_text_is_matched_only_with_parse_special() {
+        let tok = tiny_bpe();
+        check(&tok, "ab<|end|>", SPECIAL, &[6, 0]);
+        assert!(
+            !tok.encode("ab<|end|>", EncodeOptions::PLAIN)
+                .unwrap()
+                .contains(&0)
+        );
+        assert_eq!(
+            tok.eot_id(),
+            Some(0),
+            "<|end|> is recognised as end of turn"
+        );
+        assert!(tok.is_eog(0));
+    }
+
+    #[test]
+    fn spm_merges_by_score_and_falls_back_to_bytes() {
+        let tok = tiny_spm(false);
+        // "▁ab" (score -0.1) wins over "▁a" (-1.5) once "ab" (-0.5) formed.
+        check(&tok, " ab", EncodeOptions::PLAIN, &[9]);
+        check(&tok, "ab", EncodeOptions::PLAIN, &[8]);
+        // "c" is no token: its byte token <0x63> is id 10 + 0x63.
+        check(&tok, "ac", EncodeOptions::PLAIN, &[5, 10 + 0x63]);
+        // Multi-byte characters fall back byte by byte.
+        check(&tok, "é", EncodeOptions::PLAIN, &[10 + 0xC3, 10 + 0xA9]);
+        assert_eq!(
+            tok.decode(&[5, 10 + 0x63, 10 + 0xC3, 10 + 0xA9]).unwrap(),
+            "acé"
+        );
+    }
+
+    #[test]
+    fn spm_space_prefix_follows_the_metadata_and_special_tokens() {
+        let tok = tiny_spm(true);
+        check(&tok, "ab", EncodeOptions::PLAIN, &[9]);
+        check(&tok, "ab<turn>ab", SPECIAL, &[9, 3, 9]);
+        assert_eq!(
+            tok.decode(&[9]).unwrap(),
+            "ab",
+            "the added space is removed again"
+        );
+        // BOS is added by default for SentencePiece models.
+        check(&tok, "ab", EncodeOptions::PROMPT, &[1, 9]);
+        let tok = tiny_spm(false);
+        check(&tok, "ab<turn>ab", SPECIAL, &[8, 3, 8]);
+    }
+
+    #[test]
+    fn out_of_range_ids_are_errors() {
+        let tok = tiny_bpe();
+        assert!(matches!(
+            tok.decode(&[99]),
+            Err(TokenizerError::IdOutOfRange {
+                id: 99,
+                vocab_size: 9
+            })
+        ));
+        assert!(tok.token_piece(99).is_err());
+    }
+
+    #[test]
+    fn unknown_models_and_pre_tokenizers_are_rejected() {
+        let md = metadata(vec![
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String("qwen2".into())),
+            ("tokenizer.ggml.tokens", strings(&["a"])),
+            ("tokenizer.ggml.merges", strings(&[])),
+        ]);
+        let err = Tokenizer::from_metadata(&md).unwrap_err();
+        assert!(
+            matches!(err, TokenizerError::UnsupportedPreTokenizer(ref name) if name == "qwen2")
+        );
+        let md = metadata(vec![("tokenizer.ggml.model", Value::String("t5".into()))]);
+        assert!(matches!(
+            Tokenizer::from_metadata(&md),
+            Err(TokenizerError::UnsupportedModel(_))
+        ));
+    }
+}
