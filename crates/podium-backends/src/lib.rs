@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod http;
+mod local;
 mod mock;
 mod openai;
 mod reasoning;
@@ -17,6 +18,7 @@ use podium_core::{Backend, ModelSpec, ResponseCache};
 
 pub use anthropic::AnthropicBackend;
 pub use http::EndpointOptions;
+pub use local::{local_model_path, open_local};
 pub use mock::{MockBackend, MockOptions};
 pub use openai::{NO_PROMPT_LOGPROBS, OpenAiApi, OpenAiBackend};
 
@@ -57,9 +59,14 @@ pub fn open_with_cache(
             Ok(Arc::new(OpenAiBackend::open(spec, cache)?))
         }
         "anthropic" => Ok(Arc::new(AnthropicBackend::open(spec, cache)?)),
+        "local" | "gguf" => Ok(Arc::new(local::open_local(
+            &parsed.kind,
+            &parsed.rest,
+            spec,
+        )?)),
         kind => Err(OpenError::NotYet {
             kind: kind.to_string(),
-            known: "mock, openai-compatible, openai, together, anthropic".to_string(),
+            known: "mock, local, gguf, openai-compatible, openai, together, anthropic".to_string(),
         }),
     }
 }

@@ -20,6 +20,10 @@ pub(crate) struct Args {
     #[arg(long = "tasks-dir", global = true)]
     pub(crate) tasks_dirs: Vec<PathBuf>,
 
+    /// Compute threads for local models (default: PODIUM_THREADS, else all cores)
+    #[arg(long, global = true)]
+    pub(crate) threads: Option<usize>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -39,6 +43,38 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// List stored runs
     Runs,
+    /// The main job: pull the default model, evaluate it on the lite suite, print the board
+    Demo {
+        /// Catalogue models to evaluate
+        #[arg(long = "model", default_value = "smollm2-135m-instruct")]
+        models: Vec<String>,
+        /// Only the first N docs of each lite task (a quicker look)
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
+    },
+    /// Put a model into the cache: a catalogue NAME, hf:ORG/REPO/FILE.gguf, or a PATH; prints where it is
+    Pull { model: String },
+    /// Print the token ids (and pieces) a local model's tokenizer gives a text
+    Tokenize {
+        /// local:NAME, gguf:PATH, a catalogue name or a GGUF path
+        model: String,
+        #[arg(long, conflicts_with = "file")]
+        text: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Serve a local model over an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions)
+    ServeModel {
+        /// local:NAME, gguf:PATH, or a catalogue name
+        model: String,
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        addr: String,
+        /// Requests waiting beyond the one running; more are answered 429
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+    },
     /// Load-test a model endpoint: time to first token, output speed, latency under load
     Bench(BenchArgs),
     /// The leaderboard: the latest result of each model on each task

@@ -145,13 +145,15 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
             "levels": levels.iter().map(|(l, s)| serde_json::json!({"load": l, "summary": s})).collect::<Vec<_>>(),
             "best_rate_meeting_slo": best_rate,
         });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        crate::emit(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
-        print!("{}", table(&levels).render(args.format)?);
+        crate::emit(&table(&levels).render(args.format)?)?;
         if args.sweep {
             match best_rate {
-                Some(rate) => println!("highest rate meeting the SLO: {rate:.2} requests/s"),
-                None => println!("no rate tried met the SLO"),
+                Some(rate) => crate::emit(&format!(
+                    "highest rate meeting the SLO: {rate:.2} requests/s\n"
+                ))?,
+                None => crate::emit("no rate tried met the SLO\n")?,
             }
         }
     }
@@ -238,6 +240,6 @@ pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode>
     for (row, model) in table.rows.iter_mut().zip(models) {
         row.insert(0, model);
     }
-    print!("{}", table.render(format)?);
+    crate::emit(&table.render(format)?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,14 @@ use crate::board::Table;
 use crate::paths;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(threads) = args.threads {
+        podium_local::set_thread_count(threads);
+    } else if let Some(threads) = std::env::var("PODIUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        podium_local::set_thread_count(threads);
+    }
     let db = args.db.clone().unwrap_or_else(paths::default_db);
     let mut dirs = vec![paths::bundled_tasks_dir()];
     dirs.extend(args.tasks_dirs.iter().cloned());
@@ -25,6 +33,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Tasks { tag, no_counts } => list_tasks(&dirs, tag.as_deref(), no_counts),
         Command::Eval(eval) => run_eval(&db, &dirs, &eval),
         Command::Runs => list_runs(&db),
+        Command::Demo { models, limit } => {
+            crate::local_cmd::demo(args.db.clone(), args.tasks_dirs.clone(), &models, limit)
+        }
+        Command::Pull { model } => crate::local_cmd::pull(&model),
+        Command::Tokenize {
+            model,
+            text,
+            file,
+            format,
+        } => crate::local_cmd::tokenize(&model, text.as_deref(), file.as_deref(), format),
+        Command::ServeModel { model, addr, queue } => {
+            crate::local_cmd::serve_model(&model, &addr, queue)
+        }
         Command::Bench(bench) => crate::bench_cmd::run(&db, &bench),
         Command::Board { format, speed } => {
             if speed {
@@ -104,7 +125,7 @@ fn list_tasks(dirs: &[PathBuf], tag: Option<&str>, no_counts: bool) -> anyhow::R
             },
         ]);
     }
-    print!("{}", table.render(Format::Table)?);
+    crate::emit(&table.render(Format::Table)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -237,7 +258,7 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
             ]);
         }
     }
-    print!("{}", table.render(Format::Table)?);
+    crate::emit(&table.render(Format::Table)?)?;
 
     if let Some(dir) = &args.output {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -341,7 +362,7 @@ fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
             run.finished_at.unwrap_or_default(),
         ]);
     }
-    print!("{}", table.render(Format::Table)?);
+    crate::emit(&table.render(Format::Table)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -390,6 +411,6 @@ fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
             ]);
         }
     }
-    print!("{}", table.render(format)?);
+    crate::emit(&table.render(format)?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ mod args;
 mod bench_cmd;
 mod board;
 mod commands;
+mod local_cmd;
 mod paths;
 
 use std::process::ExitCode;
@@ -24,6 +25,21 @@ impl std::fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
+
+/// Write to stdout; a reader that went away (`podium board | head`) ends the
+/// program quietly instead of panicking.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(err) => Err(anyhow::Error::new(err).context("cannot write to stdout")),
+    }
+}
 
 fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use candle_core::Tensor;
 
 use crate::error::{LocalError, Result};
-use crate::model::{KvCache, Model, logits_rows, row_logprob};
+use crate::model::{KvCache, Model, TokenScore, logits_rows, row_logprob};
 use crate::sampling::{Sampler, SamplingParams};
 
 /// The score of one token sequence given what precedes it.
@@ -20,15 +20,21 @@ pub struct SequenceScore {
     pub n_tokens: usize,
     /// Per-token log-probabilities, in order.
     pub token_logprobs: Vec<f64>,
+    /// The most likely token at each scored position, and its log-probability
+    /// (what an OpenAI-style `top_logprobs: 1` reports).
+    pub top_token_ids: Vec<u32>,
+    pub top_logprobs: Vec<f64>,
 }
 
 impl SequenceScore {
-    fn from_tokens(tokens: &[(f64, bool)]) -> SequenceScore {
+    fn from_tokens(tokens: &[TokenScore]) -> SequenceScore {
         SequenceScore {
-            logprob: tokens.iter().map(|(lp, _)| lp).sum(),
-            is_greedy: tokens.iter().all(|(_, greedy)| *greedy),
+            logprob: tokens.iter().map(|t| t.logprob).sum(),
+            is_greedy: tokens.iter().all(|t| t.greedy),
             n_tokens: tokens.len(),
-            token_logprobs: tokens.iter().map(|(lp, _)| *lp).collect(),
+            token_logprobs: tokens.iter().map(|t| t.logprob).collect(),
+            top_token_ids: tokens.iter().map(|t| t.top_id).collect(),
+            top_logprobs: tokens.iter().map(|t| t.top_logprob).collect(),
         }
     }
 }
@@ -142,7 +148,18 @@ impl Engine {
             let target = tokens[predicted..end].to_vec();
             let score = self.score_continuations(&context, &[target])?;
             for s in score {
-                all.extend(s.token_logprobs.into_iter().map(|lp| (lp, false)));
+                all.extend(
+                    s.token_logprobs
+                        .iter()
+                        .zip(&s.top_token_ids)
+                        .zip(&s.top_logprobs)
+                        .map(|((&logprob, &top_id), &top_logprob)| TokenScore {
+                            logprob,
+                            greedy: false,
+                            top_id,
+                            top_logprob,
+                        }),
+                );
             }
             predicted = end;
         }
@@ -205,8 +222,8 @@ impl Engine {
         prefix: &KvCache,
         inputs: &[&[u32]],
         targets: &[&[u32]],
-    ) -> Result<Vec<Vec<(f64, bool)>>> {
-        let mut results: Vec<Vec<(f64, bool)>> = inputs
+    ) -> Result<Vec<Vec<TokenScore>>> {
+        let mut results: Vec<Vec<TokenScore>> = inputs
             .iter()
             .map(|input| Vec::with_capacity(input.len()))
             .collect();
@@ -233,7 +250,7 @@ impl Engine {
         inputs: &[&[u32]],
         targets: &[&[u32]],
         group: &[usize],
-        results: &mut [Vec<(f64, bool)>],
+        results: &mut [Vec<TokenScore>],
     ) -> Result<()> {
         let batch = group.len();
         let longest = group.iter().map(|&i| inputs[i].len()).max().unwrap_or(0);

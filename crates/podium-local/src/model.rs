@@ -570,13 +570,33 @@ fn softcap(x: &Tensor, cap: f32) -> Result<Tensor> {
     Ok(((x / cap)?.tanh()? * cap)?)
 }
 
-/// Log-probability of `target` and whether it is the arg-max, for one row of logits.
-pub(crate) fn row_logprob(logits: &[f32], target: u32) -> (f64, bool) {
+/// How one target token scored in one row of logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TokenScore {
+    pub(crate) logprob: f64,
+    /// Whether the target is the arg-max (first among equals), as lm-evaluation-harness counts it.
+    pub(crate) greedy: bool,
+    /// The arg-max token and its log-probability.
+    pub(crate) top_id: u32,
+    pub(crate) top_logprob: f64,
+}
+
+/// Log-probability of `target`, whether it is the arg-max, and the arg-max itself.
+pub(crate) fn row_logprob(logits: &[f32], target: u32) -> TokenScore {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    let logprob = f64::from(logits[target as usize] - max) - sum.ln();
-    // Same rule as lm-evaluation-harness: the arg-max (first among equals) is the target.
-    (logprob, argmax(logits) == target)
+    let log_sum = logits
+        .iter()
+        .map(|&l| f64::from(l - max).exp())
+        .sum::<f64>()
+        .ln();
+    let logprob = f64::from(logits[target as usize] - max) - log_sum;
+    let top_id = argmax(logits);
+    TokenScore {
+        logprob,
+        greedy: top_id == target,
+        top_id,
+        top_logprob: f64::from(logits[top_id as usize] - max) - log_sum,
+    }
 }
 
 /// Index of the largest logit (the first one among equals).

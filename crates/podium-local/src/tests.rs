@@ -279,9 +279,9 @@ fn score_from_scratch(engine: &Engine, context: &[u32], continuation: &[u32]) ->
     let mut total = 0.0;
     let mut greedy = true;
     for (k, &target) in continuation.iter().enumerate() {
-        let (lp, g) = row_logprob(&logits[context.len() - 1 + k], target);
-        total += lp;
-        greedy &= g;
+        let score = row_logprob(&logits[context.len() - 1 + k], target);
+        total += score.logprob;
+        greedy &= score.greedy;
     }
     (total, greedy)
 }

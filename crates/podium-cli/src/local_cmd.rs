@@ -1,0 +1,291 @@
+//! Commands for local models: `pull`, `tokenize`, `serve-model`, and `demo`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use candle_core::quantized::gguf_file;
+
+use podium_core::{ChatMessage, GenerateRequest};
+use podium_local::{LocalBackend, StreamEvent};
+use podium_server::{
+    Engine, FinishReason, GenerateOutcome, GenerateParams, PromptScores, TokenLogprob,
+};
+use podium_tokenizer::{EncodeOptions, TokenizeReport, Tokenizer};
+
+use crate::UserError;
+use crate::args::{Args, Command, EvalArgs, Format};
+
+pub(crate) fn pull(spec: &str) -> anyhow::Result<ExitCode> {
+    let cache = podium_models::default_cache_dir()?;
+    eprintln!("pulling {spec} into {} …", cache.display());
+    let path = podium_models::pull(spec, &cache).map_err(|e| UserError(e.to_string()))?;
+    crate::emit(&format!("{}\n", path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The GGUF file a model spec or name points at (`local:NAME`, `gguf:PATH`, NAME, PATH).
+pub(crate) fn model_file(model: &str) -> anyhow::Result<PathBuf> {
+    let (kind, rest) = match model.split_once(':') {
+        Some((kind @ ("local" | "gguf"), rest)) => (kind, rest),
+        _ if Path::new(model).is_file() => ("gguf", model),
+        _ => ("local", model),
+    };
+    Ok(podium_backends::local_model_path(kind, rest, model)?)
+}
+
+pub(crate) fn tokenize(
+    model: &str,
+    text: Option<&str>,
+    file: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let text = match (text, file) {
+        (Some(t), None) => t.to_string(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        _ => return Err(UserError("give exactly one of --text or --file".into()).into()),
+    };
+    let path = model_file(model)?;
+    let mut reader =
+        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let content = gguf_file::Content::read(&mut reader)
+        .map_err(|e| UserError(format!("{}: not a readable GGUF file: {e}", path.display())))?;
+    let tokenizer = Tokenizer::from_gguf(&content)
+        .map_err(|e| UserError(format!("{}: {e}", path.display())))?;
+    let ids = tokenizer.encode(
+        &text,
+        EncodeOptions {
+            add_special: false,
+            parse_special: true,
+        },
+    )?;
+    let report = TokenizeReport::new(&tokenizer, &ids)?;
+    match format {
+        Format::Json => crate::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report.to_json())?
+        ))?,
+        _ => crate::emit(&report.to_text())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The local engine behind `serve-model`'s blocking `Engine` interface.
+struct LocalEngine {
+    backend: Arc<LocalBackend>,
+    runtime: tokio::runtime::Handle,
+    name: String,
+}
+
+impl Engine for LocalEngine {
+    fn model_id(&self) -> String {
+        self.name.clone()
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, String> {
+        podium_core::Backend::apply_chat_template(self.backend.as_ref(), messages, true)
+            .map_err(|e| e.to_string())
+    }
+
+    fn generate(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<GenerateOutcome, String> {
+        let request = GenerateRequest {
+            context: prompt.to_string(),
+            until: Vec::new(),
+            max_tokens: params.max_tokens,
+            temperature: params.temperature,
+            top_p: params.top_p,
+            do_sample: params.temperature > 0.0,
+            seed: params.seed,
+        };
+        let mut events = self.backend.generate_stream(request);
+        while let Some(event) = events.blocking_recv() {
+            match event {
+                StreamEvent::Text(text) => {
+                    if !on_text(&text) {
+                        // Dropping the receiver stops the generation.
+                        let tokens = self
+                            .backend
+                            .tokenizer()
+                            .encode(prompt, true)
+                            .map(|t| t.len())
+                            .unwrap_or(0);
+                        return Ok(GenerateOutcome {
+                            prompt_tokens: tokens,
+                            completion_tokens: 0,
+                            finish_reason: FinishReason::Stop,
+                        });
+                    }
+                }
+                StreamEvent::Done(result) => {
+                    let n_out = result.n_output_tokens.unwrap_or(0);
+                    return Ok(GenerateOutcome {
+                        prompt_tokens: result.n_input_tokens.unwrap_or(0),
+                        completion_tokens: n_out,
+                        finish_reason: if n_out >= params.max_tokens {
+                            FinishReason::Length
+                        } else {
+                            FinishReason::Stop
+                        },
+                    });
+                }
+                StreamEvent::Error(err) => return Err(err.to_string()),
+            }
+        }
+        Err("the model thread stopped".into())
+    }
+
+    fn prompt_logprobs(&self, prompt: &str) -> Result<PromptScores, String> {
+        let tokenizer = self.backend.tokenizer();
+        let ids = tokenizer.encode(prompt, true).map_err(|e| e.to_string())?;
+        let (first, rest) = ids.split_first().ok_or("empty prompt")?;
+        // One extra placeholder target makes the engine report the top token
+        // after the whole prompt: the greedy next token.
+        let mut targets = rest.to_vec();
+        targets.push(0);
+        let scores = self
+            .runtime
+            .block_on(
+                self.backend
+                    .score_token_continuations(vec![*first], vec![targets]),
+            )
+            .map_err(|e| e.to_string())?;
+        let score = scores.into_iter().next().ok_or("no score")?;
+        let piece = |id: u32| tokenizer.decode(&[id]).unwrap_or_default();
+        let mut offset = 0;
+        let mut tokens = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            let text = piece(id);
+            let (logprob, top) = if i == 0 {
+                (None, None)
+            } else {
+                (
+                    score.token_logprobs.get(i - 1).copied(),
+                    score
+                        .top_token_ids
+                        .get(i - 1)
+                        .zip(score.top_logprobs.get(i - 1))
+                        .map(|(&t, &lp)| (piece(t), lp)),
+                )
+            };
+            tokens.push(TokenLogprob {
+                token: text.clone(),
+                logprob,
+                top,
+                offset,
+            });
+            offset += text.len();
+        }
+        let last = rest.len();
+        let next_id = *score.top_token_ids.get(last).ok_or("no next token")?;
+        let next_lp = score.top_logprobs.get(last).copied();
+        let next = TokenLogprob {
+            token: piece(next_id),
+            logprob: next_lp,
+            top: next_lp.map(|lp| (piece(next_id), lp)),
+            offset,
+        };
+        Ok(PromptScores { tokens, next })
+    }
+}
+
+pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Result<ExitCode> {
+    let spec = if model.contains(':') {
+        model.to_string()
+    } else {
+        format!("local:{model}")
+    };
+    let backend = match spec.split_once(':') {
+        Some((kind @ ("local" | "gguf"), rest)) => podium_backends::open_local(kind, rest, &spec)?,
+        _ => {
+            return Err(UserError(format!(
+                "serve-model serves local models (local:NAME or gguf:PATH), not `{spec}`"
+            ))
+            .into());
+        }
+    };
+    let name = spec
+        .split_once(':')
+        .map_or(spec.as_str(), |(_, r)| r)
+        .split('?')
+        .next()
+        .unwrap_or("model");
+    let name = Path::new(name)
+        .file_stem()
+        .map_or(name.to_string(), |s| s.to_string_lossy().into_owned());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let engine = LocalEngine {
+        backend: Arc::new(backend),
+        runtime: runtime.handle().clone(),
+        name: name.clone(),
+    };
+    let worker = podium_server::Worker::start(Arc::new(engine), queue);
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        eprintln!(
+            "serving `{name}` on http://{}/v1 (Ctrl-C to stop)",
+            listener.local_addr()?
+        );
+        podium_server::serve(listener, worker, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("server failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The main job: pull the default model, evaluate it on the lite suite, print the board.
+pub(crate) fn demo(
+    db: Option<PathBuf>,
+    tasks_dirs: Vec<PathBuf>,
+    models: &[String],
+    limit: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    for model in models {
+        pull(model)?;
+    }
+    for model in models {
+        let args = Args {
+            threads: None,
+            db: db.clone(),
+            tasks_dirs: tasks_dirs.clone(),
+            command: Command::Eval(EvalArgs {
+                model: format!("local:{model}"),
+                tasks: vec!["lite".into()],
+                limit,
+                shots: None,
+                apply_chat_template: false,
+                seed: 1234,
+                batch_size: 16,
+                bootstrap_iters: 1000,
+                output: None,
+                resume: true,
+            }),
+        };
+        let code = crate::commands::run(args)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    crate::commands::run(Args {
+        threads: None,
+        db,
+        tasks_dirs,
+        command: Command::Board {
+            format: Format::Table,
+            speed: false,
+        },
+    })
+}
