@@ -48,7 +48,30 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.concurrency.contains(&0) {
         return Err(UserError("--concurrency levels must be at least 1".into()).into());
     }
-    let backend = podium_backends::open(&args.model)?;
+    // A remote endpoint's client-side concurrency limit (default 8) must not
+    // quietly cap the load asked for: raise it to the highest level unless
+    // the spec sets it.
+    let top_level = if args.sweep {
+        args.concurrency.iter().copied().max().unwrap_or(1).max(32)
+    } else {
+        args.concurrency.iter().copied().max().unwrap_or(1)
+    };
+    let remote = ["openai-compatible:", "openai:", "together:", "anthropic:"]
+        .iter()
+        .any(|kind| args.model.starts_with(kind));
+    let spec = if remote && !args.model.contains("concurrency=") {
+        let separator = if args.model.contains('?') { '&' } else { '?' };
+        // Open-loop runs can have many requests in flight; leave room for them.
+        let limit = if args.rate.is_some() {
+            top_level.max(1024)
+        } else {
+            top_level
+        };
+        format!("{}{separator}concurrency={limit}", args.model)
+    } else {
+        args.model.clone()
+    };
+    let backend = podium_backends::open(&spec)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
