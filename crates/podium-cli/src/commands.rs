@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use podium_eval::{EvalOptions, Progress};
 use podium_store::Store;
-use podium_tasks::results::TaskResult;
+use podium_tasks::results::{MetricResult, TaskResult};
 use podium_tasks::{Registry, Task};
 
 use crate::UserError;
@@ -244,18 +244,12 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
     }
     for group in &report.groups {
         for metric in &group.metrics {
-            table.push(vec![
-                report.model.clone(),
-                format!("{} (group)", group.name),
-                metric.key.clone(),
-                format!("{:.4}", metric.value),
-                metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
-                metric
-                    .ci95()
-                    .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
-                    .unwrap_or_default(),
-                group.n_samples.to_string(),
-            ]);
+            table.push(metric_row(
+                &report.model,
+                &format!("{} (group)", group.name),
+                metric,
+                group.n_samples,
+            ));
         }
     }
     crate::emit(&table.render(Format::Table)?)?;
@@ -311,23 +305,28 @@ fn results_table() -> Table {
 
 fn push_result_rows(table: &mut Table, model: &str, result: &TaskResult) {
     for metric in &result.metrics {
-        table.push(vec![
-            model.to_string(),
-            result.name.clone(),
-            metric.key.clone(),
-            if metric.value.is_finite() {
-                format!("{:.4}", metric.value)
-            } else {
-                "—".to_string()
-            },
-            metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
-            metric
-                .ci95()
-                .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
-                .unwrap_or_default(),
-            result.n_samples.to_string(),
-        ]);
+        table.push(metric_row(model, &result.name, metric, result.n_samples));
     }
+}
+
+/// model, task, metric, value, stderr, 95% CI, n — the cells every results table shares.
+fn metric_row(model: &str, task: &str, metric: &MetricResult, n_samples: usize) -> Vec<String> {
+    vec![
+        model.to_string(),
+        task.to_string(),
+        metric.key.clone(),
+        if metric.value.is_finite() {
+            format!("{:.4}", metric.value)
+        } else {
+            "—".to_string()
+        },
+        metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
+        metric
+            .ci95()
+            .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
+            .unwrap_or_default(),
+        n_samples.to_string(),
+    ]
 }
 
 fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
@@ -391,24 +390,10 @@ fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
             } else {
                 String::new()
             };
-            table.push(vec![
-                latest.model_spec.clone(),
-                result.name.clone(),
-                metric.key.clone(),
-                if metric.value.is_finite() {
-                    format!("{:.4}", metric.value)
-                } else {
-                    "—".into()
-                },
-                metric.stderr.map(|s| format!("{s:.4}")).unwrap_or_default(),
-                metric
-                    .ci95()
-                    .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
-                    .unwrap_or_default(),
-                result.n_samples.to_string(),
-                normalized,
-                latest.finished_at.clone(),
-            ]);
+            let mut row = metric_row(&latest.model_spec, &result.name, metric, result.n_samples);
+            row.push(normalized);
+            row.push(latest.finished_at.clone());
+            table.push(row);
         }
     }
     crate::emit(&table.render(format)?)?;
