@@ -86,9 +86,20 @@ pub fn open_local(kind: &str, rest: &str, spec: &str) -> Result<LocalBackend, Op
                         }
                     }
                 }
+                "batch_weights" => {
+                    options.dense_batches = match value {
+                        "f16" => true,
+                        "quantized" => false,
+                        other => {
+                            return Err(invalid(format!(
+                                "batch_weights must be f16 or quantized, got `{other}`"
+                            )));
+                        }
+                    }
+                }
                 other => {
                     return Err(invalid(format!(
-                        "unknown option `{other}` (known: threads, weights, max_context)"
+                        "unknown option `{other}` (known: threads, weights, batch_weights, max_context)"
                     )));
                 }
             }

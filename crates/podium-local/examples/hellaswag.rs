@@ -4,6 +4,7 @@
 //!
 //! cargo run --release -p podium-local --example hellaswag -- MODEL.gguf \
 //!     hellaswag_val_full.txt [--tasks 400] [--threads 2] [--weights q8|stored|f32]
+//!     [--batch-weights f16|quantized]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ struct Args {
     tasks: usize,
     threads: Option<usize>,
     weights: WeightFormat,
+    dense_batches: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -24,6 +26,7 @@ fn parse_args() -> Result<Args, String> {
     let mut tasks = 400;
     let mut threads = None;
     let mut weights = WeightFormat::default();
+    let mut dense_batches = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -48,17 +51,25 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--weights: unknown format `{other}`")),
                 }
             }
+            "--batch-weights" => {
+                dense_batches = match value("--batch-weights")?.as_str() {
+                    "f16" => true,
+                    "quantized" => false,
+                    other => return Err(format!("--batch-weights: unknown `{other}`")),
+                }
+            }
             _ => positional.push(PathBuf::from(arg)),
         }
     }
     let [model, data] = <[PathBuf; 2]>::try_from(positional)
-        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32]")?;
+        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32] [--batch-weights f16|quantized]")?;
     Ok(Args {
         model,
         data,
         tasks,
         threads,
         weights,
+        dense_batches,
     })
 }
 
@@ -94,6 +105,7 @@ async fn main() -> Result<(), String> {
     let mut options = LocalOptions::new(format!("gguf:{}", args.model.display()));
     options.threads = args.threads;
     options.weight_format = args.weights;
+    options.dense_batches = args.dense_batches;
     let load_start = Instant::now();
     let backend = LocalBackend::load(&args.model, options).map_err(|e| e.to_string())?;
     eprintln!("loaded in {:.2} s", load_start.elapsed().as_secs_f64());
@@ -101,6 +113,8 @@ async fn main() -> Result<(), String> {
 
     let start = Instant::now();
     let mut correct = 0;
+    // Token counts: shared contexts, endings, and endings as run (padded to the longest).
+    let (mut n_context, mut n_endings, mut n_padded) = (0usize, 0usize, 0usize);
     for (i, task) in tasks.iter().enumerate() {
         // llama.cpp tokenizes "context ending" whole for each ending (with BOS when the
         // model adds one) and scores what follows the tokens all four share.
@@ -115,6 +129,9 @@ async fn main() -> Result<(), String> {
             .count();
         let context = sequences[0][..shared].to_vec();
         let endings: Vec<Vec<u32>> = sequences.iter().map(|s| s[shared..].to_vec()).collect();
+        n_context += context.len();
+        n_endings += endings.iter().map(Vec::len).sum::<usize>();
+        n_padded += 4 * endings.iter().map(Vec::len).max().unwrap_or(0);
         let scores = backend
             .score_token_continuations(context, endings)
             .await
@@ -137,6 +154,7 @@ async fn main() -> Result<(), String> {
             );
         }
     }
+    eprintln!("tokens: {n_context} context, {n_endings} endings ({n_padded} padded)");
     let n = tasks.len().max(1) as f64;
     let accuracy = 100.0 * correct as f64 / n;
     let stderr = 100.0 * ((accuracy / 100.0) * (1.0 - accuracy / 100.0) / n).sqrt();

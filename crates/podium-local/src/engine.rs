@@ -102,31 +102,136 @@ impl Engine {
             }
         }
         if !shared.is_empty() {
-            let mut cache = self.model.new_cache();
-            let last_hidden = self.prefill(context, &mut cache)?;
-            let last_logits = logits_rows(&self.model.logits(&last_hidden)?)?;
-            let last_logits = &last_logits[0];
-            let inputs: Vec<&[u32]> = shared
-                .iter()
-                .map(|&i| &continuations[i][..continuations[i].len() - 1])
-                .collect();
-            let targets: Vec<&[u32]> = shared.iter().map(|&i| &continuations[i][1..]).collect();
-            let rest = self.score_after(&cache, &inputs, &targets)?;
-            for ((&i, rest), continuation) in shared
-                .iter()
-                .zip(rest)
-                .zip(shared.iter().map(|&i| &continuations[i]))
-            {
-                let mut tokens = Vec::with_capacity(continuation.len());
-                tokens.push(row_logprob(last_logits, continuation[0]));
-                tokens.extend(rest);
-                results[i] = Some(SequenceScore::from_tokens(&tokens));
+            let mut scores: Vec<Vec<TokenScore>> = vec![Vec::new(); continuations.len()];
+            self.score_shared(context, continuations, &shared, &mut scores)?;
+            for &i in &shared {
+                results[i] = Some(SequenceScore::from_tokens(&scores[i]));
             }
         }
         results
             .into_iter()
             .map(|r| r.ok_or_else(|| LocalError::InvalidInput("continuation not scored".into())))
             .collect()
+    }
+
+    /// Scores `continuations[i]` for each `i` in `shared` after the whole `context`, into
+    /// `scores[i]`. The context and as many continuations as fit in `max_batch_tokens` run
+    /// as one packed tree (no padding, one forward call); a longer context is prefilled
+    /// first, and a continuation too long to pack runs on its own in chunks.
+    fn score_shared(
+        &self,
+        context: &[u32],
+        continuations: &[Vec<u32>],
+        shared: &[usize],
+        scores: &mut [Vec<TokenScore>],
+    ) -> Result<()> {
+        let budget = self.settings.max_batch_tokens.max(1);
+        let input_len = |i: usize| continuations[i].len() - 1;
+        let packed_len = context.len() + shared.iter().map(|&i| input_len(i)).sum::<usize>();
+        let empty = self.model.new_cache();
+        if packed_len <= budget {
+            return self.score_tree(&empty, context, continuations, shared, scores);
+        }
+        // Prefill all but the last context token; each group of continuations then runs
+        // after that token again (one token, so that its logits come out with the group's).
+        let (head, last) = context.split_at(context.len() - 1);
+        let mut prefix = self.model.new_cache();
+        if !head.is_empty() {
+            self.prefill(head, &mut prefix)?;
+        }
+        let (packable, oversize): (Vec<usize>, Vec<usize>) =
+            shared.iter().partition(|&&i| input_len(i) < budget);
+        let mut group = Vec::new();
+        let mut group_len = 1;
+        for &i in &packable {
+            if group_len + input_len(i) > budget {
+                self.score_tree(&prefix, last, continuations, &group, scores)?;
+                group.clear();
+                group_len = 1;
+            }
+            group.push(i);
+            group_len += input_len(i);
+        }
+        if !group.is_empty() {
+            self.score_tree(&prefix, last, continuations, &group, scores)?;
+        }
+        if !oversize.is_empty() {
+            let mut cache = prefix;
+            let last_hidden = self.prefill(last, &mut cache)?;
+            let last_logits = logits_rows(&self.model.logits(&last_hidden)?)?;
+            let inputs: Vec<&[u32]> = oversize
+                .iter()
+                .map(|&i| &continuations[i][..input_len(i)])
+                .collect();
+            let targets: Vec<&[u32]> = oversize.iter().map(|&i| &continuations[i][1..]).collect();
+            let rest = self.score_after(&cache, &inputs, &targets)?;
+            for (&i, rest) in oversize.iter().zip(rest) {
+                scores[i].push(row_logprob(&last_logits[0], continuations[i][0]));
+                scores[i].extend(rest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `trunk` after `prefix` with every continuation in `group` branching off its
+    /// last token, packed as one tree, and scores each continuation's tokens.
+    fn score_tree(
+        &self,
+        prefix: &KvCache,
+        trunk: &[u32],
+        continuations: &[Vec<u32>],
+        group: &[usize],
+        scores: &mut [Vec<TokenScore>],
+    ) -> Result<()> {
+        let mut tokens: Vec<u32> = trunk.to_vec();
+        let mut parents: Vec<Option<usize>> = (0..trunk.len()).map(|t| t.checked_sub(1)).collect();
+        let fork = trunk.len() - 1;
+        // The row whose logits score each target: (packed index, continuation, target).
+        let mut wanted: Vec<(usize, usize, u32)> = group
+            .iter()
+            .map(|&i| (fork, i, continuations[i][0]))
+            .collect();
+        for &i in group {
+            let continuation = &continuations[i];
+            let mut parent = fork;
+            for t in 0..continuation.len() - 1 {
+                let index = tokens.len();
+                tokens.push(continuation[t]);
+                parents.push(Some(parent));
+                wanted.push((index, i, continuation[t + 1]));
+                parent = index;
+            }
+        }
+        // Each distinct row is run through the output head once.
+        let mut rows: Vec<usize> = wanted.iter().map(|w| w.0).collect();
+        rows.dedup();
+        let mut cache = prefix.clone();
+        let hidden = self
+            .model
+            .forward_tree(&tokens, &parents, &mut cache, &rows)?;
+        // Logits are materialized `max_logit_rows` at a time (a row is `vocab` floats).
+        let mut out = vec![None; wanted.len()];
+        let step = self.settings.max_logit_rows.max(1);
+        let mut next = 0;
+        for start in (0..rows.len()).step_by(step) {
+            let n = step.min(rows.len() - start);
+            let logits = logits_rows(&self.model.logits(&hidden.narrow(0, start, n)?)?)?;
+            // `wanted` is in row order, so each chunk's entries follow the previous ones.
+            while next < wanted.len() && wanted[next].0 <= rows[start + n - 1] {
+                let (index, _, target) = wanted[next];
+                let k = rows[start..start + n]
+                    .binary_search(&index)
+                    .map_err(|_| LocalError::InvalidInput("packed row not computed".into()))?;
+                out[next] = Some(row_logprob(&logits[k], target));
+                next += 1;
+            }
+        }
+        for ((_, i, _), score) in wanted.iter().zip(out) {
+            let score =
+                score.ok_or_else(|| LocalError::InvalidInput("packed row not computed".into()))?;
+            scores[*i].push(score);
+        }
+        Ok(())
     }
 
     /// Scores a whole token sequence in windows of the context length, the way

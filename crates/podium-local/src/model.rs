@@ -52,19 +52,45 @@ impl KvCache {
     }
 }
 
+/// Fewest rows for which a [`Linear`] uses its dense copy: below this, candle's quantized
+/// kernels (one pass over compact weights) win; above it, f16 gemm does (measured with
+/// `examples/matmul_kernels.rs`: 2x on 128 rows x 576 columns, 3x slower on one row).
+const DENSE_MIN_ROWS: usize = 8;
+
+/// A weight matrix used as `x @ W^T`.
+///
+/// The quantized form serves single rows (decoding). For batches (prefill, scoring) an
+/// optional dense f16 copy is used: candle's f16 gemm runs them about twice as fast as its
+/// quantized kernels, and with 16-bit activations instead of 8-bit it is also much closer
+/// to an f32 forward pass.
+struct Linear {
+    quantized: QMatMul,
+    dense: Option<QMatMul>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let rows = x.elem_count() / x.dim(D::Minus1)?.max(1);
+        match &self.dense {
+            Some(dense) if rows >= DENSE_MIN_ROWS => Ok(dense.forward(x)?),
+            _ => Ok(self.quantized.forward(x)?),
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
     post_attn_norm: Option<Tensor>,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     post_ffn_norm: Option<Tensor>,
 }
 
@@ -73,7 +99,7 @@ pub(crate) struct Model {
     pub(crate) config: ModelConfig,
     pub(crate) vocab_size: usize,
     embedding: Arc<QTensor>,
-    output: QMatMul,
+    output: Linear,
     output_norm: Tensor,
     layers: Vec<Layer>,
     device: Device,
@@ -207,18 +233,41 @@ impl GgufFile {
         Ok(tensor.dequantize(&Device::Cpu)?)
     }
 
-    /// A matrix `[out, in]` for `x @ W^T`, optionally re-quantized.
+    /// A matrix `[out, in]` for `x @ W^T`, optionally re-quantized, with a dense copy for
+    /// batches when `dense_batches` asks for one and candle has no fast kernel for it.
     fn matrix(
         &mut self,
         name: &str,
         out_dim: usize,
         in_dim: usize,
         format: WeightFormat,
-    ) -> Result<QMatMul> {
+        dense_batches: bool,
+    ) -> Result<Linear> {
         let tensor = self.qtensor(name)?;
         check_shape(name, tensor.shape().dims(), &[out_dim, in_dim])?;
-        to_matmul(tensor, format)
+        let dense = dense_copy(&tensor, format, dense_batches)?;
+        Ok(Linear {
+            quantized: to_matmul(tensor, format)?,
+            dense,
+        })
     }
+}
+
+/// The f16 copy of `tensor` for batched rows (see [`Linear`]).
+fn dense_copy(
+    tensor: &QTensor,
+    format: WeightFormat,
+    dense_batches: bool,
+) -> Result<Option<QMatMul>> {
+    if !dense_batches || format == WeightFormat::F32Reference {
+        return Ok(None);
+    }
+    // Every matrix, including those candle has tiled int8 kernels for (Q8_0/Q4_K/Q6_K with
+    // an inner size that is a multiple of 256): those kernels quantize activations to
+    // 8 bits per 256 values, which alone moved SmolLM2's log-probs by 0.07 nats/token
+    // against an f32 forward pass, for about 7% of HellaSwag wall time.
+    let dense = tensor.dequantize(&Device::Cpu)?.to_dtype(DType::F16)?;
+    Ok(Some(QMatMul::TensorF16(dense)))
 }
 
 fn read_up_to(reader: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -260,7 +309,14 @@ fn to_matmul(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
 
 impl Model {
     /// Builds the model from an opened GGUF file.
-    pub(crate) fn load(gguf: &mut GgufFile, path: &Path, format: WeightFormat) -> Result<Model> {
+    /// `dense_batches` keeps f16 copies of the matrices candle multiplies slowly in
+    /// batches (see [`Linear`]); it costs memory (about 2 bytes per weight of those).
+    pub(crate) fn load(
+        gguf: &mut GgufFile,
+        path: &Path,
+        format: WeightFormat,
+        dense_batches: bool,
+    ) -> Result<Model> {
         let architecture = gguf.architecture(path)?;
         let config = ModelConfig::from_gguf(&gguf.content, architecture)?;
         let hidden = config.hidden_size;
@@ -282,11 +338,17 @@ impl Model {
         let embedding = Arc::new(embedding);
         // Tied embeddings: without `output.weight` the output head is the embedding matrix.
         let output = if gguf.has_tensor("output.weight") {
-            gguf.matrix("output.weight", vocab_size, hidden, format)?
+            gguf.matrix("output.weight", vocab_size, hidden, format, dense_batches)?
         } else if format == WeightFormat::F32Reference {
-            QMatMul::Tensor(embedding.dequantize(&Device::Cpu)?)
+            Linear {
+                quantized: QMatMul::Tensor(embedding.dequantize(&Device::Cpu)?),
+                dense: None,
+            }
         } else {
-            QMatMul::from_arc(embedding.clone())?
+            Linear {
+                dense: dense_copy(&embedding, format, dense_batches)?,
+                quantized: QMatMul::from_arc(embedding.clone())?,
+            }
         };
         let output_norm = gguf.dense("output_norm.weight", hidden)?;
 
@@ -303,17 +365,35 @@ impl Model {
             };
             layers.push(Layer {
                 attn_norm: gguf.dense(&name("attn_norm"), hidden)?,
-                q: gguf.matrix(&name("attn_q"), q_dim, hidden, format)?,
-                k: gguf.matrix(&name("attn_k"), kv_dim, hidden, format)?,
-                v: gguf.matrix(&name("attn_v"), kv_dim, hidden, format)?,
-                o: gguf.matrix(&name("attn_output"), hidden, q_dim, format)?,
+                q: gguf.matrix(&name("attn_q"), q_dim, hidden, format, dense_batches)?,
+                k: gguf.matrix(&name("attn_k"), kv_dim, hidden, format, dense_batches)?,
+                v: gguf.matrix(&name("attn_v"), kv_dim, hidden, format, dense_batches)?,
+                o: gguf.matrix(&name("attn_output"), hidden, q_dim, format, dense_batches)?,
                 q_norm: optional_norm(gguf, "attn_q_norm", config.head_dim)?,
                 k_norm: optional_norm(gguf, "attn_k_norm", config.head_dim)?,
                 post_attn_norm: optional_norm(gguf, "post_attention_norm", hidden)?,
                 ffn_norm: gguf.dense(&name("ffn_norm"), hidden)?,
-                gate: gguf.matrix(&name("ffn_gate"), config.ffn_size, hidden, format)?,
-                up: gguf.matrix(&name("ffn_up"), config.ffn_size, hidden, format)?,
-                down: gguf.matrix(&name("ffn_down"), hidden, config.ffn_size, format)?,
+                gate: gguf.matrix(
+                    &name("ffn_gate"),
+                    config.ffn_size,
+                    hidden,
+                    format,
+                    dense_batches,
+                )?,
+                up: gguf.matrix(
+                    &name("ffn_up"),
+                    config.ffn_size,
+                    hidden,
+                    format,
+                    dense_batches,
+                )?,
+                down: gguf.matrix(
+                    &name("ffn_down"),
+                    hidden,
+                    config.ffn_size,
+                    format,
+                    dense_batches,
+                )?,
                 post_ffn_norm: optional_norm(gguf, "post_ffw_norm", hidden)?,
             });
         }
@@ -351,14 +431,88 @@ impl Model {
                 tokens.len()
             )));
         }
+        let seq_len = tokens.len() / batch;
+        let start = cache.len;
+        let positions: Vec<usize> = (start..start + seq_len).collect();
+        let window = self.config.sliding_window;
+        let masks = (
+            attention_mask(start, seq_len, None, &self.device)?,
+            attention_mask(start, seq_len, window, &self.device)?,
+        );
+        let hidden = self.forward_inner(tokens, batch, &positions, &masks, cache, rows)?;
+        cache.len += seq_len;
+        Ok(hidden)
+    }
+
+    /// Runs a tree of token paths packed into one row after the sequence in `cache`:
+    /// `parents[i]` is the index of the token `tokens[i]` follows, or `None` for a token
+    /// that directly follows the cached sequence. Each token sees the cache and its own
+    /// ancestors only, at the position its depth gives it, so a shared context and all of
+    /// its continuations run in one forward call without padding.
+    ///
+    /// Returns the final-normed hidden states of `rows`. The cache is left holding the
+    /// packed tree, which no further tokens can follow: callers pass a throwaway clone.
+    pub(crate) fn forward_tree(
+        &self,
+        tokens: &[u32],
+        parents: &[Option<usize>],
+        cache: &mut KvCache,
+        rows: &[usize],
+    ) -> Result<Tensor> {
+        if tokens.is_empty() || parents.len() != tokens.len() {
+            return Err(LocalError::InvalidInput(format!(
+                "a packed tree needs one parent per token ({} tokens, {} parents)",
+                tokens.len(),
+                parents.len()
+            )));
+        }
+        let start = cache.len;
+        let mut positions = Vec::with_capacity(tokens.len());
+        for (i, parent) in parents.iter().enumerate() {
+            let position = match *parent {
+                None => start,
+                Some(p) if p < i => positions[p] + 1,
+                Some(p) => {
+                    return Err(LocalError::InvalidInput(format!(
+                        "token {i} of a packed tree follows token {p}, which is not before it"
+                    )));
+                }
+            };
+            positions.push(position);
+        }
+        let masks = (
+            tree_mask(start, parents, &positions, None, &self.device)?,
+            tree_mask(
+                start,
+                parents,
+                &positions,
+                self.config.sliding_window,
+                &self.device,
+            )?,
+        );
+        let hidden = self.forward_inner(tokens, 1, &positions, &masks, cache, rows)?;
+        cache.len += tokens.len();
+        Ok(hidden)
+    }
+
+    /// The transformer over `batch` rows of `positions.len()` tokens each, with additive
+    /// masks (global, sliding-window) of shape `[positions.len(), cache.len + positions.len()]`.
+    fn forward_inner(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        positions: &[usize],
+        (mask_global, mask_local): &(Tensor, Tensor),
+        cache: &mut KvCache,
+        rows: &[usize],
+    ) -> Result<Tensor> {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.vocab_size) {
             return Err(LocalError::InvalidInput(format!(
                 "token id {bad} is outside the vocabulary of {}",
                 self.vocab_size
             )));
         }
-        let seq_len = tokens.len() / batch;
-        let start = cache.len;
+        let seq_len = positions.len();
         let config = &self.config;
 
         let ids = Tensor::from_slice(tokens, tokens.len(), &self.device)?;
@@ -370,20 +524,18 @@ impl Model {
             x = (x * (config.hidden_size as f64).sqrt())?;
         }
 
-        let rope_global = self.rope_tables(config.rope_global, start, seq_len)?;
+        let rope_global = self.rope_tables(config.rope_global, positions)?;
         let rope_local = if config.rope_local == config.rope_global {
             rope_global.clone()
         } else {
-            self.rope_tables(config.rope_local, start, seq_len)?
+            self.rope_tables(config.rope_local, positions)?
         };
-        let mask_global = attention_mask(start, seq_len, None, &self.device)?;
-        let mask_local = attention_mask(start, seq_len, config.sliding_window, &self.device)?;
 
         for (il, layer) in self.layers.iter().enumerate() {
             let (rope, mask) = if config.layer_is_local[il] {
-                (&rope_local, &mask_local)
+                (&rope_local, mask_local)
             } else {
-                (&rope_global, &mask_global)
+                (&rope_global, mask_global)
             };
             let residual = &x;
             let h = rms_norm(&x, &layer.attn_norm, config.rms_eps)?;
@@ -405,7 +557,6 @@ impl Model {
             }
             x = (x_mid + ffn)?;
         }
-        cache.len += seq_len;
 
         let x = x.reshape((batch * seq_len, config.hidden_size))?;
         let rows_u32: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
@@ -502,24 +653,20 @@ impl Model {
             .reshape((batch, n_heads, seq_len, head_dim))?
             .transpose(1, 2)?
             .reshape((batch, seq_len, n_heads * head_dim))?;
-        Ok(layer.o.forward(&out)?)
+        layer.o.forward(&out)
     }
 
-    /// cos/sin tables `[seq_len, head_dim / 2]` for positions `start..start + seq_len`.
-    fn rope_tables(
-        &self,
-        params: RopeParams,
-        start: usize,
-        seq_len: usize,
-    ) -> Result<(Tensor, Tensor)> {
+    /// cos/sin tables `[positions.len(), head_dim / 2]`, one row per position.
+    fn rope_tables(&self, params: RopeParams, positions: &[usize]) -> Result<(Tensor, Tensor)> {
         let half = self.config.head_dim / 2;
         let base = f64::from(params.freq_base);
         let inv_freq: Vec<f64> = (0..half)
             .map(|i| base.powf(-2.0 * i as f64 / self.config.head_dim as f64))
             .collect();
+        let seq_len = positions.len();
         let mut cos = Vec::with_capacity(seq_len * half);
         let mut sin = Vec::with_capacity(seq_len * half);
-        for pos in start..start + seq_len {
+        for &pos in positions {
             let pos = pos as f64 * f64::from(params.freq_scale);
             for &f in &inv_freq {
                 let angle = pos * f;
@@ -554,6 +701,38 @@ fn attention_mask(
         }
     }
     Ok(Tensor::from_vec(mask, (seq_len, total), device)?)
+}
+
+/// Additive mask `[n, start + n]` for a packed tree (see [`Model::forward_tree`]): a token
+/// sees every cached position and its own ancestors, within the sliding window if any.
+fn tree_mask(
+    start: usize,
+    parents: &[Option<usize>],
+    positions: &[usize],
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Tensor> {
+    let n = parents.len();
+    let total = start + n;
+    let mut mask = vec![f32::NEG_INFINITY; n * total];
+    for i in 0..n {
+        let row = &mut mask[i * total..(i + 1) * total];
+        let pos = positions[i];
+        let visible = |key_pos: usize| window.is_none_or(|w| pos - key_pos < w);
+        for (j, slot) in row[..start].iter_mut().enumerate() {
+            if visible(j) {
+                *slot = 0.0;
+            }
+        }
+        let mut node = Some(i);
+        while let Some(k) = node {
+            if visible(positions[k]) {
+                row[start + k] = 0.0;
+            }
+            node = parents[k];
+        }
+    }
+    Ok(Tensor::from_vec(mask, (n, total), device)?)
 }
 
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
