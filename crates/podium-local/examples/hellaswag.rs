@@ -4,7 +4,8 @@
 //!
 //! cargo run --release -p podium-local --example hellaswag -- MODEL.gguf \
 //!     hellaswag_val_full.txt [--tasks 400] [--threads 2] [--weights q8|stored|f32]
-//!     [--batch-weights f16|quantized]
+//!     [--batch-weights f16|quantized] [--batch N (tasks per engine call, default 16)]
+//!     [--max-batch-tokens N (tokens per forward call, default 512)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ struct Args {
     threads: Option<usize>,
     weights: WeightFormat,
     dense_batches: bool,
+    batch: usize,
+    max_batch_tokens: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -27,6 +30,8 @@ fn parse_args() -> Result<Args, String> {
     let mut threads = None;
     let mut weights = WeightFormat::default();
     let mut dense_batches = true;
+    let mut batch = 16;
+    let mut max_batch_tokens = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -51,6 +56,18 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--weights: unknown format `{other}`")),
                 }
             }
+            "--batch" => {
+                batch = value("--batch")?
+                    .parse()
+                    .map_err(|e| format!("--batch: {e}"))?
+            }
+            "--max-batch-tokens" => {
+                max_batch_tokens = Some(
+                    value("--max-batch-tokens")?
+                        .parse()
+                        .map_err(|e| format!("--max-batch-tokens: {e}"))?,
+                )
+            }
             "--batch-weights" => {
                 dense_batches = match value("--batch-weights")?.as_str() {
                     "f16" => true,
@@ -62,7 +79,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let [model, data] = <[PathBuf; 2]>::try_from(positional)
-        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32] [--batch-weights f16|quantized]")?;
+        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32] [--batch-weights f16|quantized] [--batch N] [--max-batch-tokens N]")?;
     Ok(Args {
         model,
         data,
@@ -70,6 +87,8 @@ fn parse_args() -> Result<Args, String> {
         threads,
         weights,
         dense_batches,
+        batch,
+        max_batch_tokens,
     })
 }
 
@@ -106,6 +125,9 @@ async fn main() -> Result<(), String> {
     options.threads = args.threads;
     options.weight_format = args.weights;
     options.dense_batches = args.dense_batches;
+    if let Some(tokens) = args.max_batch_tokens {
+        options.max_batch_tokens = tokens;
+    }
     let load_start = Instant::now();
     let backend = LocalBackend::load(&args.model, options).map_err(|e| e.to_string())?;
     eprintln!("loaded in {:.2} s", load_start.elapsed().as_secs_f64());
@@ -115,43 +137,53 @@ async fn main() -> Result<(), String> {
     let mut correct = 0;
     // Token counts: shared contexts, endings, and endings as run (padded to the longest).
     let (mut n_context, mut n_endings, mut n_padded) = (0usize, 0usize, 0usize);
-    for (i, task) in tasks.iter().enumerate() {
-        // llama.cpp tokenizes "context ending" whole for each ending (with BOS when the
-        // model adds one) and scores what follows the tokens all four share.
-        let sequences: Vec<Vec<u32>> = task
-            .endings
-            .iter()
-            .map(|ending| tokenizer.encode(&format!("{} {ending}", task.context), true))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        let shared = (0..sequences[0].len())
-            .take_while(|&k| sequences.iter().all(|s| s.get(k) == sequences[0].get(k)))
-            .count();
-        let context = sequences[0][..shared].to_vec();
-        let endings: Vec<Vec<u32>> = sequences.iter().map(|s| s[shared..].to_vec()).collect();
-        n_context += context.len();
-        n_endings += endings.iter().map(Vec::len).sum::<usize>();
-        n_padded += 4 * endings.iter().map(Vec::len).max().unwrap_or(0);
-        let scores = backend
-            .score_token_continuations(context, endings)
+    // Tasks go to the engine `--batch` at a time (16, as `podium eval` sends them); the
+    // engine packs as many as fit in one forward call.
+    let mut done = 0;
+    for chunk in tasks.chunks(args.batch.max(1)) {
+        let mut items = Vec::with_capacity(chunk.len());
+        for task in chunk {
+            // llama.cpp tokenizes "context ending" whole for each ending (with BOS when the
+            // model adds one) and scores what follows the tokens all four share.
+            let sequences: Vec<Vec<u32>> = task
+                .endings
+                .iter()
+                .map(|ending| tokenizer.encode(&format!("{} {ending}", task.context), true))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let shared = (0..sequences[0].len())
+                .take_while(|&k| sequences.iter().all(|s| s.get(k) == sequences[0].get(k)))
+                .count();
+            let context = sequences[0][..shared].to_vec();
+            let endings: Vec<Vec<u32>> = sequences.iter().map(|s| s[shared..].to_vec()).collect();
+            n_context += context.len();
+            n_endings += endings.iter().map(Vec::len).sum::<usize>();
+            n_padded += 4 * endings.iter().map(Vec::len).max().unwrap_or(0);
+            items.push((context, endings));
+        }
+        let results = backend
+            .score_token_batch(items)
             .await
             .map_err(|e| e.to_string())?;
-        let best = scores
-            .iter()
-            .enumerate()
-            .map(|(j, s)| (j, s.logprob / s.n_tokens.max(1) as f64))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(j, _)| j);
-        if best == Some(task.gold) {
-            correct += 1;
-        }
-        if (i + 1) % 50 == 0 {
-            eprintln!(
-                "{:>5} tasks  acc_norm {:.2}%  {:.1} s",
-                i + 1,
-                100.0 * correct as f64 / (i + 1) as f64,
-                start.elapsed().as_secs_f64()
-            );
+        for (task, scores) in chunk.iter().zip(results) {
+            let scores = scores.map_err(|e| e.to_string())?;
+            let best = scores
+                .iter()
+                .enumerate()
+                .map(|(j, s)| (j, s.logprob / s.n_tokens.max(1) as f64))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(j, _)| j);
+            if best == Some(task.gold) {
+                correct += 1;
+            }
+            done += 1;
+            if done % 50 == 0 {
+                eprintln!(
+                    "{done:>5} tasks  acc_norm {:.2}%  {:.1} s",
+                    100.0 * correct as f64 / done as f64,
+                    start.elapsed().as_secs_f64()
+                );
+            }
         }
     }
     eprintln!("tokens: {n_context} context, {n_endings} endings ({n_padded} padded)");

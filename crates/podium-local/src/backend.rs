@@ -82,9 +82,8 @@ enum Job {
         Instant,
     ),
     TokenScores(
-        Vec<u32>,
-        Vec<Vec<u32>>,
-        oneshot::Sender<Result<Vec<crate::SequenceScore>>>,
+        Vec<(Vec<u32>, Vec<Vec<u32>>)>,
+        oneshot::Sender<Vec<Result<Vec<crate::SequenceScore>>>>,
     ),
 }
 
@@ -204,11 +203,23 @@ impl LocalBackend {
         context: Vec<u32>,
         continuations: Vec<Vec<u32>>,
     ) -> Result<Vec<crate::SequenceScore>> {
+        let mut scores = self
+            .score_token_batch(vec![(context, continuations)])
+            .await?;
+        scores.pop().unwrap_or(Err(LocalError::EngineStopped))
+    }
+
+    /// Scores many `(context, continuations)` requests of token ids, packing several into
+    /// each forward call; each request gets its own result.
+    pub async fn score_token_batch(
+        &self,
+        items: Vec<(Vec<u32>, Vec<Vec<u32>>)>,
+    ) -> Result<Vec<Result<Vec<crate::SequenceScore>>>> {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Job::TokenScores(context, continuations, tx))
+            .send(Job::TokenScores(items, tx))
             .map_err(|_| LocalError::EngineStopped)?;
-        rx.await.map_err(|_| LocalError::EngineStopped)?
+        rx.await.map_err(|_| LocalError::EngineStopped)
     }
 
     async fn submit<T>(
@@ -325,11 +336,7 @@ fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Rece
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Loglikelihood(requests, reply) => {
-                let results = requests
-                    .iter()
-                    .map(|r| loglikelihood_one(engine, tokenizer, r).map_err(request_error))
-                    .collect();
-                let _ = reply.send(results);
+                let _ = reply.send(loglikelihood_many(engine, tokenizer, &requests));
             }
             Job::Rolling(requests, reply) => {
                 let results = requests
@@ -360,8 +367,8 @@ fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Rece
                     Err(e) => StreamEvent::Error(request_error(e)),
                 });
             }
-            Job::TokenScores(context, continuations, reply) => {
-                let _ = reply.send(engine.score_continuations(&context, &continuations));
+            Job::TokenScores(items, reply) => {
+                let _ = reply.send(engine.score_many(&items));
             }
         }
     }
@@ -383,42 +390,77 @@ fn prefix_token(tokenizer: &dyn TextTokenizer) -> Result<u32> {
         .ok_or_else(|| LocalError::Tokenizer("the model has neither a BOS nor an EOS token".into()))
 }
 
-fn loglikelihood_one(
+/// How one request maps onto engine items: (item index, the request's continuation
+/// indices in that item's order) per distinct context.
+type Plan = Vec<(usize, Vec<usize>)>;
+
+/// Scores every request, packing several into each forward call (see
+/// [`Engine::score_many`]); a request that fails gets its own error.
+fn loglikelihood_many(
     engine: &Engine,
     tokenizer: &dyn TextTokenizer,
+    requests: &[LoglikelihoodRequest],
+) -> Vec<std::result::Result<Vec<LoglikelihoodResult>, BackendError>> {
+    // Per request: the engine items it became, as (item index, continuation indices).
+    let mut items: Vec<(Vec<u32>, Vec<Vec<u32>>)> = Vec::new();
+    let mut plans: Vec<Result<Plan>> = Vec::with_capacity(requests.len());
+    for request in requests {
+        plans.push(plan_request(tokenizer, request).map(|groups| {
+            groups
+                .into_iter()
+                .map(|(context, members)| {
+                    items.push((context, members.iter().map(|m| m.1.clone()).collect()));
+                    (items.len() - 1, members.into_iter().map(|m| m.0).collect())
+                })
+                .collect()
+        }));
+    }
+    let scores = engine.score_many(&items);
+    plans
+        .into_iter()
+        .zip(requests)
+        .map(|(plan, request)| {
+            let mut results = vec![None; request.continuations.len()];
+            for (item, members) in plan.map_err(request_error)? {
+                let item_scores = scores[item]
+                    .as_ref()
+                    .map_err(|e| BackendError::Request(e.to_string()))?;
+                for (&j, score) in members.iter().zip(item_scores) {
+                    results[j] = Some(LoglikelihoodResult {
+                        logprob: score.logprob,
+                        is_greedy: score.is_greedy,
+                        n_tokens: score.n_tokens,
+                    });
+                }
+            }
+            results
+                .into_iter()
+                .map(|r| r.ok_or_else(|| BackendError::Request("continuation not scored".into())))
+                .collect()
+        })
+        .collect()
+}
+
+/// Tokenizes a request into groups sharing one context: `(context ids, [(continuation
+/// index, continuation ids)])`.
+#[allow(clippy::type_complexity)]
+fn plan_request(
+    tokenizer: &dyn TextTokenizer,
     request: &LoglikelihoodRequest,
-) -> Result<Vec<LoglikelihoodResult>> {
+) -> Result<Vec<(Vec<u32>, Vec<(usize, Vec<u32>)>)>> {
     let prefix = prefix_token(tokenizer)?;
-    let mut pairs = Vec::with_capacity(request.continuations.len());
-    for continuation in &request.continuations {
-        pairs.push(
-            encode_pair(tokenizer, &request.context, continuation, prefix)
-                .map_err(tokenizer_error)?,
-        );
-    }
-    // Every pair of one request has the same context ids (the context is trimmed the same
-    // way for each), but group by them anyway so a tokenizer surprise cannot mix contexts.
-    let mut results = vec![None; pairs.len()];
-    let mut done = vec![false; pairs.len()];
-    for i in 0..pairs.len() {
-        if done[i] {
-            continue;
-        }
-        let members: Vec<usize> = (i..pairs.len())
-            .filter(|&j| !done[j] && pairs[j].0 == pairs[i].0)
-            .collect();
-        let continuations: Vec<Vec<u32>> = members.iter().map(|&j| pairs[j].1.clone()).collect();
-        let scores = engine.score_continuations(&pairs[i].0, &continuations)?;
-        for (&j, score) in members.iter().zip(scores) {
-            done[j] = true;
-            results[j] = Some(LoglikelihoodResult {
-                logprob: score.logprob,
-                is_greedy: score.is_greedy,
-                n_tokens: score.n_tokens,
-            });
+    let mut groups: Vec<(Vec<u32>, Vec<(usize, Vec<u32>)>)> = Vec::new();
+    for (j, continuation) in request.continuations.iter().enumerate() {
+        let (context, ids) = encode_pair(tokenizer, &request.context, continuation, prefix)
+            .map_err(tokenizer_error)?;
+        // Every pair of one request normally has the same context ids, but group by them
+        // anyway so a tokenizer surprise cannot mix contexts.
+        match groups.iter_mut().find(|g| g.0 == context) {
+            Some(group) => group.1.push((j, ids)),
+            None => groups.push((context, vec![(j, ids)])),
         }
     }
-    Ok(results.into_iter().flatten().collect())
+    Ok(groups)
 }
 
 fn rolling_one(

@@ -39,6 +39,14 @@ impl SequenceScore {
     }
 }
 
+/// A context run as one path, with continuations branching off its last token.
+struct Tree<'a> {
+    trunk: &'a [u32],
+    continuations: &'a [Vec<u32>],
+    /// The indices of `continuations` to run (all non-empty).
+    group: &'a [usize],
+}
+
 /// Limits that bound memory and batch shapes.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
@@ -130,7 +138,12 @@ impl Engine {
         let packed_len = context.len() + shared.iter().map(|&i| input_len(i)).sum::<usize>();
         let empty = self.model.new_cache();
         if packed_len <= budget {
-            return self.score_tree(&empty, context, continuations, shared, scores);
+            let tree = Tree {
+                trunk: context,
+                continuations,
+                group: shared,
+            };
+            return self.score_trees(&empty, &[tree], &mut |_, i, score| scores[i].push(score));
         }
         // Prefill all but the last context token; each group of continuations then runs
         // after that token again (one token, so that its logits come out with the group's).
@@ -145,7 +158,7 @@ impl Engine {
         let mut group_len = 1;
         for &i in &packable {
             if group_len + input_len(i) > budget {
-                self.score_tree(&prefix, last, continuations, &group, scores)?;
+                self.score_group_after(&prefix, last, continuations, &group, scores)?;
                 group.clear();
                 group_len = 1;
             }
@@ -153,7 +166,7 @@ impl Engine {
             group_len += input_len(i);
         }
         if !group.is_empty() {
-            self.score_tree(&prefix, last, continuations, &group, scores)?;
+            self.score_group_after(&prefix, last, continuations, &group, scores)?;
         }
         if !oversize.is_empty() {
             let mut cache = prefix;
@@ -173,33 +186,149 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs `trunk` after `prefix` with every continuation in `group` branching off its
-    /// last token, packed as one tree, and scores each continuation's tokens.
-    fn score_tree(
+    fn score_group_after(
         &self,
         prefix: &KvCache,
-        trunk: &[u32],
+        last: &[u32],
         continuations: &[Vec<u32>],
         group: &[usize],
         scores: &mut [Vec<TokenScore>],
     ) -> Result<()> {
-        let mut tokens: Vec<u32> = trunk.to_vec();
-        let mut parents: Vec<Option<usize>> = (0..trunk.len()).map(|t| t.checked_sub(1)).collect();
-        let fork = trunk.len() - 1;
-        // The row whose logits score each target: (packed index, continuation, target).
-        let mut wanted: Vec<(usize, usize, u32)> = group
+        let tree = Tree {
+            trunk: last,
+            continuations,
+            group,
+        };
+        self.score_trees(prefix, &[tree], &mut |_, i, score| scores[i].push(score))
+    }
+
+    /// Scores many requests (a context and its continuations, as token ids), packing as
+    /// many whole requests as fit in `max_batch_tokens` into each forward call: bigger
+    /// matrix products run faster per token. A request that does not fit, or needs its
+    /// context truncated, runs on its own through [`Engine::score_continuations`].
+    pub(crate) fn score_many(
+        &self,
+        items: &[(Vec<u32>, Vec<Vec<u32>>)],
+    ) -> Vec<Result<Vec<SequenceScore>>> {
+        let budget = self.settings.max_batch_tokens.max(1);
+        let limit = self.settings.max_context + 1;
+        let packed_len = |(context, continuations): &(Vec<u32>, Vec<Vec<u32>>)| {
+            context.len()
+                + continuations
+                    .iter()
+                    .map(|c| c.len().saturating_sub(1))
+                    .sum::<usize>()
+        };
+        let packable = |item: &(Vec<u32>, Vec<Vec<u32>>)| {
+            let (context, continuations) = item;
+            !context.is_empty()
+                && continuations
+                    .iter()
+                    .all(|c| !c.is_empty() && context.len() + c.len() <= limit)
+                && packed_len(item) <= budget
+        };
+        let mut results: Vec<Option<Result<Vec<SequenceScore>>>> =
+            items.iter().map(|_| None).collect();
+        let mut pack: Vec<usize> = Vec::new();
+        let mut pack_len = 0;
+        for (i, item) in items.iter().enumerate() {
+            if !packable(item) {
+                results[i] = Some(self.score_continuations(&item.0, &item.1));
+                continue;
+            }
+            if pack_len + packed_len(item) > budget {
+                self.score_pack(items, &pack, &mut results);
+                pack.clear();
+                pack_len = 0;
+            }
+            pack.push(i);
+            pack_len += packed_len(item);
+        }
+        self.score_pack(items, &pack, &mut results);
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(LocalError::InvalidInput("request not scored".into())))
+            })
+            .collect()
+    }
+
+    /// Scores the requests `pack` of `items` in one packed forward call; if that fails, each
+    /// one alone, so that one bad request cannot fail the others.
+    fn score_pack(
+        &self,
+        items: &[(Vec<u32>, Vec<Vec<u32>>)],
+        pack: &[usize],
+        results: &mut [Option<Result<Vec<SequenceScore>>>],
+    ) {
+        if pack.is_empty() {
+            return;
+        }
+        let groups: Vec<Vec<usize>> = pack
             .iter()
-            .map(|&i| (fork, i, continuations[i][0]))
+            .map(|&i| (0..items[i].1.len()).collect())
             .collect();
-        for &i in group {
-            let continuation = &continuations[i];
-            let mut parent = fork;
-            for t in 0..continuation.len() - 1 {
-                let index = tokens.len();
-                tokens.push(continuation[t]);
-                parents.push(Some(parent));
-                wanted.push((index, i, continuation[t + 1]));
-                parent = index;
+        let trees: Vec<Tree<'_>> = pack
+            .iter()
+            .zip(&groups)
+            .map(|(&i, group)| Tree {
+                trunk: &items[i].0,
+                continuations: &items[i].1,
+                group,
+            })
+            .collect();
+        let mut scores: Vec<Vec<Vec<TokenScore>>> = pack
+            .iter()
+            .map(|&i| vec![Vec::new(); items[i].1.len()])
+            .collect();
+        let empty = self.model.new_cache();
+        let packed = self.score_trees(&empty, &trees, &mut |tree, i, score| {
+            scores[tree][i].push(score)
+        });
+        for (k, &i) in pack.iter().enumerate() {
+            results[i] = Some(match &packed {
+                Ok(()) => Ok(scores[k]
+                    .iter()
+                    .map(|t| SequenceScore::from_tokens(t))
+                    .collect()),
+                Err(_) => self.score_continuations(&items[i].0, &items[i].1),
+            });
+        }
+    }
+
+    /// Runs each tree after `prefix`, packed into one forward call: the tree's `trunk`, with
+    /// every continuation in its `group` branching off the trunk's last token. Trees attend
+    /// apart. Calls `emit(tree, continuation, score)` for every continuation token, in order.
+    fn score_trees(
+        &self,
+        prefix: &KvCache,
+        trees: &[Tree<'_>],
+        emit: &mut dyn FnMut(usize, usize, TokenScore),
+    ) -> Result<()> {
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut parents: Vec<Option<usize>> = Vec::new();
+        // The row whose logits score each target: (packed index, tree, continuation, target).
+        let mut wanted: Vec<(usize, usize, usize, u32)> = Vec::new();
+        for (tree_index, tree) in trees.iter().enumerate() {
+            let base = tokens.len();
+            tokens.extend_from_slice(tree.trunk);
+            parents.extend((0..tree.trunk.len()).map(|t| t.checked_sub(1).map(|p| base + p)));
+            let fork = tokens.len() - 1;
+            wanted.extend(
+                tree.group
+                    .iter()
+                    .map(|&i| (fork, tree_index, i, tree.continuations[i][0])),
+            );
+            for &i in tree.group {
+                let continuation = &tree.continuations[i];
+                let mut parent = fork;
+                for t in 0..continuation.len() - 1 {
+                    let index = tokens.len();
+                    tokens.push(continuation[t]);
+                    parents.push(Some(parent));
+                    wanted.push((index, tree_index, i, continuation[t + 1]));
+                    parent = index;
+                }
             }
         }
         // Each distinct row is run through the output head once.
@@ -218,7 +347,7 @@ impl Engine {
             let logits = logits_rows(&self.model.logits(&hidden.narrow(0, start, n)?)?)?;
             // `wanted` is in row order, so each chunk's entries follow the previous ones.
             while next < wanted.len() && wanted[next].0 <= rows[start + n - 1] {
-                let (index, _, target) = wanted[next];
+                let (index, _, _, target) = wanted[next];
                 let k = rows[start..start + n]
                     .binary_search(&index)
                     .map_err(|_| LocalError::InvalidInput("packed row not computed".into()))?;
@@ -226,10 +355,10 @@ impl Engine {
                 next += 1;
             }
         }
-        for ((_, i, _), score) in wanted.iter().zip(out) {
+        for (&(_, tree, i, _), score) in wanted.iter().zip(out) {
             let score =
                 score.ok_or_else(|| LocalError::InvalidInput("packed row not computed".into()))?;
-            scores[*i].push(score);
+            emit(tree, i, score);
         }
         Ok(())
     }

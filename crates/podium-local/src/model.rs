@@ -105,6 +105,14 @@ pub(crate) struct Model {
     device: Device,
 }
 
+/// A run of packed tokens whose attention is computed on its own: its tokens see the
+/// cached positions and tokens of the same run only. `masks` are the additive masks
+/// (global, sliding-window), `[len, cache + len]`.
+struct Segment {
+    range: std::ops::Range<usize>,
+    masks: (Tensor, Tensor),
+}
+
 /// An opened GGUF file: parsed header plus the reader its tensors come from.
 pub(crate) struct GgufFile {
     pub(crate) content: Content,
@@ -435,11 +443,14 @@ impl Model {
         let start = cache.len;
         let positions: Vec<usize> = (start..start + seq_len).collect();
         let window = self.config.sliding_window;
-        let masks = (
-            attention_mask(start, seq_len, None, &self.device)?,
-            attention_mask(start, seq_len, window, &self.device)?,
-        );
-        let hidden = self.forward_inner(tokens, batch, &positions, &masks, cache, rows)?;
+        let whole = Segment {
+            range: 0..seq_len,
+            masks: (
+                attention_mask(start, seq_len, None, &self.device)?,
+                attention_mask(start, seq_len, window, &self.device)?,
+            ),
+        };
+        let hidden = self.forward_inner(tokens, batch, &positions, &[whole], cache, rows)?;
         cache.len += seq_len;
         Ok(hidden)
     }
@@ -480,29 +491,48 @@ impl Model {
             };
             positions.push(position);
         }
-        let masks = (
-            tree_mask(start, parents, &positions, None, &self.device)?,
-            tree_mask(
-                start,
-                parents,
-                &positions,
-                self.config.sliding_window,
-                &self.device,
-            )?,
-        );
-        let hidden = self.forward_inner(tokens, 1, &positions, &masks, cache, rows)?;
+        // Independent subtrees (no token follows one outside its own run) attend apart,
+        // so packing several requests costs no attention across them. A run ends before
+        // token `i` when no later token follows anything before `i`.
+        let mut later_min_parent = vec![usize::MAX; tokens.len() + 1];
+        for i in (0..tokens.len()).rev() {
+            later_min_parent[i] = later_min_parent[i + 1].min(parents[i].unwrap_or(usize::MAX));
+        }
+        let mut segments = Vec::new();
+        let mut begin = 0;
+        for (end, &min_parent) in later_min_parent.iter().enumerate().skip(1) {
+            if end == tokens.len() || min_parent >= end {
+                let range = begin..end;
+                let mask = |window| {
+                    tree_mask(
+                        start,
+                        &parents[range.clone()],
+                        &positions[range.clone()],
+                        begin,
+                        window,
+                        &self.device,
+                    )
+                };
+                segments.push(Segment {
+                    masks: (mask(None)?, mask(self.config.sliding_window)?),
+                    range,
+                });
+                begin = end;
+            }
+        }
+        let hidden = self.forward_inner(tokens, 1, &positions, &segments, cache, rows)?;
         cache.len += tokens.len();
         Ok(hidden)
     }
 
-    /// The transformer over `batch` rows of `positions.len()` tokens each, with additive
-    /// masks (global, sliding-window) of shape `[positions.len(), cache.len + positions.len()]`.
+    /// The transformer over `batch` rows of `positions.len()` tokens each, whose attention
+    /// is computed per segment (the segments cover `0..positions.len()` in order).
     fn forward_inner(
         &self,
         tokens: &[u32],
         batch: usize,
         positions: &[usize],
-        (mask_global, mask_local): &(Tensor, Tensor),
+        segments: &[Segment],
         cache: &mut KvCache,
         rows: &[usize],
     ) -> Result<Tensor> {
@@ -532,14 +562,12 @@ impl Model {
         };
 
         for (il, layer) in self.layers.iter().enumerate() {
-            let (rope, mask) = if config.layer_is_local[il] {
-                (&rope_local, mask_local)
-            } else {
-                (&rope_global, mask_global)
-            };
+            let local = config.layer_is_local[il];
+            let rope = if local { &rope_local } else { &rope_global };
             let residual = &x;
             let h = rms_norm(&x, &layer.attn_norm, config.rms_eps)?;
-            let mut attn = self.attention(layer, &h, rope, mask, &mut cache.layers[il])?;
+            let mut attn =
+                self.attention(layer, &h, rope, segments, local, &mut cache.layers[il])?;
             if let Some(norm) = &layer.post_attn_norm {
                 attn = rms_norm(&attn, norm, config.rms_eps)?;
             }
@@ -579,7 +607,8 @@ impl Model {
         layer: &Layer,
         x: &Tensor,
         rope: &(Tensor, Tensor),
-        mask: &Tensor,
+        segments: &[Segment],
+        local: bool,
         cache: &mut Option<(Tensor, Tensor)>,
     ) -> Result<Tensor> {
         let config = &self.config;
@@ -609,48 +638,79 @@ impl Model {
             ),
         };
 
-        let (k, v) = match cache.take() {
-            None => (k, v),
-            Some((cached_k, cached_v)) => {
-                let widen = |t: Tensor| -> Result<Tensor> {
-                    if t.dim(0)? == batch {
-                        Ok(t)
-                    } else {
-                        let (_, h, l, d) = t.dims4()?;
-                        Ok(t.broadcast_as((batch, h, l, d))?)
-                    }
-                };
-                // `cat` along an inner axis can return a permuted layout; the matmuls
-                // below need plain row-major keys and values.
-                (
-                    Tensor::cat(&[widen(cached_k)?, k], 2)?.contiguous()?,
-                    Tensor::cat(&[widen(cached_v)?, v], 2)?.contiguous()?,
-                )
+        let cached = cache.take();
+        let widen = |t: &Tensor| -> Result<Tensor> {
+            if t.dim(0)? == batch {
+                Ok(t.clone())
+            } else {
+                let (_, h, l, d) = t.dims4()?;
+                Ok(t.broadcast_as((batch, h, l, d))?)
             }
         };
-        *cache = Some((k.clone(), v.clone()));
-        let total_len = k.dim(2)?;
-
-        // Grouped-query attention without copying keys: the `group` query heads that share
-        // a key/value head are stacked along the row axis of one matmul.
-        let q = (q * f64::from(config.attention_scale))?.reshape((
-            batch,
-            n_kv,
-            group * seq_len,
-            head_dim,
-        ))?;
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(cap) = config.attn_logit_softcap {
-            scores = softcap(&scores, cap)?;
+        // Keys and values a run of new positions attends to: the cache, then the run's own.
+        // `cat` along an inner axis can return a permuted layout; the matmuls below need
+        // plain row-major keys and values.
+        let with_cache = |new: Tensor, old: Option<&Tensor>| -> Result<Tensor> {
+            match old {
+                None => Ok(new),
+                Some(old) => Ok(Tensor::cat(&[widen(old)?, new], 2)?.contiguous()?),
+            }
+        };
+        let k_all = with_cache(k.clone(), cached.as_ref().map(|c| &c.0))?;
+        let v_all = with_cache(v.clone(), cached.as_ref().map(|c| &c.1))?;
+        let q = (q * f64::from(config.attention_scale))?;
+        let mut outs = Vec::with_capacity(segments.len());
+        for segment in segments {
+            let range = &segment.range;
+            let len = range.len();
+            let whole = len == seq_len;
+            let part = |t: &Tensor| -> Result<Tensor> {
+                Ok(if whole {
+                    t.clone()
+                } else {
+                    t.narrow(2, range.start, len)?.contiguous()?
+                })
+            };
+            let (k_seg, v_seg) = if whole {
+                (k_all.clone(), v_all.clone())
+            } else {
+                (
+                    with_cache(part(&k)?, cached.as_ref().map(|c| &c.0))?,
+                    with_cache(part(&v)?, cached.as_ref().map(|c| &c.1))?,
+                )
+            };
+            let total_len = k_seg.dim(2)?;
+            // Grouped-query attention without copying keys: the `group` query heads that
+            // share a key/value head are stacked along the row axis of one matmul.
+            let q_seg = part(&q)?.reshape((batch, n_kv, group * len, head_dim))?;
+            let mut scores = q_seg.matmul(&k_seg.t()?)?;
+            if let Some(cap) = config.attn_logit_softcap {
+                scores = softcap(&scores, cap)?;
+            }
+            let mask = if local {
+                &segment.masks.1
+            } else {
+                &segment.masks.0
+            };
+            let scores = scores
+                .reshape((batch, n_kv, group, len, total_len))?
+                .broadcast_add(mask)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            outs.push(
+                probs
+                    .reshape((batch, n_kv, group * len, total_len))?
+                    .matmul(&v_seg)?
+                    .reshape((batch, n_heads, len, head_dim))?,
+            );
         }
-        let scores = scores
-            .reshape((batch, n_kv, group, seq_len, total_len))?
-            .broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs
-            .reshape((batch, n_kv, group * seq_len, total_len))?
-            .matmul(&v)?
-            .reshape((batch, n_heads, seq_len, head_dim))?
+        *cache = Some((k_all, v_all));
+        let out = if outs.len() == 1 {
+            outs.pop()
+                .ok_or_else(|| LocalError::InvalidInput("no segment".into()))?
+        } else {
+            Tensor::cat(&outs, 2)?
+        };
+        let out = out
             .transpose(1, 2)?
             .reshape((batch, seq_len, n_heads * head_dim))?;
         layer.o.forward(&out)
@@ -703,12 +763,14 @@ fn attention_mask(
     Ok(Tensor::from_vec(mask, (seq_len, total), device)?)
 }
 
-/// Additive mask `[n, start + n]` for a packed tree (see [`Model::forward_tree`]): a token
-/// sees every cached position and its own ancestors, within the sliding window if any.
+/// Additive mask `[n, start + n]` for one run of a packed tree (see
+/// [`Model::forward_tree`]) whose first token has packed index `offset`: a token sees every
+/// cached position and its own ancestors, within the sliding window if any.
 fn tree_mask(
     start: usize,
     parents: &[Option<usize>],
     positions: &[usize],
+    offset: usize,
     window: Option<usize>,
     device: &Device,
 ) -> Result<Tensor> {
@@ -729,7 +791,7 @@ fn tree_mask(
             if visible(positions[k]) {
                 row[start + k] = 0.0;
             }
-            node = parents[k];
+            node = parents[k].map(|p| p - offset);
         }
     }
     Ok(Tensor::from_vec(mask, (n, total), device)?)
