@@ -354,6 +354,49 @@ fn shared_prefix_scores_equal_scoring_from_scratch_and_batching_changes_nothing(
 }
 
 #[test]
+fn packed_requests_score_as_if_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for tiny in both_architectures() {
+        let path = tiny.write(dir.path(), 31);
+        // Three requests that fit in one 64-token pack, one too long to pack, one with an
+        // empty continuation, and one with an empty context (an error of its own).
+        let items = vec![
+            (tokens(7, 32), vec![tokens(3, 33), tokens(5, 34)]),
+            (tokens(5, 35), vec![tokens(4, 36)]),
+            (
+                tokens(9, 37),
+                vec![tokens(2, 38), tokens(6, 39), tokens(1, 40)],
+            ),
+            (tokens(60, 41), vec![tokens(8, 42)]),
+            (tokens(4, 43), vec![vec![], tokens(3, 44)]),
+            (vec![], vec![tokens(3, 45)]),
+        ];
+        let engine = engine(&path, WeightFormat::default(), 64);
+        let packed = engine.score_many(&items);
+        assert_eq!(packed.len(), items.len());
+        for ((context, continuations), packed) in items.iter().zip(&packed) {
+            let alone = engine.score_continuations(context, continuations);
+            match (alone, packed) {
+                (Ok(alone), Ok(packed)) => {
+                    for (a, p) in alone.iter().zip(packed) {
+                        assert_eq!(a.n_tokens, p.n_tokens);
+                        assert!(
+                            (a.logprob - p.logprob).abs() < 1e-4,
+                            "{}",
+                            tiny.architecture
+                        );
+                        assert_eq!(a.is_greedy, p.is_greedy);
+                    }
+                }
+                (Err(_), Err(_)) => {}
+                (alone, packed) => panic!("alone {alone:?} vs packed {packed:?}"),
+            }
+        }
+        assert!(packed[5].is_err());
+    }
+}
+
+#[test]
 fn dense_f16_batches_agree_with_quantized_weights() {
     let dir = tempfile::tempdir().unwrap();
     for tiny in both_architectures() {
