@@ -73,6 +73,7 @@ pub enum StreamEvent {
 type Reply<T> = oneshot::Sender<Vec<std::result::Result<T, BackendError>>>;
 
 enum Job {
+    Speed(usize, usize, oneshot::Sender<Result<crate::SpeedReport>>),
     Loglikelihood(Vec<LoglikelihoodRequest>, Reply<Vec<LoglikelihoodResult>>),
     Rolling(Vec<RollingRequest>, Reply<RollingResult>),
     Generate(Vec<GenerateRequest>, Reply<GenerateResult>, Instant),
@@ -207,6 +208,21 @@ impl LocalBackend {
             .score_token_batch(vec![(context, continuations)])
             .await?;
         scores.pop().unwrap_or(Err(LocalError::EngineStopped))
+    }
+
+    /// Times the engine the way llama.cpp's `llama-bench` does: one prompt of `n_prompt`
+    /// token ids in a single batch (`ppN`), then `n_generate` tokens decoded one at a time
+    /// from an empty context (`tgN`), each with its logits computed.
+    pub async fn speed_test(
+        &self,
+        n_prompt: usize,
+        n_generate: usize,
+    ) -> Result<crate::SpeedReport> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Speed(n_prompt, n_generate, tx))
+            .map_err(|_| LocalError::EngineStopped)?;
+        rx.await.map_err(|_| LocalError::EngineStopped)?
     }
 
     /// Scores many `(context, continuations)` requests of token ids, packing several into
@@ -354,6 +370,9 @@ fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Rece
                     })
                     .collect();
                 let _ = reply.send(results);
+            }
+            Job::Speed(n_prompt, n_generate, reply) => {
+                let _ = reply.send(engine.speed(n_prompt, n_generate));
             }
             Job::Stream(request, events, queued) => {
                 let result = generate_one(engine, tokenizer, &request, queued, |text| match events

@@ -47,6 +47,17 @@ struct Tree<'a> {
     group: &'a [usize],
 }
 
+/// Wall times of [`Engine::speed`], llama-bench style.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedReport {
+    pub n_prompt: usize,
+    /// Seconds to run the prompt as one batch and compute its last logits.
+    pub prompt_s: f64,
+    pub n_generated: usize,
+    /// Seconds to decode the tokens one at a time, logits included.
+    pub generate_s: f64,
+}
+
 /// Limits that bound memory and batch shapes.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
@@ -435,6 +446,44 @@ impl Engine {
             hidden = self.model.forward(&[token], 1, &mut cache, &[0])?;
         }
         Ok(FinishReason::Length)
+    }
+
+    /// Runs a prompt of `n_prompt` pseudo-random token ids (seeded, so every run sees the
+    /// same ones) and then decodes `n_generate` tokens one by one from an empty context,
+    /// feeding back the arg-max, and times both.
+    pub(crate) fn speed(&self, n_prompt: usize, n_generate: usize) -> Result<SpeedReport> {
+        let vocab = self.model.vocab_size as u64;
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let prompt: Vec<u32> = (0..n_prompt)
+            .map(|_| {
+                // xorshift64*: any fixed sequence of in-vocabulary ids does.
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % vocab) as u32
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        if !prompt.is_empty() {
+            let mut cache = self.model.new_cache();
+            let hidden = self.prefill(&prompt, &mut cache)?;
+            logits_rows(&self.model.logits(&hidden)?)?;
+        }
+        let prompt_s = start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        let mut cache = self.model.new_cache();
+        let mut token = prompt.first().copied().unwrap_or(0);
+        for _ in 0..n_generate {
+            let hidden = self.model.forward(&[token], 1, &mut cache, &[0])?;
+            let logits = logits_rows(&self.model.logits(&hidden)?)?;
+            token = crate::model::argmax(&logits[0]);
+        }
+        Ok(SpeedReport {
+            n_prompt,
+            prompt_s,
+            n_generated: n_generate,
+            generate_s: start.elapsed().as_secs_f64(),
+        })
     }
 
     /// Runs `tokens` as one sequence into `cache` in bounded chunks and returns the hidden

@@ -23,7 +23,7 @@ mod tests;
 
 pub use backend::{LocalBackend, LocalOptions, StreamEvent};
 pub use config::{Architecture, ModelConfig, SUPPORTED_ARCHITECTURES};
-pub use engine::{FinishReason, SequenceScore};
+pub use engine::{FinishReason, SequenceScore, SpeedReport};
 pub use error::LocalError;
 pub use gguf_tokenizer::GgufTokenizer;
 pub use model::WeightFormat;
