@@ -135,6 +135,7 @@ async fn main() -> Result<(), String> {
 
     let start = Instant::now();
     let mut correct = 0;
+    let (mut correct_sum, mut correct_bytes) = (0, 0);
     // Token counts: shared contexts, endings, and endings as run (padded to the longest).
     let (mut n_context, mut n_endings, mut n_padded) = (0usize, 0usize, 0usize);
     // Tasks go to the engine `--batch` at a time (16, as `podium eval` sends them); the
@@ -167,19 +168,27 @@ async fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         for (task, scores) in chunk.iter().zip(results) {
             let scores = scores.map_err(|e| e.to_string())?;
-            let best = scores
-                .iter()
-                .enumerate()
-                .map(|(j, s)| (j, s.logprob / s.n_tokens.max(1) as f64))
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(j, _)| j);
+            let pick = |score_of: &dyn Fn(usize) -> f64| {
+                (0..scores.len()).max_by(|&a, &b| score_of(a).total_cmp(&score_of(b)))
+            };
+            // acc_norm_tokens (llama.cpp): mean log-prob per scored token.
+            let best = pick(&|j| scores[j].logprob / scores[j].n_tokens.max(1) as f64);
             if best == Some(task.gold) {
                 correct += 1;
+            }
+            // lm-evaluation-harness's acc (sum) and acc_norm (per character of " ending").
+            if pick(&|j| scores[j].logprob) == Some(task.gold) {
+                correct_sum += 1;
+            }
+            if pick(&|j| scores[j].logprob / (1 + task.endings[j].chars().count()) as f64)
+                == Some(task.gold)
+            {
+                correct_bytes += 1;
             }
             done += 1;
             if done % 50 == 0 {
                 eprintln!(
-                    "{done:>5} tasks  acc_norm {:.2}%  {:.1} s",
+                    "{done:>5} tasks  acc_norm_tokens {:.2}%  {:.1} s",
                     100.0 * correct as f64 / done as f64,
                     start.elapsed().as_secs_f64()
                 );
@@ -191,8 +200,10 @@ async fn main() -> Result<(), String> {
     let accuracy = 100.0 * correct as f64 / n;
     let stderr = 100.0 * ((accuracy / 100.0) * (1.0 - accuracy / 100.0) / n).sqrt();
     println!(
-        "tasks {}  acc_norm {accuracy:.2}% (+/- {stderr:.2})  wall {:.1} s",
+        "tasks {}  acc_norm_tokens {accuracy:.2}% (+/- {stderr:.2})  acc {:.2}%  acc_norm {:.2}%  wall {:.1} s",
         tasks.len(),
+        100.0 * correct_sum as f64 / n,
+        100.0 * correct_bytes as f64 / n,
         start.elapsed().as_secs_f64()
     );
     Ok(())
