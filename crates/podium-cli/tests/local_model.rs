@@ -1,0 +1,58 @@
+//! `podium eval` on the real SmolLM2 GGUF: a 20-doc HellaSwag smoke run through the
+//! whole pipeline (task YAML, tokenizer, packed scoring, store, results export). Runs
+//! when `PODIUM_MODEL_DIR` holds the test models (scripts/test sets it).
+
+use std::process::Command;
+
+#[test]
+fn hellaswag_smoke_run_on_smollm2() {
+    let Some(dir) = std::env::var_os("PODIUM_MODEL_DIR") else {
+        eprintln!("skipped: set PODIUM_MODEL_DIR to the folder of the test GGUF models");
+        return;
+    };
+    let model = std::path::Path::new(&dir).join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_podium"))
+        .env_remove("PODIUM_DB")
+        .env_remove("PODIUM_TASKS_DIR")
+        .arg("eval")
+        .arg("-m")
+        .arg(format!("gguf:{}?threads=1", model.display()))
+        .args(["-t", "hellaswag", "--limit", "20", "--db"])
+        .arg(work.path().join("podium.db"))
+        .arg("--output")
+        .arg(work.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("out/results.json")).unwrap(),
+    )
+    .unwrap();
+    let scores = &results["results"]["hellaswag"];
+    for metric in ["acc,none", "acc_norm,none"] {
+        let value = scores[metric]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{metric} in {scores}"));
+        // 20 docs of 4 choices: a working model lands well inside (0, 1); SmolLM2-135M
+        // scores ~40% acc_norm on HellaSwag.
+        assert!((0.05..=0.95).contains(&value), "{metric} = {value}");
+        assert!(scores[metric.replace(',', "_stderr,")].as_f64().unwrap() > 0.0);
+    }
+    let samples = std::fs::read_to_string(work.path().join("out/samples_hellaswag.jsonl")).unwrap();
+    assert_eq!(samples.lines().count(), 20);
+    for line in samples.lines() {
+        let sample: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(sample["status"], "ok", "{sample}");
+        let responses = sample["resps"]["results"].as_array().unwrap();
+        assert_eq!(responses.len(), 4, "{sample}");
+        // Log-probs of real endings are negative and finite; every ending has tokens.
+        for response in responses {
+            let logprob = response["logprob"].as_f64().unwrap();
+            assert!(logprob < 0.0 && logprob > -500.0, "{sample}");
+            assert!(response["n_tokens"].as_u64().unwrap() > 0, "{sample}");
+        }
+    }
+}
