@@ -10,7 +10,8 @@ use candle_core::quantized::gguf_file;
 use podium_core::{ChatMessage, GenerateRequest};
 use podium_local::{LocalBackend, StreamEvent};
 use podium_server::{
-    Engine, FinishReason, GenerateOutcome, GenerateParams, PromptScores, TokenLogprob,
+    Engine, FinishReason, GenerateOutcome, GenerateParams, Prompt, PromptScores, TokenLogprob,
+    TokenizerInfo,
 };
 use podium_tokenizer::{EncodeOptions, TokenizeReport, Tokenizer};
 
@@ -141,9 +142,12 @@ impl Engine for LocalEngine {
         Err("the model thread stopped".into())
     }
 
-    fn prompt_logprobs(&self, prompt: &str) -> Result<PromptScores, String> {
+    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String> {
         let tokenizer = self.backend.tokenizer();
-        let ids = tokenizer.encode(prompt, true).map_err(|e| e.to_string())?;
+        let ids = match prompt {
+            Prompt::Text(text) => tokenizer.encode(text, true).map_err(|e| e.to_string())?,
+            Prompt::Ids(ids) => ids.clone(),
+        };
         let (first, rest) = ids.split_first().ok_or("empty prompt")?;
         // One extra placeholder target makes the engine report the top token
         // after the whole prompt: the greedy next token.
@@ -192,6 +196,32 @@ impl Engine for LocalEngine {
             offset,
         };
         Ok(PromptScores { tokens, next })
+    }
+
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String> {
+        self.backend
+            .tokenizer()
+            .encode(text, add_special)
+            .map_err(|e| e.to_string())
+    }
+
+    fn detokenize(&self, ids: &[u32]) -> Result<String, String> {
+        self.backend
+            .tokenizer()
+            .decode(ids)
+            .map_err(|e| e.to_string())
+    }
+
+    fn tokenizer_info(&self) -> TokenizerInfo {
+        let tokenizer = self.backend.tokenizer();
+        let text = |id: Option<u32>| id.and_then(|id| tokenizer.token_text(id));
+        TokenizerInfo {
+            bos_token: text(tokenizer.bos_id()),
+            eos_token: text(tokenizer.eos_id()),
+            pad_token: None,
+            chat_template: tokenizer.chat_template_source(),
+            max_model_len: self.backend.max_context(),
+        }
     }
 }
 

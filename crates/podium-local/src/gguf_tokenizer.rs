@@ -55,6 +55,14 @@ impl TextTokenizer for GgufTokenizer {
         self.tokenizer.eos_id()
     }
 
+    fn token_text(&self, id: u32) -> Option<String> {
+        self.tokenizer.token_piece(id).ok()
+    }
+
+    fn chat_template_source(&self) -> Option<String> {
+        self.chat_template.as_ref().map(|t| t.source().to_string())
+    }
+
     fn end_of_generation_ids(&self) -> Vec<u32> {
         self.tokenizer.eog_ids().to_vec()
     }

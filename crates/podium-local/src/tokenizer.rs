@@ -21,6 +21,17 @@ pub trait TextTokenizer: Send + Sync {
 
     fn eos_id(&self) -> Option<u32>;
 
+    /// The text one token stands for, control tokens included (`<|im_end|>`); `None`
+    /// for an id outside the vocabulary.
+    fn token_text(&self, _id: u32) -> Option<String> {
+        None
+    }
+
+    /// The chat template's Jinja source, when the model has one.
+    fn chat_template_source(&self) -> Option<String> {
+        None
+    }
+
     /// Every token that ends generation (EOS, end-of-turn, ...).
     fn end_of_generation_ids(&self) -> Vec<u32>;
 

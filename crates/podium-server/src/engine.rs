@@ -58,7 +58,27 @@ pub struct PromptScores {
     pub next: TokenLogprob,
 }
 
-/// A model `serve-model` can serve. Methods block; they run on the worker thread.
+/// A completion prompt: text, or token ids (what lm-evaluation-harness's
+/// `local-completions` sends when it tokenizes itself).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+/// What vLLM's `GET /tokenizer_info` reports, which lm-evaluation-harness's `remote`
+/// tokenizer reads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TokenizerInfo {
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+    pub pad_token: Option<String>,
+    pub chat_template: Option<String>,
+    pub max_model_len: usize,
+}
+
+/// A model `serve-model` can serve. Methods block; `generate` and `prompt_logprobs` run
+/// on the worker thread, the tokenizer methods on a blocking-pool thread.
 pub trait Engine: Send + Sync + 'static {
     fn model_id(&self) -> String;
 
@@ -74,7 +94,17 @@ pub trait Engine: Send + Sync + 'static {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<GenerateOutcome, String>;
 
-    fn prompt_logprobs(&self, prompt: &str) -> Result<PromptScores, String>;
+    /// Log-probs of every prompt token after the ones before it, and the greedy next
+    /// token. A text prompt is tokenized with the model's special tokens (BOS).
+    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String>;
+
+    /// Token ids of `text`; control-token text becomes the control token.
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String>;
+
+    /// Text of `ids` (control tokens left out).
+    fn detokenize(&self, ids: &[u32]) -> Result<String, String>;
+
+    fn tokenizer_info(&self) -> TokenizerInfo;
 }
 
 pub(crate) enum Piece {
@@ -90,7 +120,7 @@ pub(crate) enum Job {
         pieces: mpsc::UnboundedSender<Piece>,
     },
     Score {
-        prompt: String,
+        prompt: Prompt,
         reply: oneshot::Sender<Result<PromptScores, String>>,
     },
 }

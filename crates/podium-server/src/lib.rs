@@ -5,6 +5,7 @@ pub mod engine;
 pub mod openai_api;
 
 pub use engine::{
-    Engine, FinishReason, GenerateOutcome, GenerateParams, PromptScores, TokenLogprob, Worker,
+    Engine, FinishReason, GenerateOutcome, GenerateParams, Prompt, PromptScores, TokenLogprob,
+    TokenizerInfo, Worker,
 };
 pub use openai_api::{ApiError, app, serve};

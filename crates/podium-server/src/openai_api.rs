@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use podium_core::ChatMessage;
 
 use crate::engine::{
-    GenerateOutcome, GenerateParams, Job, Piece, PromptScores, TokenLogprob, Worker,
+    Engine, GenerateOutcome, GenerateParams, Job, Piece, Prompt, PromptScores, TokenLogprob, Worker,
 };
 
 /// Every error the API answers, with its status; never echoes internals.
@@ -69,9 +69,14 @@ pub fn app(worker: Worker) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
+        // vLLM's tokenizer endpoints (lm-evaluation-harness's `tokenizer_backend=remote`).
+        .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
+        .route("/tokenizer_info", get(tokenizer_info))
         .fallback(|| async {
             ApiError::BadRequest(
-                "unknown path: Podium serves /v1/models, /v1/completions and /v1/chat/completions"
+                "unknown path: Podium serves /v1/models, /v1/completions, /v1/chat/completions, \
+                 /tokenize, /detokenize and /tokenizer_info"
                     .into(),
             )
         })
@@ -122,6 +127,9 @@ struct StreamOptions {
 enum PromptField {
     One(String),
     Many(Vec<String>),
+    /// Token ids, as lm-evaluation-harness sends them when it tokenizes itself.
+    Ids(Vec<u32>),
+    ManyIds(Vec<Vec<u32>>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,9 +216,11 @@ fn stops(stop: Option<StopField>) -> Vec<String> {
 async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
     let request: CompletionRequest = parse(&body)?;
     let prompt = match request.prompt {
-        PromptField::One(p) => p,
-        PromptField::Many(mut v) if v.len() == 1 => v.remove(0),
-        PromptField::Many(_) => {
+        PromptField::One(p) => Prompt::Text(p),
+        PromptField::Many(mut v) if v.len() == 1 => Prompt::Text(v.remove(0)),
+        PromptField::Ids(ids) => Prompt::Ids(ids),
+        PromptField::ManyIds(mut v) if v.len() == 1 => Prompt::Ids(v.remove(0)),
+        PromptField::Many(_) | PromptField::ManyIds(_) => {
             return Err(ApiError::BadRequest("send one prompt per request".into()));
         }
     };
@@ -234,7 +244,10 @@ async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiE
         }
         let scores = score(&state.worker, prompt.clone()).await?;
         let mut tokens: Vec<&TokenLogprob> = scores.tokens.iter().collect();
-        let mut text = prompt.clone();
+        let mut text = match &prompt {
+            Prompt::Text(text) => text.clone(),
+            Prompt::Ids(_) => scores.tokens.iter().map(|t| t.token.as_str()).collect(),
+        };
         if params.max_tokens == 1 {
             tokens.push(&scores.next);
             text.push_str(&scores.next.token);
@@ -264,6 +277,11 @@ async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiE
         ));
     }
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let prompt = match prompt {
+        Prompt::Text(text) => text,
+        // The engine generates from text; ids are turned back into it.
+        Prompt::Ids(ids) => blocking(&state, move |engine| engine.detokenize(&ids)).await?,
+    };
     let pieces = start_generation(&state.worker, prompt, params, stops(request.stop))?;
     if request.stream {
         Ok(stream_response(pieces, id, model, false, include_usage).into_response())
@@ -319,7 +337,68 @@ fn usage(outcome: &GenerateOutcome) -> Json {
     })
 }
 
-async fn score(worker: &Worker, prompt: String) -> Result<PromptScores, ApiError> {
+/// Runs a (fast, blocking) engine call such as tokenization on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&dyn Engine) -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = state.worker.engine.clone();
+    tokio::task::spawn_blocking(move || call(engine.as_ref()))
+        .await
+        .map_err(|e| ApiError::Model(format!("tokenizer task failed: {e}")))?
+        .map_err(ApiError::BadRequest)
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenizeRequest {
+    prompt: String,
+    #[serde(default = "yes")]
+    add_special_tokens: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+struct DetokenizeRequest {
+    tokens: Vec<u32>,
+}
+
+/// vLLM's `POST /tokenize`: `{"prompt", "add_special_tokens"}` -> `{"tokens", "count",
+/// "max_model_len"}`.
+async fn tokenize(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+    let request: TokenizeRequest = parse(&body)?;
+    let max_model_len = state.worker.engine.tokenizer_info().max_model_len;
+    let tokens = blocking(&state, move |engine| {
+        engine.tokenize(&request.prompt, request.add_special_tokens)
+    })
+    .await?;
+    Ok(axum::Json(json!({
+        "tokens": tokens, "count": tokens.len(), "max_model_len": max_model_len,
+    }))
+    .into_response())
+}
+
+/// vLLM's `POST /detokenize`: `{"tokens"}` -> `{"prompt"}`.
+async fn detokenize(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+    let request: DetokenizeRequest = parse(&body)?;
+    let prompt = blocking(&state, move |engine| engine.detokenize(&request.tokens)).await?;
+    Ok(axum::Json(json!({ "prompt": prompt })).into_response())
+}
+
+/// vLLM's `GET /tokenizer_info`, which lm-evaluation-harness's `remote` tokenizer reads.
+async fn tokenizer_info(State(state): Shared) -> Response {
+    let info = state.worker.engine.tokenizer_info();
+    axum::Json(json!({
+        "bos_token": info.bos_token, "eos_token": info.eos_token, "pad_token": info.pad_token,
+        "chat_template": info.chat_template, "model_max_length": info.max_model_len,
+        "max_model_len": info.max_model_len,
+    }))
+    .into_response()
+}
+
+async fn score(worker: &Worker, prompt: Prompt) -> Result<PromptScores, ApiError> {
     let (reply, receiver) = oneshot::channel();
     worker
         .jobs

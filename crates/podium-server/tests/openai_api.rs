@@ -11,7 +11,8 @@ use tower::ServiceExt;
 
 use podium_core::ChatMessage;
 use podium_server::{
-    Engine, FinishReason, GenerateOutcome, GenerateParams, PromptScores, TokenLogprob, Worker, app,
+    Engine, FinishReason, GenerateOutcome, GenerateParams, Prompt, PromptScores, TokenLogprob,
+    TokenizerInfo, Worker, app,
 };
 
 /// Emits "w0 w1 w2 …" one word per token; each prompt character is a token
@@ -59,7 +60,11 @@ impl Engine for FakeEngine {
         })
     }
 
-    fn prompt_logprobs(&self, prompt: &str) -> Result<PromptScores, String> {
+    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String> {
+        let prompt = match prompt {
+            Prompt::Text(text) => text.clone(),
+            Prompt::Ids(ids) => self.detokenize(ids)?,
+        };
         let tokens = prompt
             .char_indices()
             .enumerate()
@@ -79,6 +84,25 @@ impl Engine for FakeEngine {
                 offset: prompt.len(),
             },
         })
+    }
+
+    /// One token per character: its code point.
+    fn tokenize(&self, text: &str, _add_special: bool) -> Result<Vec<u32>, String> {
+        Ok(text.chars().map(u32::from).collect())
+    }
+
+    fn detokenize(&self, ids: &[u32]) -> Result<String, String> {
+        ids.iter()
+            .map(|&id| char::from_u32(id).ok_or(format!("no token {id}")))
+            .collect()
+    }
+
+    fn tokenizer_info(&self) -> TokenizerInfo {
+        TokenizerInfo {
+            eos_token: Some("$".into()),
+            max_model_len: 2048,
+            ..TokenizerInfo::default()
+        }
     }
 }
 
@@ -191,6 +215,56 @@ async fn echo_logprobs_for_max_tokens_zero_and_one() {
         json["choices"][0]["logprobs"]["token_logprobs"],
         json!([null, -0.2, -0.3, -0.5])
     );
+}
+
+#[tokio::test]
+async fn token_id_prompts_and_vllm_tokenizer_endpoints() {
+    // What lm-evaluation-harness's local-completions with `tokenizer_backend=remote` does:
+    // read /tokenizer_info, tokenize through /tokenize, send token ids with echo.
+    let (status, body) = call(app(worker(4, None)), "GET", "/tokenizer_info", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let info: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["eos_token"], "$");
+    assert_eq!(info["max_model_len"], 2048);
+
+    let body = json!({"prompt": "ab", "add_special_tokens": false}).to_string();
+    let (status, body) = call(app(worker(4, None)), "POST", "/tokenize", &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let tokens: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(tokens["tokens"], json!([97, 98]));
+    assert_eq!(tokens["count"], 2);
+
+    let body = json!({"tokens": [97, 98, 99]}).to_string();
+    let (_, body) = call(app(worker(4, None)), "POST", "/detokenize", &body).await;
+    assert_eq!(
+        serde_json::from_str::<Json>(&body).unwrap()["prompt"],
+        "abc"
+    );
+
+    for prompt in [json!([97, 98, 99]), json!([[97, 98, 99]])] {
+        let body = json!({"prompt": prompt, "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0})
+            .to_string();
+        let (status, body) = call(app(worker(4, None)), "POST", "/v1/completions", &body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let json: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["choices"][0]["text"], "abc!");
+        assert_eq!(
+            json["choices"][0]["logprobs"]["token_logprobs"],
+            json!([null, -0.2, -0.3, -0.5])
+        );
+    }
+    // Generation from ids goes through the text they stand for.
+    let body = json!({"prompt": [104, 105], "max_tokens": 2}).to_string();
+    let (status, body) = call(app(worker(4, None)), "POST", "/v1/completions", &body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&body).unwrap()["choices"][0]["text"],
+        " w0 w1"
+    );
+    // An id the tokenizer does not know is the client's error.
+    let body = json!({"tokens": [4294967295u32]}).to_string();
+    let (status, _) = call(app(worker(4, None)), "POST", "/detokenize", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

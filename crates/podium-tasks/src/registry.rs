@@ -69,7 +69,7 @@ impl Registry {
         let mut registry = Registry::default();
         for dir in dirs {
             let mut files = Vec::new();
-            collect_yaml_files(dir, &mut files);
+            collect_yaml_files(dir, &mut files, &mut registry.warnings);
             files.sort();
             for file in files {
                 if let Err(err) = registry.add_file(&file) {
@@ -309,14 +309,26 @@ impl Registry {
     }
 }
 
-fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// Every YAML file under `dir`; a folder that cannot be read is a warning, not silence.
+fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            warnings.push(format!("cannot read task folder {}: {err}", dir.display()));
+            return;
+        }
     };
-    for entry in entries.flatten() {
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                warnings.push(format!("cannot list task folder {}: {err}", dir.display()));
+                continue;
+            }
+        };
         let path = entry.path();
         if path.is_dir() {
-            collect_yaml_files(&path, out);
+            collect_yaml_files(&path, out, warnings);
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")
