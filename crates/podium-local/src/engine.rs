@@ -349,7 +349,24 @@ impl Engine {
         let hidden = self
             .model
             .forward_tree(&tokens, &parents, &mut cache, &rows)?;
-        // Logits are materialized `max_logit_rows` at a time (a row is `vocab` floats).
+        // With a dense output head, all rows at once, a slice of the vocabulary at a time.
+        let mut by_row = Vec::with_capacity(wanted.len());
+        for &(index, _, _, target) in &wanted {
+            let k = rows
+                .binary_search(&index)
+                .map_err(|_| LocalError::InvalidInput("packed row not computed".into()))?;
+            by_row.push((k, target));
+        }
+        // About 16M logits (64 MB) per slice of the vocabulary.
+        let slice = 16 * 1024 * 1024 / rows.len().max(1);
+        if let Some(scores) = self.model.score_rows_dense(&hidden, &by_row, slice)? {
+            for (&(_, tree, i, _), score) in wanted.iter().zip(scores) {
+                emit(tree, i, score);
+            }
+            return Ok(());
+        }
+        // Otherwise logits are materialized `max_logit_rows` at a time (a row is `vocab`
+        // floats).
         let mut out = vec![None; wanted.len()];
         let step = self.settings.max_logit_rows.max(1);
         let mut next = 0;

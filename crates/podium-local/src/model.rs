@@ -602,6 +602,92 @@ impl Model {
         })
     }
 
+    /// Scores `wanted` (row of `hidden`, target token) pairs when the output head has a
+    /// dense copy and there are enough rows for it: every row goes through the head at once,
+    /// one slice of the vocabulary at a time, with a running log-sum-exp per row, so the
+    /// matrix products are large (fast) while only `rows x slice` logits exist at a time.
+    /// Returns `None` when the head has no dense copy or too few rows (the caller then uses
+    /// [`Model::logits`]).
+    /// `slice` is the number of vocabulary entries per matrix product (at least 1).
+    pub(crate) fn score_rows_dense(
+        &self,
+        hidden: &Tensor,
+        wanted: &[(usize, u32)],
+        slice: usize,
+    ) -> Result<Option<Vec<TokenScore>>> {
+        let Some(QMatMul::TensorF16(weight)) = &self.output.dense else {
+            return Ok(None);
+        };
+        let n_rows = hidden.dim(0)?;
+        if n_rows < DENSE_MIN_ROWS {
+            return Ok(None);
+        }
+        if let Some(&(row, target)) = wanted
+            .iter()
+            .find(|&&(row, target)| row >= n_rows || target as usize >= self.vocab_size)
+        {
+            return Err(LocalError::InvalidInput(format!(
+                "cannot score token {target} at row {row} of {n_rows}"
+            )));
+        }
+        let slice = slice.max(1);
+        let mut max = vec![f32::NEG_INFINITY; n_rows];
+        let mut sum_exp = vec![0f64; n_rows];
+        let mut best = vec![(0u32, f32::NEG_INFINITY); n_rows];
+        let mut target_logit = vec![f32::NEG_INFINITY; wanted.len()];
+        let x = hidden.to_dtype(DType::F16)?;
+        let mut start = 0;
+        while start < self.vocab_size {
+            let len = slice.min(self.vocab_size - start);
+            let mut logits = x
+                .matmul(&weight.narrow(0, start, len)?.t()?)?
+                .to_dtype(DType::F32)?;
+            if let Some(cap) = self.config.final_logit_softcap {
+                logits = softcap(&logits, cap)?;
+            }
+            let logits = logits.to_vec2::<f32>()?;
+            for (row, values) in logits.iter().enumerate() {
+                let chunk_max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                // Arg-max: the first index among equals, over the whole vocabulary.
+                if chunk_max > best[row].1 {
+                    let index = values.iter().position(|&v| v == chunk_max).unwrap_or(0);
+                    best[row] = ((start + index) as u32, chunk_max);
+                }
+                let new_max = max[row].max(chunk_max);
+                let rescale = if max[row] == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    f64::from(max[row] - new_max).exp()
+                };
+                let chunk_sum: f64 = values.iter().map(|&v| f64::from(v - new_max).exp()).sum();
+                sum_exp[row] = sum_exp[row] * rescale + chunk_sum;
+                max[row] = new_max;
+            }
+            for (k, &(row, target)) in wanted.iter().enumerate() {
+                let t = target as usize;
+                if (start..start + len).contains(&t) {
+                    target_logit[k] = logits[row][t - start];
+                }
+            }
+            start += len;
+        }
+        Ok(Some(
+            wanted
+                .iter()
+                .zip(target_logit)
+                .map(|(&(row, target), logit)| {
+                    let log_sum = f64::from(max[row]) + sum_exp[row].ln();
+                    TokenScore {
+                        logprob: f64::from(logit) - log_sum,
+                        greedy: best[row].0 == target,
+                        top_id: best[row].0,
+                        top_logprob: f64::from(best[row].1) - log_sum,
+                    }
+                })
+                .collect(),
+        ))
+    }
+
     fn attention(
         &self,
         layer: &Layer,

@@ -422,6 +422,45 @@ fn dense_f16_batches_agree_with_quantized_weights() {
 }
 
 #[test]
+fn sliced_dense_head_matches_full_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    for tiny in both_architectures() {
+        let path = tiny.write(dir.path(), 51);
+        let engine = engine_with(&path, WeightFormat::default(), true, 512);
+        let input = tokens(12, 52);
+        let mut cache = engine.model.new_cache();
+        let rows: Vec<usize> = (0..input.len()).collect();
+        let hidden = engine.model.forward(&input, 1, &mut cache, &rows).unwrap();
+        let logits = logits_rows(&engine.model.logits(&hidden).unwrap()).unwrap();
+        // Each row scored for two targets, the second one the row's arg-max.
+        let mut wanted = Vec::new();
+        for (row, values) in logits.iter().enumerate() {
+            wanted.push((row, input[(row + 1) % input.len()]));
+            wanted.push((row, crate::model::argmax(values)));
+        }
+        // Slices of 7 and 13 cut the vocabulary into uneven pieces; VOCAB is one piece.
+        for slice in [7, 13, VOCAB] {
+            let sliced = engine
+                .model
+                .score_rows_dense(&hidden, &wanted, slice)
+                .unwrap()
+                .expect("a dense head and 12 rows take the sliced path");
+            for (&(row, target), score) in wanted.iter().zip(&sliced) {
+                let full = row_logprob(&logits[row], target);
+                assert!(
+                    (full.logprob - score.logprob).abs() < 1e-4,
+                    "{}",
+                    tiny.architecture
+                );
+                assert_eq!(full.greedy, score.greedy);
+                assert_eq!(full.top_id, score.top_id);
+                assert!((full.top_logprob - score.top_logprob).abs() < 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
 fn greedy_continuation_is_reported_greedy() {
     let dir = tempfile::tempdir().unwrap();
     let path = Tiny::llama().write(dir.path(), 13);
