@@ -365,6 +365,42 @@ fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A run's cost from the catalogue's prices and its samples' token counts (METRICS.md:
+/// `(N_in · P_in + N_out · P_out) / 1e6` summed over requests), and per 1,000 samples.
+/// Empty for a model without a catalogue price; `≥` when some samples recorded no
+/// token counts (a server that reports no usage), so the sum is a lower bound.
+fn run_cost(
+    store: &podium_store::Store,
+    catalog: &podium_models::Catalog,
+    latest: &podium_store::LatestResult,
+) -> anyhow::Result<(String, String)> {
+    let Some(entry) = catalog.entry_for_spec(&latest.model_spec) else {
+        return Ok((String::new(), String::new()));
+    };
+    let price = entry.price;
+    if price.input_per_mtok == 0.0 && price.output_per_mtok == 0.0 {
+        return Ok(("0".into(), "0".into()));
+    }
+    let totals = store.run_token_totals(latest.run_id)?;
+    let cost = podium_backends::speed::request_cost_usd(
+        totals.input_tokens as usize,
+        totals.output_tokens as usize,
+        price.input_per_mtok,
+        price.output_per_mtok,
+    );
+    let bound = if totals.counted < totals.samples {
+        "≥"
+    } else {
+        ""
+    };
+    let per_1k = if totals.samples > 0 {
+        format!("{bound}{:.4}", cost / totals.samples as f64 * 1000.0)
+    } else {
+        String::new()
+    };
+    Ok((format!("{bound}{cost:.4}"), per_1k))
+}
+
 fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
     let mut table = Table::new(&[
@@ -376,11 +412,15 @@ fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
         ("95% CI", false),
         ("n", true),
         ("normalized", true),
+        ("cost $", true),
+        ("$ per 1k samples", true),
         ("finished", false),
     ]);
+    let catalog = podium_models::Catalog::builtin();
     for latest in store.latest_results()? {
         let result: TaskResult = serde_json::from_str(&latest.results_json)
             .with_context(|| format!("run {} has unreadable results", latest.run_id))?;
+        let (cost, cost_per_1k) = run_cost(&store, &catalog, &latest)?;
         for (i, metric) in result.metrics.iter().enumerate() {
             // The normalized score applies to the task's primary metric.
             let normalized = if i == 0 && metric.higher_is_better && metric.value.is_finite() {
@@ -392,10 +432,123 @@ fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
             };
             let mut row = metric_row(&latest.model_spec, &result.name, metric, result.n_samples);
             row.push(normalized);
+            // Cost belongs to the run, shown once, on its primary metric's row.
+            let first = i == 0;
+            row.push(if first { cost.clone() } else { String::new() });
+            row.push(if first {
+                cost_per_1k.clone()
+            } else {
+                String::new()
+            });
             row.push(latest.finished_at.clone());
             table.push(row);
         }
     }
     crate::emit(&table.render(format)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use podium_store::{LatestResult, ModelRecord, RunKey, SampleRecord, SampleStatus, Store};
+
+    use super::run_cost;
+
+    /// A finished-looking run of `spec` with samples of (input, output) token counts.
+    fn run_with_samples(
+        store: &mut Store,
+        spec: &str,
+        samples: &[Option<(u64, u64)>],
+    ) -> LatestResult {
+        let model_id = store
+            .upsert_model(&ModelRecord {
+                spec: spec.into(),
+                fingerprint: spec.into(),
+                chat_template_hash: None,
+            })
+            .unwrap();
+        let task_id = store.upsert_task("gsm8k", "sha256:x", "{}").unwrap();
+        let key = RunKey {
+            model_id,
+            task_id,
+            n_shots: 0,
+            chat_template: false,
+            seed: 1,
+            limit: None,
+        };
+        let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+        for (doc_id, counts) in samples.iter().enumerate() {
+            store
+                .put_sample(
+                    run_id,
+                    &SampleRecord {
+                        doc_id: doc_id as u64,
+                        prompt_hash: format!("p{doc_id}"),
+                        requests_json: "[]".into(),
+                        responses_json: "[]".into(),
+                        metrics_json: "{}".into(),
+                        n_input_tokens: counts.map(|c| c.0),
+                        n_output_tokens: counts.map(|c| c.1),
+                        timing_json: "{}".into(),
+                        status: SampleStatus::Ok,
+                        error: None,
+                    },
+                )
+                .unwrap();
+        }
+        LatestResult {
+            model_spec: spec.into(),
+            task_name: "gsm8k".into(),
+            run_id,
+            finished_at: String::new(),
+            results_json: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn run_cost_uses_catalogue_prices_and_token_counts() {
+        let catalog = podium_models::Catalog::builtin();
+        let mut store = Store::open_in_memory().unwrap();
+        // gpt-4o-mini: $0.15 in, $0.60 out per 1M tokens.
+        let run = run_with_samples(
+            &mut store,
+            "openai:gpt-4o-mini",
+            &[Some((1000, 100)), Some((3000, 300))],
+        );
+        // (4000 x 0.15 + 400 x 0.60) / 1e6 = 0.00084; per 1,000 samples 0.42.
+        assert_eq!(
+            run_cost(&store, &catalog, &run).unwrap(),
+            ("0.0008".into(), "0.4200".into())
+        );
+
+        let mut store = Store::open_in_memory().unwrap();
+        let run = run_with_samples(
+            &mut store,
+            "openai:gpt-4o-mini?rpm=60",
+            &[Some((1000, 100)), None],
+        );
+        let (cost, per_1k) = run_cost(&store, &catalog, &run).unwrap();
+        assert!(
+            cost.starts_with('≥') && per_1k.starts_with('≥'),
+            "{cost} {per_1k}"
+        );
+
+        let mut store = Store::open_in_memory().unwrap();
+        let run = run_with_samples(
+            &mut store,
+            "local:smollm2-135m-instruct",
+            &[Some((1000, 100))],
+        );
+        assert_eq!(
+            run_cost(&store, &catalog, &run).unwrap(),
+            ("0".into(), "0".into())
+        );
+
+        let mut store = Store::open_in_memory().unwrap();
+        let run = run_with_samples(&mut store, "mock:a", &[Some((1000, 100))]);
+        assert_eq!(
+            run_cost(&store, &catalog, &run).unwrap(),
+            (String::new(), String::new())
+        );
+    }
 }

@@ -136,7 +136,8 @@ fn eval_five_tasks_then_board_in_every_format() {
     );
     assert_eq!(metrics("truthfulqa_mc2"), ["acc,none"]);
 
-    let header = "model,task,metric,value,stderr,95% CI,n,normalized,finished";
+    let header =
+        "model,task,metric,value,stderr,95% CI,n,normalized,cost $,$ per 1k samples,finished";
     let csv = run_ok(&["board", "--format", "csv", "--db", &db_arg(&db)]).stdout;
     assert_eq!(csv.lines().next(), Some(header));
     assert_eq!(csv.lines().count(), rows.len() + 1);

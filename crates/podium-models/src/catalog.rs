@@ -95,6 +95,23 @@ impl Catalog {
     }
 
     /// All names, comma-separated, for error messages.
+    /// The catalogue entry a model spec refers to, for its price and facts:
+    /// `local:NAME` by name; `openai:M`, `together:M` and `anthropic:M` by the API model
+    /// (or the catalogue name) among that API's entries. Options after `?` are ignored. Other specs (a GGUF path, an
+    /// OpenAI-compatible URL, mock) have no entry.
+    pub fn entry_for_spec(&self, spec: &str) -> Option<&ModelEntry> {
+        let spec = spec.split('?').next().unwrap_or(spec);
+        let (kind, rest) = spec.split_once(':')?;
+        match kind {
+            "local" => self.get(rest),
+            "openai" | "together" | "anthropic" => self.models.iter().find(|m| {
+                matches!(&m.source, Source::Api { api, model }
+                    if api == kind && (model == rest || m.name == rest))
+            }),
+            _ => None,
+        }
+    }
+
     pub fn names(&self) -> String {
         self.models
             .iter()
@@ -106,6 +123,31 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn specs_find_their_catalogue_entry() {
+        let catalog = Catalog::builtin();
+        let name = |spec: &str| catalog.entry_for_spec(spec).map(|e| e.name.as_str());
+        assert_eq!(
+            name("local:smollm2-135m-instruct?threads=2"),
+            Some("smollm2-135m-instruct")
+        );
+        assert_eq!(name("openai:gpt-4o-mini"), Some("gpt-4o-mini"));
+        assert_eq!(
+            name("anthropic:claude-3-5-haiku-latest"),
+            Some("claude-3-5-haiku")
+        );
+        assert_eq!(name("anthropic:claude-3-5-haiku"), Some("claude-3-5-haiku"));
+        // The API must match too: an OpenAI model name under `together:` is not it.
+        assert_eq!(name("together:gpt-4o"), None);
+        assert_eq!(name("together:some-other-model"), None);
+        assert_eq!(name("gguf:/tmp/x.gguf"), None);
+        assert_eq!(
+            name("openai-compatible:http://127.0.0.1:8000/v1#gpt-4o"),
+            None
+        );
+        assert_eq!(name("mock:a"), None);
+    }
     use super::*;
 
     #[test]

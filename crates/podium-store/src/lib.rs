@@ -17,7 +17,7 @@ pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
-    SampleWrite,
+    SampleWrite, TokenTotals,
 };
 pub use store::{BenchResult, Store};
 pub use timestamp::rfc3339_utc;

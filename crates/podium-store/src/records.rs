@@ -103,6 +103,17 @@ pub struct RunSummary {
     pub limit: Option<u64>,
 }
 
+/// Token counts over a run's successful samples, for its cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenTotals {
+    /// Successful samples.
+    pub samples: u64,
+    /// Of those, the samples that recorded their token counts.
+    pub counted: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
 /// The newest finished run of one (model spec, task name): one cell of the board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatestResult {

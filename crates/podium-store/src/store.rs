@@ -11,7 +11,7 @@ use crate::migrations::migrate;
 use crate::timestamp::now_rfc3339;
 use crate::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
-    SampleWrite, StoreError,
+    SampleWrite, StoreError, TokenTotals,
 };
 
 /// How long a statement waits for another process's write lock (e.g. the board
@@ -374,6 +374,25 @@ impl Store {
 
     /// For each (model spec, task name), the most recently finished run,
     /// ordered by model spec then task name.
+    /// Token counts summed over the successful samples of run `run_id`.
+    pub fn run_token_totals(&self, run_id: i64) -> Result<TokenTotals, StoreError> {
+        let totals = self.connection.query_row(
+            "SELECT COUNT(*), COUNT(n_input_tokens), COALESCE(SUM(n_input_tokens), 0),
+                    COALESCE(SUM(n_output_tokens), 0)
+             FROM samples WHERE run_id = ?1 AND status = 'ok'",
+            [run_id],
+            |row| {
+                Ok(TokenTotals {
+                    samples: row.get(0)?,
+                    counted: row.get(1)?,
+                    input_tokens: row.get(2)?,
+                    output_tokens: row.get(3)?,
+                })
+            },
+        )?;
+        Ok(totals)
+    }
+
     pub fn latest_results(&self) -> Result<Vec<LatestResult>, StoreError> {
         // finished_at has a fixed-width format, so text order is time order; the
         // run id breaks ties between runs finished in the same microsecond.

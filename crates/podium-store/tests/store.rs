@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use podium_store::{
     ModelRecord, RunKey, RunState, RunStatus, SCHEMA_VERSION, SampleRecord, SampleStatus,
-    SampleWrite, Store, StoreError, cache_key,
+    SampleWrite, Store, StoreError, TokenTotals, cache_key,
 };
 
 fn model(spec: &str, fingerprint: &str) -> ModelRecord {
@@ -331,6 +331,49 @@ fn samples_come_back_in_doc_order_with_counts() {
     assert_eq!((summary.n_samples, summary.n_failed), (3, 1));
     assert_eq!(summary.model_spec, "openai:tiny");
     assert_eq!(summary.task_name, "hellaswag");
+}
+
+#[test]
+fn token_totals_sum_successful_samples_and_count_the_uncounted() {
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 1, None);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    let counted = |doc_id, n_in, n_out| SampleRecord {
+        n_input_tokens: Some(n_in),
+        n_output_tokens: Some(n_out),
+        ..sample(doc_id, SampleStatus::Ok)
+    };
+    store.put_sample(run_id, &counted(0, 100, 10)).unwrap();
+    store.put_sample(run_id, &counted(1, 50, 5)).unwrap();
+    // A failed sample's tokens are not part of the run's cost; one without counts is.
+    store
+        .put_sample(
+            run_id,
+            &SampleRecord {
+                n_input_tokens: Some(999),
+                ..sample(2, SampleStatus::Failed)
+            },
+        )
+        .unwrap();
+    store
+        .put_sample(
+            run_id,
+            &SampleRecord {
+                n_input_tokens: None,
+                ..sample(3, SampleStatus::Ok)
+            },
+        )
+        .unwrap();
+    let totals = store.run_token_totals(run_id).unwrap();
+    assert_eq!(
+        totals,
+        TokenTotals {
+            samples: 3,
+            counted: 2,
+            input_tokens: 150,
+            output_tokens: 15
+        }
+    );
 }
 
 #[test]
