@@ -143,59 +143,52 @@ impl Engine for LocalEngine {
     }
 
     fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String> {
+        self.prompt_logprobs_batch(std::slice::from_ref(prompt))
+            .pop()
+            .unwrap_or_else(|| Err("no score".into()))
+    }
+
+    /// Every prompt of the batch goes to the engine in one job, which packs them into
+    /// shared forward passes.
+    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, String>> {
         let tokenizer = self.backend.tokenizer();
-        let ids = match prompt {
-            Prompt::Text(text) => tokenizer.encode(text, true).map_err(|e| e.to_string())?,
-            Prompt::Ids(ids) => ids.clone(),
-        };
-        let (first, rest) = ids.split_first().ok_or("empty prompt")?;
-        // One extra placeholder target makes the engine report the top token
-        // after the whole prompt: the greedy next token.
-        let mut targets = rest.to_vec();
-        targets.push(0);
-        let scores = self
-            .runtime
-            .block_on(
-                self.backend
-                    .score_token_continuations(vec![*first], vec![targets]),
-            )
-            .map_err(|e| e.to_string())?;
-        let score = scores.into_iter().next().ok_or("no score")?;
-        let piece = |id: u32| tokenizer.decode(&[id]).unwrap_or_default();
-        let mut offset = 0;
-        let mut tokens = Vec::with_capacity(ids.len());
-        for (i, &id) in ids.iter().enumerate() {
-            let text = piece(id);
-            let (logprob, top) = if i == 0 {
-                (None, None)
-            } else {
-                (
-                    score.token_logprobs.get(i - 1).copied(),
-                    score
-                        .top_token_ids
-                        .get(i - 1)
-                        .zip(score.top_logprobs.get(i - 1))
-                        .map(|(&t, &lp)| (piece(t), lp)),
-                )
-            };
-            tokens.push(TokenLogprob {
-                token: text.clone(),
-                logprob,
-                top,
-                offset,
-            });
-            offset += text.len();
+        let ids: Vec<Result<Vec<u32>, String>> = prompts
+            .iter()
+            .map(|prompt| match prompt {
+                Prompt::Text(text) => tokenizer.encode(text, true).map_err(|e| e.to_string()),
+                Prompt::Ids(ids) if ids.is_empty() => Err("empty prompt".into()),
+                Prompt::Ids(ids) => Ok(ids.clone()),
+            })
+            .collect();
+        // Each prompt is its first token as context and the rest as the continuation,
+        // plus one placeholder target that makes the engine report the greedy next token.
+        let mut items = Vec::new();
+        for ids in ids.iter().flatten() {
+            if let Some((first, rest)) = ids.split_first() {
+                let mut targets = rest.to_vec();
+                targets.push(0);
+                items.push((vec![*first], vec![targets]));
+            }
         }
-        let last = rest.len();
-        let next_id = *score.top_token_ids.get(last).ok_or("no next token")?;
-        let next_lp = score.top_logprobs.get(last).copied();
-        let next = TokenLogprob {
-            token: piece(next_id),
-            logprob: next_lp,
-            top: next_lp.map(|lp| (piece(next_id), lp)),
-            offset,
+        let mut scores = match self.runtime.block_on(self.backend.score_token_batch(items)) {
+            Ok(scores) => scores.into_iter(),
+            Err(e) => return prompts.iter().map(|_| Err(e.to_string())).collect(),
         };
-        Ok(PromptScores { tokens, next })
+        ids.into_iter()
+            .map(|ids| {
+                let ids = ids?;
+                if ids.is_empty() {
+                    return Err("empty prompt".into());
+                }
+                let score = scores
+                    .next()
+                    .ok_or("no score")?
+                    .map_err(|e| e.to_string())?
+                    .pop()
+                    .ok_or("no score")?;
+                prompt_scores(tokenizer.as_ref(), &ids, &score)
+            })
+            .collect()
     }
 
     fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String> {
@@ -223,6 +216,50 @@ impl Engine for LocalEngine {
             max_model_len: self.backend.max_context(),
         }
     }
+}
+
+/// Per-token log-probs, top alternatives and offsets of a prompt from its engine score
+/// (the first token has none; the score's extra last position is the greedy next token).
+fn prompt_scores(
+    tokenizer: &dyn podium_local::TextTokenizer,
+    ids: &[u32],
+    score: &podium_local::SequenceScore,
+) -> Result<PromptScores, String> {
+    let piece = |id: u32| tokenizer.decode(&[id]).unwrap_or_default();
+    let mut offset = 0;
+    let mut tokens = Vec::with_capacity(ids.len());
+    for (i, &id) in ids.iter().enumerate() {
+        let text = piece(id);
+        let (logprob, top) = if i == 0 {
+            (None, None)
+        } else {
+            (
+                score.token_logprobs.get(i - 1).copied(),
+                score
+                    .top_token_ids
+                    .get(i - 1)
+                    .zip(score.top_logprobs.get(i - 1))
+                    .map(|(&t, &lp)| (piece(t), lp)),
+            )
+        };
+        tokens.push(TokenLogprob {
+            token: text.clone(),
+            logprob,
+            top,
+            offset,
+        });
+        offset += text.len();
+    }
+    let last = ids.len() - 1;
+    let next_id = *score.top_token_ids.get(last).ok_or("no next token")?;
+    let next_lp = score.top_logprobs.get(last).copied();
+    let next = TokenLogprob {
+        token: piece(next_id),
+        logprob: next_lp,
+        top: next_lp.map(|lp| (piece(next_id), lp)),
+        offset,
+    };
+    Ok(PromptScores { tokens, next })
 }
 
 pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Result<ExitCode> {

@@ -98,6 +98,13 @@ pub trait Engine: Send + Sync + 'static {
     /// token. A text prompt is tokenized with the model's special tokens (BOS).
     fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String>;
 
+    /// Scores several prompts at once (the worker batches queued scoring requests);
+    /// by default one by one. An engine that can pack them into shared forward passes
+    /// overrides this.
+    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, String>> {
+        prompts.iter().map(|p| self.prompt_logprobs(p)).collect()
+    }
+
     /// Token ids of `text`; control-token text becomes the control token.
     fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String>;
 
@@ -141,8 +148,34 @@ impl Worker {
         std::thread::Builder::new()
             .name("podium-model".into())
             .spawn(move || {
-                while let Some(job) = receiver.blocking_recv() {
-                    run_job(thread_engine.as_ref(), job);
+                // A job taken from the queue while gathering a batch, run next.
+                let mut next: Option<Job> = None;
+                loop {
+                    let job = match next.take() {
+                        Some(job) => job,
+                        None => match receiver.blocking_recv() {
+                            Some(job) => job,
+                            None => break,
+                        },
+                    };
+                    match job {
+                        // Scoring requests waiting in the queue are run as one batch.
+                        Job::Score { prompt, reply } => {
+                            let mut batch = vec![(prompt, reply)];
+                            while batch.len() < MAX_SCORE_BATCH {
+                                match receiver.try_recv() {
+                                    Ok(Job::Score { prompt, reply }) => batch.push((prompt, reply)),
+                                    Ok(other) => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            run_scores(thread_engine.as_ref(), batch);
+                        }
+                        other => run_job(thread_engine.as_ref(), other),
+                    }
                 }
             })
             .expect("spawning the model thread");
@@ -151,6 +184,22 @@ impl Worker {
             model_id: engine.model_id(),
             engine,
         }
+    }
+}
+
+/// Most queued scoring requests run as one batch.
+const MAX_SCORE_BATCH: usize = 32;
+
+type ScoreReply = oneshot::Sender<Result<PromptScores, String>>;
+
+fn run_scores(engine: &dyn Engine, batch: Vec<(Prompt, ScoreReply)>) {
+    let (prompts, replies): (Vec<Prompt>, Vec<ScoreReply>) = batch.into_iter().unzip();
+    let mut results = engine.prompt_logprobs_batch(&prompts).into_iter();
+    for reply in replies {
+        let result = results
+            .next()
+            .unwrap_or_else(|| Err("the engine returned too few scores".into()));
+        let _ = reply.send(result);
     }
 }
 

@@ -20,6 +20,8 @@ use podium_server::{
 struct FakeEngine {
     /// When set, generation waits until the lock can be taken (to fill the queue).
     gate: Option<Arc<Mutex<()>>>,
+    /// The size of every scoring batch the worker ran.
+    batches: Arc<Mutex<Vec<usize>>>,
 }
 
 impl Engine for FakeEngine {
@@ -86,6 +88,11 @@ impl Engine for FakeEngine {
         })
     }
 
+    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, String>> {
+        self.batches.lock().unwrap().push(prompts.len());
+        prompts.iter().map(|p| self.prompt_logprobs(p)).collect()
+    }
+
     /// One token per character: its code point.
     fn tokenize(&self, text: &str, _add_special: bool) -> Result<Vec<u32>, String> {
         Ok(text.chars().map(u32::from).collect())
@@ -107,7 +114,15 @@ impl Engine for FakeEngine {
 }
 
 fn worker(queue: usize, gate: Option<Arc<Mutex<()>>>) -> Worker {
-    Worker::start(Arc::new(FakeEngine { gate }), queue)
+    worker_with_batches(queue, gate, Arc::default())
+}
+
+fn worker_with_batches(
+    queue: usize,
+    gate: Option<Arc<Mutex<()>>>,
+    batches: Arc<Mutex<Vec<usize>>>,
+) -> Worker {
+    Worker::start(Arc::new(FakeEngine { gate, batches }), queue)
 }
 
 async fn call(router: axum::Router, method: &str, path: &str, body: &str) -> (StatusCode, String) {
