@@ -6,10 +6,12 @@ so both see the same docs and prompts). Reports samples/s and accuracy for both.
 
 lm-eval tokenizes through the server's vLLM-style /tokenize endpoint
 (`tokenizer_backend=remote`) and sends token ids with `echo` + `logprobs`; Podium sends
-text to /v1/completions (`api=completions`). One request at a time on both sides.
+text to /v1/completions (`api=completions`). `--concurrency N` requests in flight on
+both sides (the server batches queued scoring requests into shared forward passes).
 
 usage: HF_DATASETS_OFFLINE=1 /work/venv-lmeval/bin/python bench/remote/eval_throughput.py \
-           --model MODEL.gguf [--task arc_easy] [--limit 100] [--threads 2] [--podium target/release/podium]
+           --model MODEL.gguf [--task arc_easy] [--limit 100] [--threads 2] [--concurrency 1]
+           [--podium target/release/podium]
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--port", type=int, default=8766)
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="requests in flight, for both clients (Podium's concurrency=, lm-eval's num_concurrent=)")
     ap.add_argument("--podium", default=str(REPO / "target" / "release" / "podium"))
     args = ap.parse_args()
 
@@ -70,7 +74,7 @@ def main() -> int:
         out = work / "podium_out"
         subprocess.run(
             [args.podium, "eval", "-m",
-             f"openai-compatible:{base}/v1#model?api=completions&concurrency=1",
+             f"openai-compatible:{base}/v1#model?api=completions&concurrency={args.concurrency}",
              "-t", args.task, "--limit", str(args.limit), "--db", str(work / "podium.db"),
              "--output", str(out)],
             check=True, stdout=subprocess.DEVNULL,
@@ -91,7 +95,7 @@ def main() -> int:
             model="local-completions",
             model_args=(
                 f"model=model,base_url={base}/v1/completions,tokenizer_backend=remote,"
-                "num_concurrent=1,max_retries=1,max_length=2048"
+                f"num_concurrent={args.concurrency},max_retries=1,max_length=2048"
             ),
             tasks=[args.task],
             limit=args.limit,
@@ -104,7 +108,7 @@ def main() -> int:
         server.terminate()
         server.wait()
 
-    print(f"task {args.task}, {args.limit} docs, one request at a time, model {Path(args.model).name}, "
+    print(f"task {args.task}, {args.limit} docs, {args.concurrency} request(s) in flight, model {Path(args.model).name}, "
           f"server threads {args.threads}, {os.cpu_count()} cores")
     print(f"{'client':<28}{'wall s':>9}{'samples/s':>11}{'acc':>9}{'acc_norm':>10}")
     for name, secs, res in rows:
