@@ -312,6 +312,45 @@ async fn bad_requests_get_json_errors() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The std lock is held on purpose: it blocks the model thread, not the runtime.
+#[allow(clippy::await_holding_lock)]
+async fn queued_scoring_requests_run_as_one_batch() {
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let worker = worker_with_batches(16, Some(gate.clone()), batches.clone());
+    // A generation holds the model thread while five scoring requests queue up.
+    let generation = tokio::spawn(call_owned(
+        app(worker.clone()),
+        "POST".into(),
+        "/v1/completions".into(),
+        json!({"prompt": "a", "max_tokens": 1}).to_string(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut scores = Vec::new();
+    for prompt in ["ab", "abc", "abcd", "abcde", "abcdef"] {
+        let body = json!({"prompt": prompt, "max_tokens": 0, "echo": true, "logprobs": 1});
+        scores.push(tokio::spawn(call_owned(
+            app(worker.clone()),
+            "POST".into(),
+            "/v1/completions".into(),
+            body.to_string(),
+        )));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(held);
+    assert_eq!(generation.await.unwrap().0, StatusCode::OK);
+    for (k, score) in scores.into_iter().enumerate() {
+        let (status, body) = score.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Each answer is its own prompt's, in spite of the batching.
+        let json: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["choices"][0]["text"].as_str().unwrap().len(), k + 2);
+    }
+    assert_eq!(*batches.lock().unwrap(), [5]);
+}
+
 #[tokio::test]
 // The std lock is held on purpose: it blocks the model thread, not the runtime.
 #[allow(clippy::await_holding_lock)]
