@@ -4,7 +4,7 @@
 //!
 //! cargo run --release -p podium-local --example hellaswag -- MODEL.gguf \
 //!     hellaswag_val_full.txt [--tasks 400] [--threads 2] [--weights q8|stored|f32]
-//!     [--batch-weights f16|quantized] [--batch N (tasks per engine call, default 16)]
+//!     [--batch-weights f16|f32|quantized] [--batch N (tasks per engine call, default 16)]
 //!     [--max-batch-tokens N (tokens per forward call, default 512)]
 
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ struct Args {
     threads: Option<usize>,
     weights: WeightFormat,
     dense_batches: bool,
+    dense_f32: bool,
     batch: usize,
     max_batch_tokens: Option<usize>,
 }
@@ -30,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
     let mut threads = None;
     let mut weights = WeightFormat::default();
     let mut dense_batches = true;
+    let mut dense_f32 = false;
     let mut batch = 16;
     let mut max_batch_tokens = None;
     let mut args = std::env::args().skip(1);
@@ -69,9 +71,10 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "--batch-weights" => {
-                dense_batches = match value("--batch-weights")?.as_str() {
-                    "f16" => true,
-                    "quantized" => false,
+                (dense_batches, dense_f32) = match value("--batch-weights")?.as_str() {
+                    "f16" => (true, false),
+                    "f32" => (true, true),
+                    "quantized" => (false, false),
                     other => return Err(format!("--batch-weights: unknown `{other}`")),
                 }
             }
@@ -79,7 +82,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let [model, data] = <[PathBuf; 2]>::try_from(positional)
-        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32] [--batch-weights f16|quantized] [--batch N] [--max-batch-tokens N]")?;
+        .map_err(|_| "usage: hellaswag MODEL.gguf DATA.txt [--tasks N] [--threads N] [--weights q8|stored|f32] [--batch-weights f16|f32|quantized] [--batch N] [--max-batch-tokens N]")?;
     Ok(Args {
         model,
         data,
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Args, String> {
         threads,
         weights,
         dense_batches,
+        dense_f32,
         batch,
         max_batch_tokens,
     })
@@ -125,6 +129,7 @@ async fn main() -> Result<(), String> {
     options.threads = args.threads;
     options.weight_format = args.weights;
     options.dense_batches = args.dense_batches;
+    options.dense_f32 = args.dense_f32;
     if let Some(tokens) = args.max_batch_tokens {
         options.max_batch_tokens = tokens;
     }

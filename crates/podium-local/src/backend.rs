@@ -40,6 +40,9 @@ pub struct LocalOptions {
     /// scoring (about twice as fast there, and closer to f32; costs ~2 bytes per weight of
     /// those matrices). Single-row decoding always uses the quantized weights.
     pub dense_batches: bool,
+    /// Make those copies f32 instead of f16: about 20–40% faster batches (no conversion
+    /// while packing), at twice their memory.
+    pub dense_f32: bool,
     /// Cap on the sequence length the model runs on; `None` uses the model's training
     /// context length. Memory for keys and values grows linearly with it.
     pub max_context: Option<usize>,
@@ -54,6 +57,7 @@ impl LocalOptions {
             threads: None,
             weight_format: WeightFormat::default(),
             dense_batches: true,
+            dense_f32: false,
             max_context: None,
             max_batch_tokens: 512,
         }
@@ -313,7 +317,11 @@ fn load_engine(path: &Path, options: &LocalOptions) -> Result<Engine> {
         &mut gguf,
         path,
         options.weight_format,
-        options.dense_batches,
+        options.dense_batches.then_some(if options.dense_f32 {
+            candle_core::DType::F32
+        } else {
+            candle_core::DType::F16
+        }),
     )?;
     let max_context = options
         .max_context

@@ -242,18 +242,18 @@ impl GgufFile {
     }
 
     /// A matrix `[out, in]` for `x @ W^T`, optionally re-quantized, with a dense copy for
-    /// batches when `dense_batches` asks for one and candle has no fast kernel for it.
+    /// batches in the `dense` dtype when one is asked for.
     fn matrix(
         &mut self,
         name: &str,
         out_dim: usize,
         in_dim: usize,
         format: WeightFormat,
-        dense_batches: bool,
+        dense: Option<DType>,
     ) -> Result<Linear> {
         let tensor = self.qtensor(name)?;
         check_shape(name, tensor.shape().dims(), &[out_dim, in_dim])?;
-        let dense = dense_copy(&tensor, format, dense_batches)?;
+        let dense = dense_copy(&tensor, format, dense)?;
         Ok(Linear {
             quantized: to_matmul(tensor, format)?,
             dense,
@@ -265,17 +265,24 @@ impl GgufFile {
 fn dense_copy(
     tensor: &QTensor,
     format: WeightFormat,
-    dense_batches: bool,
+    dense: Option<DType>,
 ) -> Result<Option<QMatMul>> {
-    if !dense_batches || format == WeightFormat::F32Reference {
+    let Some(dtype) = dense else {
+        return Ok(None);
+    };
+    if format == WeightFormat::F32Reference {
         return Ok(None);
     }
     // Every matrix, including those candle has tiled int8 kernels for (Q8_0/Q4_K/Q6_K with
     // an inner size that is a multiple of 256): those kernels quantize activations to
     // 8 bits per 256 values, which alone moved SmolLM2's log-probs by 0.07 nats/token
     // against an f32 forward pass, for about 7% of HellaSwag wall time.
-    let dense = tensor.dequantize(&Device::Cpu)?.to_dtype(DType::F16)?;
-    Ok(Some(QMatMul::TensorF16(dense)))
+    let dense = tensor.dequantize(&Device::Cpu)?.to_dtype(dtype)?;
+    Ok(Some(if dtype == DType::F16 {
+        QMatMul::TensorF16(dense)
+    } else {
+        QMatMul::Tensor(dense)
+    }))
 }
 
 fn read_up_to(reader: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -317,13 +324,13 @@ fn to_matmul(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
 
 impl Model {
     /// Builds the model from an opened GGUF file.
-    /// `dense_batches` keeps f16 copies of the matrices candle multiplies slowly in
-    /// batches (see [`Linear`]); it costs memory (about 2 bytes per weight of those).
+    /// `dense` keeps copies of every matrix in that dtype (f16 or f32) for batched rows
+    /// (see [`Linear`]); they cost 2 or 4 bytes per weight.
     pub(crate) fn load(
         gguf: &mut GgufFile,
         path: &Path,
         format: WeightFormat,
-        dense_batches: bool,
+        dense: Option<DType>,
     ) -> Result<Model> {
         let architecture = gguf.architecture(path)?;
         let config = ModelConfig::from_gguf(&gguf.content, architecture)?;
@@ -346,7 +353,7 @@ impl Model {
         let embedding = Arc::new(embedding);
         // Tied embeddings: without `output.weight` the output head is the embedding matrix.
         let output = if gguf.has_tensor("output.weight") {
-            gguf.matrix("output.weight", vocab_size, hidden, format, dense_batches)?
+            gguf.matrix("output.weight", vocab_size, hidden, format, dense)?
         } else if format == WeightFormat::F32Reference {
             Linear {
                 quantized: QMatMul::Tensor(embedding.dequantize(&Device::Cpu)?),
@@ -354,7 +361,7 @@ impl Model {
             }
         } else {
             Linear {
-                dense: dense_copy(&embedding, format, dense_batches)?,
+                dense: dense_copy(&embedding, format, dense)?,
                 quantized: QMatMul::from_arc(embedding.clone())?,
             }
         };
@@ -373,35 +380,17 @@ impl Model {
             };
             layers.push(Layer {
                 attn_norm: gguf.dense(&name("attn_norm"), hidden)?,
-                q: gguf.matrix(&name("attn_q"), q_dim, hidden, format, dense_batches)?,
-                k: gguf.matrix(&name("attn_k"), kv_dim, hidden, format, dense_batches)?,
-                v: gguf.matrix(&name("attn_v"), kv_dim, hidden, format, dense_batches)?,
-                o: gguf.matrix(&name("attn_output"), hidden, q_dim, format, dense_batches)?,
+                q: gguf.matrix(&name("attn_q"), q_dim, hidden, format, dense)?,
+                k: gguf.matrix(&name("attn_k"), kv_dim, hidden, format, dense)?,
+                v: gguf.matrix(&name("attn_v"), kv_dim, hidden, format, dense)?,
+                o: gguf.matrix(&name("attn_output"), hidden, q_dim, format, dense)?,
                 q_norm: optional_norm(gguf, "attn_q_norm", config.head_dim)?,
                 k_norm: optional_norm(gguf, "attn_k_norm", config.head_dim)?,
                 post_attn_norm: optional_norm(gguf, "post_attention_norm", hidden)?,
                 ffn_norm: gguf.dense(&name("ffn_norm"), hidden)?,
-                gate: gguf.matrix(
-                    &name("ffn_gate"),
-                    config.ffn_size,
-                    hidden,
-                    format,
-                    dense_batches,
-                )?,
-                up: gguf.matrix(
-                    &name("ffn_up"),
-                    config.ffn_size,
-                    hidden,
-                    format,
-                    dense_batches,
-                )?,
-                down: gguf.matrix(
-                    &name("ffn_down"),
-                    hidden,
-                    config.ffn_size,
-                    format,
-                    dense_batches,
-                )?,
+                gate: gguf.matrix(&name("ffn_gate"), config.ffn_size, hidden, format, dense)?,
+                up: gguf.matrix(&name("ffn_up"), config.ffn_size, hidden, format, dense)?,
+                down: gguf.matrix(&name("ffn_down"), hidden, config.ffn_size, format, dense)?,
                 post_ffn_norm: optional_norm(gguf, "post_ffw_norm", hidden)?,
             });
         }
@@ -615,8 +604,9 @@ impl Model {
         wanted: &[(usize, u32)],
         slice: usize,
     ) -> Result<Option<Vec<TokenScore>>> {
-        let Some(QMatMul::TensorF16(weight)) = &self.output.dense else {
-            return Ok(None);
+        let weight = match &self.output.dense {
+            Some(QMatMul::TensorF16(weight) | QMatMul::Tensor(weight)) => weight,
+            _ => return Ok(None),
         };
         let n_rows = hidden.dim(0)?;
         if n_rows < DENSE_MIN_ROWS {
@@ -635,7 +625,7 @@ impl Model {
         let mut sum_exp = vec![0f64; n_rows];
         let mut best = vec![(0u32, f32::NEG_INFINITY); n_rows];
         let mut target_logit = vec![f32::NEG_INFINITY; wanted.len()];
-        let x = hidden.to_dtype(DType::F16)?;
+        let x = hidden.to_dtype(weight.dtype())?;
         let mut start = 0;
         while start < self.vocab_size {
             let len = slice.min(self.vocab_size - start);

@@ -173,7 +173,13 @@ fn engine_with(
     max_batch_tokens: usize,
 ) -> Engine {
     let mut gguf = GgufFile::open(path).unwrap();
-    let model = Model::load(&mut gguf, path, format, dense_batches).unwrap();
+    let model = Model::load(
+        &mut gguf,
+        path,
+        format,
+        dense_batches.then_some(candle_core::DType::F16),
+    )
+    .unwrap();
     Engine {
         settings: EngineSettings {
             max_context: model.config.context_length,
@@ -422,6 +428,37 @@ fn dense_f16_batches_agree_with_quantized_weights() {
 }
 
 #[test]
+fn f32_batch_weights_agree_with_f16_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    for tiny in both_architectures() {
+        let path = tiny.write(dir.path(), 61);
+        let load = |dtype| {
+            let mut gguf = GgufFile::open(&path).unwrap();
+            Engine {
+                model: Model::load(&mut gguf, &path, WeightFormat::default(), Some(dtype)).unwrap(),
+                settings: EngineSettings {
+                    max_context: 64,
+                    max_batch_tokens: 512,
+                    max_logit_rows: 7,
+                },
+            }
+        };
+        let context = tokens(9, 62);
+        let continuations = vec![tokens(6, 63), tokens(10, 64)];
+        let f16 = load(candle_core::DType::F16)
+            .score_continuations(&context, &continuations)
+            .unwrap();
+        let f32 = load(candle_core::DType::F32)
+            .score_continuations(&context, &continuations)
+            .unwrap();
+        for (a, b) in f16.iter().zip(&f32) {
+            let per_token = (a.logprob - b.logprob).abs() / a.n_tokens as f64;
+            assert!(per_token < 0.02, "{}: {per_token}", tiny.architecture);
+        }
+    }
+}
+
+#[test]
 fn sliced_dense_head_matches_full_logits() {
     let dir = tempfile::tempdir().unwrap();
     for tiny in both_architectures() {
@@ -539,7 +576,7 @@ fn load_error(path: &Path) -> LocalError {
         Ok(gguf) => gguf,
         Err(e) => return e,
     };
-    match Model::load(&mut gguf, path, WeightFormat::default(), true) {
+    match Model::load(&mut gguf, path, WeightFormat::default(), None) {
         Ok(_) => panic!("{} loaded", path.display()),
         Err(e) => e,
     }
