@@ -2,7 +2,7 @@
 # HellaSwag on the first N tasks of the bundled llama.cpp-format file, Podium vs
 # llama.cpp's `llama-perplexity --hellaswag`, on the same GGUF and thread count, one
 # after the other in one run. llama.cpp gets a file holding exactly those N tasks (with
-# --hellaswag-tasks equal to the file's count it scores all of them, in order).
+# --hellaswag-tasks equal to the file's count it scores every one of them, though in a shuffled order).
 # Both report acc_norm by tokens: the mean log-prob of each ending's tokens after the
 # prefix the four sequences share.
 # usage: bench/local/hellaswag_side_by_side.sh MODEL.gguf N THREADS [LLAMA_BUILD_DIR [PODIUM ARGS...]]
