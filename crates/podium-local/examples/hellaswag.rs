@@ -25,6 +25,10 @@ struct Args {
     max_batch_tokens: Option<usize>,
 }
 
+fn number(text: String, name: &str) -> Result<usize, String> {
+    text.parse().map_err(|e| format!("{name}: {e}"))
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut positional = Vec::new();
     let mut tasks = 400;
@@ -38,18 +42,8 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
-            "--tasks" => {
-                tasks = value("--tasks")?
-                    .parse()
-                    .map_err(|e| format!("--tasks: {e}"))?
-            }
-            "--threads" => {
-                threads = Some(
-                    value("--threads")?
-                        .parse()
-                        .map_err(|e| format!("--threads: {e}"))?,
-                )
-            }
+            "--tasks" => tasks = number(value("--tasks")?, "--tasks")?,
+            "--threads" => threads = Some(number(value("--threads")?, "--threads")?),
             "--weights" => {
                 weights = match value("--weights")?.as_str() {
                     "q8" => WeightFormat::Q8_0ForSlowTypes,
@@ -58,17 +52,9 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("--weights: unknown format `{other}`")),
                 }
             }
-            "--batch" => {
-                batch = value("--batch")?
-                    .parse()
-                    .map_err(|e| format!("--batch: {e}"))?
-            }
+            "--batch" => batch = number(value("--batch")?, "--batch")?,
             "--max-batch-tokens" => {
-                max_batch_tokens = Some(
-                    value("--max-batch-tokens")?
-                        .parse()
-                        .map_err(|e| format!("--max-batch-tokens: {e}"))?,
-                )
+                max_batch_tokens = Some(number(value("--max-batch-tokens")?, "--max-batch-tokens")?)
             }
             "--batch-weights" => {
                 (dense_batches, dense_f32) = match value("--batch-weights")?.as_str() {
