@@ -3,7 +3,7 @@
 //! decoded one at a time from an empty context; mean and spread over repetitions.
 //!
 //! cargo run --release -p podium-local --example speed -- MODEL.gguf [--threads 2]
-//!     [--prompt 512] [--generate 128] [--reps 3] [--batch-weights f16|quantized]
+//!     [--prompt 512] [--generate 128] [--reps 3] [--batch-weights f16|f32|quantized]
 
 use std::path::PathBuf;
 
@@ -27,11 +27,14 @@ fn parse_args() -> Result<(PathBuf, LocalOptions, usize, usize, usize), String> 
             "--generate" => generate = number("--generate")?,
             "--reps" => reps = number("--reps")?.max(1),
             "--batch-weights" => {
-                options.dense_batches = match args.next().as_deref() {
-                    Some("f16") => true,
-                    Some("quantized") => false,
+                (options.dense_batches, options.dense_f32) = match args.next().as_deref() {
+                    Some("f16") => (true, false),
+                    Some("f32") => (true, true),
+                    Some("quantized") => (false, false),
                     other => {
-                        return Err(format!("--batch-weights: f16 or quantized, got {other:?}"));
+                        return Err(format!(
+                            "--batch-weights: f16, f32 or quantized, got {other:?}"
+                        ));
                     }
                 }
             }
@@ -39,7 +42,7 @@ fn parse_args() -> Result<(PathBuf, LocalOptions, usize, usize, usize), String> 
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    let model = model.ok_or("usage: speed MODEL.gguf [--threads N] [--prompt N] [--generate N] [--reps N] [--batch-weights f16|quantized]")?;
+    let model = model.ok_or("usage: speed MODEL.gguf [--threads N] [--prompt N] [--generate N] [--reps N] [--batch-weights f16|f32|quantized]")?;
     Ok((model, options, prompt, generate, reps))
 }
 

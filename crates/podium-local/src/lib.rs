@@ -8,6 +8,7 @@
 //! Architecture invariant: nothing here blocks an async runtime's threads; every tensor
 //! operation happens on the model thread.
 
+mod activation;
 mod backend;
 mod config;
 mod engine;

@@ -9,6 +9,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Device, Module, Tensor};
 
+use crate::activation::{Activation, gated};
 use crate::config::{Architecture, ModelConfig, RopeParams, RopeStyle};
 use crate::error::{LocalError, Result};
 
@@ -562,13 +563,13 @@ impl Model {
             }
             let x_mid = (residual + attn)?;
             let h = rms_norm(&x_mid, &layer.ffn_norm, config.rms_eps)?;
-            let gate = layer.gate.forward(&h)?;
-            let gate = match config.architecture {
-                Architecture::Llama => candle_nn::ops::silu(&gate)?,
+            let activation = match config.architecture {
+                Architecture::Llama => Activation::Silu,
                 // GELU with the tanh approximation, as Gemma was trained with.
-                Architecture::Gemma3 => gate.gelu()?,
+                Architecture::Gemma3 => Activation::GeluTanh,
             };
-            let mut ffn = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
+            let gated = gated(&layer.gate.forward(&h)?, &layer.up.forward(&h)?, activation)?;
+            let mut ffn = layer.down.forward(&gated)?;
             if let Some(norm) = &layer.post_ffn_norm {
                 ffn = rms_norm(&ffn, norm, config.rms_eps)?;
             }
