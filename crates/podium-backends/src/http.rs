@@ -545,23 +545,22 @@ where
 
     let mut chunks = response.bytes_stream();
     let mut decoder = SseDecoder::new();
-    let mut events = Vec::new();
     let mut n_events = 0;
     while let Some(chunk) = chunks.next().await {
         let at = Instant::now();
         let chunk = chunk.map_err(|err| {
             failure_from_reqwest(&err, &format!("the stream was cut after {n_events} events"))
         })?;
-        decoder.push(&chunk, at, &mut events);
-        for event in events.drain(..) {
+        let mut counted = |event: &SseEvent| {
             n_events += 1;
-            if on_event(&event)? {
-                return Ok(StreamEnd {
-                    ended: Instant::now(),
-                    n_events,
-                    done: true,
-                });
-            }
+            on_event(event)
+        };
+        if decoder.push(&chunk, at, &mut counted)? {
+            return Ok(StreamEnd {
+                ended: Instant::now(),
+                n_events,
+                done: true,
+            });
         }
     }
     let ended = Instant::now();

@@ -13,6 +13,7 @@
 //! Options: `api=completions|chat` (default `completions`: evaluation prompts
 //! are already rendered), and the endpoint options of [`EndpointOptions`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -430,78 +431,175 @@ fn on_event(
     if data.is_empty() {
         return Ok(());
     }
-    let json: Value = serde_json::from_str(data).map_err(|err| {
-        Failure::Permanent(format!(
-            "invalid JSON in a stream event ({err}): `{}`",
-            truncate_for_message(data, 200)
-        ))
-    })?;
-    if json.get("error").is_some_and(|e| !e.is_null()) {
+    let value;
+    let chunk = match serde_json::from_str::<Chunk>(data) {
+        Ok(chunk) => chunk,
+        Err(_) => {
+            value = serde_json::from_str::<Value>(data).map_err(|err| {
+                Failure::Permanent(format!(
+                    "invalid JSON in a stream event ({err}): `{}`",
+                    truncate_for_message(data, 200)
+                ))
+            })?;
+            Chunk::from_value(&value)
+        }
+    };
+    if chunk.error.is_some() {
         return Err(Failure::Permanent(format!(
             "the server sent an error in the stream: {}",
             server_message(data)
         )));
     }
-    read_choice_and_usage(&json, event.at, recorder, progress);
+    chunk.record(event.at, recorder, progress);
     Ok(())
 }
 
-fn text_of(value: Option<&Value>) -> &str {
-    value.and_then(Value::as_str).unwrap_or("")
+/// What Podium reads from a completions or chat-completions chunk, or from a whole
+/// (non-streamed) response, borrowed from the JSON text where it has no escapes.
+///
+/// Parsing into this instead of a `serde_json::Value` skips building a map per object
+/// and a string per field: that was most of the client's CPU per streamed event
+/// (docs/BENCHMARKS.md, "Client overhead"). A chunk that does not fit these types
+/// (say a number where a string belongs) is read again leniently from a `Value` by
+/// [`Chunk::from_value`], so an odd server is read as before, only slower.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+    /// Any non-null `error` member.
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
 }
 
-/// Text, reasoning and usage of a chunk or of a whole (non-streamed) response.
-fn read_choice_and_usage(
-    json: &Value,
-    at: Instant,
-    recorder: &mut StreamRecorder,
-    progress: &mut StreamProgress,
-) {
-    if let Some(usage) = json.get("usage").filter(|u| u.is_object()) {
-        if let Some(n) = usage.get("prompt_tokens").and_then(Value::as_u64) {
-            recorder.set_input_tokens(n as usize);
-        }
-        if let Some(n) = usage.get("completion_tokens").and_then(Value::as_u64) {
-            recorder.set_output_tokens(n as usize);
+#[derive(Debug, Default, serde::Deserialize)]
+struct ChunkChoice<'a> {
+    /// Completions put the text here.
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    /// A streamed chat chunk.
+    #[serde(default, borrow)]
+    delta: Option<ChunkMessage<'a>>,
+    /// A whole chat response.
+    #[serde(default, borrow)]
+    message: Option<ChunkMessage<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ChunkMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+impl<'a> Chunk<'a> {
+    /// The same reading from any JSON value: fields of an unexpected type count as absent.
+    fn from_value(json: &'a Value) -> Chunk<'a> {
+        let text = |value: Option<&'a Value>| value.and_then(Value::as_str).map(Cow::Borrowed);
+        let message = |value: Option<&'a Value>| {
+            value.filter(|m| m.is_object()).map(|m| ChunkMessage {
+                content: text(m.get("content")),
+                reasoning_content: text(m.get("reasoning_content")),
+                reasoning: text(m.get("reasoning")),
+                tool_calls: m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .map(|calls| vec![serde::de::IgnoredAny; calls.len()]),
+            })
+        };
+        let choices = json
+            .get("choices")
+            .and_then(Value::as_array)
+            .map(|choices| {
+                choices
+                    .iter()
+                    .map(|choice| ChunkChoice {
+                        text: text(choice.get("text")),
+                        delta: message(choice.get("delta")),
+                        message: message(choice.get("message")),
+                        finish_reason: text(choice.get("finish_reason")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let usage = json
+            .get("usage")
+            .filter(|u| u.is_object())
+            .map(|u| ChunkUsage {
+                prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64),
+                completion_tokens: u.get("completion_tokens").and_then(Value::as_u64),
+            });
+        Chunk {
+            choices,
+            usage,
+            error: json
+                .get("error")
+                .filter(|e| !e.is_null())
+                .map(|_| serde::de::IgnoredAny),
         }
     }
-    let Some(choice) = json.pointer("/choices/0") else {
-        return;
-    };
-    if choice
-        .get("finish_reason")
-        .is_some_and(|reason| reason.is_string())
-    {
-        progress.finished = true;
-    }
-    // A streamed chat chunk has `delta`, a whole chat response `message`.
-    let message = choice.get("delta").or_else(|| choice.get("message"));
-    let content = match choice.get("text") {
-        Some(text) => text_of(Some(text)),
-        None => text_of(message.and_then(|m| m.get("content"))),
-    };
-    let reasoning = message
-        .map(|m| {
-            let reasoning_content = text_of(m.get("reasoning_content"));
+
+    /// Hand the chunk's usage and first choice's text, reasoning and finish to the recorder.
+    fn record(&self, at: Instant, recorder: &mut StreamRecorder, progress: &mut StreamProgress) {
+        if let Some(usage) = &self.usage {
+            if let Some(n) = usage.prompt_tokens {
+                recorder.set_input_tokens(n as usize);
+            }
+            if let Some(n) = usage.completion_tokens {
+                recorder.set_output_tokens(n as usize);
+            }
+        }
+        let Some(choice) = self.choices.first() else {
+            return;
+        };
+        if choice.finish_reason.is_some() {
+            progress.finished = true;
+        }
+        // A streamed chat chunk has `delta`, a whole chat response `message`.
+        let message = choice.delta.as_ref().or(choice.message.as_ref());
+        fn text<'s>(value: &'s Option<Cow<'_, str>>) -> &'s str {
+            value.as_deref().unwrap_or("")
+        }
+        let content = match &choice.text {
+            Some(content) => content.as_ref(),
+            None => message.map_or("", |m| text(&m.content)),
+        };
+        let reasoning = message.map_or("", |m| {
+            let reasoning_content = text(&m.reasoning_content);
             if reasoning_content.is_empty() {
-                text_of(m.get("reasoning"))
+                text(&m.reasoning)
             } else {
                 reasoning_content
             }
-        })
-        .unwrap_or("");
-    let tool_call = message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array)
-        .is_some_and(|calls| !calls.is_empty());
-    recorder.on_delta(
-        at,
-        Delta {
-            content,
-            reasoning,
-            tool_call,
-        },
-    );
+        });
+        let tool_call = message
+            .and_then(|m| m.tool_calls.as_ref())
+            .is_some_and(|calls| !calls.is_empty());
+        recorder.on_delta(
+            at,
+            Delta {
+                content,
+                reasoning,
+                tool_call,
+            },
+        );
+    }
 }
 
 /// A whole JSON body where a stream was asked for: an error, or a complete answer.
@@ -513,19 +611,20 @@ fn whole_body(bytes: &[u8], at: Instant, recorder: &mut StreamRecorder) -> Resul
             truncate_for_message(text.trim(), 200)
         ))
     })?;
-    if json.get("error").is_some_and(|e| !e.is_null()) {
+    let chunk = Chunk::from_value(&json);
+    if chunk.error.is_some() {
         return Err(Failure::Permanent(format!(
             "HTTP 200 with an error body: {}",
             server_message(&text)
         )));
     }
-    if json.pointer("/choices/0").is_none() {
+    if chunk.choices.is_empty() {
         return Err(Failure::Permanent(format!(
             "the response has no choices: `{}`",
             truncate_for_message(text.trim(), 200)
         )));
     }
-    read_choice_and_usage(&json, at, recorder, &mut StreamProgress::default());
+    chunk.record(at, recorder, &mut StreamProgress::default());
     Ok(())
 }
 
@@ -986,6 +1085,81 @@ mod tests {
             "{score:?} vs {expected:?}"
         );
         assert_eq!((score.is_greedy, score.n_tokens), (expected.1, expected.2));
+    }
+
+    /// Feed `events` through `on_event` (typed parse, `Value` fallback) or straight
+    /// through the lenient `Value` reading; the finished result, in words.
+    fn read_stream(events: &[&str], lenient_only: bool) -> Result<String, String> {
+        let t0 = Instant::now();
+        let mut recorder = StreamRecorder::new(t0, 0.0);
+        let mut progress = StreamProgress::default();
+        for (i, data) in events.iter().enumerate() {
+            let at = t0 + std::time::Duration::from_millis(i as u64 + 1);
+            if lenient_only {
+                let value: Value = serde_json::from_str(data).unwrap();
+                Chunk::from_value(&value).record(at, &mut recorder, &mut progress);
+            } else {
+                let event = SseEvent {
+                    event: None,
+                    data: data.to_string(),
+                    at,
+                };
+                on_event(&event, &mut recorder, &mut progress).map_err(|f| format!("{f:?}"))?;
+            }
+        }
+        let result = recorder.finish(&[], t0, 1);
+        Ok(format!("{result:?} finished={}", progress.finished))
+    }
+
+    #[test]
+    fn typed_chunks_read_like_the_lenient_value_reading() {
+        let streams: [&[&str]; 5] = [
+            // Completions, with the final usage chunk (no choices).
+            &[
+                r#"{"id":"c","object":"text_completion","choices":[{"index":0,"text":"Hel","logprobs":null,"finish_reason":null}]}"#,
+                r#"{"choices":[{"index":0,"text":"lo \"x\" \u00e9","finish_reason":"length"}]}"#,
+                r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#,
+            ],
+            // Chat deltas with reasoning, then the answer, then a tool call.
+            &[
+                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":"think"}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"reasoning":"more"}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"content":"<think>a</think>Answer"}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":null}"#,
+            ],
+            // A whole chat message where a delta was expected.
+            &[
+                r#"{"choices":[{"message":{"role":"assistant","content":"Whole"},"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
+            ],
+            // Types the typed reading rejects: read leniently, not as an error.
+            &[
+                r#"{"choices":[{"text":"a","finish_reason":7}]}"#,
+                r#"{"choices":[{"delta":{"content":["part"]}},{"text":"ignored"}],"usage":{"prompt_tokens":1.5,"completion_tokens":4}}"#,
+                r#"{"choices":"none","usage":[]}"#,
+            ],
+            // Null error members are not errors.
+            &[r#"{"error":null,"choices":[{"text":"ok","finish_reason":"stop"}]}"#],
+        ];
+        for (i, events) in streams.iter().enumerate() {
+            // Stream 3 is the one the typed reading must reject (and fall back on).
+            for data in events.iter() {
+                let typed = serde_json::from_str::<Chunk>(data);
+                assert_eq!(typed.is_ok(), i != 3, "{data}: {typed:?}");
+            }
+            let typed = read_stream(events, false).unwrap();
+            assert_eq!(typed, read_stream(events, true).unwrap(), "{events:?}");
+        }
+        let whole = read_stream(streams[0], false).unwrap();
+        assert!(whole.contains(r#"Hello \"x\" é"#), "{whole}");
+        assert!(whole.contains("finished=true"));
+    }
+
+    #[test]
+    fn error_members_and_bad_json_in_a_stream_fail() {
+        let err = read_stream(&[r#"{"error":{"message":"overloaded"}}"#], false).unwrap_err();
+        assert!(err.contains("overloaded"), "{err}");
+        let err = read_stream(&[r#"{"choices":[{"text":"a"}"#], false).unwrap_err();
+        assert!(err.contains("invalid JSON in a stream event"), "{err}");
     }
 
     #[test]

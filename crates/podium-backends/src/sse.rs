@@ -2,6 +2,10 @@
 //! format that streamed completions use). Each event carries the instant its
 //! last bytes arrived, taken by the caller before any parsing, so speed metrics
 //! measure the network and not our JSON decoding.
+//!
+//! The decoder reuses its buffers: lines are read in place from the received chunk
+//! (copied only when a line spans two chunks), and each event is handed to a callback
+//! by reference, so a stream costs no allocation per line or per event.
 
 use std::time::Instant;
 
@@ -21,93 +25,140 @@ pub(crate) struct Truncated {
     pub(crate) partial: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SseDecoder {
-    /// Bytes of an incomplete line.
+    /// Bytes of a line that started in an earlier chunk.
     line: Vec<u8>,
-    event: Option<String>,
-    data: Option<String>,
+    /// The event being assembled; handed out by reference, then cleared for reuse.
+    current: SseEvent,
+    /// Whether `current` has had a `data:` line.
+    has_data: bool,
 }
 
 impl SseDecoder {
     pub(crate) fn new() -> SseDecoder {
-        SseDecoder::default()
+        SseDecoder {
+            line: Vec::new(),
+            current: SseEvent {
+                event: None,
+                data: String::new(),
+                at: Instant::now(),
+            },
+            has_data: false,
+        }
     }
 
-    /// Feed one chunk of the body, received at `at`; complete events are appended to `out`.
-    pub(crate) fn push(&mut self, chunk: &[u8], at: Instant, out: &mut Vec<SseEvent>) {
+    /// Feed one chunk of the body, received at `at`, calling `on_event` for each event
+    /// it completes. `on_event` returns `Ok(true)` to stop: the rest of the chunk is
+    /// then left unread and `push` returns `Ok(true)`.
+    pub(crate) fn push<E>(
+        &mut self,
+        chunk: &[u8],
+        at: Instant,
+        on_event: &mut impl FnMut(&SseEvent) -> Result<bool, E>,
+    ) -> Result<bool, E> {
         let mut rest = chunk;
         while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
-            self.line.extend_from_slice(&rest[..newline]);
+            let stop = if self.line.is_empty() {
+                self.take_line(&rest[..newline], at, on_event)?
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(&rest[..newline]);
+                let stop = self.take_line(&line, at, on_event)?;
+                line.clear();
+                self.line = line; // keeps its capacity
+                stop
+            };
             rest = &rest[newline + 1..];
-            let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
+            if stop {
+                return Ok(true);
             }
-            self.take_line(&line, at, out);
         }
         self.line.extend_from_slice(rest);
+        Ok(false)
     }
 
     /// The body ended: an unterminated final event means the stream was cut.
     pub(crate) fn finish(self) -> Result<(), Truncated> {
         let leftover_line = String::from_utf8_lossy(&self.line).trim().to_string();
-        if leftover_line.is_empty() && self.data.is_none() && self.event.is_none() {
+        if leftover_line.is_empty() && !self.has_data && self.current.event.is_none() {
             return Ok(());
         }
-        let mut partial = self.data.unwrap_or_default();
+        let mut partial = if self.has_data {
+            self.current.data
+        } else {
+            String::new()
+        };
         partial.push_str(&leftover_line);
         Err(Truncated {
             partial: crate::http::truncate_for_message(&partial, 120),
         })
     }
 
-    fn take_line(&mut self, line: &[u8], at: Instant, out: &mut Vec<SseEvent>) {
+    fn take_line<E>(
+        &mut self,
+        line: &[u8],
+        at: Instant,
+        on_event: &mut impl FnMut(&SseEvent) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
-            if let Some(data) = self.data.take() {
-                out.push(SseEvent {
-                    event: self.event.take(),
-                    data,
-                    at,
-                });
+            let mut stop = false;
+            if self.has_data {
+                self.current.at = at;
+                stop = on_event(&self.current)?;
+                self.current.data.clear();
+                self.has_data = false;
             }
-            self.event = None;
-            return;
+            self.current.event = None;
+            return Ok(stop);
         }
         if line.first() == Some(&b':') {
-            return; // A comment (servers send these as keep-alives).
+            return Ok(false); // A comment (servers send these as keep-alives).
         }
-        let line = String::from_utf8_lossy(line);
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_ref(), ""),
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
         };
         match field {
-            "event" => self.event = Some(value.to_string()),
-            "data" => match &mut self.data {
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
+            b"event" => self.current.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"data" => {
+                if self.has_data {
+                    self.current.data.push('\n');
                 }
-                None => self.data = Some(value.to_string()),
-            },
+                self.current.data.push_str(&String::from_utf8_lossy(value));
+                self.has_data = true;
+            }
             // `id` and `retry` matter only to browsers that reconnect.
             _ => {}
         }
+        Ok(false)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::convert::Infallible;
 
     type Decoded = (Vec<(Option<String>, String)>, Result<(), Truncated>);
+
+    fn collect(decoder: &mut SseDecoder, chunk: &[u8], at: Instant, into: &mut Vec<SseEvent>) {
+        let stopped = decoder.push(chunk, at, &mut |event: &SseEvent| {
+            into.push(event.clone());
+            Ok::<bool, Infallible>(false)
+        });
+        assert_eq!(stopped, Ok(false));
+    }
 
     fn decode(chunks: &[&str]) -> Decoded {
         let mut decoder = SseDecoder::new();
         let mut events = Vec::new();
         for chunk in chunks {
-            decoder.push(chunk.as_bytes(), Instant::now(), &mut events);
+            collect(&mut decoder, chunk.as_bytes(), Instant::now(), &mut events);
         }
         let events = events.into_iter().map(|e| (e.event, e.data)).collect();
         (events, decoder.finish())
@@ -136,6 +187,26 @@ mod tests {
         );
         check(&["data: a\ndata: b\n\n"], &[(None, "a\nb")]);
         check(&["data:[DONE]\n\n"], &[(None, "[DONE]")]);
+        // An empty data line still makes an event; a line with no colon is a field name.
+        check(&["data\n\ndata:\n\n"], &[(None, ""), (None, "")]);
+        // Invalid UTF-8 is replaced, not dropped.
+        check(&["data: a\u{fffd}b\n\n"], &[(None, "a\u{fffd}b")]);
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_events() {
+        let body = "event: e1\ndata: {\"x\": \"é\"}\r\n\r\n: keep-alive\n\ndata: one\ndata: two\n\ndata: [DONE]\n\n";
+        let whole = decode(&[body]);
+        for split in 0..=body.len() {
+            let (a, b) = body.as_bytes().split_at(split);
+            let mut decoder = SseDecoder::new();
+            let mut events = Vec::new();
+            collect(&mut decoder, a, Instant::now(), &mut events);
+            collect(&mut decoder, b, Instant::now(), &mut events);
+            let events: Vec<_> = events.into_iter().map(|e| (e.event, e.data)).collect();
+            assert_eq!((events, decoder.finish()), whole, "split at {split}");
+        }
+        assert_eq!(whole.0.len(), 3);
     }
 
     #[test]
@@ -148,13 +219,29 @@ mod tests {
     }
 
     #[test]
+    fn stopping_leaves_the_rest_unread() {
+        let mut decoder = SseDecoder::new();
+        let mut seen = Vec::new();
+        let stopped = decoder.push(
+            b"data: 1\n\ndata: 2\n\ndata: 3\n\n",
+            Instant::now(),
+            &mut |event: &SseEvent| {
+                seen.push(event.data.clone());
+                Ok::<bool, Infallible>(event.data == "2")
+            },
+        );
+        assert_eq!(stopped, Ok(true));
+        assert_eq!(seen, ["1", "2"]);
+    }
+
+    #[test]
     fn events_carry_the_arrival_of_their_last_chunk() {
         let mut decoder = SseDecoder::new();
         let mut events = Vec::new();
         let first = Instant::now();
-        decoder.push(b"data: x", first, &mut events);
+        collect(&mut decoder, b"data: x", first, &mut events);
         let second = first + std::time::Duration::from_millis(5);
-        decoder.push(b"\n\n", second, &mut events);
+        collect(&mut decoder, b"\n\n", second, &mut events);
         assert_eq!(events[0].at, second);
     }
 }
