@@ -103,7 +103,9 @@ def accuracy(args, srv, rows, raw):
         for label, conc, n, G, tokens, with_py in levels:
             srv.config(ttft_ms=D, gap_ms=G, multi_every=every, multi_n=multi)
             stamps = f"/tmp/podium-remote-py-stamps-{os.getpid()}.json"
-            clients = [("podium", podium_cmd(args, "?concurrency=256", n, conc, 32, tokens, 2))]
+            records = f"/tmp/podium-remote-records-{os.getpid()}.jsonl"
+            clients = [("podium", podium_cmd(args, "?concurrency=256", n, conc, 32, tokens, 2)
+                        + ["--records", records])]
             if with_py:
                 clients.append(("python", py_cmd(args, n, conc, 32, tokens) + ["--stamps", stamps]))
             for name, cmd in clients:
@@ -130,18 +132,28 @@ def accuracy(args, srv, rows, raw):
                     row[f"tpot_{k}_ms"] = tpot[k] * 1e3
                     row[f"tpot_{k}_err_injected_ms"] = (tpot[k] - percentile(truth["inj_tpot"], q)) * 1e3
                     row[f"tpot_{k}_err_server_ms"] = (tpot[k] - percentile(truth["tpot"], q)) * 1e3
+                # Per-request truth: the client's own t0 and first-token stamps joined
+                # with the server's stamps (same CLOCK_MONOTONIC, same host). Podium
+                # writes them with --records, the Python client with --stamps.
+                by_index = {r["index"]: r for r in stats["requests"]}
                 if name == "python":
-                    # Per-request truth: the client's own t0 and first-token stamps joined
-                    # with the server's stamps (same CLOCK_MONOTONIC, same host).
-                    by_index = {r["index"]: r for r in stats["requests"]}
-                    per = []
-                    for c in json.load(open(stamps)):
-                        r = by_index.get(c["index"])
-                        if r and c["first_ns"]:
-                            per.append({"err": c["ttft"] - (r["t_first"] - c["t0_ns"]) / 1e9,
-                                        "request_path": (r["t_recv"] - c["t0_ns"]) / 1e9,
-                                        "response_path": (c["first_ns"] - r["t_first"]) / 1e9})
+                    client_stamps = [(c["index"], c["t0_ns"], c["first_ns"], c["ttft"])
+                                     for c in json.load(open(stamps))]
                     os.unlink(stamps)
+                else:
+                    with open(records) as f:
+                        recs = [json.loads(line) for line in f]
+                    os.unlink(records)
+                    client_stamps = [(c["index"], c["t0_monotonic_ns"], c["first_token_monotonic_ns"], c["ttft_s"])
+                                     for c in recs if c.get("ok")]
+                per = []
+                for index, t0_ns, first_ns, ttft_s in client_stamps:
+                    r = by_index.get(index)
+                    if r and first_ns and t0_ns and r.get("t_first"):
+                        per.append({"err": ttft_s - (r["t_first"] - t0_ns) / 1e9,
+                                    "request_path": (r["t_recv"] - t0_ns) / 1e9,
+                                    "response_path": (first_ns - r["t_first"]) / 1e9})
+                if per:
                     for key in ("err", "request_path", "response_path"):
                         for q in (50, 99):
                             row[f"per_request_{key}_p{q}_ms"] = percentile([p[key] for p in per], q) * 1e3
@@ -219,11 +231,13 @@ def report(args, acc, ovh, raw):
         print(f"- {client} {conc}: server p50 {spread([r['server_ttft_p50_ms'] for r in rs], '{:.2f}')}, "
               f"p99 {spread([r['server_ttft_p99_ms'] for r in rs], '{:.2f}')}; measured p50 "
               f"{spread([r['ttft_p50_ms'] for r in rs], '{:.2f}')}, p99 {spread([r['ttft_p99_ms'] for r in rs], '{:.2f}')}")
-    py = [r for r in acc if r["client"] == "python"]
-    if py:
-        print("\nPython client, per request (its own t0 / first-token stamps joined with the server's send stamps), ms:")
+    for client in ("podium", "python"):
+        cl = [r for r in acc if r["client"] == client and "per_request_err_p50_ms" in r]
+        if not cl:
+            continue
+        print(f"\n{client} client, per request (its own t0 / first-token stamps joined with the server's send stamps), ms:")
         for level in order:
-            rs = [r for r in py if r["level"] == level]
+            rs = [r for r in cl if r["level"] == level]
             if rs:
                 f = lambda k: spread([r[k] for r in rs], "{:.2f}")
                 print(f"- {level}: TTFT error vs the server's first send stamp (= response path, send -> client stamp) "

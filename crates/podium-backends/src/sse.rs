@@ -58,7 +58,7 @@ impl SseDecoder {
         on_event: &mut impl FnMut(&SseEvent) -> Result<bool, E>,
     ) -> Result<bool, E> {
         let mut rest = chunk;
-        while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(newline) = memchr::memchr(b'\n', rest) {
             let stop = if self.line.is_empty() {
                 self.take_line(&rest[..newline], at, on_event)?
             } else {
@@ -116,7 +116,7 @@ impl SseDecoder {
         if line.first() == Some(&b':') {
             return Ok(false); // A comment (servers send these as keep-alives).
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -129,7 +129,10 @@ impl SseDecoder {
                 if self.has_data {
                     self.current.data.push('\n');
                 }
-                self.current.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.current.data.push_str(text),
+                    Err(_) => self.current.data.push_str(&String::from_utf8_lossy(value)),
+                }
                 self.has_data = true;
             }
             // `id` and `retry` matter only to browsers that reconnect.

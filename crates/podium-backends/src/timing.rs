@@ -109,6 +109,7 @@ impl StreamRecorder {
             inter_chunk_s,
             cached: false,
             attempts,
+            started: Some(self.t0),
         };
         let (n_output_tokens, token_count_source) = match self.n_output_tokens {
             Some(n) => (n, TokenCountSource::Server),

@@ -70,6 +70,61 @@ pub struct RequestRecord {
     pub n_output_tokens: Option<usize>,
     pub token_count_source: Option<TokenCountSource>,
     pub inter_chunk_s: Vec<f64>,
+    /// `CLOCK_MONOTONIC` nanoseconds (Python's `time.monotonic_ns()`) when the request
+    /// was written, and when its first token arrived: for joining with a server's own
+    /// stamps on the same machine. None where the backend gives no start instant.
+    #[serde(default)]
+    pub t0_monotonic_ns: Option<u64>,
+    #[serde(default)]
+    pub first_token_monotonic_ns: Option<u64>,
+}
+
+/// Maps `Instant`s to `CLOCK_MONOTONIC` nanoseconds, the clock `Instant` reads on Linux.
+#[derive(Debug, Clone, Copy)]
+struct MonotonicAnchor {
+    instant: Instant,
+    ns: u64,
+}
+
+impl MonotonicAnchor {
+    /// The instant bracketed by two clock readings, the tightest of a few tries, and
+    /// mapped to their midpoint (within a microsecond or so).
+    #[cfg(unix)]
+    fn now() -> Option<MonotonicAnchor> {
+        let clock = || {
+            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            Some(
+                u64::try_from(now.tv_sec).ok()? * 1_000_000_000
+                    + u64::try_from(now.tv_nsec).ok()?,
+            )
+        };
+        let mut best: Option<(u64, MonotonicAnchor)> = None;
+        for _ in 0..5 {
+            let before = clock()?;
+            let instant = Instant::now();
+            let after = clock()?;
+            let width = after.saturating_sub(before);
+            if best.is_none_or(|(w, _)| width < w) {
+                let ns = before + width / 2;
+                best = Some((width, MonotonicAnchor { instant, ns }));
+            }
+        }
+        best.map(|(_, anchor)| anchor)
+    }
+
+    #[cfg(not(unix))]
+    fn now() -> Option<MonotonicAnchor> {
+        None
+    }
+
+    fn ns(&self, at: Instant) -> u64 {
+        match at.checked_duration_since(self.instant) {
+            Some(after) => self.ns + after.as_nanos() as u64,
+            None => self
+                .ns
+                .saturating_sub((self.instant - at).as_nanos() as u64),
+        }
+    }
 }
 
 /// Send times of an open-loop run: cumulative gamma gaps with
@@ -125,6 +180,7 @@ async fn send(
     index: usize,
     start: Instant,
     scheduled_s: Option<f64>,
+    anchor: Option<MonotonicAnchor>,
 ) -> RequestRecord {
     let sent = Instant::now();
     let result = backend.generate_until(std::slice::from_ref(&request)).await;
@@ -144,6 +200,8 @@ async fn send(
         n_output_tokens: None,
         token_count_source: None,
         inter_chunk_s: Vec::new(),
+        t0_monotonic_ns: None,
+        first_token_monotonic_ns: None,
     };
     match result.map(|mut v| v.pop()) {
         Ok(Some(Ok(generated))) => {
@@ -158,6 +216,12 @@ async fn send(
                     record.ttfat_s = timing.ttfat_s;
                     record.e2e_s = Some(timing.e2e_s);
                     record.inter_chunk_s = timing.inter_chunk_s;
+                    if let (Some(anchor), Some(started)) = (anchor, timing.started) {
+                        let t0 = anchor.ns(started);
+                        record.t0_monotonic_ns = Some(t0);
+                        record.first_token_monotonic_ns =
+                            timing.ttft_s.map(|s| t0 + (s * 1e9).round() as u64);
+                    }
                 }
                 // A backend without streamed timing: end-to-end from our clock.
                 None => record.e2e_s = Some(done.duration_since(sent).as_secs_f64()),
@@ -193,7 +257,7 @@ pub async fn run(
             let backend = backend.clone();
             let request = request(workload, index, config);
             warmers.push(tokio::spawn(async move {
-                send(backend.as_ref(), request, index, warm_start, None).await
+                send(backend.as_ref(), request, index, warm_start, None, None).await
             }));
         }
         for warmer in warmers {
@@ -201,6 +265,7 @@ pub async fn run(
         }
     }
     let start = Instant::now();
+    let anchor = MonotonicAnchor::now();
     let mut records = match config.load {
         Load::Closed { concurrency } => {
             if concurrency == 0 {
@@ -231,6 +296,7 @@ pub async fn run(
                                 index,
                                 start,
                                 None,
+                                anchor,
                             )
                             .await,
                         );
@@ -256,7 +322,7 @@ pub async fn run(
                 let backend = backend.clone();
                 let request = request(workload, index, config);
                 tasks.push(tokio::spawn(async move {
-                    send(backend.as_ref(), request, index, start, Some(at)).await
+                    send(backend.as_ref(), request, index, start, Some(at), anchor).await
                 }));
             }
             let mut all = Vec::new();
@@ -296,5 +362,108 @@ mod tests {
         let limited = gamma_schedule(usize::MAX, 10.0, 1.0, 3, Some(2.0)).unwrap();
         assert!(limited.iter().all(|t| *t < 2.0));
         assert!(gamma_schedule(5, 0.0, 1.0, 3, None).is_err());
+    }
+}
+
+#[cfg(all(test, unix))]
+mod monotonic_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use podium_core::{
+        BackendError, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, ModelIdentity,
+        RequestTiming, RollingRequest, RollingResult,
+    };
+
+    fn clock_ns() -> u64 {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+    }
+
+    /// Answers at once, saying it started each request at an instant whose
+    /// CLOCK_MONOTONIC reading it keeps.
+    #[derive(Default)]
+    struct Stamping {
+        stamps: Mutex<Vec<u64>>,
+    }
+
+    #[async_trait]
+    impl Backend for Stamping {
+        fn identity(&self) -> ModelIdentity {
+            ModelIdentity {
+                spec: "stamping".into(),
+                fingerprint: "stamping".into(),
+                chat_template_hash: None,
+            }
+        }
+
+        async fn loglikelihood(
+            &self,
+            _: &[LoglikelihoodRequest],
+        ) -> Result<Vec<Result<Vec<LoglikelihoodResult>, BackendError>>, BackendError> {
+            Err(BackendError::Unsupported("scoring".into()))
+        }
+
+        async fn loglikelihood_rolling(
+            &self,
+            _: &[RollingRequest],
+        ) -> Result<Vec<Result<RollingResult, BackendError>>, BackendError> {
+            Err(BackendError::Unsupported("scoring".into()))
+        }
+
+        async fn generate_until(
+            &self,
+            requests: &[GenerateRequest],
+        ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
+            let started = Instant::now();
+            self.stamps.lock().unwrap().push(clock_ns());
+            Ok(requests
+                .iter()
+                .map(|_| {
+                    Ok(GenerateResult {
+                        text: "x".into(),
+                        reasoning: None,
+                        n_input_tokens: Some(1),
+                        n_output_tokens: Some(1),
+                        token_count_source: TokenCountSource::Server,
+                        timing: Some(RequestTiming {
+                            ttft_s: Some(0.25),
+                            e2e_s: 0.25,
+                            started: Some(started),
+                            ..RequestTiming::default()
+                        }),
+                    })
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn records_carry_clock_monotonic_stamps() {
+        let backend = Arc::new(Stamping::default());
+        let workload = Workload {
+            source: crate::PromptSource::Synthetic {
+                input_tokens: 8,
+                seed: 1,
+            },
+            output_tokens: 1,
+        };
+        let config = BenchConfig {
+            load: Load::Closed { concurrency: 1 },
+            stop: Stop::Requests(5),
+            warmup: 0,
+            seed: 1,
+            temperature: 0.0,
+        };
+        let records = run(backend.clone(), &workload, &config).await.unwrap();
+        let stamps = backend.stamps.lock().unwrap().clone();
+        assert_eq!(records.len(), stamps.len());
+        for (record, stamp) in records.iter().zip(&stamps) {
+            let t0 = record.t0_monotonic_ns.unwrap();
+            // The backend read the clock right after taking its instant.
+            assert!(t0.abs_diff(*stamp) < 1_000_000, "{t0} vs {stamp}");
+            assert_eq!(record.first_token_monotonic_ns, Some(t0 + 250_000_000));
+        }
     }
 }

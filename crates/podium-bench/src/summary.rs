@@ -155,6 +155,8 @@ mod tests {
             n_output_tokens: Some(n_out),
             token_count_source: None,
             inter_chunk_s: vec![0.01; n_out.saturating_sub(1)],
+            t0_monotonic_ns: None,
+            first_token_monotonic_ns: None,
         }
     }
 

@@ -201,6 +201,13 @@ pub(crate) struct BenchArgs {
 
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
+
+    /// Also write every measured request to FILE, one JSON object per line: its level,
+    /// index, TTFT, E2E, inter-chunk gaps, token counts, error, and the CLOCK_MONOTONIC
+    /// nanoseconds at which it was written and its first token arrived (to join with a
+    /// server's own stamps on the same machine)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) records: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -84,15 +84,21 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         temperature: args.temperature,
     };
     let mut levels: Vec<(String, Summary)> = Vec::new();
+    let label = |load: &Load| match load {
+        Load::Closed { concurrency } => format!("concurrency {concurrency}"),
+        Load::Open { rate, burstiness } => format!("rate {rate:.2}/s (burstiness {burstiness})"),
+    };
+    // Every level's per-request records, for --records.
+    let kept = std::cell::RefCell::new(Vec::new());
     let measure = |load: Load, backend: Arc<dyn Backend>| -> anyhow::Result<Summary> {
         let records = runtime
             .block_on(podium_bench::run(backend, &workload, &config(load)))
             .map_err(|e| UserError(e.to_string()))?;
-        Ok(podium_bench::summarize(&records, slo.as_ref()))
-    };
-    let label = |load: &Load| match load {
-        Load::Closed { concurrency } => format!("concurrency {concurrency}"),
-        Load::Open { rate, burstiness } => format!("rate {rate:.2}/s (burstiness {burstiness})"),
+        let summary = podium_bench::summarize(&records, slo.as_ref());
+        if args.records.is_some() {
+            kept.borrow_mut().push((label(&load), records));
+        }
+        Ok(summary)
     };
     let mut best_rate: Option<f64> = None;
     if args.sweep {
@@ -145,6 +151,9 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    if let Some(path) = &args.records {
+        write_records(path, &kept.borrow())?;
+    }
     let store = crate::commands::open_store(db)?;
     let config_json = serde_json::json!({
         "requests": args.requests, "duration": args.duration, "preset": format!("{:?}", args.preset),
@@ -265,4 +274,25 @@ pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode>
     }
     crate::emit(&table.render(format)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--records`: one JSON object per measured request, with its level's label.
+fn write_records(
+    path: &Path,
+    levels: &[(String, Vec<podium_bench::RequestRecord>)],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for (level, records) in levels {
+            for record in records {
+                let mut json = serde_json::to_value(record)?;
+                json["level"] = serde_json::Value::String(level.clone());
+                serde_json::to_writer(&mut out, &json)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        out.flush()
+    };
+    write().map_err(|e| UserError(format!("--records {}: {e}", path.display())).into())
 }

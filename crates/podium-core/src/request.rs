@@ -85,6 +85,10 @@ pub struct RequestTiming {
     /// HTTP attempts made (1 when the first one succeeded; 0 when unknown).
     #[serde(default)]
     pub attempts: u32,
+    /// When the request was written (the instant `ttft_s` and `e2e_s` count from), so
+    /// that a benchmark can join its stamps with a server's. Not stored.
+    #[serde(skip)]
+    pub started: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

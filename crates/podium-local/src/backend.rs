@@ -599,6 +599,7 @@ fn generate_one(
             ttfat_s: first_token_at.map(|t| (t - started).as_secs_f64()),
             e2e_s: (done - started).as_secs_f64(),
             inter_chunk_s: inter_chunk,
+            started: Some(started),
             ..RequestTiming::default()
         }),
     })
