@@ -84,6 +84,11 @@ pub(crate) enum Command {
         /// Show the speed board (latest `podium bench` result per model and load) instead
         #[arg(long)]
         speed: bool,
+        /// Hourly price of the machine that runs local models, in $ per hour: their
+        /// runs then cost (finish − start) in hours × this price (docs/METRICS.md);
+        /// without it local runs cost 0
+        #[arg(long, value_name = "USD_PER_HOUR", value_parser = parse_machine_price)]
+        machine_price: Option<f64>,
     },
 }
 
@@ -215,4 +220,13 @@ pub(crate) enum Preset {
     Short,
     Medium,
     Long,
+}
+
+fn parse_machine_price(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(price) if price.is_finite() && price >= 0.0 => Ok(price),
+        _ => Err(format!(
+            "`{text}` is not a price in $ per hour (a number, 0 or more)"
+        )),
+    }
 }

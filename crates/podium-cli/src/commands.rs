@@ -47,11 +47,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             crate::local_cmd::serve_model(&model, &addr, queue)
         }
         Command::Bench(bench) => crate::bench_cmd::run(&db, &bench),
-        Command::Board { format, speed } => {
+        Command::Board {
+            format,
+            speed,
+            machine_price,
+        } => {
             if speed {
                 crate::bench_cmd::speed_board(&db, format)
             } else {
-                board(&db, format)
+                board(&db, format, machine_price)
             }
         }
     }
@@ -369,11 +373,33 @@ fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
 /// `(N_in · P_in + N_out · P_out) / 1e6` summed over requests), and per 1,000 samples.
 /// Empty for a model without a catalogue price; `≥` when some samples recorded no
 /// token counts (a server that reports no usage), so the sum is a lower bound.
+/// A local model (`local:`, `gguf:`) costs 0, or, given the machine's price per hour,
+/// the run's wall time (finish − start, so a resumed run also counts its pause) × it.
 fn run_cost(
     store: &podium_store::Store,
     catalog: &podium_models::Catalog,
     latest: &podium_store::LatestResult,
+    machine_price: Option<f64>,
 ) -> anyhow::Result<(String, String)> {
+    let local = ["local:", "gguf:"]
+        .iter()
+        .any(|kind| latest.model_spec.starts_with(kind));
+    if let (true, Some(per_hour)) = (local, machine_price) {
+        let (Some(start), Some(end)) = (
+            podium_store::parse_rfc3339_utc(&latest.started_at),
+            podium_store::parse_rfc3339_utc(&latest.finished_at),
+        ) else {
+            return Ok((String::new(), String::new()));
+        };
+        let cost = (end - start).max(0.0) / 3600.0 * per_hour;
+        let samples = store.run_token_totals(latest.run_id)?.samples;
+        let per_1k = if samples > 0 {
+            format!("{:.4}", cost / samples as f64 * 1000.0)
+        } else {
+            String::new()
+        };
+        return Ok((format!("{cost:.4}"), per_1k));
+    }
     let Some(entry) = catalog.entry_for_spec(&latest.model_spec) else {
         return Ok((String::new(), String::new()));
     };
@@ -401,7 +427,7 @@ fn run_cost(
     Ok((format!("{bound}{cost:.4}"), per_1k))
 }
 
-fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
+fn board(db: &Path, format: Format, machine_price: Option<f64>) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
     let mut table = Table::new(&[
         ("model", false),
@@ -420,7 +446,7 @@ fn board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
     for latest in store.latest_results()? {
         let result: TaskResult = serde_json::from_str(&latest.results_json)
             .with_context(|| format!("run {} has unreadable results", latest.run_id))?;
-        let (cost, cost_per_1k) = run_cost(&store, &catalog, &latest)?;
+        let (cost, cost_per_1k) = run_cost(&store, &catalog, &latest, machine_price)?;
         for (i, metric) in result.metrics.iter().enumerate() {
             // The normalized score applies to the task's primary metric.
             let normalized = if i == 0 && metric.higher_is_better && metric.value.is_finite() {
@@ -500,7 +526,8 @@ mod tests {
             model_spec: spec.into(),
             task_name: "gsm8k".into(),
             run_id,
-            finished_at: String::new(),
+            started_at: "2026-11-26T10:00:00.000000Z".into(),
+            finished_at: "2026-11-26T10:30:00.000000Z".into(),
             results_json: "{}".into(),
         }
     }
@@ -517,7 +544,7 @@ mod tests {
         );
         // (4000 x 0.15 + 400 x 0.60) / 1e6 = 0.00084; per 1,000 samples 0.42.
         assert_eq!(
-            run_cost(&store, &catalog, &run).unwrap(),
+            run_cost(&store, &catalog, &run, None).unwrap(),
             ("0.0008".into(), "0.4200".into())
         );
 
@@ -527,7 +554,7 @@ mod tests {
             "openai:gpt-4o-mini?rpm=60",
             &[Some((1000, 100)), None],
         );
-        let (cost, per_1k) = run_cost(&store, &catalog, &run).unwrap();
+        let (cost, per_1k) = run_cost(&store, &catalog, &run, None).unwrap();
         assert!(
             cost.starts_with('≥') && per_1k.starts_with('≥'),
             "{cost} {per_1k}"
@@ -540,14 +567,45 @@ mod tests {
             &[Some((1000, 100))],
         );
         assert_eq!(
-            run_cost(&store, &catalog, &run).unwrap(),
+            run_cost(&store, &catalog, &run, None).unwrap(),
             ("0".into(), "0".into())
         );
 
         let mut store = Store::open_in_memory().unwrap();
         let run = run_with_samples(&mut store, "mock:a", &[Some((1000, 100))]);
         assert_eq!(
-            run_cost(&store, &catalog, &run).unwrap(),
+            run_cost(&store, &catalog, &run, None).unwrap(),
+            (String::new(), String::new())
+        );
+    }
+
+    #[test]
+    fn local_runs_cost_their_hours_at_the_machine_price() {
+        let catalog = podium_models::Catalog::builtin();
+        // The test run took 30 minutes; at $1.20 per hour that is $0.60, over 4 samples
+        // $150 per 1,000.
+        for spec in ["local:smollm2-135m-instruct", "gguf:/models/x.gguf"] {
+            let mut store = Store::open_in_memory().unwrap();
+            let run = run_with_samples(&mut store, spec, &[Some((1, 1)), None, None, None]);
+            assert_eq!(
+                run_cost(&store, &catalog, &run, Some(1.2)).unwrap(),
+                ("0.6000".into(), "150.0000".into()),
+                "{spec}"
+            );
+        }
+        // A remote model keeps its token prices.
+        let mut store = Store::open_in_memory().unwrap();
+        let run = run_with_samples(&mut store, "openai:gpt-4o-mini", &[Some((1000, 100))]);
+        assert_eq!(
+            run_cost(&store, &catalog, &run, Some(1.2)).unwrap(),
+            run_cost(&store, &catalog, &run, None).unwrap()
+        );
+        // An unreadable timestamp leaves the cell empty rather than guessing.
+        let mut store = Store::open_in_memory().unwrap();
+        let mut run = run_with_samples(&mut store, "local:smollm2-135m-instruct", &[None]);
+        run.started_at = "yesterday".into();
+        assert_eq!(
+            run_cost(&store, &catalog, &run, Some(1.2)).unwrap(),
             (String::new(), String::new())
         );
     }

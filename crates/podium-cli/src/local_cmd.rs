@@ -353,6 +353,7 @@ pub(crate) fn demo(
         command: Command::Board {
             format: Format::Table,
             speed: false,
+            machine_price: None,
         },
     })
 }

@@ -20,4 +20,4 @@ pub use records::{
     SampleWrite, TokenTotals,
 };
 pub use store::{BenchResult, Store};
-pub use timestamp::rfc3339_utc;
+pub use timestamp::{parse_rfc3339_utc, rfc3339_utc};

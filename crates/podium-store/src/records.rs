@@ -120,6 +120,7 @@ pub struct LatestResult {
     pub model_spec: String,
     pub task_name: String,
     pub run_id: i64,
+    pub started_at: String,
     pub finished_at: String,
     pub results_json: String,
 }

@@ -397,8 +397,8 @@ impl Store {
         // finished_at has a fixed-width format, so text order is time order; the
         // run id breaks ties between runs finished in the same microsecond.
         let mut statement = self.connection.prepare(
-            "SELECT spec, name, id, finished_at, results_json FROM (
-                 SELECT m.spec, t.name, r.id, r.finished_at, r.results_json,
+            "SELECT spec, name, id, finished_at, results_json, started_at FROM (
+                 SELECT m.spec, t.name, r.id, r.finished_at, r.results_json, r.started_at,
                         row_number() OVER (
                             PARTITION BY m.spec, t.name
                             ORDER BY r.finished_at DESC, r.id DESC
@@ -421,6 +421,7 @@ impl Store {
                     run_id: row.get(2)?,
                     finished_at: row.get(3)?,
                     results_json: row.get(4)?,
+                    started_at: row.get(5)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -23,6 +23,56 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
     )
 }
 
+/// Seconds since the epoch of a timestamp written by [`rfc3339_utc`]
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`); None for any other text.
+pub fn parse_rfc3339_utc(text: &str) -> Option<f64> {
+    let b = text.as_bytes();
+    if b.len() != 27
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u64> {
+        let digits = text.get(range)?;
+        digits
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let micros = number(20..26)?;
+    if year < 1970
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second) as f64 + micros as f64 / 1e6)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of
+/// [`civil_from_days`], same eras).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year % 400;
+    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 pub(crate) fn now_rfc3339() -> String {
     rfc3339_utc(SystemTime::now())
 }
@@ -58,6 +108,27 @@ mod tests {
     fn check(seconds: u64, micros: u32, expected: &str) {
         let time = UNIX_EPOCH + Duration::new(seconds, micros * 1000);
         assert_eq!(rfc3339_utc(time), expected);
+        let parsed = parse_rfc3339_utc(expected).unwrap();
+        assert!((parsed - (seconds as f64 + f64::from(micros) / 1e6)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn parsing_round_trips_and_rejects_other_text() {
+        for days in (0..80_000).step_by(37) {
+            let seconds = days * 86_400 + 45_296;
+            let text = rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds));
+            assert_eq!(parse_rfc3339_utc(&text), Some(seconds as f64), "{text}");
+        }
+        for bad in [
+            "",
+            "2024-12-31T23:59:59Z",
+            "2024-13-01T00:00:00.000000Z",
+            "2024-12-31 23:59:59.000000Z",
+            "2024-12-3lT23:59:59.000000Z",
+            "2024-12-31T23:59:59.000000+",
+        ] {
+            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
+        }
     }
 
     #[test]
