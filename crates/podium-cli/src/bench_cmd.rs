@@ -269,8 +269,20 @@ pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode>
     let mut table = table(&levels);
     table.headers.insert(0, "model");
     table.numeric.insert(0, false);
+    // Price beside speed: the catalogue's blended $ per 1M tokens (3:1 input to
+    // output, METRICS.md); 0 for local models, empty where the catalogue has no price.
+    table.headers.push("blended $/1M");
+    table.numeric.push(true);
+    let catalog = podium_models::Catalog::builtin();
     for (row, model) in table.rows.iter_mut().zip(models) {
+        let price = catalog.entry_for_spec(&model).map(|entry| {
+            podium_backends::speed::blended_price_per_million(
+                entry.price.input_per_mtok,
+                entry.price.output_per_mtok,
+            )
+        });
         row.insert(0, model);
+        row.push(price.map(|p| format!("{p:.3}")).unwrap_or_default());
     }
     crate::emit(&table.render(format)?)?;
     Ok(ExitCode::SUCCESS)

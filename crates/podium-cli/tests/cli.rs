@@ -671,3 +671,63 @@ fn broken_task_file_asked_by_name_gives_its_own_error() {
     assert!(!stderr.contains("unknown task"), "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+#[test]
+fn bench_records_and_the_speed_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("podium.db");
+    let records = dir.path().join("records.jsonl");
+    run_ok(&[
+        "--db",
+        &db_arg(&db),
+        "bench",
+        "-m",
+        "mock:a",
+        "--requests",
+        "3",
+        "--concurrency",
+        "1,2",
+        "--warmup",
+        "0",
+        "--records",
+        records.to_str().unwrap(),
+    ]);
+    let lines: Vec<Json> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // Three requests at each of the two levels, each labelled with its level.
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[0]["level"], "concurrency 1");
+    assert_eq!(lines[5]["level"], "concurrency 2");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["ok"] == true && l["e2e_s"].is_number())
+    );
+
+    let board = run_ok(&["--db", &db_arg(&db), "board", "--speed", "--format", "csv"]).stdout;
+    let mut rows = board.lines();
+    let header = rows.next().unwrap();
+    assert!(header.starts_with("model,load,"), "{header}");
+    assert!(header.ends_with(",blended $/1M"), "{header}");
+    // The mock model has no catalogue price: the price cell is empty, not 0.
+    let row = rows.next().unwrap();
+    assert!(row.starts_with("mock:a,") && row.ends_with(','), "{row}");
+
+    // A bad --records path is a clear error, not a panic.
+    let bad = run(&[
+        "--db",
+        &db_arg(&db),
+        "bench",
+        "-m",
+        "mock:a",
+        "--requests",
+        "1",
+        "--records",
+        dir.path().join("no/such/dir/r.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--records"), "{}", bad.stderr);
+}
