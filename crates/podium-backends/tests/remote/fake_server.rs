@@ -5,7 +5,7 @@
 //! framework would not allow.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +18,8 @@ pub(crate) struct Seen {
     /// Raw header block, for checking what was (and was not) sent.
     pub(crate) headers: String,
     pub(crate) body: Value,
+    /// When the whole request had been read.
+    pub(crate) read_at: Instant,
 }
 
 impl Seen {
@@ -31,8 +33,9 @@ impl Seen {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Reply {
-    /// `text/event-stream`: wait `first_delay`, then write each chunk, `gap` apart,
-    /// then close the connection (so chunks ending mid-event make a cut stream).
+    /// `text/event-stream`: write chunk k at `read_at + first_delay + k · gap` (an
+    /// absolute schedule, so lateness does not add up), stamping each write, then close
+    /// the connection (so chunks ending mid-event make a cut stream).
     Sse {
         first_delay: Duration,
         gap: Duration,
@@ -74,6 +77,8 @@ pub(crate) struct FakeServer {
     /// `http://127.0.0.1:PORT`
     pub(crate) url: String,
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+    /// (request index, instant right before the write) of every SSE chunk written.
+    pub(crate) writes: Arc<Mutex<Vec<(usize, Instant)>>>,
 }
 
 impl FakeServer {
@@ -86,8 +91,10 @@ impl FakeServer {
             .expect("bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let writes: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
         let handler: Handler = Arc::new(handler);
         let seen_by_server = Arc::clone(&seen);
+        let writes_by_server = Arc::clone(&writes);
         tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
@@ -95,12 +102,13 @@ impl FakeServer {
                 };
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen_by_server);
+                let writes = Arc::clone(&writes_by_server);
                 tokio::spawn(async move {
-                    let _ = serve_connection(socket, handler, seen).await;
+                    let _ = serve_connection(socket, handler, seen, writes).await;
                 });
             }
         });
-        FakeServer { url, seen }
+        FakeServer { url, seen, writes }
     }
 
     pub(crate) fn seen(&self) -> Vec<Seen> {
@@ -112,6 +120,7 @@ async fn serve_connection(
     mut socket: TcpStream,
     handler: Handler,
     seen: Arc<Mutex<Vec<Seen>>>,
+    writes: Arc<Mutex<Vec<(usize, Instant)>>>,
 ) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
     let mut buffer = Vec::new();
@@ -152,6 +161,7 @@ async fn serve_connection(
             .to_string(),
         headers: head.clone(),
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        read_at: Instant::now(),
     };
     let index = {
         let mut seen = seen.lock().unwrap();
@@ -191,11 +201,10 @@ async fn serve_connection(
                 )
                 .await?;
             socket.flush().await?;
-            tokio::time::sleep(first_delay).await;
             for (i, chunk) in chunks.iter().enumerate() {
-                if i > 0 {
-                    tokio::time::sleep(gap).await;
-                }
+                let due = request.read_at + first_delay + gap * i as u32;
+                tokio::time::sleep_until(due.into()).await;
+                writes.lock().unwrap().push((index, Instant::now()));
                 socket.write_all(chunk.as_bytes()).await?;
                 socket.flush().await?;
             }
