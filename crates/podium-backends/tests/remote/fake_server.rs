@@ -40,6 +40,9 @@ pub(crate) enum Reply {
         first_delay: Duration,
         gap: Duration,
         chunks: Vec<String>,
+        /// Write from a blocking thread that sleeps with the OS's timer (tens of µs
+        /// late) instead of tokio's (1 ms resolution): for timing-accuracy reports.
+        precise: bool,
     },
     /// A body with a status, content type and extra headers.
     Body {
@@ -67,6 +70,25 @@ impl Reply {
             first_delay: Duration::from_millis(first_delay_ms),
             gap: Duration::from_millis(gap_ms),
             chunks,
+            precise: false,
+        }
+    }
+
+    /// [`Reply::sse`] on the OS timer (see `precise`).
+    pub(crate) fn sse_precise(first_delay_ms: u64, gap_ms: u64, chunks: Vec<String>) -> Reply {
+        match Reply::sse(first_delay_ms, gap_ms, chunks) {
+            Reply::Sse {
+                first_delay,
+                gap,
+                chunks,
+                ..
+            } => Reply::Sse {
+                first_delay,
+                gap,
+                chunks,
+                precise: true,
+            },
+            other => other,
         }
     }
 }
@@ -193,6 +215,7 @@ async fn serve_connection(
             first_delay,
             gap,
             chunks,
+            precise,
         } => {
             // No length and no chunked encoding: the body ends when the connection closes.
             socket
@@ -201,6 +224,25 @@ async fn serve_connection(
                 )
                 .await?;
             socket.flush().await?;
+            if precise {
+                let mut socket = socket.into_std()?;
+                socket.set_nonblocking(false)?;
+                let read_at = request.read_at;
+                return tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    for (i, chunk) in chunks.iter().enumerate() {
+                        let due = read_at + first_delay + gap * i as u32;
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        writes.lock().unwrap().push((index, Instant::now()));
+                        socket.write_all(chunk.as_bytes())?;
+                    }
+                    socket.shutdown(std::net::Shutdown::Write)
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+            }
             for (i, chunk) in chunks.iter().enumerate() {
                 let due = request.read_at + first_delay + gap * i as u32;
                 tokio::time::sleep_until(due.into()).await;

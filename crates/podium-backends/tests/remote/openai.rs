@@ -125,7 +125,7 @@ fn timing_accuracy_report() {
         .map(|(k, &n)| (0..n).map(|j| format!(" w{k}_{j}")).collect())
         .collect();
     // Server and client on separate runtimes (and threads), so neither's timers wait
-    // behind the other's work.
+    // behind the other's work; the server writes from blocking threads on the OS timer.
     let runtime = |threads| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -135,7 +135,7 @@ fn timing_accuracy_report() {
     };
     let (server_rt, client_rt) = (runtime(1), runtime(2));
     let server = server_rt.block_on(FakeServer::start(move |_, _| {
-        Reply::sse(
+        Reply::sse_precise(
             FIRST_MS,
             GAP_MS,
             completion_chunks(&pieces, Some((7, n_tokens as u64))),
