@@ -247,9 +247,7 @@ async fn generate_one(
             stream_messages(inner, &url, &body, &request.until, start)
         })
         .await?;
-    if let Ok(text) = serde_json::to_string(&result) {
-        inner.endpoint.cache_put(&cache_key, &text);
-    }
+    inner.endpoint.cache_put(&cache_key, &result);
     Ok(result)
 }
 

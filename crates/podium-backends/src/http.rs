@@ -304,9 +304,13 @@ impl Endpoint {
         self.cache.as_ref()?.get(key)
     }
 
-    pub(crate) fn cache_put(&self, key: &str, value: &str) {
-        if let Some(cache) = &self.cache {
-            cache.put(key, value);
+    /// Store `value` (serialized only when there is a cache: a streamed result holds
+    /// every inter-chunk gap, and writing them out is wasted work without one).
+    pub(crate) fn cache_put<T: serde::Serialize>(&self, key: &str, value: &T) {
+        if let Some(cache) = &self.cache
+            && let Ok(text) = serde_json::to_string(value)
+        {
+            cache.put(key, &text);
         }
     }
 

@@ -346,9 +346,7 @@ async fn generate_one(
             stream_generation(inner, &url, &body, &request.until, start)
         })
         .await?;
-    if let Ok(text) = serde_json::to_string(&result) {
-        inner.endpoint.cache_put(&cache_key, &text);
-    }
+    inner.endpoint.cache_put(&cache_key, &result);
     Ok(result)
 }
 
@@ -686,9 +684,7 @@ async fn score_span(
             score_attempt(inner, &url, context, &prompt)
         })
         .await?;
-    if let Ok(text) = serde_json::to_string(&score) {
-        inner.endpoint.cache_put(&cache_key, &text);
-    }
+    inner.endpoint.cache_put(&cache_key, &score);
     Ok(score.into())
 }
 
