@@ -8,7 +8,10 @@ mod slo;
 mod summary;
 mod workload;
 
-pub use load::{BenchConfig, BenchError, Load, RequestRecord, Stop, gamma_schedule, run};
+pub use load::{
+    BenchConfig, BenchError, LiveCounts, Load, RequestRecord, Stop, gamma_schedule, run,
+    run_counted,
+};
 pub use slo::{Slo, SloMetric, SloTarget, parse_duration, parse_slo};
 pub use summary::{Summary, summarize, tpot};
 pub use workload::{PromptSource, Workload, prompts_from_jsonl, synthetic_prompts};

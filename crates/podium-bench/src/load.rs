@@ -234,11 +234,54 @@ async fn send(
     record
 }
 
+/// Running totals of a measured phase, for a live progress line.
+#[derive(Debug, Default)]
+pub struct LiveCounts {
+    ok: AtomicUsize,
+    failed: AtomicUsize,
+    output_tokens: AtomicUsize,
+}
+
+impl LiveCounts {
+    fn add(&self, record: &RequestRecord) {
+        if record.ok {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+            let tokens = record.n_output_tokens.unwrap_or(0);
+            self.output_tokens.fetch_add(tokens, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests finished so far: (succeeded, failed).
+    pub fn finished(&self) -> (usize, usize) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Output tokens of the succeeded requests so far.
+    pub fn output_tokens(&self) -> usize {
+        self.output_tokens.load(Ordering::Relaxed)
+    }
+}
+
 /// Run the warm-up, then the measured phase; returns measured requests only.
 pub async fn run(
     backend: Arc<dyn Backend>,
     workload: &Workload,
     config: &BenchConfig,
+) -> Result<Vec<RequestRecord>, BenchError> {
+    run_counted(backend, workload, config, Arc::default()).await
+}
+
+/// [`run`], keeping `counts` up to date as measured requests finish.
+pub async fn run_counted(
+    backend: Arc<dyn Backend>,
+    workload: &Workload,
+    config: &BenchConfig,
+    counts: Arc<LiveCounts>,
 ) -> Result<Vec<RequestRecord>, BenchError> {
     // Warm-up: as many requests at once as the level will have in flight (at
     // least `warmup`), so every pooled connection the level uses is open
@@ -278,6 +321,7 @@ pub async fn run(
                 let next = next.clone();
                 let workload = workload.clone();
                 let config = config.clone();
+                let counts = counts.clone();
                 workers.push(tokio::spawn(async move {
                     let mut mine = Vec::new();
                     loop {
@@ -289,17 +333,17 @@ pub async fn run(
                         if !more {
                             break;
                         }
-                        mine.push(
-                            send(
-                                backend.as_ref(),
-                                request(&workload, index, &config),
-                                index,
-                                start,
-                                None,
-                                anchor,
-                            )
-                            .await,
-                        );
+                        let record = send(
+                            backend.as_ref(),
+                            request(&workload, index, &config),
+                            index,
+                            start,
+                            None,
+                            anchor,
+                        )
+                        .await;
+                        counts.add(&record);
+                        mine.push(record);
                     }
                     mine
                 }));
@@ -321,8 +365,12 @@ pub async fn run(
                 tokio::time::sleep_until((start + Duration::from_secs_f64(at)).into()).await;
                 let backend = backend.clone();
                 let request = request(workload, index, config);
+                let counts = counts.clone();
                 tasks.push(tokio::spawn(async move {
-                    send(backend.as_ref(), request, index, start, Some(at), anchor).await
+                    let record =
+                        send(backend.as_ref(), request, index, start, Some(at), anchor).await;
+                    counts.add(&record);
+                    record
                 }));
             }
             let mut all = Vec::new();
@@ -440,7 +488,7 @@ mod monotonic_tests {
     }
 
     #[tokio::test]
-    async fn records_carry_clock_monotonic_stamps() {
+    async fn records_carry_clock_monotonic_stamps_and_counts_are_live() {
         let backend = Arc::new(Stamping::default());
         let workload = Workload {
             source: crate::PromptSource::Synthetic {
@@ -456,7 +504,13 @@ mod monotonic_tests {
             seed: 1,
             temperature: 0.0,
         };
-        let records = run(backend.clone(), &workload, &config).await.unwrap();
+        let counts = Arc::new(LiveCounts::default());
+        let records = run_counted(backend.clone(), &workload, &config, counts.clone())
+            .await
+            .unwrap();
+        // The live counts saw every measured request (and its one output token).
+        assert_eq!(counts.finished(), (5, 0));
+        assert_eq!(counts.output_tokens(), 5);
         let stamps = backend.stamps.lock().unwrap().clone();
         assert_eq!(records.len(), stamps.len());
         for (record, stamp) in records.iter().zip(&stamps) {

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 
-use podium_bench::{BenchConfig, Load, PromptSource, Stop, Summary, Workload};
+use podium_bench::{BenchConfig, LiveCounts, Load, PromptSource, Stop, Summary, Workload};
 use podium_core::Backend;
 
 use crate::UserError;
@@ -91,9 +92,18 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     // Every level's per-request records, for --records.
     let kept = std::cell::RefCell::new(Vec::new());
     let measure = |load: Load, backend: Arc<dyn Backend>| -> anyhow::Result<Summary> {
-        let records = runtime
-            .block_on(podium_bench::run(backend, &workload, &config(load)))
-            .map_err(|e| UserError(e.to_string()))?;
+        let counts = Arc::new(LiveCounts::default());
+        let ticker = runtime.spawn(show_progress(label(&load), stop, counts.clone()));
+        let records = runtime.block_on(podium_bench::run_counted(
+            backend,
+            &workload,
+            &config(load),
+            counts,
+        ));
+        ticker.abort();
+        // Wait for the cancelled ticker to drop, which clears its line.
+        let _ = runtime.block_on(ticker);
+        let records = records.map_err(|e| UserError(e.to_string()))?;
         let summary = podium_bench::summarize(&records, slo.as_ref());
         if args.records.is_some() {
             kept.borrow_mut().push((label(&load), records));
@@ -307,4 +317,49 @@ fn write_records(
         out.flush()
     };
     write().map_err(|e| UserError(format!("--records {}: {e}", path.display())).into())
+}
+
+/// A live progress line on stderr for one load level (hidden when stderr is not a
+/// terminal): requests finished (or time elapsed, for `--duration`), failures, and the
+/// request and output-token rates so far. Runs until aborted.
+async fn show_progress(level: String, stop: Stop, counts: Arc<LiveCounts>) {
+    let (length, unit) = match stop {
+        Stop::Requests(n) => (n as u64, "requests"),
+        Stop::Duration(seconds) => ((seconds * 10.0).ceil() as u64, "x 0.1 s"),
+    };
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{prefix:>16}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}} {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(level);
+    let start = std::time::Instant::now();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    // Cleared when the level ends and this task is aborted.
+    let _clear = ClearOnDrop(bar.clone());
+    loop {
+        tick.tick().await;
+        let (ok, failed) = counts.finished();
+        let seconds = start.elapsed().as_secs_f64().max(1e-9);
+        bar.set_position(match stop {
+            Stop::Requests(_) => (ok + failed) as u64,
+            Stop::Duration(_) => ((seconds * 10.0) as u64).min(length),
+        });
+        bar.set_message(format!(
+            "{ok} ok, {failed} failed, {:.2} req/s, {:.0} out tok/s",
+            (ok + failed) as f64 / seconds,
+            counts.output_tokens() as f64 / seconds
+        ));
+    }
+}
+
+struct ClearOnDrop(ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
