@@ -139,7 +139,9 @@ pub(crate) fn redact_spec(spec: &str) -> String {
 /// Option names that look like they carry a secret rather than name one.
 pub(crate) fn is_secret_option(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    key != "api_key_env" && (key.contains("key") || key.contains("token") || key == "secret")
+    key != "api_key_env"
+        && key != "tokenizer"
+        && (key.contains("key") || key.contains("token") || key == "secret")
 }
 
 /// An API key. It has no `Display`, and its `Debug` prints nothing of it.

@@ -108,3 +108,28 @@ pub fn open_local(kind: &str, rest: &str, spec: &str) -> Result<LocalBackend, Op
     }
     LocalBackend::load(&path, options).map_err(|err| invalid(err.to_string()))
 }
+
+/// A token counter from the tokenizer of a local model (`tokenizer=` option of the
+/// HTTP backends): a catalogue name that is in the cache, or a GGUF file.
+pub(crate) fn token_counter(
+    value: &str,
+    spec: &str,
+) -> Result<crate::timing::TokenCounter, OpenError> {
+    let kind = if Path::new(value).is_file() {
+        "gguf"
+    } else {
+        "local"
+    };
+    let path = local_model_path(kind, value, spec)?;
+    let tokenizer =
+        podium_local::GgufTokenizer::from_file(&path).map_err(|e| OpenError::Invalid {
+            spec: spec.to_string(),
+            message: format!("tokenizer={value}: {e}"),
+        })?;
+    Ok(crate::timing::TokenCounter(std::sync::Arc::new(
+        move |text: &str| {
+            use podium_local::TextTokenizer;
+            tokenizer.encode(text, false).ok().map(|ids| ids.len())
+        },
+    )))
+}

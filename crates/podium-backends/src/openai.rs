@@ -11,7 +11,10 @@
 //! - `together:MODEL[?options]` (https://api.together.xyz/v1, key from `TOGETHER_API_KEY`).
 //!
 //! Options: `api=completions|chat` (default `completions`: evaluation prompts
-//! are already rendered), and the endpoint options of [`EndpointOptions`].
+//! are already rendered); `tokenizer=NAME|PATH`, the served model's tokenizer (a
+//! catalogue model in the cache, or a GGUF file), which counts output tokens when the
+//! server reports no `usage` (else each token-bearing event counts as one, an
+//! estimate); and the endpoint options of [`EndpointOptions`].
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -32,7 +35,7 @@ use crate::http::{
     KeyHeader, failure_from_reqwest, failure_from_status, server_message, truncate_for_message,
 };
 use crate::sse::SseEvent;
-use crate::timing::{Delta, StreamRecorder};
+use crate::timing::{Delta, StreamRecorder, TokenCounter};
 
 /// The message of the run-stopping error when an endpoint cannot score prompts.
 pub const NO_PROMPT_LOGPROBS: &str = "this endpoint gives no prompt log-probs: multiple-choice tasks need a completions endpoint with echo+logprobs, or use a generation variant of the task";
@@ -67,6 +70,9 @@ struct Inner {
     no_prompt_logprobs: AtomicBool,
     /// Set once the server rejects `max_tokens: 0`; later requests ask for 1 token.
     max_tokens_zero_rejected: AtomicBool,
+    /// The served model's tokenizer (`tokenizer=` option), to count output tokens
+    /// when the server sends no `usage`.
+    tokenizer: Option<TokenCounter>,
 }
 
 impl OpenAiBackend {
@@ -116,6 +122,7 @@ impl OpenAiBackend {
             return Err(invalid("the served model name is empty".into()));
         }
         let mut api = OpenAiApi::Completions;
+        let mut tokenizer = None;
         let mut options = EndpointOptions::default();
         for (key, value) in http::query_pairs(query) {
             if http::is_secret_option(key) {
@@ -135,9 +142,13 @@ impl OpenAiBackend {
                 };
                 continue;
             }
+            if key == "tokenizer" {
+                tokenizer = Some(crate::local::token_counter(value, spec)?);
+                continue;
+            }
             if !options.take(key, value).map_err(invalid)? {
                 return Err(invalid(format!(
-                    "unknown option `{key}` (known: api, {})",
+                    "unknown option `{key}` (known: api, tokenizer, {})",
                     ENDPOINT_OPTION_NAMES.join(", ")
                 )));
             }
@@ -166,6 +177,7 @@ impl OpenAiBackend {
                 endpoint,
                 no_prompt_logprobs: AtomicBool::new(false),
                 max_tokens_zero_rejected: AtomicBool::new(false),
+                tokenizer,
             }),
         })
     }
@@ -374,6 +386,7 @@ async fn stream_generation(
         return Err(failure_from_status(response).await);
     }
     let mut recorder = StreamRecorder::new(t0, start.queue_s);
+    recorder.count_tokens_with(inner.tokenizer.clone());
     if !http::is_event_stream(&response) {
         // Some servers ignore `stream` and answer with one JSON body.
         let bytes = response

@@ -23,6 +23,21 @@ pub(crate) struct StreamRecorder {
     token_events: Vec<Instant>,
     n_input_tokens: Option<usize>,
     n_output_tokens: Option<usize>,
+    /// Counts tokens of generated text when the server reports no usage.
+    count_tokens: Option<TokenCounter>,
+}
+
+/// Counts the tokens of a text (None if it cannot).
+pub(crate) type CountFn = dyn Fn(&str) -> Option<usize> + Send + Sync;
+
+/// Counts the tokens of a text with the served model's tokenizer.
+#[derive(Clone)]
+pub(crate) struct TokenCounter(pub(crate) std::sync::Arc<CountFn>);
+
+impl std::fmt::Debug for TokenCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCounter")
+    }
 }
 
 /// What one event carried.
@@ -46,7 +61,13 @@ impl StreamRecorder {
             token_events: Vec::new(),
             n_input_tokens: None,
             n_output_tokens: None,
+            count_tokens: None,
         }
+    }
+
+    /// Count output tokens with `counter` when the server sends no `usage`.
+    pub(crate) fn count_tokens_with(&mut self, counter: Option<TokenCounter>) {
+        self.count_tokens = counter;
     }
 
     /// One event, stamped `at` when its bytes arrived.
@@ -111,10 +132,17 @@ impl StreamRecorder {
             attempts,
             started: Some(self.t0),
         };
-        let (n_output_tokens, token_count_source) = match self.n_output_tokens {
-            Some(n) => (n, TokenCountSource::Server),
-            // Each token-bearing event holds at least one token; a tokenizer may refine this.
-            None => (self.token_events.len(), TokenCountSource::Estimate),
+        // Everything the server generated: content (think tags and text past a stop
+        // string included) and the reasoning it sent apart.
+        let by_tokenizer = self
+            .count_tokens
+            .as_ref()
+            .and_then(|counter| Some((counter.0)(&self.content)? + (counter.0)(&self.reasoning)?));
+        let (n_output_tokens, token_count_source) = match (self.n_output_tokens, by_tokenizer) {
+            (Some(n), _) => (n, TokenCountSource::Server),
+            (None, Some(n)) => (n, TokenCountSource::Tokenizer),
+            // Each token-bearing event holds at least one token.
+            (None, None) => (self.token_events.len(), TokenCountSource::Estimate),
         };
         GenerateResult {
             text,

@@ -790,3 +790,59 @@ async fn a_refused_connection_is_retried_then_reported() {
     assert!(message.contains("sending the request"), "{message}");
     assert!(message.contains("after 2 attempts"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_usage_the_tokenizer_option_counts_output_tokens() {
+    // A bad tokenizer is a clear error when the backend is opened.
+    let err = OpenAiBackend::open(
+        "openai-compatible:http://127.0.0.1:9/v1#m?tokenizer=no-such-model",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("no-such-model") && err.contains("catalogue"),
+        "{err}"
+    );
+
+    let Some(dir) = std::env::var_os("PODIUM_MODEL_DIR") else {
+        eprintln!("skipped: set PODIUM_MODEL_DIR to the folder of the test GGUF models");
+        return;
+    };
+    let gguf = std::path::Path::new(&dir).join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let pieces: Vec<String> = [" Hello", " world", "! 12345"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let expected = {
+        use podium_local::TextTokenizer;
+        podium_local::GgufTokenizer::from_file(&gguf)
+            .unwrap()
+            .encode(&pieces.concat(), false)
+            .unwrap()
+            .len()
+    };
+    // Digits split one by one: more tokens than events, so the estimate would be wrong.
+    assert!(expected > pieces.len(), "{expected}");
+    let chunks = completion_chunks(&pieces, None);
+    let server = FakeServer::start(move |_, _| Reply::sse(0, 1, chunks.clone())).await;
+    let counted = backend(&server, &format!("?tokenizer={}", gguf.display()));
+    let estimated = backend(&server, "");
+    let request = [generate_request("Q")];
+    let result = counted
+        .generate_until(&request)
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(result.token_count_source, TokenCountSource::Tokenizer);
+    assert_eq!(result.n_output_tokens, Some(expected));
+    let result = estimated
+        .generate_until(&request)
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(result.token_count_source, TokenCountSource::Estimate);
+    assert_eq!(result.n_output_tokens, Some(pieces.len()));
+}
