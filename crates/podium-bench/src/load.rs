@@ -79,6 +79,13 @@ pub struct RequestRecord {
     pub first_token_monotonic_ns: Option<u64>,
 }
 
+/// `CLOCK_MONOTONIC` now, in nanoseconds.
+#[cfg(unix)]
+fn clock_monotonic_ns() -> Option<u64> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    Some(u64::try_from(now.tv_sec).ok()? * 1_000_000_000 + u64::try_from(now.tv_nsec).ok()?)
+}
+
 /// Maps `Instant`s to `CLOCK_MONOTONIC` nanoseconds, the clock `Instant` reads on Linux.
 #[derive(Debug, Clone, Copy)]
 struct MonotonicAnchor {
@@ -91,18 +98,11 @@ impl MonotonicAnchor {
     /// mapped to their midpoint (within a microsecond or so).
     #[cfg(unix)]
     fn now() -> Option<MonotonicAnchor> {
-        let clock = || {
-            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-            Some(
-                u64::try_from(now.tv_sec).ok()? * 1_000_000_000
-                    + u64::try_from(now.tv_nsec).ok()?,
-            )
-        };
         let mut best: Option<(u64, MonotonicAnchor)> = None;
         for _ in 0..5 {
-            let before = clock()?;
+            let before = clock_monotonic_ns()?;
             let instant = Instant::now();
-            let after = clock()?;
+            let after = clock_monotonic_ns()?;
             let width = after.saturating_sub(before);
             if best.is_none_or(|(w, _)| width < w) {
                 let ns = before + width / 2;
@@ -424,11 +424,6 @@ mod monotonic_tests {
         RequestTiming, RollingRequest, RollingResult,
     };
 
-    fn clock_ns() -> u64 {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
-    }
-
     /// Answers at once, saying it started each request at an instant whose
     /// CLOCK_MONOTONIC reading it keeps.
     #[derive(Default)]
@@ -465,7 +460,10 @@ mod monotonic_tests {
             requests: &[GenerateRequest],
         ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
             let started = Instant::now();
-            self.stamps.lock().unwrap().push(clock_ns());
+            self.stamps
+                .lock()
+                .unwrap()
+                .push(clock_monotonic_ns().unwrap());
             Ok(requests
                 .iter()
                 .map(|_| {

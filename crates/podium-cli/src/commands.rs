@@ -381,43 +381,39 @@ fn run_cost(
     latest: &podium_store::LatestResult,
     machine_price: Option<f64>,
 ) -> anyhow::Result<(String, String)> {
+    let none = || Ok((String::new(), String::new()));
     let local = ["local:", "gguf:"]
         .iter()
         .any(|kind| latest.model_spec.starts_with(kind));
-    if let (true, Some(per_hour)) = (local, machine_price) {
-        let (Some(start), Some(end)) = (
-            podium_store::parse_rfc3339_utc(&latest.started_at),
-            podium_store::parse_rfc3339_utc(&latest.finished_at),
-        ) else {
-            return Ok((String::new(), String::new()));
-        };
-        let cost = (end - start).max(0.0) / 3600.0 * per_hour;
-        let samples = store.run_token_totals(latest.run_id)?.samples;
-        let per_1k = if samples > 0 {
-            format!("{:.4}", cost / samples as f64 * 1000.0)
-        } else {
-            String::new()
-        };
-        return Ok((format!("{cost:.4}"), per_1k));
-    }
-    let Some(entry) = catalog.entry_for_spec(&latest.model_spec) else {
-        return Ok((String::new(), String::new()));
-    };
-    let price = entry.price;
-    if price.input_per_mtok == 0.0 && price.output_per_mtok == 0.0 {
-        return Ok(("0".into(), "0".into()));
-    }
     let totals = store.run_token_totals(latest.run_id)?;
-    let cost = podium_backends::speed::request_cost_usd(
-        totals.input_tokens as usize,
-        totals.output_tokens as usize,
-        price.input_per_mtok,
-        price.output_per_mtok,
-    );
-    let bound = if totals.counted < totals.samples {
-        "≥"
-    } else {
-        ""
+    // The cost, and `≥` where it is a lower bound.
+    let (cost, bound) = match machine_price {
+        Some(per_hour) if local => {
+            let (Some(start), Some(end)) = (
+                podium_store::parse_rfc3339_utc(&latest.started_at),
+                podium_store::parse_rfc3339_utc(&latest.finished_at),
+            ) else {
+                return none();
+            };
+            ((end - start).max(0.0) / 3600.0 * per_hour, "")
+        }
+        _ => {
+            let Some(entry) = catalog.entry_for_spec(&latest.model_spec) else {
+                return none();
+            };
+            let price = entry.price;
+            if price.input_per_mtok == 0.0 && price.output_per_mtok == 0.0 {
+                return Ok(("0".into(), "0".into()));
+            }
+            let cost = podium_backends::speed::request_cost_usd(
+                totals.input_tokens as usize,
+                totals.output_tokens as usize,
+                price.input_per_mtok,
+                price.output_per_mtok,
+            );
+            let partial = totals.counted < totals.samples;
+            (cost, if partial { "≥" } else { "" })
+        }
     };
     let per_1k = if totals.samples > 0 {
         format!("{bound}{:.4}", cost / totals.samples as f64 * 1000.0)

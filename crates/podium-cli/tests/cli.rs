@@ -677,21 +677,23 @@ fn bench_records_and_the_speed_board() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("podium.db");
     let records = dir.path().join("records.jsonl");
-    run_ok(&[
-        "--db",
-        &db_arg(&db),
-        "bench",
-        "-m",
-        "mock:a",
-        "--requests",
-        "3",
-        "--concurrency",
-        "1,2",
-        "--warmup",
-        "0",
-        "--records",
-        records.to_str().unwrap(),
-    ]);
+    let db_text = db_arg(&db);
+    let bench = |requests: &str, records: &Path, more: &[&str]| {
+        let mut args = vec![
+            "--db",
+            &db_text,
+            "bench",
+            "-m",
+            "mock:a",
+            "--requests",
+            requests,
+        ];
+        args.extend(more);
+        args.extend(["--records", records.to_str().unwrap()]);
+        run(&args)
+    };
+    let ok = bench("3", &records, &["--concurrency", "1,2", "--warmup", "0"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
     let lines: Vec<Json> = std::fs::read_to_string(&records)
         .unwrap()
         .lines()
@@ -717,17 +719,7 @@ fn bench_records_and_the_speed_board() {
     assert!(row.starts_with("mock:a,") && row.ends_with(','), "{row}");
 
     // A bad --records path is a clear error, not a panic.
-    let bad = run(&[
-        "--db",
-        &db_arg(&db),
-        "bench",
-        "-m",
-        "mock:a",
-        "--requests",
-        "1",
-        "--records",
-        dir.path().join("no/such/dir/r.jsonl").to_str().unwrap(),
-    ]);
+    let bad = bench("1", &dir.path().join("no/such/dir/r.jsonl"), &[]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("--records"), "{}", bad.stderr);
 }

@@ -76,19 +76,11 @@ impl Reply {
 
     /// [`Reply::sse`] on the OS timer (see `precise`).
     pub(crate) fn sse_precise(first_delay_ms: u64, gap_ms: u64, chunks: Vec<String>) -> Reply {
-        match Reply::sse(first_delay_ms, gap_ms, chunks) {
-            Reply::Sse {
-                first_delay,
-                gap,
-                chunks,
-                ..
-            } => Reply::Sse {
-                first_delay,
-                gap,
-                chunks,
-                precise: true,
-            },
-            other => other,
+        Reply::Sse {
+            first_delay: Duration::from_millis(first_delay_ms),
+            gap: Duration::from_millis(gap_ms),
+            chunks,
+            precise: true,
         }
     }
 }

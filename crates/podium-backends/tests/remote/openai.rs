@@ -829,20 +829,17 @@ async fn without_usage_the_tokenizer_option_counts_output_tokens() {
     let counted = backend(&server, &format!("?tokenizer={}", gguf.display()));
     let estimated = backend(&server, "");
     let request = [generate_request("Q")];
-    let result = counted
-        .generate_until(&request)
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    assert_eq!(result.token_count_source, TokenCountSource::Tokenizer);
-    assert_eq!(result.n_output_tokens, Some(expected));
-    let result = estimated
-        .generate_until(&request)
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    assert_eq!(result.token_count_source, TokenCountSource::Estimate);
-    assert_eq!(result.n_output_tokens, Some(pieces.len()));
+    for (backend, source, n) in [
+        (counted, TokenCountSource::Tokenizer, expected),
+        (estimated, TokenCountSource::Estimate, pieces.len()),
+    ] {
+        let result = backend
+            .generate_until(&request)
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        assert_eq!(result.token_count_source, source);
+        assert_eq!(result.n_output_tokens, Some(n));
+    }
 }
