@@ -86,18 +86,9 @@ pub fn open_local(kind: &str, rest: &str, spec: &str) -> Result<LocalBackend, Op
                         }
                     }
                 }
-                "batch_weights" => {
-                    (options.dense_batches, options.dense_f32) = match value {
-                        "f16" => (true, false),
-                        "f32" => (true, true),
-                        "quantized" => (false, false),
-                        other => {
-                            return Err(invalid(format!(
-                                "batch_weights must be f16, f32 or quantized, got `{other}`"
-                            )));
-                        }
-                    }
-                }
+                "batch_weights" => options
+                    .set_batch_weights(value)
+                    .map_err(|e| invalid(format!("batch_weights must be {e}")))?,
                 other => {
                     return Err(invalid(format!(
                         "unknown option `{other}` (known: threads, weights, batch_weights, max_context)"

@@ -19,8 +19,8 @@ struct Args {
     tasks: usize,
     threads: Option<usize>,
     weights: WeightFormat,
-    dense_batches: bool,
-    dense_f32: bool,
+    /// `f16`, `f32` or `quantized` (checked by `LocalOptions::set_batch_weights`).
+    batch_weights: String,
     batch: usize,
     max_batch_tokens: Option<usize>,
 }
@@ -34,8 +34,7 @@ fn parse_args() -> Result<Args, String> {
     let mut tasks = 400;
     let mut threads = None;
     let mut weights = WeightFormat::default();
-    let mut dense_batches = true;
-    let mut dense_f32 = false;
+    let mut batch_weights = "f16".to_string();
     let mut batch = 16;
     let mut max_batch_tokens = None;
     let mut args = std::env::args().skip(1);
@@ -56,14 +55,7 @@ fn parse_args() -> Result<Args, String> {
             "--max-batch-tokens" => {
                 max_batch_tokens = Some(number(value("--max-batch-tokens")?, "--max-batch-tokens")?)
             }
-            "--batch-weights" => {
-                (dense_batches, dense_f32) = match value("--batch-weights")?.as_str() {
-                    "f16" => (true, false),
-                    "f32" => (true, true),
-                    "quantized" => (false, false),
-                    other => return Err(format!("--batch-weights: unknown `{other}`")),
-                }
-            }
+            "--batch-weights" => batch_weights = value("--batch-weights")?,
             _ => positional.push(PathBuf::from(arg)),
         }
     }
@@ -75,8 +67,7 @@ fn parse_args() -> Result<Args, String> {
         tasks,
         threads,
         weights,
-        dense_batches,
-        dense_f32,
+        batch_weights,
         batch,
         max_batch_tokens,
     })
@@ -114,8 +105,9 @@ async fn main() -> Result<(), String> {
     let mut options = LocalOptions::new(format!("gguf:{}", args.model.display()));
     options.threads = args.threads;
     options.weight_format = args.weights;
-    options.dense_batches = args.dense_batches;
-    options.dense_f32 = args.dense_f32;
+    options
+        .set_batch_weights(&args.batch_weights)
+        .map_err(|e| format!("--batch-weights: {e}"))?;
     if let Some(tokens) = args.max_batch_tokens {
         options.max_batch_tokens = tokens;
     }

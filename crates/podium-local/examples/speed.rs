@@ -27,16 +27,10 @@ fn parse_args() -> Result<(PathBuf, LocalOptions, usize, usize, usize), String> 
             "--generate" => generate = number("--generate")?,
             "--reps" => reps = number("--reps")?.max(1),
             "--batch-weights" => {
-                (options.dense_batches, options.dense_f32) = match args.next().as_deref() {
-                    Some("f16") => (true, false),
-                    Some("f32") => (true, true),
-                    Some("quantized") => (false, false),
-                    other => {
-                        return Err(format!(
-                            "--batch-weights: f16, f32 or quantized, got {other:?}"
-                        ));
-                    }
-                }
+                let name = args.next().ok_or("--batch-weights needs a value")?;
+                options
+                    .set_batch_weights(&name)
+                    .map_err(|e| format!("--batch-weights: {e}"))?;
             }
             _ if model.is_none() => model = Some(PathBuf::from(arg)),
             other => return Err(format!("unexpected argument `{other}`")),
