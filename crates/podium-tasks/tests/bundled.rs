@@ -9,8 +9,13 @@ use serde_json::Value as Json;
 
 use podium_tasks::{BuildOptions, Instance, InstanceRequest, Registry, Target, Task};
 
+/// The repository's `tasks/`, found from the crate folder that cargo (or nextest)
+/// names at run time: a test binary reused from a build in another checkout (cargo
+/// keeps it fresh across moves) still reads this checkout's tasks.
 fn tasks_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tasks")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../../tasks")
 }
 
 fn registry() -> Registry {
