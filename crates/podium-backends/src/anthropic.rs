@@ -7,7 +7,6 @@
 //! endpoint options of [`EndpointOptions`](crate::EndpointOptions).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -20,7 +19,7 @@ use podium_core::{
 use crate::OpenError;
 use crate::http::{
     self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure, Job,
-    KeyHeader, failure_from_reqwest, failure_from_status, server_message, truncate_for_message,
+    KeyHeader, failure_from_status, server_message, truncate_for_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder};
@@ -258,23 +257,15 @@ async fn stream_messages(
     stops: &[String],
     start: AttemptStart,
 ) -> Result<(GenerateResult, Option<u64>), Failure> {
-    let request = inner
+    let (t0, response) = inner
         .endpoint
-        .client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .body(body.to_string());
-    let t0 = Instant::now();
-    let response = request
-        .send()
-        .await
-        .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
-    if !response.status().is_success() {
+        .post(url, "text/event-stream", body.to_string())
+        .await?;
+    if !response.is_success() {
         return Err(failure_from_status(response).await);
     }
-    if !http::is_event_stream(&response) {
-        let text = response.text().await.unwrap_or_default();
+    if !response.is_event_stream() {
+        let text = response.text().await;
         return Err(Failure::Permanent(
             match serde_json::from_str::<Value>(&text) {
                 Ok(json) if json.get("error").is_some() => {

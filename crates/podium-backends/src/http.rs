@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use podium_core::{BackendError, ResponseCache};
 
+use crate::h1::{self, H1Error, H1Pool};
 use crate::sse::{SseDecoder, SseEvent};
 
 /// Operational options of an endpoint, from the spec's `?key=value&…` part.
@@ -38,6 +39,20 @@ pub struct EndpointOptions {
     pub retry_seed: u64,
     /// The environment variable holding the API key (`api_key_env=NAME`).
     pub api_key_env: Option<String>,
+    /// The client for plain `http://` URLs (`http_client=builtin|reqwest`).
+    pub http_client: HttpClient,
+}
+
+/// Which HTTP client serves an endpoint's plain `http://` URLs (`https://` ones
+/// always go through reqwest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpClient {
+    /// Podium's own HTTP/1.1 client: reads the socket in the request's own task,
+    /// stamps bytes as they arrive. Not used when a proxy is set in the environment.
+    #[default]
+    Builtin,
+    /// reqwest (hyper), as for `https://`.
+    Reqwest,
 }
 
 impl Default for EndpointOptions {
@@ -52,6 +67,7 @@ impl Default for EndpointOptions {
             backoff_base: Duration::from_millis(500),
             retry_seed: 0,
             api_key_env: None,
+            http_client: HttpClient::Builtin,
         }
     }
 }
@@ -67,6 +83,7 @@ pub(crate) const ENDPOINT_OPTION_NAMES: &[&str] = &[
     "backoff_ms",
     "retry_seed",
     "api_key_env",
+    "http_client",
 ];
 
 impl EndpointOptions {
@@ -104,6 +121,17 @@ impl EndpointOptions {
                     return Err("`api_key_env` needs the name of an environment variable".into());
                 }
                 self.api_key_env = Some(value.to_string());
+            }
+            "http_client" => {
+                self.http_client = match value {
+                    "builtin" => HttpClient::Builtin,
+                    "reqwest" => HttpClient::Reqwest,
+                    _ => {
+                        return Err(format!(
+                            "`http_client` is `builtin` or `reqwest`, got `{value}`"
+                        ));
+                    }
+                }
             }
             _ => return Ok(false),
         }
@@ -233,10 +261,16 @@ pub(crate) struct Job {
     pub(crate) estimated_tokens: u64,
 }
 
-/// A remote endpoint: one HTTP client with the key in its default headers,
-/// and the limits every request to it goes through.
+/// A remote endpoint: its HTTP clients with the key in their headers, and the
+/// limits every request to it goes through. Plain `http://` URLs are served by
+/// Podium's own HTTP/1.1 client (`h1`), unless a proxy is set in the environment
+/// or `http_client=reqwest` is asked; everything else by reqwest.
 pub(crate) struct Endpoint {
-    pub(crate) client: reqwest::Client,
+    client: reqwest::Client,
+    /// `None` when a proxy variable is set: then reqwest, which honours it, does all.
+    h1: Option<H1Pool>,
+    /// The key and fixed headers as `name: value\r\n` lines, for `h1` (secret).
+    h1_headers: String,
     key: Option<ApiKey>,
     slots: Semaphore,
     rate: RateLimiter,
@@ -276,6 +310,15 @@ impl Endpoint {
                 HeaderValue::from_static(value),
             );
         }
+        // The same headers for h1; `header_value` above has checked they are valid.
+        let h1_headers: String = headers
+            .iter()
+            .map(|(name, value)| {
+                format!("{name}: {}\r\n", String::from_utf8_lossy(value.as_bytes()))
+            })
+            .collect();
+        let h1 = (options.http_client == HttpClient::Builtin && !proxy_in_environment())
+            .then(|| H1Pool::new(options.concurrency, options.connect_timeout));
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(options.timeout)
@@ -285,6 +328,8 @@ impl Endpoint {
             .map_err(|err| format!("cannot build the HTTP client: {}", error_chain(&err)))?;
         Ok(Endpoint {
             client,
+            h1,
+            h1_headers,
             key,
             slots: Semaphore::new(options.concurrency),
             rate: RateLimiter::new(options.requests_per_minute, options.tokens_per_minute),
@@ -300,6 +345,48 @@ impl Endpoint {
             Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "***"),
             _ => text.to_string(),
         }
+    }
+
+    /// POST a JSON `body` to `url`, asking for `accept`. Returns `t0` (taken right
+    /// before the request is written, or for reqwest, right before it is handed
+    /// over) and the response, its head read.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        accept: &str,
+        body: String,
+    ) -> Result<(Instant, Response<'_>), Failure> {
+        if let Some(pool) = &self.h1
+            && let Some(target) = h1::Target::of(url)
+        {
+            let headers = format!(
+                "content-type: application/json\r\naccept: {accept}\r\n{}",
+                self.h1_headers
+            );
+            let (t0, response) = pool
+                .post(&target, &headers, body.as_bytes(), self.options.timeout)
+                .await
+                .map_err(|err| failure_from_h1(err, "sending the request"))?;
+            return Ok((t0, Response::H1(response)));
+        }
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, accept)
+            .body(body);
+        let t0 = Instant::now();
+        let response = request
+            .send()
+            .await
+            .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
+        Ok((
+            t0,
+            Response::Reqwest {
+                response,
+                chunk: Default::default(),
+            },
+        ))
     }
 
     pub(crate) fn cache_get(&self, key: &str) -> Option<String> {
@@ -536,34 +623,129 @@ pub(crate) struct StreamEnd {
     pub(crate) done: bool,
 }
 
+/// Whether a proxy is set for plain HTTP (reqwest honours these; `h1` does not).
+fn proxy_in_environment() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// An answer from either transport, its head read.
+pub(crate) enum Response<'e> {
+    H1(h1::Response<'e>),
+    Reqwest {
+        response: reqwest::Response,
+        /// The body piece last handed out.
+        chunk: bytes::Bytes,
+    },
+}
+
+impl Response<'_> {
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Response::H1(response) => response.head.status,
+            Response::Reqwest { response, .. } => response.status().as_u16(),
+        }
+    }
+
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status())
+    }
+
+    /// A header's value; `name` in lower case.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            Response::H1(response) => response.head.header(name),
+            Response::Reqwest { response, .. } => response.headers().get(name)?.to_str().ok(),
+        }
+    }
+
+    /// Whether the answer is a server-sent event stream.
+    pub(crate) fn is_event_stream(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|v| v.starts_with("text/event-stream"))
+    }
+
+    /// The next piece of the body; `None` at its end. Errors name `during`.
+    async fn chunk(&mut self, during: &str) -> Result<Option<&[u8]>, Failure> {
+        match self {
+            Response::H1(response) => response
+                .chunk()
+                .await
+                .map_err(|err| failure_from_h1(err, during)),
+            Response::Reqwest { response, chunk } => {
+                match response
+                    .chunk()
+                    .await
+                    .map_err(|err| failure_from_reqwest(&err, during))?
+                {
+                    Some(bytes) => {
+                        *chunk = bytes;
+                        Ok(Some(chunk))
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// The whole body.
+    pub(crate) async fn bytes(mut self) -> Result<Vec<u8>, Failure> {
+        let mut body = Vec::new();
+        while let Some(chunk) = self.chunk("reading the response").await? {
+            body.extend_from_slice(chunk);
+        }
+        Ok(body)
+    }
+
+    /// The body as text, for error messages: whatever could be read.
+    pub(crate) async fn text(self) -> String {
+        String::from_utf8_lossy(&self.bytes().await.unwrap_or_default()).into_owned()
+    }
+
+    /// Done with the body (perhaps before its end): a connection that can be reused
+    /// goes back to its pool.
+    fn release(self) {
+        if let Response::H1(response) = self {
+            response.release();
+        }
+    }
+}
+
 /// Read a server-sent event stream, stamping each chunk as it arrives and
 /// handing each event to `on_event`, which returns `true` when the stream is
 /// complete. A body that breaks off or ends inside an event is a (retryable)
 /// failure; one that ends cleanly without completion is left to the caller.
 pub(crate) async fn read_events<F>(
-    response: reqwest::Response,
+    mut response: Response<'_>,
     mut on_event: F,
 ) -> Result<StreamEnd, Failure>
 where
     F: FnMut(&SseEvent) -> Result<bool, Failure>,
 {
-    use futures_util::StreamExt;
-
-    let mut chunks = response.bytes_stream();
     let mut decoder = SseDecoder::new();
     let mut n_events = 0;
-    while let Some(chunk) = chunks.next().await {
+    loop {
+        let during = || format!("the stream was cut after {n_events} events");
+        let chunk = match &mut response {
+            // The common case first, without formatting `during` per read.
+            Response::H1(h1) => h1
+                .chunk()
+                .await
+                .map_err(|err| failure_from_h1(err, &during()))?,
+            other => other.chunk(&during()).await?,
+        };
+        let Some(chunk) = chunk else { break };
         let at = Instant::now();
-        let chunk = chunk.map_err(|err| {
-            failure_from_reqwest(&err, &format!("the stream was cut after {n_events} events"))
-        })?;
         let mut counted = |event: &SseEvent| {
             n_events += 1;
             on_event(event)
         };
-        if decoder.push(&chunk, at, &mut counted)? {
+        if decoder.push(chunk, at, &mut counted)? {
+            let ended = Instant::now();
+            response.release();
             return Ok(StreamEnd {
-                ended: Instant::now(),
+                ended,
                 n_events,
                 done: true,
             });
@@ -583,27 +765,17 @@ where
     })
 }
 
-/// Whether a response is a server-sent event stream.
-pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
-}
-
 /// A number drawn from a cache key, to seed per-request jitter.
 pub(crate) fn key_number(cache_key: &str) -> u64 {
     u64::from_str_radix(&cache_key[..16.min(cache_key.len())], 16).unwrap_or(0)
 }
 
 /// Turn a non-success HTTP answer into a failure, with the server's own message.
-pub(crate) async fn failure_from_status(response: reqwest::Response) -> Failure {
-    let status = response.status();
-    let retry_after = retry_after(response.headers());
-    let body = response.text().await.unwrap_or_default();
-    let message = format!("HTTP {}: {}", status.as_u16(), server_message(&body));
-    let code = status.as_u16();
+pub(crate) async fn failure_from_status(response: Response<'_>) -> Failure {
+    let code = response.status();
+    let retry_after = retry_after(&response);
+    let body = response.text().await;
+    let message = format!("HTTP {code}: {}", server_message(&body));
     if code == 408 || code == 409 || code == 429 || code >= 500 {
         Failure::Retryable {
             message,
@@ -638,12 +810,10 @@ pub(crate) fn server_message(body: &str) -> String {
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn retry_after(response: &Response<'_>) -> Option<Duration> {
     let number = |name: &str| -> Option<f64> {
-        headers
-            .get(name)?
-            .to_str()
-            .ok()?
+        response
+            .header(name)?
             .trim()
             .parse::<f64>()
             .ok()
@@ -652,6 +822,14 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     number("retry-after-ms")
         .map(|ms| Duration::from_secs_f64(ms / 1000.0))
         .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+}
+
+/// An `h1` error as a failure: all of them (refused, reset, timed out) may pass.
+fn failure_from_h1(err: H1Error, during: &str) -> Failure {
+    match err {
+        H1Error::TimedOut => Failure::retryable(format!("timed out {during}")),
+        H1Error::Failed(detail) => Failure::retryable(format!("{during}: {detail}")),
+    }
 }
 
 /// A transport error as a failure: all of them (refused, reset, timed out) may pass.
@@ -694,14 +872,17 @@ mod tests {
     #[test]
     fn options_parse() {
         let mut options = EndpointOptions::default();
-        for (key, value) in query_pairs("concurrency=2&rpm=60&timeout_s=0.5&api_key_env=MY_KEY") {
+        let query = "concurrency=2&rpm=60&timeout_s=0.5&api_key_env=MY_KEY&http_client=reqwest";
+        for (key, value) in query_pairs(query) {
             assert_eq!(options.take(key, value), Ok(true), "{key}");
         }
         assert_eq!(options.concurrency, 2);
         assert_eq!(options.requests_per_minute, Some(60));
         assert_eq!(options.timeout, Duration::from_millis(500));
         assert_eq!(options.api_key_env.as_deref(), Some("MY_KEY"));
+        assert_eq!(options.http_client, HttpClient::Reqwest);
         assert_eq!(options.take("api", "chat"), Ok(false));
+        assert!(options.take("http_client", "curl").is_err());
         assert!(options.take("concurrency", "0").is_err());
         assert!(options.take("timeout_s", "-1").is_err());
     }

@@ -3,6 +3,7 @@
 //! `together:MODEL`, `anthropic:MODEL`, …).
 
 mod anthropic;
+mod h1;
 mod http;
 mod local;
 mod mock;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use podium_core::{Backend, ModelSpec, ResponseCache};
 
 pub use anthropic::AnthropicBackend;
-pub use http::EndpointOptions;
+pub use http::{EndpointOptions, HttpClient};
 pub use local::{local_model_path, open_local};
 pub use mock::{MockBackend, MockOptions};
 pub use openai::{NO_PROMPT_LOGPROBS, OpenAiApi, OpenAiBackend};

@@ -32,7 +32,7 @@ use podium_core::{
 use crate::OpenError;
 use crate::http::{
     self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure, Job,
-    KeyHeader, failure_from_reqwest, failure_from_status, server_message, truncate_for_message,
+    KeyHeader, failure_from_status, server_message, truncate_for_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder, TokenCounter};
@@ -370,29 +370,18 @@ async fn stream_generation(
     stops: &[String],
     start: AttemptStart,
 ) -> Result<(GenerateResult, Option<u64>), Failure> {
-    let request = inner
+    let (t0, response) = inner
         .endpoint
-        .client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .body(body.to_string());
-    let t0 = Instant::now();
-    let response = request
-        .send()
-        .await
-        .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
-    if !response.status().is_success() {
+        .post(url, "text/event-stream", body.to_string())
+        .await?;
+    if !response.is_success() {
         return Err(failure_from_status(response).await);
     }
     let mut recorder = StreamRecorder::new(t0, start.queue_s);
     recorder.count_tokens_with(inner.tokenizer.clone());
-    if !http::is_event_stream(&response) {
+    if !response.is_event_stream() {
         // Some servers ignore `stream` and answer with one JSON body.
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| failure_from_reqwest(&err, "reading the response"))?;
+        let bytes = response.bytes().await?;
         let at = Instant::now();
         whole_body(&bytes, at, &mut recorder)?;
         let used = recorder.used_tokens();
@@ -769,30 +758,19 @@ enum JsonAnswer {
 }
 
 async fn post_json(inner: &Inner, url: &str, body: String) -> Result<JsonAnswer, Failure> {
-    let response = inner
-        .endpoint
-        .client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
+    let (_, response) = inner.endpoint.post(url, "application/json", body).await?;
     let status = response.status();
-    if status.is_client_error() && ![408, 409, 429].contains(&status.as_u16()) {
-        let text = response.text().await.unwrap_or_default();
+    if (400..500).contains(&status) && ![408, 409, 429].contains(&status) {
+        let text = response.text().await;
         return Ok(JsonAnswer::Rejected {
-            status: status.as_u16(),
+            status,
             message: server_message(&text),
         });
     }
-    if !status.is_success() {
+    if !response.is_success() {
         return Err(failure_from_status(response).await);
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|err| failure_from_reqwest(&err, "reading the response"))?;
+    let bytes = response.bytes().await?;
     let text = String::from_utf8_lossy(&bytes);
     let json: Value = serde_json::from_str(&text).map_err(|err| {
         Failure::Permanent(format!(

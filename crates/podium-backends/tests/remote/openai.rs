@@ -41,14 +41,22 @@ fn pieces() -> Vec<String> {
 /// figure against when the server really wrote each chunk (its stamps): the client
 /// is held to what it could see. That the server kept to the injected schedule is
 /// checked loosely apart, as on a loaded machine the server itself runs late.
-async fn check_stream_timing(concurrency: usize, n_requests: usize, with_usage: bool) {
+async fn check_stream_timing(
+    concurrency: usize,
+    n_requests: usize,
+    with_usage: bool,
+    http_client: &str,
+) {
     let n_tokens: usize = CHUNK_TOKENS.iter().sum();
     let usage = with_usage.then_some((7, n_tokens as u64));
     let server = FakeServer::start(move |_, _| {
         Reply::sse(FIRST_MS, GAP_MS, completion_chunks(&pieces(), usage))
     })
     .await;
-    let backend = backend(&server, &format!("?concurrency={concurrency}"));
+    let backend = backend(
+        &server,
+        &format!("?concurrency={concurrency}&http_client={http_client}"),
+    );
     let requests: Vec<GenerateRequest> = (0..n_requests)
         .map(|i| generate_request(&format!("Q{i}")))
         .collect();
@@ -123,12 +131,18 @@ async fn check_stream_timing(concurrency: usize, n_requests: usize, with_usage: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stream_timing_matches_the_server_writes_at_concurrency_1() {
-    check_stream_timing(1, 1, true).await;
+    check_stream_timing(1, 1, true, "builtin").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stream_timing_matches_the_server_writes_at_concurrency_64() {
-    check_stream_timing(64, 64, true).await;
+    check_stream_timing(64, 64, true, "builtin").await;
+}
+
+/// The same through reqwest, which serves `https://` (and `http://` behind a proxy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stream_timing_through_reqwest_matches_the_server_writes() {
+    check_stream_timing(16, 16, true, "reqwest").await;
 }
 
 /// The tight timing figures of docs/BENCHMARKS.md, against this fake server (which
@@ -242,7 +256,7 @@ fn timing_accuracy_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_usage_chunks_are_counted_as_an_estimate() {
-    check_stream_timing(4, 4, false).await;
+    check_stream_timing(4, 4, false, "builtin").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -712,7 +726,16 @@ async fn bad_responses_fail_their_request_and_the_batch_goes_on() {
         }
     })
     .await;
-    let backend = backend(&server, "?retries=0&timeout_s=1");
+    for http_client in ["builtin", "reqwest"] {
+        let backend = backend(
+            &server,
+            &format!("?retries=0&timeout_s=1&http_client={http_client}"),
+        );
+        check_bad_responses(&backend, http_client).await;
+    }
+}
+
+async fn check_bad_responses(backend: &OpenAiBackend, http_client: &str) {
     let cases = [
         ("ok", ""),
         ("invalid-json", "invalid JSON in a stream event"),
@@ -736,10 +759,16 @@ async fn bad_responses_fail_their_request_and_the_batch_goes_on() {
                 assert_eq!(result.text, " fine");
             }
             Err(BackendError::Request(message)) => {
-                assert!(!expected.is_empty(), "{prompt}: failed: {message}");
-                assert!(message.contains(expected), "{prompt}: {message}");
+                assert!(
+                    !expected.is_empty(),
+                    "{http_client}: {prompt}: failed: {message}"
+                );
+                assert!(
+                    message.contains(expected),
+                    "{http_client}: {prompt}: {message}"
+                );
             }
-            Err(other) => panic!("{prompt}: not a per-request failure: {other:?}"),
+            Err(other) => panic!("{http_client}: {prompt}: not a per-request failure: {other:?}"),
         }
     }
 }
