@@ -174,28 +174,40 @@ def default_concurrency_check(args, srv, raw):
 
 
 def overhead(args, srv, rows):
-    srv.config(ttft_ms=0, gap_ms=0, multi_every=0, multi_n=1)
-    n, c, tokens = args.ovh_requests, args.ovh_concurrency, args.ovh_tokens
-    # Fixed cost of each process (start-up, imports, runtime, output): one 1-token request.
-    for rep in range(args.repeats):
-        for name, big, small in [
-            ("podium", podium_cmd(args, f"?concurrency={c}", n, c, 16, tokens, 0),
-             podium_cmd(args, "?concurrency=1", 1, 1, 16, 1, 0)),
-            ("python", py_cmd(args, n, c, 16, tokens), py_cmd(args, 1, 1, 16, 1)),
-        ]:
-            srv.reset()
-            _, w0, u0, s0, _ = timed(small)
-            srv.reset()
-            _, wall, usr, sy, rss = timed(big)
-            events = srv.stats()["events"]
-            cpu = usr + sy
-            rows.append({"client": name, "repeat": rep, "requests": n, "concurrency": c,
-                         "events": events, "wall_s": wall, "cpu_s": cpu, "user_s": usr, "sys_s": sy,
-                         "max_rss_kb": rss, "startup_cpu_s": u0 + s0,
-                         "events_per_cpu_s": events / cpu,
-                         "events_per_cpu_s_net": events / max(1e-9, cpu - (u0 + s0))})
-            print(f"  overhead {name} rep={rep}: {events} events, cpu {cpu:.2f} s (startup {u0 + s0:.2f}), "
-                  f"wall {wall:.2f} s, {events / cpu:,.0f} events/cpu-s", file=sys.stderr, flush=True)
+    """CPU per event against a zero-delay server, in two modes: `paced`, one write per
+    event (the Python server sets the pace, so a quick client is woken for a few events
+    at a time), and `burst`, each stream written at once (the client sets the pace)."""
+    c, tokens = args.ovh_concurrency, args.ovh_tokens
+    # Burst runs are ~8x quicker: 4x the requests keeps their CPU times well above
+    # /usr/bin/time's 10 ms resolution.
+    for mode, burst, n in [("paced", 0, args.ovh_requests), ("burst", 1, 4 * args.ovh_requests)]:
+        srv.config(ttft_ms=0, gap_ms=0, multi_every=0, multi_n=1, burst=burst)
+        # Fixed cost of each process (start-up, imports, runtime, output): one 1-token request.
+        for rep in range(args.repeats):
+            # podium-reqwest: the same binary through reqwest/hyper (`http_client=reqwest`,
+            # what https:// endpoints use), for an A/B of Podium's own HTTP/1.1 client.
+            for name, big, small in [
+                ("podium", podium_cmd(args, f"?concurrency={c}", n, c, 16, tokens, 0),
+                 podium_cmd(args, "?concurrency=1", 1, 1, 16, 1, 0)),
+                ("podium-reqwest", podium_cmd(args, f"?concurrency={c}&http_client=reqwest", n, c, 16, tokens, 0),
+                 podium_cmd(args, "?concurrency=1&http_client=reqwest", 1, 1, 16, 1, 0)),
+                ("python", py_cmd(args, n, c, 16, tokens), py_cmd(args, 1, 1, 16, 1)),
+            ]:
+                srv.reset()
+                _, w0, u0, s0, _ = timed(small)
+                srv.reset()
+                _, wall, usr, sy, rss = timed(big)
+                events = srv.stats()["events"]
+                cpu = usr + sy
+                rows.append({"mode": mode, "client": name, "repeat": rep, "requests": n, "concurrency": c,
+                             "events": events, "wall_s": wall, "cpu_s": cpu, "user_s": usr, "sys_s": sy,
+                             "max_rss_kb": rss, "startup_cpu_s": u0 + s0,
+                             "events_per_cpu_s": events / cpu,
+                             "events_per_cpu_s_net": events / max(1e-9, cpu - (u0 + s0))})
+                print(f"  overhead {mode} {name} rep={rep}: {events} events, cpu {cpu:.2f} s "
+                      f"(user {usr:.2f}, sys {sy:.2f}, startup {u0 + s0:.2f}), wall {wall:.2f} s, "
+                      f"{events / cpu:,.0f} events/cpu-s", file=sys.stderr, flush=True)
+    srv.config(burst=0)
 
 
 def spread(values, fmt="{:+.2f}"):
@@ -248,20 +260,28 @@ def report(args, acc, ovh, raw):
         print(f"\n`--concurrency 64` with a spec lacking `?concurrency=`: the server saw at most "
               f"{raw['default_spec_concurrency64_max_inflight']} requests in flight "
               f"(queue p50 {raw['default_spec_concurrency64_queue_p50_ms']:.1f} ms).")
-    if ovh:
-        print(f"\n### Client overhead (zero-delay server, {args.ovh_tokens} tokens one per event, "
-              f"{args.ovh_requests} requests, concurrency {args.ovh_concurrency}; {args.repeats} runs: median [min .. max])\n")
-        print("| client | SSE events | client CPU s | start-up CPU s | wall s | events per CPU-s | events per CPU-s, start-up excluded | max RSS MiB |")
-        print("|---|---|---|---|---|---|---|---|")
-        for client in ("podium", "python"):
-            rs = [r for r in ovh if r["client"] == client]
-            print(f"| {client} | {rs[0]['events']} | {spread([r['cpu_s'] for r in rs], '{:.2f}')} | "
-                  f"{spread([r['startup_cpu_s'] for r in rs], '{:.2f}')} | {spread([r['wall_s'] for r in rs], '{:.2f}')} | "
-                  f"{spread([r['events_per_cpu_s'] for r in rs], '{:,.0f}')} | {spread([r['events_per_cpu_s_net'] for r in rs], '{:,.0f}')} | "
+    for mode in ("paced", "burst"):
+        rows = [r for r in ovh if r["mode"] == mode]
+        if not rows:
+            continue
+        print(f"\n### Client overhead, {mode} (zero-delay server, "
+              f"{'one write per event' if mode == 'paced' else 'each stream in one write'}, "
+              f"{args.ovh_tokens} tokens one per event, {rows[0]['requests']} requests, "
+              f"concurrency {args.ovh_concurrency}; {args.repeats} runs: median [min .. max])\n")
+        print("| client | SSE events | client CPU s | user s | sys s | start-up CPU s | wall s | events per CPU-s | events per CPU-s, start-up excluded | max RSS MiB |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        by = lambda client: [r for r in rows if r["client"] == client]
+        for client in ("podium", "podium-reqwest", "python"):
+            rs = by(client)
+            col = lambda k, f: spread([r[k] for r in rs], f)
+            print(f"| {client} | {rs[0]['events']} | {col('cpu_s', '{:.2f}')} | {col('user_s', '{:.2f}')} | "
+                  f"{col('sys_s', '{:.2f}')} | {col('startup_cpu_s', '{:.2f}')} | {col('wall_s', '{:.2f}')} | "
+                  f"{col('events_per_cpu_s', '{:,.0f}')} | {col('events_per_cpu_s_net', '{:,.0f}')} | "
                   f"{max(r['max_rss_kb'] for r in rs) / 1024:.0f} |")
-        ratios = [p["events_per_cpu_s"] / q["events_per_cpu_s"]
-                  for p, q in zip([r for r in ovh if r["client"] == "podium"], [r for r in ovh if r["client"] == "python"])]
-        print(f"\nPodium / Python events per CPU-second, pairwise by run: {spread(ratios, '{:.1f}x')}")
+        print()
+        for a, b in [("podium", "python"), ("podium-reqwest", "python"), ("podium", "podium-reqwest")]:
+            ratios = [p["events_per_cpu_s"] / q["events_per_cpu_s"] for p, q in zip(by(a), by(b))]
+            print(f"- {a} / {b} events per CPU-second, pairwise by run: {spread(ratios, '{:.1f}x')}")
 
 
 def main():

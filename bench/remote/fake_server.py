@@ -10,7 +10,10 @@ It answers POST /v1/completions and /v1/chat/completions with a streamed
   * every `multi_every`-th chunk carries `multi_n` tokens instead of one;
   * sends `usage` (prompt_tokens, completion_tokens) in a final chunk with empty
     `choices`, then `data: [DONE]` (what vLLM does with include_usage).
-  * `gap_ms=0 ttft_ms=0` is a zero-delay firehose: one write per event.
+  * `gap_ms=0 ttft_ms=0` is a zero-delay firehose: one write per event;
+    with `burst=1` as well, the whole stream goes out in one write (so the
+    server is never the bottleneck and a client gets large reads: what its
+    CPU per event costs when it, not the server, sets the pace).
 
 Every content chunk is stamped with time.monotonic_ns() right before its write,
 so the truth a client should measure is known twice: the injected delays, and
@@ -32,7 +35,7 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
-CONFIG = {"ttft_ms": 0.0, "gap_ms": 0.0, "multi_every": 0, "multi_n": 1}
+CONFIG = {"ttft_ms": 0.0, "gap_ms": 0.0, "multi_every": 0, "multi_n": 1, "burst": 0}
 STATE = {"requests": [], "inflight": 0, "max_inflight": 0, "events": 0, "conns": 0}
 INDEX_RE = re.compile(r"Request (\d+)-")
 WORD = "tok"
@@ -100,6 +103,7 @@ async def stream(writer, body: dict, t_recv: int, rec: dict):
     k = 0
     stamps = []
     transport = writer.transport
+    burst = [] if zero and CONFIG["burst"] else None
     while sent < n_tokens:
         take = multi if (every > 0 and (k + 1) % every == 0) else 1
         take = min(take, n_tokens - sent)
@@ -110,12 +114,17 @@ async def stream(writer, body: dict, t_recv: int, rec: dict):
         if not zero:
             await sleep_until(t_recv + ttft_ns + k * gap_ns)
         now = time.monotonic_ns()
-        writer.write(cache[key])
+        if burst is None:
+            writer.write(cache[key])
+        else:
+            burst.append(cache[key])
         stamps.append(now)
         sent += take
         k += 1
         if zero and transport.get_write_buffer_size() > 65536:
             await writer.drain()
+    if burst is not None:
+        writer.write(b"".join(burst))
     usage = {"prompt_tokens": n_prompt, "completion_tokens": n_tokens, "total_tokens": n_prompt + n_tokens}
     writer.write(event({**base, "choices": [], "usage": usage}))
     writer.write(chunked(b"data: [DONE]\n\n"))

@@ -205,11 +205,15 @@ impl Conn {
     async fn fill(&mut self, deadline: &mut Pin<Box<Sleep>>) -> Result<usize, H1Error> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
-        } else if self.end == self.buf.len() {
+        }
+        // Never read into a sliver of space (that would make many tiny reads): move
+        // the unconsumed bytes to the front, and grow when they fill half the buffer.
+        if self.buf.len() - self.end < self.buf.len() / 2 {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 (self.start, self.end) = (0, self.end - self.start);
-            } else {
+            }
+            if self.buf.len() - self.end < self.buf.len() / 2 {
                 self.buf.resize(self.buf.len() * 2, 0);
             }
         }

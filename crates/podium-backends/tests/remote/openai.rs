@@ -191,18 +191,25 @@ fn timing_accuracy_report() {
         values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
     };
     println!(
-        "| concurrency | requests | TTFT − injected p50 / p99 ms | = request path (t0 → server read it) | + server's first write late by | + response path (TTFT − server's first write stamp) | TPOT − injected p50 / p99 ms | TPOT − server stamps | tokens exact |"
+        "| concurrency | client | requests | TTFT − injected p50 / p99 ms | = request path (t0 → server read it) | + server's first write late by | + response path (TTFT − server's first write stamp) | TPOT − injected p50 / p99 ms | TPOT − server stamps | tokens exact |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (concurrency, n) in [(1usize, 40usize), (64, 512)] {
-        let backend = backend(&server, &format!("?concurrency={concurrency}"));
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let levels = [(1usize, 40usize), (64, 512)];
+    for ((concurrency, n), http_client) in levels
+        .into_iter()
+        .flat_map(|level| [(level, "builtin"), (level, "reqwest")])
+    {
+        let backend = backend(
+            &server,
+            &format!("?concurrency={concurrency}&http_client={http_client}"),
+        );
         // Warm-up: one request per connection the level will hold open.
         let warm: Vec<_> = (0..concurrency)
-            .map(|i| generate_request(&format!("warm{concurrency}-{i}")))
+            .map(|i| generate_request(&format!("warm{concurrency}{http_client}-{i}")))
             .collect();
         client_rt.block_on(backend.generate_until(&warm)).unwrap();
         let requests: Vec<_> = (0..n)
-            .map(|i| generate_request(&format!("c{concurrency}-Q{i}")))
+            .map(|i| generate_request(&format!("c{concurrency}{http_client}-Q{i}")))
             .collect();
         let results = client_rt
             .block_on(backend.generate_until(&requests))
@@ -243,7 +250,7 @@ fn timing_accuracy_report() {
         let cell =
             |values: &mut Vec<f64>| format!("{:+.3} / {:+.3}", pct(values, 0.5), pct(values, 0.99));
         println!(
-            "| {concurrency} | {n} | {} | {} | {} | {} | {} | {} | {exact} |",
+            "| {concurrency} | {http_client} | {n} | {} | {} | {} | {} | {} | {} | {exact} |",
             cell(&mut ttft_inj),
             cell(&mut request_path),
             cell(&mut server_late),
