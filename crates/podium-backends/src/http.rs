@@ -324,6 +324,8 @@ impl Endpoint {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .pool_max_idle_per_host(options.concurrency)
+            // As with the built-in client: a redirect is reported, not followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| format!("cannot build the HTTP client: {}", error_chain(&err)))?;
         Ok(Endpoint {
@@ -774,7 +776,16 @@ pub(crate) fn key_number(cache_key: &str) -> u64 {
 pub(crate) async fn failure_from_status(response: Response<'_>) -> Failure {
     let code = response.status();
     let retry_after = retry_after(&response);
+    // Redirects are not followed (a POST must not silently move elsewhere).
+    let redirect = (300..400)
+        .contains(&code)
+        .then(|| response.header("location").unwrap_or("(no location)").to_string());
     let body = response.text().await;
+    if let Some(location) = redirect {
+        return Failure::Permanent(format!(
+            "HTTP {code}: the endpoint redirects to `{location}`; put that URL in the model spec"
+        ));
+    }
     let message = format!("HTTP {code}: {}", server_message(&body));
     if code == 408 || code == 409 || code == 429 || code >= 500 {
         Failure::Retryable {

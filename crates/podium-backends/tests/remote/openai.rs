@@ -729,6 +729,12 @@ async fn bad_responses_fail_their_request_and_the_batch_goes_on() {
                 body: "<html>gateway</html>".into(),
             },
             "hang" => Reply::Hang,
+            "redirect" => Reply::Body {
+                status: 307,
+                content_type: "text/plain",
+                headers: vec![("location".into(), "/v2/completions".into())],
+                body: String::new(),
+            },
             _ => Reply::sse(0, 0, good()),
         }
     })
@@ -753,6 +759,7 @@ async fn check_bad_responses(backend: &OpenAiBackend, http_client: &str) {
         ("error-200", "HTTP 200 with an error body: upstream failed"),
         ("invalid-body", "invalid JSON body"),
         ("hang", "timed out"),
+        ("redirect", "redirects to `/v2/completions`"),
         ("ok", ""),
     ];
     let requests: Vec<_> = cases.iter().map(|(p, _)| generate_request(p)).collect();
