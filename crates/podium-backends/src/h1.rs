@@ -441,53 +441,13 @@ impl Response<'_> {
         Ok(Some(&conn.buf[from..to]))
     }
 
-    /// Give the connection back if the rest of the body is already here (a stream
-    /// is left once its last event is read; the server's closing bytes usually came
-    /// with it); otherwise it is closed.
-    pub(crate) fn release(mut self) {
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
-        // Consume what is buffered without reading the socket again.
-        loop {
-            match self.framing {
-                Framing::Done => break,
-                Framing::Sized(left) => {
-                    let have = (conn.end - conn.start) as u64;
-                    if have < left {
-                        return;
-                    }
-                    conn.start += left as usize;
-                    self.framing = Framing::Done;
-                }
-                Framing::Chunked(ChunkState::Data(left)) => {
-                    let have = (conn.end - conn.start) as u64;
-                    if have < left {
-                        return;
-                    }
-                    conn.start += left as usize;
-                    self.framing = Framing::Chunked(ChunkState::DataEnd);
-                }
-                Framing::Chunked(state) => {
-                    let Some(newline) = memchr::memchr(b'\n', conn.buffered()) else {
-                        return;
-                    };
-                    let (from, to) = (conn.start, conn.start + newline);
-                    conn.start = to + 1;
-                    match next_chunk_state(state, trim_cr(&conn.buf[from..to])) {
-                        Ok(next) => self.framing = next,
-                        Err(_) => return,
-                    }
-                }
-                Framing::UntilClose => return,
-            }
-        }
-        if let Some(conn) = self.conn.take()
-            && self.reusable
-            && conn.start == conn.end
-        {
-            self.pool.give_back(conn);
-        }
+    /// Read what is left of the body for at most `wait`, so that the connection
+    /// can go back to the pool: a stream is left as soon as its last event is in,
+    /// and the server's closing bytes (the `0` chunk) follow at once. A server that
+    /// sends more, or nothing, within `wait` loses the connection instead.
+    pub(crate) async fn finish(mut self, wait: Duration) {
+        let drain = async { while let Ok(Some(_)) = self.chunk().await {} };
+        let _ = tokio::time::timeout(wait, drain).await;
     }
 }
 
@@ -726,10 +686,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn release_keeps_a_connection_whose_body_has_arrived() {
+    async fn finish_keeps_a_connection_whose_body_ends_soon() {
         let url = serve(vec![
             (
-                vec!["HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"],
+                vec![
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nabcd\r\n",
+                    "0\r\n\r\n",
+                ],
                 true,
             ),
             (vec!["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"], true),
@@ -741,10 +704,10 @@ mod tests {
             .post(&target, "", b"", Duration::from_secs(5))
             .await
             .unwrap();
-        // Read the first chunk only; the closing `0` chunk waits in the buffer.
+        // Read the first chunk only; the closing `0` chunk comes in a later write.
         let first = response.chunk().await.unwrap().unwrap().to_vec();
         assert_eq!(first, b"abcd");
-        response.release();
+        response.finish(Duration::from_secs(1)).await;
         assert_eq!(pool.idle.lock().unwrap()[&url[7..]].len(), 1);
         assert_eq!(fetch(&pool, &url).await.unwrap().1.concat(), b"ok");
     }

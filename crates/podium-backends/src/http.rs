@@ -705,11 +705,11 @@ impl Response<'_> {
         String::from_utf8_lossy(&self.bytes().await.unwrap_or_default()).into_owned()
     }
 
-    /// Done with the body (perhaps before its end): a connection that can be reused
-    /// goes back to its pool.
-    fn release(self) {
+    /// Done with the body, perhaps before its end: a connection that can be reused
+    /// goes back to its pool once the rest of the body has come (in at most 50 ms).
+    async fn finish(self) {
         if let Response::H1(response) = self {
-            response.release();
+            response.finish(Duration::from_millis(50)).await;
         }
     }
 }
@@ -745,7 +745,7 @@ where
         };
         if decoder.push(chunk, at, &mut counted)? {
             let ended = Instant::now();
-            response.release();
+            response.finish().await;
             return Ok(StreamEnd {
                 ended,
                 n_events,
@@ -777,9 +777,12 @@ pub(crate) async fn failure_from_status(response: Response<'_>) -> Failure {
     let code = response.status();
     let retry_after = retry_after(&response);
     // Redirects are not followed (a POST must not silently move elsewhere).
-    let redirect = (300..400)
-        .contains(&code)
-        .then(|| response.header("location").unwrap_or("(no location)").to_string());
+    let redirect = (300..400).contains(&code).then(|| {
+        response
+            .header("location")
+            .unwrap_or("(no location)")
+            .to_string()
+    });
     let body = response.text().await;
     if let Some(location) = redirect {
         return Failure::Permanent(format!(

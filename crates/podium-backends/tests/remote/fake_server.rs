@@ -4,6 +4,7 @@
 //! Raw HTTP/1.1 over a `TcpListener`, so replies can break in ways a real
 //! framework would not allow.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,9 @@ pub(crate) enum Reply {
         /// Write from a blocking thread that sleeps with the OS's timer (tens of µs
         /// late) instead of tokio's (1 ms resolution): for timing-accuracy reports.
         precise: bool,
+        /// Send the chunks with chunked encoding and keep the connection for the
+        /// next request, as real servers do, instead of closing it.
+        keep_alive: bool,
     },
     /// A body with a status, content type and extra headers.
     Body {
@@ -71,6 +75,7 @@ impl Reply {
             gap: Duration::from_millis(gap_ms),
             chunks,
             precise: false,
+            keep_alive: false,
         }
     }
 
@@ -81,6 +86,18 @@ impl Reply {
             gap: Duration::from_millis(gap_ms),
             chunks,
             precise: true,
+            keep_alive: false,
+        }
+    }
+
+    /// [`Reply::sse`] with chunked encoding on a connection kept for the next request.
+    pub(crate) fn sse_kept_alive(chunks: Vec<String>) -> Reply {
+        Reply::Sse {
+            first_delay: Duration::ZERO,
+            gap: Duration::ZERO,
+            chunks,
+            precise: false,
+            keep_alive: true,
         }
     }
 }
@@ -93,6 +110,8 @@ pub(crate) struct FakeServer {
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
     /// (request index, instant right before the write) of every SSE chunk written.
     pub(crate) writes: Arc<Mutex<Vec<(usize, Instant)>>>,
+    /// Connections accepted.
+    pub(crate) connections: Arc<AtomicUsize>,
 }
 
 impl FakeServer {
@@ -109,11 +128,14 @@ impl FakeServer {
         let handler: Handler = Arc::new(handler);
         let seen_by_server = Arc::clone(&seen);
         let writes_by_server = Arc::clone(&writes);
+        let connections: Arc<AtomicUsize> = Arc::default();
+        let accepted = Arc::clone(&connections);
         tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     return;
                 };
+                accepted.fetch_add(1, Ordering::Relaxed);
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen_by_server);
                 let writes = Arc::clone(&writes_by_server);
@@ -122,7 +144,12 @@ impl FakeServer {
                 });
             }
         });
-        FakeServer { url, seen, writes }
+        FakeServer {
+            url,
+            seen,
+            writes,
+            connections,
+        }
     }
 
     pub(crate) fn seen(&self) -> Vec<Seen> {
@@ -138,16 +165,116 @@ async fn serve_connection(
 ) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
     let mut buffer = Vec::new();
-    let header_end = loop {
-        let mut chunk = [0u8; 4096];
-        let n = socket.read(&mut chunk).await?;
-        if n == 0 {
+    loop {
+        let Some(request) = read_request(&mut socket, &mut buffer).await? else {
             return Ok(());
+        };
+        let index = {
+            let mut seen = seen.lock().unwrap();
+            seen.push(request.clone());
+            seen.len() - 1
+        };
+        match handler(&request, index) {
+            Reply::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Reply::Body {
+                status,
+                content_type,
+                headers,
+                body,
+            } => {
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    body.len()
+                );
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                socket.write_all(head.as_bytes()).await?;
+                socket.write_all(body.as_bytes()).await?;
+            }
+            Reply::Sse {
+                first_delay,
+                gap,
+                chunks,
+                precise,
+                keep_alive,
+            } => {
+                // Kept alive: chunked encoding. Otherwise no length and no chunked
+                // encoding: the body ends when the connection closes.
+                let (framing, frame): (&[u8], fn(&str) -> String) = if keep_alive {
+                    (b"transfer-encoding: chunked", |chunk| {
+                        format!("{:x}\r\n{chunk}\r\n", chunk.len())
+                    })
+                } else {
+                    (b"connection: close", str::to_string)
+                };
+                let mut head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n".to_vec();
+                head.extend_from_slice(framing);
+                head.extend_from_slice(b"\r\n\r\n");
+                socket.write_all(&head).await?;
+                socket.flush().await?;
+                let framed: Vec<String> = chunks.iter().map(|chunk| frame(chunk)).collect();
+                let end: &[u8] = if keep_alive { b"0\r\n\r\n" } else { b"" };
+                if precise {
+                    let mut blocking = socket.into_std()?;
+                    blocking.set_nonblocking(false)?;
+                    let read_at = request.read_at;
+                    let writes = Arc::clone(&writes);
+                    let blocking = tokio::task::spawn_blocking(move || {
+                        use std::io::Write;
+                        for (i, chunk) in framed.iter().enumerate() {
+                            let due = read_at + first_delay + gap * i as u32;
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            writes.lock().unwrap().push((index, Instant::now()));
+                            blocking.write_all(chunk.as_bytes())?;
+                        }
+                        blocking.write_all(end)?;
+                        blocking.set_nonblocking(true)?;
+                        Ok::<_, std::io::Error>(blocking)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                    socket = TcpStream::from_std(blocking)?;
+                } else {
+                    for (i, chunk) in framed.iter().enumerate() {
+                        let due = request.read_at + first_delay + gap * i as u32;
+                        tokio::time::sleep_until(due.into()).await;
+                        writes.lock().unwrap().push((index, Instant::now()));
+                        socket.write_all(chunk.as_bytes()).await?;
+                        socket.flush().await?;
+                    }
+                    socket.write_all(end).await?;
+                }
+                if keep_alive {
+                    continue;
+                }
+            }
         }
-        buffer.extend_from_slice(&chunk[..n]);
+        return socket.shutdown().await;
+    }
+}
+
+/// Read one request (head and `content-length` body) from the connection; bytes
+/// past it stay in `buffer` for the next. `None` when the client closed first.
+async fn read_request(
+    socket: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<Option<Seen>> {
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
         if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buffer[..header_end]).to_string();
     let content_length: usize = head
@@ -159,14 +286,13 @@ async fn serve_connection(
         })
         .unwrap_or(0);
     while buffer.len() < header_end + content_length {
-        let mut chunk = [0u8; 4096];
         let n = socket.read(&mut chunk).await?;
         if n == 0 {
             break;
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-    let body = &buffer[header_end..(header_end + content_length).min(buffer.len())];
+    let end = (header_end + content_length).min(buffer.len());
     let request = Seen {
         path: head
             .split_whitespace()
@@ -174,77 +300,11 @@ async fn serve_connection(
             .unwrap_or_default()
             .to_string(),
         headers: head.clone(),
-        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        body: serde_json::from_slice(&buffer[header_end..end]).unwrap_or(Value::Null),
         read_at: Instant::now(),
     };
-    let index = {
-        let mut seen = seen.lock().unwrap();
-        seen.push(request.clone());
-        seen.len() - 1
-    };
-    match handler(&request, index) {
-        Reply::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        Reply::Body {
-            status,
-            content_type,
-            headers,
-            body,
-        } => {
-            let mut head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n",
-                body.len()
-            );
-            for (name, value) in headers {
-                head.push_str(&format!("{name}: {value}\r\n"));
-            }
-            head.push_str("\r\n");
-            socket.write_all(head.as_bytes()).await?;
-            socket.write_all(body.as_bytes()).await?;
-        }
-        Reply::Sse {
-            first_delay,
-            gap,
-            chunks,
-            precise,
-        } => {
-            // No length and no chunked encoding: the body ends when the connection closes.
-            socket
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
-                )
-                .await?;
-            socket.flush().await?;
-            if precise {
-                let mut socket = socket.into_std()?;
-                socket.set_nonblocking(false)?;
-                let read_at = request.read_at;
-                return tokio::task::spawn_blocking(move || {
-                    use std::io::Write;
-                    for (i, chunk) in chunks.iter().enumerate() {
-                        let due = read_at + first_delay + gap * i as u32;
-                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                            std::thread::sleep(wait);
-                        }
-                        writes.lock().unwrap().push((index, Instant::now()));
-                        socket.write_all(chunk.as_bytes())?;
-                    }
-                    socket.shutdown(std::net::Shutdown::Write)
-                })
-                .await
-                .map_err(std::io::Error::other)?;
-            }
-            for (i, chunk) in chunks.iter().enumerate() {
-                let due = request.read_at + first_delay + gap * i as u32;
-                tokio::time::sleep_until(due.into()).await;
-                writes.lock().unwrap().push((index, Instant::now()));
-                socket.write_all(chunk.as_bytes()).await?;
-                socket.flush().await?;
-            }
-        }
-    }
-    socket.shutdown().await
+    buffer.drain(..end);
+    Ok(Some(request))
 }
 
 /// One `data:` event.

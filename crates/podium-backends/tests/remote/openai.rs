@@ -842,6 +842,40 @@ async fn cached_responses_come_back_marked_without_a_request() {
     assert_eq!(server.seen().len(), 2 + mc.continuations.len());
 }
 
+/// Chunked streams on kept-alive connections: both clients decode them and send
+/// later requests on the connections they already hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_are_reused() {
+    for http_client in ["builtin", "reqwest"] {
+        let server = FakeServer::start(|seen, _| {
+            let piece = format!(" {}", seen.prompt());
+            Reply::sse_kept_alive(completion_chunks(&[piece], Some((1, 1))))
+        })
+        .await;
+        let backend = backend(
+            &server,
+            &format!("?concurrency=2&http_client={http_client}"),
+        );
+        for wave in 0..3 {
+            let requests: Vec<_> = (0..2)
+                .map(|i| generate_request(&format!("w{wave}r{i}")))
+                .collect();
+            let results = backend.generate_until(&requests).await.unwrap();
+            for (request, result) in requests.iter().zip(results) {
+                assert_eq!(result.unwrap().text, format!(" {}", request.context));
+            }
+        }
+        assert_eq!(server.seen().len(), 6);
+        let connections = server
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            connections <= 2,
+            "{http_client}: {connections} connections for 6 requests"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_retried_then_reported() {
     // Bind a port, then free it: nothing listens there.
