@@ -173,6 +173,12 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) prompts: Option<PathBuf>,
 
+    /// Prompts built by tasks instead of synthetic ones: every doc's prompt, few-shot
+    /// examples included, as `podium eval` sends it (names, tags or YAML paths,
+    /// comma-separated; cycled when more requests are measured than there are docs)
+    #[arg(long, value_delimiter = ',', conflicts_with = "prompts")]
+    pub(crate) task: Vec<String>,
+
     /// Closed-loop concurrency levels, comma-separated; each is run in turn
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub(crate) concurrency: Vec<usize>,

@@ -1,6 +1,6 @@
 //! `podium bench`: run load levels against a model and print speed metrics.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::UserError;
 use crate::args::{BenchArgs, Format, Preset};
 use crate::board::Table;
 
-pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (preset_in, preset_out) = match args.preset {
         Preset::Short => (100, 300),
         Preset::Medium => (1000, 1000),
@@ -24,6 +24,7 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         Some(path) => PromptSource::List(
             podium_bench::prompts_from_jsonl(path).map_err(|e| UserError(e.to_string()))?,
         ),
+        None if !args.task.is_empty() => PromptSource::List(task_prompts(dirs, args)?),
         None => PromptSource::Synthetic {
             input_tokens: args.input_tokens.unwrap_or(preset_in),
             seed: args.seed,
@@ -168,7 +169,7 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let config_json = serde_json::json!({
         "requests": args.requests, "duration": args.duration, "preset": format!("{:?}", args.preset),
         "input_tokens": args.input_tokens, "output_tokens": workload.output_tokens,
-        "prompts": args.prompts, "warmup": args.warmup, "temperature": args.temperature,
+        "prompts": args.prompts, "task": args.task, "warmup": args.warmup, "temperature": args.temperature,
         "seed": args.seed, "slo": args.slo, "burstiness": args.burstiness,
     })
     .to_string();
@@ -208,6 +209,30 @@ pub(crate) fn run(db: &Path, args: &BenchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {failed} requests failed (first error: {first})");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every doc's prompt of the `--task` tasks, in order, as `podium eval` builds it
+/// (the task's own number of few-shot examples, drawn with `--seed`).
+fn task_prompts(dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Result<Vec<String>> {
+    let (tasks, _) = crate::commands::load_tasks(dirs, &args.task, "--task")?;
+    let options = podium_tasks::BuildOptions {
+        limit: None,
+        num_fewshot: None,
+        seed: args.seed,
+    };
+    let mut prompts = Vec::new();
+    for task in &tasks {
+        let instances = task.build_instances(&options, None)?;
+        prompts.extend(instances.into_iter().map(|instance| instance.prompt));
+    }
+    if prompts.is_empty() {
+        return Err(UserError(format!(
+            "--task {}: the tasks have no docs",
+            args.task.join(",")
+        ))
+        .into());
+    }
+    Ok(prompts)
 }
 
 fn ms(value: Option<f64>) -> String {
@@ -361,5 +386,36 @@ struct ClearOnDrop(ProgressBar);
 impl Drop for ClearOnDrop {
     fn drop(&mut self) {
         self.0.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Args, Command};
+
+    #[test]
+    fn task_prompts_are_the_prompts_eval_builds() {
+        let args = Args::parse_from([
+            "podium",
+            "bench",
+            "-m",
+            "mock:a",
+            "--task",
+            "lite_arc_easy,gsm8k",
+        ]);
+        let Command::Bench(bench) = args.command else {
+            panic!("not bench: {:?}", args.command);
+        };
+        let dirs = [crate::paths::bundled_tasks_dir()];
+        let prompts = task_prompts(&dirs, &bench).unwrap();
+        assert_eq!(prompts.len(), 50 + 1319);
+        assert!(prompts[0].starts_with("Question: "), "{}", prompts[0]);
+        assert!(prompts[0].ends_with("\nAnswer:"), "{}", prompts[0]);
+        // gsm8k's prompts carry its few-shot examples before the question.
+        let gsm8k = &prompts[50];
+        assert_eq!(gsm8k.matches("Q: ").count(), 9, "{gsm8k}");
     }
 }

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use podium_eval::{EvalOptions, Progress};
 use podium_store::Store;
 use podium_tasks::results::{MetricResult, TaskResult};
-use podium_tasks::{Registry, Task};
+use podium_tasks::{Registry, Selection, Task};
 
 use crate::UserError;
 use crate::args::{Args, Command, EvalArgs, Format};
@@ -46,7 +46,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::ServeModel { model, addr, queue } => {
             crate::local_cmd::serve_model(&model, &addr, queue)
         }
-        Command::Bench(bench) => crate::bench_cmd::run(&db, &bench),
+        Command::Bench(bench) => crate::bench_cmd::run(&db, &dirs, &bench),
         Command::Board {
             format,
             speed,
@@ -175,10 +175,16 @@ impl Progress for Bars {
     }
 }
 
-fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
+/// The tasks that `requested` (names, tags, groups or YAML paths) selects, loaded
+/// with their data; `flag` names the option in the error for an empty selection.
+pub(crate) fn load_tasks(
+    dirs: &[PathBuf],
+    requested: &[String],
+    flag: &str,
+) -> anyhow::Result<(Vec<Task>, Vec<Selection>)> {
     let mut registry = registry(dirs);
     let n_discovery_warnings = registry.warnings.len();
-    let selections = registry.resolve(&args.tasks)?;
+    let selections = registry.resolve(requested)?;
     // A task YAML given by path is read only now, so its unknown-key warnings
     // come after discovery's.
     for warning in &registry.warnings[n_discovery_warnings..] {
@@ -189,11 +195,12 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
         selection.task_names(&mut names);
     }
     if names.is_empty() {
-        return Err(
-            UserError("no tasks selected: pass -t with task names or YAML paths".into()).into(),
-        );
+        return Err(UserError(format!(
+            "no tasks selected: pass {flag} with task names or YAML paths"
+        ))
+        .into());
     }
-    let tasks: Vec<Task> = names
+    let tasks = names
         .iter()
         .map(|name| {
             let config = registry
@@ -203,6 +210,11 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
             Ok(Task::load(config)?)
         })
         .collect::<anyhow::Result<_>>()?;
+    Ok((tasks, selections))
+}
+
+fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let (tasks, selections) = load_tasks(dirs, &args.tasks, "-t")?;
     podium_core::ModelSpec::parse(&args.model)?;
     let mut store = open_store(db)?;
     // Remote backends answer repeated requests from the store's response
