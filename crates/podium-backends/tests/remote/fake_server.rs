@@ -4,12 +4,16 @@
 //! Raw HTTP/1.1 over a `TcpListener`, so replies can break in ways a real
 //! framework would not allow.
 
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::sys::time::TimeSpec;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A request as the server saw it.
@@ -19,8 +23,10 @@ pub(crate) struct Seen {
     /// Raw header block, for checking what was (and was not) sent.
     pub(crate) headers: String,
     pub(crate) body: Value,
-    /// When the whole request had been read.
-    pub(crate) read_at: Instant,
+    /// When its last bytes arrived, as the kernel stamped them (`SO_TIMESTAMPNS`);
+    /// where no stamp came, when the server had read it. Replies are scheduled from
+    /// this instant, so that the server's own lateness in reading does not count.
+    pub(crate) arrived_at: Instant,
 }
 
 impl Seen {
@@ -34,15 +40,16 @@ impl Seen {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Reply {
-    /// `text/event-stream`: write chunk k at `read_at + first_delay + k · gap` (an
+    /// `text/event-stream`: write chunk k at `arrived_at + first_delay + k · gap` (an
     /// absolute schedule, so lateness does not add up), stamping each write, then close
     /// the connection (so chunks ending mid-event make a cut stream).
     Sse {
         first_delay: Duration,
         gap: Duration,
         chunks: Vec<String>,
-        /// Write from a blocking thread that sleeps with the OS's timer (tens of µs
-        /// late) instead of tokio's (1 ms resolution): for timing-accuracy reports.
+        /// Written by the server's precise writer, a thread that sleeps with the OS's
+        /// timer (tens of µs late) instead of tokio's (1 ms resolution): for
+        /// timing-accuracy reports.
         precise: bool,
         /// Send the chunks with chunked encoding and keep the connection for the
         /// next request, as real servers do, instead of closing it.
@@ -130,17 +137,21 @@ impl FakeServer {
         let writes_by_server = Arc::clone(&writes);
         let connections: Arc<AtomicUsize> = Arc::default();
         let accepted = Arc::clone(&connections);
+        let precise_writer = start_precise_writer(Arc::clone(&writes));
         tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     return;
                 };
+                // Best effort: without stamps, `arrived_at` is when the request was read.
+                let _ = setsockopt(&socket, sockopt::ReceiveTimestampns, &true);
                 accepted.fetch_add(1, Ordering::Relaxed);
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen_by_server);
                 let writes = Arc::clone(&writes_by_server);
+                let precise_writer = precise_writer.clone();
                 tokio::spawn(async move {
-                    let _ = serve_connection(socket, handler, seen, writes).await;
+                    let _ = serve_connection(socket, handler, seen, writes, precise_writer).await;
                 });
             }
         });
@@ -162,6 +173,7 @@ async fn serve_connection(
     handler: Handler,
     seen: Arc<Mutex<Vec<Seen>>>,
     writes: Arc<Mutex<Vec<(usize, Instant)>>>,
+    precise_writer: mpsc::Sender<PreciseStream>,
 ) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
     let mut buffer = Vec::new();
@@ -219,30 +231,29 @@ async fn serve_connection(
                 let framed: Vec<String> = chunks.iter().map(|chunk| frame(chunk)).collect();
                 let end: &[u8] = if keep_alive { b"0\r\n\r\n" } else { b"" };
                 if precise {
-                    let mut blocking = socket.into_std()?;
+                    let blocking = socket.into_std()?;
                     blocking.set_nonblocking(false)?;
-                    let read_at = request.read_at;
-                    let writes = Arc::clone(&writes);
-                    let blocking = tokio::task::spawn_blocking(move || {
-                        use std::io::Write;
-                        for (i, chunk) in framed.iter().enumerate() {
-                            let due = read_at + first_delay + gap * i as u32;
-                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                                std::thread::sleep(wait);
-                            }
-                            writes.lock().unwrap().push((index, Instant::now()));
-                            blocking.write_all(chunk.as_bytes())?;
-                        }
-                        blocking.write_all(end)?;
-                        blocking.set_nonblocking(true)?;
-                        Ok::<_, std::io::Error>(blocking)
-                    })
-                    .await
-                    .map_err(std::io::Error::other)??;
+                    let (done, finished) = tokio::sync::oneshot::channel();
+                    let stream = PreciseStream {
+                        socket: blocking,
+                        index,
+                        due: (0..framed.len())
+                            .map(|i| request.arrived_at + first_delay + gap * i as u32)
+                            .collect(),
+                        chunks: framed,
+                        end,
+                        next: 0,
+                        done,
+                    };
+                    precise_writer
+                        .send(stream)
+                        .map_err(|_| std::io::Error::other("the precise writer stopped"))?;
+                    let blocking = finished.await.map_err(std::io::Error::other)??;
+                    blocking.set_nonblocking(true)?;
                     socket = TcpStream::from_std(blocking)?;
                 } else {
                     for (i, chunk) in framed.iter().enumerate() {
-                        let due = request.read_at + first_delay + gap * i as u32;
+                        let due = request.arrived_at + first_delay + gap * i as u32;
                         tokio::time::sleep_until(due.into()).await;
                         writes.lock().unwrap().push((index, Instant::now()));
                         socket.write_all(chunk.as_bytes()).await?;
@@ -259,6 +270,73 @@ async fn serve_connection(
     }
 }
 
+/// A stream for the precise writer: chunk k goes out at `due[k]`, then `end`; the
+/// socket comes back through `done` (to be kept alive or closed).
+struct PreciseStream {
+    socket: std::net::TcpStream,
+    index: usize,
+    due: Vec<Instant>,
+    chunks: Vec<String>,
+    end: &'static [u8],
+    next: usize,
+    done: tokio::sync::oneshot::Sender<std::io::Result<std::net::TcpStream>>,
+}
+
+/// One thread writes every precise stream, sleeping on the OS timer until the next
+/// chunk is due: 64 streams due at the same instant are one thread's work, not 64
+/// threads waking at once on a 2-core machine (which delayed the client by
+/// milliseconds, and so the measurement under test).
+fn start_precise_writer(writes: Arc<Mutex<Vec<(usize, Instant)>>>) -> mpsc::Sender<PreciseStream> {
+    use std::io::Write;
+    let (sender, receiver) = mpsc::channel::<PreciseStream>();
+    std::thread::spawn(move || {
+        let mut streams: Vec<PreciseStream> = Vec::new();
+        let mut open = true;
+        loop {
+            let next_due = streams.iter().map(|s| s.due[s.next]).min();
+            let wait = next_due.map(|due| due.saturating_duration_since(Instant::now()));
+            match (open, wait) {
+                (false, None) => return,
+                (true, None) => match receiver.recv() {
+                    Ok(stream) => streams.push(stream),
+                    Err(_) => open = false,
+                },
+                (true, Some(wait)) if !wait.is_zero() => match receiver.recv_timeout(wait) {
+                    Ok(stream) => streams.push(stream),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+                },
+                (false, Some(wait)) => std::thread::sleep(wait),
+                (true, Some(_)) => {}
+            }
+            let now = Instant::now();
+            let mut k = 0;
+            while k < streams.len() {
+                let stream = &mut streams[k];
+                if stream.due[stream.next] > now {
+                    k += 1;
+                    continue;
+                }
+                writes.lock().unwrap().push((stream.index, Instant::now()));
+                let mut written = stream
+                    .socket
+                    .write_all(stream.chunks[stream.next].as_bytes());
+                stream.next += 1;
+                if written.is_ok() && stream.next < stream.chunks.len() {
+                    k += 1;
+                    continue;
+                }
+                let mut stream = streams.swap_remove(k);
+                if written.is_ok() {
+                    written = stream.socket.write_all(stream.end);
+                }
+                let _ = stream.done.send(written.map(|()| stream.socket));
+            }
+        }
+    });
+    sender
+}
+
 /// Read one request (head and `content-length` body) from the connection; bytes
 /// past it stay in `buffer` for the next. `None` when the client closed first.
 async fn read_request(
@@ -266,14 +344,16 @@ async fn read_request(
     buffer: &mut Vec<u8>,
 ) -> std::io::Result<Option<Seen>> {
     let mut chunk = [0u8; 4096];
+    let mut arrived = None;
     let header_end = loop {
         if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        let n = socket.read(&mut chunk).await?;
+        let (n, stamp) = read_stamped(socket, &mut chunk).await?;
         if n == 0 {
             return Ok(None);
         }
+        arrived = stamp;
         buffer.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buffer[..header_end]).to_string();
@@ -286,10 +366,11 @@ async fn read_request(
         })
         .unwrap_or(0);
     while buffer.len() < header_end + content_length {
-        let n = socket.read(&mut chunk).await?;
+        let (n, stamp) = read_stamped(socket, &mut chunk).await?;
         if n == 0 {
             break;
         }
+        arrived = stamp;
         buffer.extend_from_slice(&chunk[..n]);
     }
     let end = (header_end + content_length).min(buffer.len());
@@ -301,10 +382,48 @@ async fn read_request(
             .to_string(),
         headers: head.clone(),
         body: serde_json::from_slice(&buffer[header_end..end]).unwrap_or(Value::Null),
-        read_at: Instant::now(),
+        arrived_at: arrived.unwrap_or_else(Instant::now),
     };
     buffer.drain(..end);
     Ok(Some(request))
+}
+
+/// Read what the socket has, with the instant the kernel received the last of it
+/// (the `SO_TIMESTAMPNS` stamp, on the realtime clock, carried over to `Instant`).
+async fn read_stamped(
+    socket: &TcpStream,
+    chunk: &mut [u8],
+) -> std::io::Result<(usize, Option<Instant>)> {
+    loop {
+        socket.readable().await?;
+        let read = socket.try_io(Interest::READABLE, || {
+            let mut iov = [IoSliceMut::new(&mut *chunk)];
+            let mut space = nix::cmsg_space!(TimeSpec);
+            let message = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::empty(),
+            )?;
+            let stamp = message.cmsgs()?.find_map(|cmsg| match cmsg {
+                ControlMessageOwned::ScmTimestampns(stamp) => Some(stamp),
+                _ => None,
+            });
+            Ok((message.bytes, stamp))
+        });
+        match read {
+            Ok((n, stamp)) => return Ok((n, stamp.and_then(realtime_to_instant))),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// A `CLOCK_REALTIME` stamp as an `Instant`, by its age on the realtime clock now.
+fn realtime_to_instant(stamp: TimeSpec) -> Option<Instant> {
+    let (now_real, now) = (SystemTime::now(), Instant::now());
+    let at = UNIX_EPOCH + Duration::new(stamp.tv_sec() as u64, stamp.tv_nsec() as u32);
+    now.checked_sub(now_real.duration_since(at).unwrap_or(Duration::ZERO))
 }
 
 /// One `data:` event.

@@ -95,10 +95,10 @@ async fn check_stream_timing(
             .collect();
         assert_eq!(written.len(), CHUNK_TOKENS.len(), "{written:?}");
         let (first_s, last_s) = (written[0], written[CHUNK_TOKENS.len() - 1]);
-        let read_s = seen[index].read_at.duration_since(started).as_secs_f64();
+        let arrived_s = seen[index].arrived_at.duration_since(started).as_secs_f64();
         assert_near(
-            "server's first write after reading the request",
-            first_s - read_s,
+            "server's first write after the request arrived",
+            first_s - arrived_s,
             FIRST_MS as f64 / 1000.0,
             0.1,
         );
@@ -191,7 +191,7 @@ fn timing_accuracy_report() {
         values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
     };
     println!(
-        "| concurrency | client | requests | TTFT − injected p50 / p99 ms | = request path (t0 → server read it) | + server's first write late by | + response path (TTFT − server's first write stamp) | TPOT − injected p50 / p99 ms | TPOT − server stamps | tokens exact |"
+        "| concurrency | client | requests | TTFT − injected p50 / p99 ms | = request path (t0 → request arrived, kernel stamp) | + server's first write late by | + response path (TTFT − server's first write stamp) | TPOT − injected p50 / p99 ms | TPOT − server stamps | tokens exact |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let levels = [(1usize, 40usize), (64, 512)];
@@ -238,9 +238,9 @@ fn timing_accuracy_report() {
             exact &= n_out == n_tokens;
             ttft_inj.push((ttft - FIRST_MS as f64 / 1e3) * 1e3);
             ttft_srv.push((ttft - first.duration_since(started).as_secs_f64()) * 1e3);
-            let read_at = seen[index].read_at;
-            request_path.push(read_at.duration_since(started).as_secs_f64() * 1e3);
-            let due = read_at + Duration::from_millis(FIRST_MS);
+            let arrived_at = seen[index].arrived_at;
+            request_path.push(arrived_at.duration_since(started).as_secs_f64() * 1e3);
+            let due = arrived_at + Duration::from_millis(FIRST_MS);
             server_late.push(first.duration_since(due).as_secs_f64() * 1e3);
             let tpot = tpot_s(timing.e2e_s, ttft, n_out).unwrap();
             tpot_inj.push((tpot - injected_tpot) * 1e3);
