@@ -58,9 +58,7 @@ pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Resu
     } else {
         args.concurrency.iter().copied().max().unwrap_or(1)
     };
-    let remote = ["openai-compatible:", "openai:", "together:", "anthropic:"]
-        .iter()
-        .any(|kind| args.model.starts_with(kind));
+    let remote = podium_core::ModelSpec::parse(&args.model).is_ok_and(|s| s.is_remote());
     let spec = if remote && !args.model.contains("concurrency=") {
         let separator = if args.model.contains('?') { '&' } else { '?' };
         // Open-loop runs can have many requests in flight; leave room for them.

@@ -394,9 +394,7 @@ fn run_cost(
     machine_price: Option<f64>,
 ) -> anyhow::Result<(String, String)> {
     let none = || Ok((String::new(), String::new()));
-    let local = ["local:", "gguf:"]
-        .iter()
-        .any(|kind| latest.model_spec.starts_with(kind));
+    let local = podium_core::ModelSpec::parse(&latest.model_spec).is_ok_and(|s| s.is_local());
     let totals = store.run_token_totals(latest.run_id)?;
     // The cost, and `≥` where it is a lower bound.
     let (cost, bound) = match machine_price {

@@ -48,6 +48,19 @@ impl ModelSpec {
             rest: rest.to_string(),
         })
     }
+
+    /// Run by Podium's own engine on this machine (`local`, `gguf`).
+    pub fn is_local(&self) -> bool {
+        matches!(self.kind.as_str(), "local" | "gguf")
+    }
+
+    /// Reached over HTTP (`openai-compatible`, `openai`, `together`, `anthropic`).
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "openai-compatible" | "openai" | "together" | "anthropic"
+        )
+    }
 }
 
 impl fmt::Display for ModelSpec {
@@ -58,6 +71,21 @@ impl fmt::Display for ModelSpec {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kinds_are_local_remote_or_neither() {
+        let kinds = |spec: &str| {
+            let spec = super::ModelSpec::parse(spec).unwrap();
+            (spec.is_local(), spec.is_remote())
+        };
+        assert_eq!(kinds("local:smollm2-135m-instruct"), (true, false));
+        assert_eq!(kinds("gguf:/m.gguf"), (true, false));
+        assert_eq!(kinds("openai-compatible:http://h/v1#m"), (false, true));
+        assert_eq!(kinds("openai:gpt"), (false, true));
+        assert_eq!(kinds("together:m"), (false, true));
+        assert_eq!(kinds("anthropic:claude"), (false, true));
+        assert_eq!(kinds("mock:a"), (false, false));
+    }
+
     use super::*;
 
     #[test]
