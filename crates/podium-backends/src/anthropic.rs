@@ -18,8 +18,8 @@ use podium_core::{
 
 use crate::OpenError;
 use crate::http::{
-    self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure, Job,
-    KeyHeader, failure_from_status, server_message, truncate_for_message,
+    self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure,
+    KeyHeader, failure_from_status, mark_cached, server_message, truncate_for_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder};
@@ -225,29 +225,13 @@ async fn generate_one(
     };
     let body = messages_body(&inner.model, inner.thinking_budget, request).to_string();
     let cache_key = http::cache_key(&url, &inner.model, &body);
-    if let Some(mut hit) = inner
+    let estimated_tokens = request.context.len() / 4 + request.max_tokens;
+    inner
         .endpoint
-        .cache_get(&cache_key)
-        .and_then(|text| serde_json::from_str::<GenerateResult>(&text).ok())
-    {
-        if let Some(timing) = &mut hit.timing {
-            timing.cached = true;
-        }
-        return Ok(hit);
-    }
-    let job = Job {
-        jitter_key: http::key_number(&cache_key),
-        estimated_tokens: (request.context.len() / 4 + request.max_tokens) as u64,
-    };
-    let what = format!("POST {url}");
-    let result = inner
-        .endpoint
-        .with_retries(&what, job, |start| {
+        .cached(&url, &cache_key, estimated_tokens, mark_cached, |start| {
             stream_messages(inner, &url, &body, &request.until, start)
         })
-        .await?;
-    inner.endpoint.cache_put(&cache_key, &result);
-    Ok(result)
+        .await
 }
 
 async fn stream_messages(

@@ -391,13 +391,13 @@ impl Endpoint {
         ))
     }
 
-    pub(crate) fn cache_get(&self, key: &str) -> Option<String> {
+    fn cache_get(&self, key: &str) -> Option<String> {
         self.cache.as_ref()?.get(key)
     }
 
     /// Store `value` (serialized only when there is a cache: a streamed result holds
     /// every inter-chunk gap, and writing them out is wasted work without one).
-    pub(crate) fn cache_put<T: serde::Serialize>(&self, key: &str, value: &T) {
+    fn cache_put<T: serde::Serialize>(&self, key: &str, value: &T) {
         if let Some(cache) = &self.cache
             && let Ok(text) = serde_json::to_string(value)
         {
@@ -405,11 +405,46 @@ impl Endpoint {
         }
     }
 
+    /// `attempt` (with retries) through the response cache: an answer stored under
+    /// `cache_key` comes back without a request, after `on_hit` (which marks it
+    /// cached); a fresh one is stored. `estimated_tokens` is charged to the `tpm`
+    /// limit until the real count is known.
+    pub(crate) async fn cached<T, F, Fut>(
+        &self,
+        url: &str,
+        cache_key: &str,
+        estimated_tokens: usize,
+        on_hit: impl FnOnce(&mut T),
+        attempt: F,
+    ) -> Result<T, BackendError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnMut(AttemptStart) -> Fut,
+        Fut: Future<Output = Result<(T, Option<u64>), Failure>>,
+    {
+        if let Some(mut hit) = self
+            .cache_get(cache_key)
+            .and_then(|text| serde_json::from_str::<T>(&text).ok())
+        {
+            on_hit(&mut hit);
+            return Ok(hit);
+        }
+        let job = Job {
+            jitter_key: key_number(cache_key),
+            estimated_tokens: estimated_tokens as u64,
+        };
+        let value = self
+            .with_retries(&format!("POST {url}"), job, attempt)
+            .await?;
+        self.cache_put(cache_key, &value);
+        Ok(value)
+    }
+
     /// Run `attempt` until it succeeds, fails for good, or the retries run out.
     /// Each attempt holds a concurrency slot; the slot is given back during
     /// backoff so other requests go on. `attempt` returns its value and the
     /// tokens it really used (for the `tpm` limit), when known.
-    pub(crate) async fn with_retries<T, F, Fut>(
+    async fn with_retries<T, F, Fut>(
         &self,
         what: &str,
         job: Job,
@@ -625,6 +660,13 @@ pub(crate) struct StreamEnd {
     pub(crate) done: bool,
 }
 
+/// Mark a generation that came from the response cache.
+pub(crate) fn mark_cached(result: &mut podium_core::GenerateResult) {
+    if let Some(timing) = &mut result.timing {
+        timing.cached = true;
+    }
+}
+
 /// Whether a proxy is set for plain HTTP (reqwest honours these; `h1` does not).
 fn proxy_in_environment() -> bool {
     ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
@@ -708,8 +750,14 @@ impl Response<'_> {
     /// Done with the body, perhaps before its end: a connection that can be reused
     /// goes back to its pool once the rest of the body has come (in at most 50 ms).
     async fn finish(self) {
-        if let Response::H1(response) = self {
-            response.finish(Duration::from_millis(50)).await;
+        const WAIT: Duration = Duration::from_millis(50);
+        match self {
+            Response::H1(response) => response.finish(WAIT).await,
+            Response::Reqwest { mut response, .. } => {
+                // hyper pools a connection once its body has been read to the end.
+                let drain = async { while let Ok(Some(_)) = response.chunk().await {} };
+                let _ = tokio::time::timeout(WAIT, drain).await;
+            }
         }
     }
 }
@@ -768,7 +816,7 @@ where
 }
 
 /// A number drawn from a cache key, to seed per-request jitter.
-pub(crate) fn key_number(cache_key: &str) -> u64 {
+fn key_number(cache_key: &str) -> u64 {
     u64::from_str_radix(&cache_key[..16.min(cache_key.len())], 16).unwrap_or(0)
 }
 

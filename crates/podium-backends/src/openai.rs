@@ -31,8 +31,8 @@ use podium_core::{
 
 use crate::OpenError;
 use crate::http::{
-    self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure, Job,
-    KeyHeader, failure_from_status, server_message, truncate_for_message,
+    self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure,
+    KeyHeader, failure_from_status, mark_cached, server_message, truncate_for_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder, TokenCounter};
@@ -337,29 +337,13 @@ async fn generate_one(
     };
     let body = generation_body(&inner.model, inner.api, request).to_string();
     let cache_key = http::cache_key(&url, &inner.model, &body);
-    if let Some(mut hit) = inner
+    let estimated_tokens = request.context.len() / 4 + request.max_tokens;
+    inner
         .endpoint
-        .cache_get(&cache_key)
-        .and_then(|text| serde_json::from_str::<GenerateResult>(&text).ok())
-    {
-        if let Some(timing) = &mut hit.timing {
-            timing.cached = true;
-        }
-        return Ok(hit);
-    }
-    let job = Job {
-        jitter_key: http::key_number(&cache_key),
-        estimated_tokens: (request.context.len() / 4 + request.max_tokens) as u64,
-    };
-    let what = format!("POST {url}");
-    let result = inner
-        .endpoint
-        .with_retries(&what, job, |start| {
+        .cached(&url, &cache_key, estimated_tokens, mark_cached, |start| {
             stream_generation(inner, &url, &body, &request.until, start)
         })
-        .await?;
-    inner.endpoint.cache_put(&cache_key, &result);
-    Ok(result)
+        .await
 }
 
 /// One attempt at a streamed generation.
@@ -668,25 +652,16 @@ async fn score_span(
             context.len()
         ),
     );
-    if let Some(hit) = inner
+    let score: SpanScore = inner
         .endpoint
-        .cache_get(&cache_key)
-        .and_then(|text| serde_json::from_str::<SpanScore>(&text).ok())
-    {
-        return Ok(hit.into());
-    }
-    let job = Job {
-        jitter_key: http::key_number(&cache_key),
-        estimated_tokens: (prompt.len() / 4 + 1) as u64,
-    };
-    let what = format!("POST {url}");
-    let score = inner
-        .endpoint
-        .with_retries(&what, job, |_start| {
-            score_attempt(inner, &url, context, &prompt)
-        })
+        .cached(
+            &url,
+            &cache_key,
+            prompt.len() / 4 + 1,
+            |_| {},
+            |_start| score_attempt(inner, &url, context, &prompt),
+        )
         .await?;
-    inner.endpoint.cache_put(&cache_key, &score);
     Ok(score.into())
 }
 

@@ -228,8 +228,12 @@ async fn serve_connection(
                 head.extend_from_slice(b"\r\n\r\n");
                 socket.write_all(&head).await?;
                 socket.flush().await?;
-                let framed: Vec<String> = chunks.iter().map(|chunk| frame(chunk)).collect();
-                let end: &[u8] = if keep_alive { b"0\r\n\r\n" } else { b"" };
+                let mut framed: Vec<String> = chunks.iter().map(|chunk| frame(chunk)).collect();
+                // The closing chunk goes with the last one, so whether a client has it
+                // when the stream's last event is read does not depend on timing.
+                if keep_alive && let Some(last) = framed.last_mut() {
+                    last.push_str("0\r\n\r\n");
+                }
                 if precise {
                     let blocking = socket.into_std()?;
                     blocking.set_nonblocking(false)?;
@@ -241,7 +245,6 @@ async fn serve_connection(
                             .map(|i| request.arrived_at + first_delay + gap * i as u32)
                             .collect(),
                         chunks: framed,
-                        end,
                         next: 0,
                         done,
                     };
@@ -259,7 +262,6 @@ async fn serve_connection(
                         socket.write_all(chunk.as_bytes()).await?;
                         socket.flush().await?;
                     }
-                    socket.write_all(end).await?;
                 }
                 if keep_alive {
                     continue;
@@ -270,14 +272,13 @@ async fn serve_connection(
     }
 }
 
-/// A stream for the precise writer: chunk k goes out at `due[k]`, then `end`; the
-/// socket comes back through `done` (to be kept alive or closed).
+/// A stream for the precise writer: chunk k goes out at `due[k]`; the socket comes
+/// back through `done` (to be kept alive or closed).
 struct PreciseStream {
     socket: std::net::TcpStream,
     index: usize,
     due: Vec<Instant>,
     chunks: Vec<String>,
-    end: &'static [u8],
     next: usize,
     done: tokio::sync::oneshot::Sender<std::io::Result<std::net::TcpStream>>,
 }
@@ -318,7 +319,7 @@ fn start_precise_writer(writes: Arc<Mutex<Vec<(usize, Instant)>>>) -> mpsc::Send
                     continue;
                 }
                 writes.lock().unwrap().push((stream.index, Instant::now()));
-                let mut written = stream
+                let written = stream
                     .socket
                     .write_all(stream.chunks[stream.next].as_bytes());
                 stream.next += 1;
@@ -326,10 +327,7 @@ fn start_precise_writer(writes: Arc<Mutex<Vec<(usize, Instant)>>>) -> mpsc::Send
                     k += 1;
                     continue;
                 }
-                let mut stream = streams.swap_remove(k);
-                if written.is_ok() {
-                    written = stream.socket.write_all(stream.end);
-                }
+                let stream = streams.swap_remove(k);
                 let _ = stream.done.send(written.map(|()| stream.socket));
             }
         }
