@@ -381,3 +381,62 @@ async fn full_queue_answers_429() {
     assert_eq!(first.await.unwrap().0, StatusCode::OK);
     assert_eq!(second.await.unwrap().0, StatusCode::OK);
 }
+
+/// Podium's own OpenAI-compatible backend against this server on a real socket,
+/// through both HTTP clients: streamed generations (axum sends chunked SSE on
+/// kept-alive connections) and echo log-probs (a sized JSON body), several at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podiums_own_client_round_trips_through_both_http_clients() {
+    use podium_core::{Backend, GenerateRequest, LoglikelihoodRequest};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(podium_server::serve(
+        listener,
+        worker(64, None),
+        std::future::pending(),
+    ));
+    for http_client in ["builtin", "reqwest"] {
+        let spec = format!(
+            "openai-compatible:http://{addr}/v1#fake-model?concurrency=4&http_client={http_client}"
+        );
+        let backend = podium_backends::OpenAiBackend::open(&spec, None).unwrap();
+        let requests: Vec<GenerateRequest> = (1..=8)
+            .map(|n| GenerateRequest {
+                context: format!("Q{n}"),
+                until: Vec::new(),
+                max_tokens: n,
+                temperature: 0.0,
+                top_p: 1.0,
+                do_sample: false,
+                seed: 1,
+            })
+            .collect();
+        let results = backend.generate_until(&requests).await.unwrap();
+        for (n, result) in (1..=8).zip(results) {
+            let result = result.unwrap_or_else(|err| panic!("{http_client}: {err}"));
+            let words: String = (0..n).map(|i| format!(" w{i}")).collect();
+            assert_eq!(result.text, words, "{http_client}");
+            assert_eq!(result.n_output_tokens, Some(n), "{http_client}");
+            assert!(result.timing.unwrap().ttft_s.is_some(), "{http_client}");
+        }
+        let scores = backend
+            .loglikelihood(&[LoglikelihoodRequest {
+                context: "ab".into(),
+                continuations: vec!["cd".into(), "c".into()],
+            }])
+            .await
+            .unwrap();
+        let scores = scores[0].as_ref().unwrap();
+        // Characters 2 and 3 of "abcd": -0.3 and -0.4; the top token is always "x".
+        assert!(
+            (scores[0].logprob + 0.7).abs() < 1e-9,
+            "{http_client}: {scores:?}"
+        );
+        assert_eq!((scores[0].n_tokens, scores[0].is_greedy), (2, false));
+        assert!(
+            (scores[1].logprob + 0.3).abs() < 1e-9,
+            "{http_client}: {scores:?}"
+        );
+    }
+}
