@@ -135,20 +135,8 @@ enum PromptField {
 #[derive(Debug, Deserialize)]
 struct CompletionRequest {
     prompt: PromptField,
-    #[serde(default)]
-    max_tokens: Option<usize>,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    seed: Option<u64>,
-    #[serde(default)]
-    stop: Option<StopField>,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
+    #[serde(flatten)]
+    sampling: Sampling,
     #[serde(default)]
     logprobs: Option<u32>,
     #[serde(default)]
@@ -158,6 +146,13 @@ struct CompletionRequest {
 #[derive(Debug, Deserialize)]
 struct ChatRequest {
     messages: Vec<ChatMessage>,
+    #[serde(flatten)]
+    sampling: Sampling,
+}
+
+/// The generation fields that completions and chat completions share.
+#[derive(Debug, Deserialize)]
+struct Sampling {
     #[serde(default, alias = "max_completion_tokens")]
     max_tokens: Option<usize>,
     #[serde(default)]
@@ -174,43 +169,47 @@ struct ChatRequest {
     stream_options: Option<StreamOptions>,
 }
 
+impl Sampling {
+    /// The engine's parameters, with OpenAI's defaults and ranges.
+    fn params(&self) -> Result<GenerateParams, ApiError> {
+        let temperature = self.temperature.unwrap_or(1.0);
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(ApiError::BadRequest(format!(
+                "temperature must be between 0 and 2, got {temperature}"
+            )));
+        }
+        let top_p = self.top_p.unwrap_or(1.0);
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(ApiError::BadRequest(format!(
+                "top_p must be in (0, 1], got {top_p}"
+            )));
+        }
+        Ok(GenerateParams {
+            max_tokens: self.max_tokens.unwrap_or(16),
+            temperature,
+            top_p,
+            seed: self.seed.unwrap_or(0),
+        })
+    }
+
+    fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
+    }
+
+    fn stops(self) -> Vec<String> {
+        match self.stop {
+            None => Vec::new(),
+            Some(StopField::One(s)) => vec![s],
+            Some(StopField::Many(v)) => v,
+        }
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
-}
-
-fn params(
-    max_tokens: Option<usize>,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    seed: Option<u64>,
-) -> Result<GenerateParams, ApiError> {
-    let temperature = temperature.unwrap_or(1.0);
-    if !(0.0..=2.0).contains(&temperature) {
-        return Err(ApiError::BadRequest(format!(
-            "temperature must be between 0 and 2, got {temperature}"
-        )));
-    }
-    let top_p = top_p.unwrap_or(1.0);
-    if !(top_p > 0.0 && top_p <= 1.0) {
-        return Err(ApiError::BadRequest(format!(
-            "top_p must be in (0, 1], got {top_p}"
-        )));
-    }
-    Ok(GenerateParams {
-        max_tokens: max_tokens.unwrap_or(16),
-        temperature,
-        top_p,
-        seed: seed.unwrap_or(0),
-    })
-}
-
-fn stops(stop: Option<StopField>) -> Vec<String> {
-    match stop {
-        None => Vec::new(),
-        Some(StopField::One(s)) => vec![s],
-        Some(StopField::Many(v)) => v,
-    }
 }
 
 async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
@@ -224,17 +223,13 @@ async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiE
             return Err(ApiError::BadRequest("send one prompt per request".into()));
         }
     };
-    let params = params(
-        request.max_tokens,
-        request.temperature,
-        request.top_p,
-        request.seed,
-    )?;
+    let params = request.sampling.params()?;
+    let stream = request.sampling.stream;
     let id = format!("cmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
     let model = state.worker.model_id.clone();
 
     if request.echo {
-        if request.stream {
+        if stream {
             return Err(ApiError::BadRequest("`echo` cannot be streamed".into()));
         }
         if params.max_tokens > 1 {
@@ -276,14 +271,14 @@ async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiE
             "`logprobs` is supported with `echo: true` (prompt log-probs) only".into(),
         ));
     }
-    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let include_usage = request.sampling.include_usage();
     let prompt = match prompt {
         Prompt::Text(text) => text,
         // The engine generates from text; ids are turned back into it.
         Prompt::Ids(ids) => blocking(&state, move |engine| engine.detokenize(&ids)).await?,
     };
-    let pieces = start_generation(&state.worker, prompt, params, stops(request.stop))?;
-    if request.stream {
+    let pieces = start_generation(&state.worker, prompt, params, request.sampling.stops())?;
+    if stream {
         Ok(stream_response(pieces, id, model, false, include_usage).into_response())
     } else {
         let (text, outcome) = collect(pieces).await?;
@@ -301,12 +296,7 @@ async fn chat_completions(State(state): Shared, body: Bytes) -> Result<Response,
     if request.messages.is_empty() {
         return Err(ApiError::BadRequest("`messages` is empty".into()));
     }
-    let params = params(
-        request.max_tokens,
-        request.temperature,
-        request.top_p,
-        request.seed,
-    )?;
+    let params = request.sampling.params()?;
     let prompt = state
         .worker
         .engine
@@ -314,9 +304,9 @@ async fn chat_completions(State(state): Shared, body: Bytes) -> Result<Response,
         .map_err(ApiError::BadRequest)?;
     let id = format!("chatcmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
     let model = state.worker.model_id.clone();
-    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let pieces = start_generation(&state.worker, prompt, params, stops(request.stop))?;
-    if request.stream {
+    let (stream, include_usage) = (request.sampling.stream, request.sampling.include_usage());
+    let pieces = start_generation(&state.worker, prompt, params, request.sampling.stops())?;
+    if stream {
         Ok(stream_response(pieces, id, model, true, include_usage).into_response())
     } else {
         let (text, outcome) = collect(pieces).await?;
