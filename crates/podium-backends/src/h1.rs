@@ -1,16 +1,18 @@
-//! A lean HTTP/1.1 client for plain `http://` endpoints: the local and LAN servers
-//! (vLLM, llama.cpp, TGI, Ollama, `podium serve-model`) that stream hundreds of
-//! events a second. `https://` endpoints, and every endpoint when a proxy is set in
-//! the environment, go through reqwest instead (see `http::Endpoint::post`).
+//! A lean HTTP/1.1 client for `http://` and `https://` endpoints: local and LAN
+//! servers (vLLM, llama.cpp, TGI, Ollama, `podium serve-model`) that stream hundreds
+//! of events a second, and hosted APIs. Every endpoint goes through reqwest instead
+//! when a proxy is set in the environment, or with `http_client=reqwest` (see
+//! `http::Endpoint::post`).
 //!
-//! Why not reqwest here: hyper reads the socket in a connection task and hands
+//! Why not reqwest: hyper reads the socket in a connection task and hands
 //! each HTTP chunk to the response body over a channel, so every streamed event
 //! crossed a task boundary with a waker (a fifth of the client's CPU per event in
 //! `bench/remote`), and the arrival of bytes was stamped only when the request's own
 //! task got the frame. Here the request's task reads its socket itself: bytes are
 //! stamped when `read` returns, `t0` is taken right before the request is written
-//! (after the wait for a connection, as METRICS.md defines it), and a chunk of the
-//! body is handed out by reference into the connection's buffer.
+//! (after the wait for a connection, TCP and TLS set-up included, as METRICS.md
+//! defines it), and a chunk of the body is handed out by reference into the
+//! connection's buffer. TLS is rustls with the Mozilla roots, as reqwest's.
 //!
 //! Responses are parsed with `httparse`; bodies may be sized (`content-length`),
 //! `chunked`, or end when the connection closes. A kept-alive connection goes back
@@ -18,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,21 +46,28 @@ impl H1Error {
     }
 }
 
-/// Where a URL's requests go: the `host:port` to connect to (also the pool's key
-/// and the `Host` header) and the path with its query.
+/// Where a URL's requests go: the `host:port` to connect to, the `Host` header,
+/// the path with its query, and for `https://` the name the server's certificate
+/// must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) authority: String,
+    /// The `Host` header: the host, with the port only where the URL gives a
+    /// non-default one (as browsers and reqwest send it).
+    pub(crate) host: String,
     pub(crate) path: String,
+    pub(crate) tls_name: Option<String>,
 }
 
 impl Target {
-    /// The target of an `http://` URL; `None` for any other scheme.
+    /// The target of an `http://` or `https://` URL; `None` for any other scheme.
     pub(crate) fn of(url: &str) -> Option<Target> {
         let parsed = reqwest::Url::parse(url).ok()?;
-        if parsed.scheme() != "http" {
-            return None;
-        }
+        let tls = match parsed.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
         let host = parsed.host_str()?;
         let port = parsed.port_or_known_default()?;
         let path = match parsed.query() {
@@ -67,16 +76,63 @@ impl Target {
         };
         Some(Target {
             authority: format!("{host}:{port}"),
+            host: match parsed.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            },
             path,
+            // An IPv6 literal is written in brackets in URLs, bare in certificates.
+            tls_name: tls.then(|| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string()
+            }),
         })
+    }
+
+    /// The pool's key: connections are shared per scheme and authority.
+    fn key(&self) -> String {
+        let scheme = if self.tls_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.authority)
     }
 }
 
-/// Kept-alive connections per `host:port`, and how to open new ones.
+/// TLS settings for `https://`: rustls with the Mozilla roots (as reqwest uses),
+/// offering only HTTP/1.1. Built once per process.
+fn default_tls() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            tls_config(roots)
+        })
+        .clone()
+}
+
+/// A client configuration trusting `roots`, offering HTTP/1.1 by ALPN.
+pub(crate) fn tls_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Kept-alive connections per scheme and `host:port`, and how to open new ones.
 pub(crate) struct H1Pool {
     idle: Mutex<HashMap<String, Vec<Conn>>>,
     max_idle_per_host: usize,
     connect_timeout: Duration,
+    /// `None` until the first `https://` connection (then the default roots).
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl H1Pool {
@@ -85,32 +141,66 @@ impl H1Pool {
             idle: Mutex::new(HashMap::new()),
             max_idle_per_host,
             connect_timeout,
+            tls: OnceLock::new(),
         }
     }
 
-    fn checkout(&self, authority: &str) -> Option<Conn> {
-        self.idle.lock().ok()?.get_mut(authority)?.pop()
+    /// A pool whose `https://` connections trust `tls`'s roots instead of the default ones.
+    #[cfg(test)]
+    fn with_tls(
+        max_idle_per_host: usize,
+        connect_timeout: Duration,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> H1Pool {
+        let pool = H1Pool::new(max_idle_per_host, connect_timeout);
+        let _ = pool.tls.set(tls);
+        pool
+    }
+
+    fn checkout(&self, key: &str) -> Option<Conn> {
+        self.idle.lock().ok()?.get_mut(key)?.pop()
     }
 
     fn give_back(&self, conn: Conn) {
         if let Ok(mut idle) = self.idle.lock() {
-            let conns = idle.entry(conn.authority.clone()).or_default();
+            let conns = idle.entry(conn.key.clone()).or_default();
             if conns.len() < self.max_idle_per_host {
                 conns.push(conn);
             }
         }
     }
 
-    async fn connect(&self, authority: &str) -> Result<Conn, H1Error> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority))
+    /// A new connection, TLS handshake included, within the connect timeout.
+    async fn connect(&self, target: &Target) -> Result<Conn, H1Error> {
+        let authority = &target.authority;
+        let open = async {
+            let tcp = TcpStream::connect(authority)
+                .await
+                .map_err(|err| H1Error::Failed(format!("cannot connect to {authority}: {err}")))?;
+            // Best effort: the request goes out in one write anyway.
+            let _ = tcp.set_nodelay(true);
+            let Some(name) = &target.tls_name else {
+                return Ok(Stream::Plain(tcp));
+            };
+            let server_name =
+                rustls::pki_types::ServerName::try_from(name.clone()).map_err(|err| {
+                    H1Error::Failed(format!("`{name}` is not a TLS server name: {err}"))
+                })?;
+            let config = self.tls.get_or_init(default_tls).clone();
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(server_name, tcp)
+                .await
+                .map_err(|err| {
+                    H1Error::Failed(format!("TLS handshake with {authority} failed: {err}"))
+                })?;
+            Ok(Stream::Tls(Box::new(tls)))
+        };
+        let stream = tokio::time::timeout(self.connect_timeout, open)
             .await
-            .map_err(|_| H1Error::TimedOut)?
-            .map_err(|err| H1Error::Failed(format!("cannot connect to {authority}: {err}")))?;
-        // Best effort: the request goes out in one write anyway.
-        let _ = stream.set_nodelay(true);
+            .map_err(|_| H1Error::TimedOut)??;
         Ok(Conn {
             stream,
-            authority: authority.to_string(),
+            key: target.key(),
             buf: vec![0; READ_BUFFER_BYTES],
             start: 0,
             end: 0,
@@ -132,17 +222,17 @@ impl H1Pool {
         let mut request = format!(
             "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n{headers}\r\n",
             target.path,
-            target.authority,
+            target.host,
             body.len()
         )
         .into_bytes();
         request.extend_from_slice(body);
-        let mut pooled = self.checkout(&target.authority);
+        let mut pooled = self.checkout(&target.key());
         loop {
             let reused = pooled.is_some();
             let mut conn = match pooled.take() {
                 Some(conn) => conn,
-                None => self.connect(&target.authority).await?,
+                None => self.connect(target).await?,
             };
             let t0 = Instant::now();
             let mut deadline = Box::pin(tokio::time::sleep(timeout));
@@ -180,11 +270,41 @@ impl H1Pool {
     }
 }
 
+/// A connection's byte stream: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf).await,
+            // A server that closes without TLS's close_notify has still closed.
+            Stream::Tls(tls) => match tls.read(buf).await {
+                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+                read => read,
+            },
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.write_all(data).await,
+            Stream::Tls(tls) => {
+                tls.write_all(data).await?;
+                tls.flush().await
+            }
+        }
+    }
+}
+
 /// An open connection and what has been read from it but not yet consumed
 /// (`buf[start..end]`).
 struct Conn {
-    stream: TcpStream,
-    authority: String,
+    stream: Stream,
+    /// The pool's key ([`Target::key`]).
+    key: String,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -519,48 +639,77 @@ mod tests {
     use super::*;
     use tokio::net::TcpListener;
 
-    /// A one-shot server: accept one connection per answer, read the request head
-    /// and body, write `answer` in the given pieces, then keep the connection open
-    /// (if `keep`) or close it. Returns the base URL.
-    async fn serve(answers: Vec<(Vec<&'static str>, bool)>) -> String {
+    type Answers = Vec<(Vec<&'static str>, bool)>;
+
+    /// A scripted server: for each request, in order, write the answer's pieces,
+    /// then keep the connection for the next request (if its flag says so) or
+    /// close it and take the next connection. Returns the base URL.
+    async fn serve(answers: Answers) -> String {
+        serve_with(answers, None).await
+    }
+
+    /// [`serve`], over TLS when an acceptor is given (the URL is then `https://localhost:PORT`).
+    async fn serve_with(answers: Answers, tls: Option<tokio_rustls::TlsAcceptor>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{}", address.port()),
+            None => format!("http://{address}"),
+        };
         tokio::spawn(async move {
             let mut answers = answers.into_iter();
-            'accept: while let Ok((mut socket, _)) = listener.accept().await {
-                // Serve requests on this connection while answers say to keep it.
-                for (pieces, keep) in answers.by_ref() {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        let n = socket.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            continue 'accept;
-                        }
-                        request.extend_from_slice(&buf[..n]);
-                        let text = String::from_utf8_lossy(&request);
-                        if let Some(end) = text.find("\r\n\r\n") {
-                            let length: usize = text
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length: "))
-                                .map_or(0, |n| n.trim().parse().unwrap());
-                            if request.len() >= end + 4 + length {
-                                break;
-                            }
-                        }
+            while let Ok((socket, _)) = listener.accept().await {
+                match &tls {
+                    Some(acceptor) => {
+                        let Ok(mut socket) = acceptor.accept(socket).await else {
+                            continue;
+                        };
+                        answer_on(&mut socket, &mut answers).await;
                     }
-                    for piece in pieces {
-                        socket.write_all(piece.as_bytes()).await.unwrap();
-                        socket.flush().await.unwrap();
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                    if !keep {
-                        continue 'accept;
-                    }
+                    None => answer_on(&mut { socket }, &mut answers).await,
                 }
             }
         });
         url
+    }
+
+    /// Answer requests on one connection while the answers say to keep it.
+    async fn answer_on<S>(
+        socket: &mut S,
+        answers: &mut impl Iterator<Item = (Vec<&'static str>, bool)>,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        for (pieces, keep) in answers.by_ref() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    return;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map_or(0, |n| n.trim().parse().unwrap());
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            for piece in pieces {
+                socket.write_all(piece.as_bytes()).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if !keep {
+                let _ = socket.shutdown().await;
+                return;
+            }
+        }
     }
 
     async fn fetch(pool: &H1Pool, url: &str) -> Result<(u16, Vec<Vec<u8>>), H1Error> {
@@ -576,16 +725,29 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_http_urls_only() {
+    fn targets_are_http_and_https_urls() {
         assert_eq!(
             Target::of("http://localhost:8000/v1/completions?x=1"),
             Some(Target {
                 authority: "localhost:8000".into(),
-                path: "/v1/completions?x=1".into()
+                host: "localhost:8000".into(),
+                path: "/v1/completions?x=1".into(),
+                tls_name: None,
             })
         );
         assert_eq!(Target::of("http://[::1]/v1").unwrap().authority, "[::1]:80");
-        assert_eq!(Target::of("https://api.openai.com/v1"), None);
+        let https = Target::of("https://api.openai.com/v1").unwrap();
+        assert_eq!(https.authority, "api.openai.com:443");
+        assert_eq!(https.host, "api.openai.com");
+        assert_eq!(https.tls_name.as_deref(), Some("api.openai.com"));
+        assert_eq!(
+            Target::of("https://[::1]:8443/")
+                .unwrap()
+                .tls_name
+                .as_deref(),
+            Some("::1")
+        );
+        assert_eq!(Target::of("ftp://host/x"), None);
     }
 
     #[tokio::test]
@@ -614,13 +776,13 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(pieces.concat(), b"hello world");
         // The connection was kept and reused for the chunked answer.
-        assert_eq!(pool.idle.lock().unwrap()[&url[7..]].len(), 1);
+        assert_eq!(pool.idle.lock().unwrap()[url.as_str()].len(), 1);
         let (_, pieces) = fetch(&pool, &url).await.unwrap();
         assert_eq!(pieces.concat(), b"data: x\n");
         let (_, pieces) = fetch(&pool, &url).await.unwrap();
         assert_eq!(pieces.concat(), b"until close");
         // HTTP/1.0 without keep-alive is not pooled.
-        assert!(pool.idle.lock().unwrap()[&url[7..]].is_empty());
+        assert!(pool.idle.lock().unwrap()[url.as_str()].is_empty());
     }
 
     #[tokio::test]
@@ -708,7 +870,62 @@ mod tests {
         let first = response.chunk().await.unwrap().unwrap().to_vec();
         assert_eq!(first, b"abcd");
         response.finish(Duration::from_secs(1)).await;
-        assert_eq!(pool.idle.lock().unwrap()[&url[7..]].len(), 1);
+        assert_eq!(pool.idle.lock().unwrap()[url.as_str()].len(), 1);
         assert_eq!(fetch(&pool, &url).await.unwrap().1.concat(), b"ok");
+    }
+
+    #[tokio::test]
+    async fn https_with_a_trusted_certificate_and_a_refused_one() {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = certified.cert.der().clone();
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let answers = vec![
+            (
+                vec![
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                    "6\r\nsecure\r\n",
+                    "0\r\n\r\n",
+                ],
+                true,
+            ),
+            (
+                vec!["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nagain"],
+                true,
+            ),
+        ];
+        let url = serve_with(answers, Some(acceptor.clone())).await;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let pool = H1Pool::with_tls(4, Duration::from_secs(5), tls_config(roots));
+        assert_eq!(fetch(&pool, &url).await.unwrap().1.concat(), b"secure");
+        // The second request goes over the same TLS connection.
+        assert_eq!(pool.idle.lock().unwrap()[url.as_str()].len(), 1);
+        assert_eq!(fetch(&pool, &url).await.unwrap().1.concat(), b"again");
+
+        // With the default (Mozilla) roots the self-signed certificate is refused.
+        let url = serve_with(
+            vec![(vec!["HTTP/1.1 204 X\r\n\r\n"], false)],
+            Some(acceptor),
+        )
+        .await;
+        let pool = H1Pool::new(4, Duration::from_secs(5));
+        match fetch(&pool, &url).await {
+            Err(H1Error::Failed(message)) => {
+                assert!(
+                    message.contains("TLS handshake with localhost:"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -39,19 +39,19 @@ pub struct EndpointOptions {
     pub retry_seed: u64,
     /// The environment variable holding the API key (`api_key_env=NAME`).
     pub api_key_env: Option<String>,
-    /// The client for plain `http://` URLs (`http_client=builtin|reqwest`).
+    /// The HTTP client (`http_client=builtin|reqwest`).
     pub http_client: HttpClient,
 }
 
-/// Which HTTP client serves an endpoint's plain `http://` URLs (`https://` ones
-/// always go through reqwest).
+/// Which HTTP client serves an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HttpClient {
-    /// Podium's own HTTP/1.1 client: reads the socket in the request's own task,
-    /// stamps bytes as they arrive. Not used when a proxy is set in the environment.
+    /// Podium's own HTTP/1.1 client (TLS by rustls): reads the socket in the
+    /// request's own task, stamps bytes as they arrive, and takes `t0` after the
+    /// connection is set up. Not used when a proxy is set in the environment.
     #[default]
     Builtin,
-    /// reqwest (hyper), as for `https://`.
+    /// reqwest (hyper), which honours proxies and speaks HTTP/2.
     Reqwest,
 }
 
@@ -262,9 +262,9 @@ pub(crate) struct Job {
 }
 
 /// A remote endpoint: its HTTP clients with the key in their headers, and the
-/// limits every request to it goes through. Plain `http://` URLs are served by
-/// Podium's own HTTP/1.1 client (`h1`), unless a proxy is set in the environment
-/// or `http_client=reqwest` is asked; everything else by reqwest.
+/// limits every request to it goes through. Requests go through Podium's own
+/// HTTP/1.1 client (`h1`), or through reqwest when a proxy is set in the
+/// environment or `http_client=reqwest` is asked.
 pub(crate) struct Endpoint {
     client: reqwest::Client,
     /// `None` when a proxy variable is set: then reqwest, which honours it, does all.
@@ -667,11 +667,18 @@ pub(crate) fn mark_cached(result: &mut podium_core::GenerateResult) {
     }
 }
 
-/// Whether a proxy is set for plain HTTP (reqwest honours these; `h1` does not).
+/// Whether a proxy is set in the environment (reqwest honours these; `h1` does not).
 fn proxy_in_environment() -> bool {
-    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+    [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
 /// An answer from either transport, its head read.
