@@ -85,8 +85,8 @@ pub(crate) enum Command {
         #[arg(long)]
         speed: bool,
         /// Hourly price of the machine that runs local models, in $ per hour: their
-        /// runs then cost (finish − start) in hours × this price (docs/METRICS.md);
-        /// without it local runs cost 0
+        /// runs then cost the hours they were worked on (a resumed run's pause left
+        /// out) × this price (docs/METRICS.md); without it local runs cost 0
         #[arg(long, value_name = "USD_PER_HOUR", value_parser = parse_machine_price)]
         machine_price: Option<f64>,
     },

@@ -399,13 +399,21 @@ fn run_cost(
     // The cost, and `≥` where it is a lower bound.
     let (cost, bound) = match machine_price {
         Some(per_hour) if local => {
-            let (Some(start), Some(end)) = (
-                podium_store::parse_rfc3339_utc(&latest.started_at),
-                podium_store::parse_rfc3339_utc(&latest.finished_at),
-            ) else {
-                return none();
+            // The time the run was worked on; for runs recorded before Podium kept
+            // it, start to finish (which counts a resumed run's pause too).
+            let seconds = match latest.active_ms {
+                Some(ms) => ms as f64 / 1000.0,
+                None => {
+                    let (Some(start), Some(end)) = (
+                        podium_store::parse_rfc3339_utc(&latest.started_at),
+                        podium_store::parse_rfc3339_utc(&latest.finished_at),
+                    ) else {
+                        return none();
+                    };
+                    end - start
+                }
             };
-            ((end - start).max(0.0) / 3600.0 * per_hour, "")
+            (seconds.max(0.0) / 3600.0 * per_hour, "")
         }
         _ => {
             let Some(entry) = catalog.entry_for_spec(&latest.model_spec) else {
@@ -535,6 +543,7 @@ mod tests {
             started_at: "2026-11-26T10:00:00.000000Z".into(),
             finished_at: "2026-11-26T10:30:00.000000Z".into(),
             results_json: "{}".into(),
+            active_ms: None,
         }
     }
 
@@ -605,6 +614,14 @@ mod tests {
         assert_eq!(
             run_cost(&store, &catalog, &run, Some(1.2)).unwrap(),
             run_cost(&store, &catalog, &run, None).unwrap()
+        );
+        // Where the store kept the time worked (20 of the 30 minutes), that is the time.
+        let mut store = Store::open_in_memory().unwrap();
+        let mut run = run_with_samples(&mut store, "local:smollm2-135m-instruct", &[None]);
+        run.active_ms = Some(20 * 60 * 1000);
+        assert_eq!(
+            run_cost(&store, &catalog, &run, Some(1.2)).unwrap(),
+            ("0.4000".into(), "400.0000".into())
         );
         // An unreadable timestamp leaves the cell empty rather than guessing.
         let mut store = Store::open_in_memory().unwrap();

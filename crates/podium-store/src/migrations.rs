@@ -87,6 +87,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX bench_results_by_model ON bench_results (model_spec, created_at);
     "#,
+    // 3: the time a run was being worked on, summed over the sessions that ran it
+    // (a resumed run's pause is not machine time). NULL for runs made before.
+    r#"
+    ALTER TABLE runs ADD COLUMN active_ms INTEGER;
+    ALTER TABLE runs ADD COLUMN session_started_at TEXT;
+    "#,
 ];
 
 /// Brings the schema up to [`SCHEMA_VERSION`], one transaction per migration.

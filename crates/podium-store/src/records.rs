@@ -123,6 +123,10 @@ pub struct LatestResult {
     pub started_at: String,
     pub finished_at: String,
     pub results_json: String,
+    /// Milliseconds the run was worked on, summed over the sessions that ran it
+    /// (a pause between an interrupted session and its resume left out); `None`
+    /// for runs recorded before Podium kept it.
+    pub active_ms: Option<i64>,
 }
 
 impl RunStatus {

@@ -165,6 +165,19 @@ impl Store {
                         params![run_id],
                     )?;
                 }
+                // A session that was killed ended no session: it is counted up to
+                // its last stored sample. A new session starts now.
+                transaction.execute(
+                    &format!(
+                        "UPDATE runs SET active_ms = active_ms + {}, session_started_at = ?2
+                         WHERE id = ?1",
+                        session_ms(
+                            "(SELECT max(created_at) FROM samples
+                              WHERE run_id = ?1 AND created_at >= runs.session_started_at)"
+                        )
+                    ),
+                    params![run_id, now_rfc3339()],
+                )?;
                 (
                     run_id,
                     RunState {
@@ -176,8 +189,9 @@ impl Store {
             None => {
                 transaction.execute(
                     "INSERT INTO runs (model_id, task_id, manifest_json, podium_version, n_shots,
-                                       chat_template, seed, limit_n, status, started_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+                                       chat_template, seed, limit_n, status, started_at,
+                                       active_ms, session_started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, 0, ?9)",
                     params![
                         key.model_id,
                         key.task_id,
@@ -300,8 +314,13 @@ impl Store {
     pub fn finish_run(&self, run_id: i64, results_json: &str) -> Result<(), StoreError> {
         self.update_run(
             run_id,
-            "UPDATE runs SET status = 'finished', finished_at = ?2, results_json = ?3, error = NULL
-             WHERE id = ?1",
+            &format!(
+                "UPDATE runs SET status = 'finished', finished_at = ?2, results_json = ?3,
+                                 error = NULL, active_ms = active_ms + {},
+                                 session_started_at = NULL
+                 WHERE id = ?1",
+                session_ms("?2")
+            ),
             params![run_id, now_rfc3339(), results_json],
         )
     }
@@ -310,7 +329,12 @@ impl Store {
     pub fn fail_run(&self, run_id: i64, error: &str) -> Result<(), StoreError> {
         self.update_run(
             run_id,
-            "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 WHERE id = ?1",
+            &format!(
+                "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3,
+                                 active_ms = active_ms + {}, session_started_at = NULL
+                 WHERE id = ?1",
+                session_ms("?2")
+            ),
             params![run_id, now_rfc3339(), error],
         )
     }
@@ -322,9 +346,9 @@ impl Store {
         self.update_run(
             run_id,
             "UPDATE runs SET status = 'running', finished_at = NULL, results_json = NULL,
-                             error = NULL
+                             error = NULL, session_started_at = ?2
              WHERE id = ?1",
-            params![run_id],
+            params![run_id, now_rfc3339()],
         )
     }
 
@@ -397,8 +421,9 @@ impl Store {
         // finished_at has a fixed-width format, so text order is time order; the
         // run id breaks ties between runs finished in the same microsecond.
         let mut statement = self.connection.prepare(
-            "SELECT spec, name, id, finished_at, results_json, started_at FROM (
+            "SELECT spec, name, id, finished_at, results_json, started_at, active_ms FROM (
                  SELECT m.spec, t.name, r.id, r.finished_at, r.results_json, r.started_at,
+                        r.active_ms,
                         row_number() OVER (
                             PARTITION BY m.spec, t.name
                             ORDER BY r.finished_at DESC, r.id DESC
@@ -422,6 +447,7 @@ impl Store {
                     finished_at: row.get(3)?,
                     results_json: row.get(4)?,
                     started_at: row.get(5)?,
+                    active_ms: row.get(6)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -539,4 +565,14 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// SQL for the milliseconds from the run's `session_started_at` to `end` (an SQL
+/// expression giving an RFC 3339 time); 0 where either is NULL (no open session,
+/// or no sample stored in it).
+fn session_ms(end: &str) -> String {
+    format!(
+        "ifnull(CAST(round((julianday({end}) - julianday(session_started_at)) * 86400000)
+                    AS INTEGER), 0)"
+    )
 }

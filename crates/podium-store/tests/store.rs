@@ -512,3 +512,43 @@ fn bench_results_keep_the_latest_per_model_and_load() {
     );
     assert!(store.put_bench_result("m", "x", "not json", "{}").is_err());
 }
+
+/// The time a run was worked on leaves out the pauses between its sessions: a
+/// failed session counts to its failure, a killed one (no end recorded) to its last
+/// stored sample, and each resume starts a new session.
+#[test]
+fn time_worked_leaves_out_pauses_between_sessions() {
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 11, None);
+    let pause = Duration::from_millis(400);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    store
+        .put_sample(run_id, &sample(0, SampleStatus::Ok))
+        .unwrap();
+    store.fail_run(run_id, "backend went away").unwrap();
+    sleep(pause);
+    // Resumed, stores a sample, then is killed (nothing records its end).
+    store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    store
+        .put_sample(run_id, &sample(1, SampleStatus::Ok))
+        .unwrap();
+    sleep(pause);
+    // Resumed again and finished.
+    store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    store
+        .put_sample(run_id, &sample(2, SampleStatus::Ok))
+        .unwrap();
+    store.finish_run(run_id, r#"{"acc":1.0}"#).unwrap();
+
+    let latest = &store.latest_results().unwrap()[0];
+    let start = podium_store::parse_rfc3339_utc(&latest.started_at).unwrap();
+    let end = podium_store::parse_rfc3339_utc(&latest.finished_at).unwrap();
+    let worked = latest.active_ms.unwrap() as f64 / 1000.0;
+    assert!(end - start >= 2.0 * pause.as_secs_f64(), "{start} .. {end}");
+    // The three sessions did almost nothing: both pauses are left out.
+    assert!(
+        worked >= 0.0 && worked < pause.as_secs_f64(),
+        "{worked} s of {} s",
+        end - start
+    );
+}
