@@ -236,7 +236,12 @@ impl H1Pool {
             };
             let t0 = Instant::now();
             let mut deadline = Box::pin(tokio::time::sleep(timeout));
-            if let Err(err) = conn.stream.write_all(&request).await {
+            let written = tokio::select! {
+                biased;
+                written = conn.stream.write_all(&request) => written,
+                () = deadline.as_mut() => return Err(H1Error::TimedOut),
+            };
+            if let Err(err) = written {
                 if reused {
                     continue;
                 }
