@@ -166,6 +166,23 @@ impl FakeServer {
     pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+
+    /// The request whose prompt is `prompt`, and the instants its SSE chunks were
+    /// written, in order.
+    pub(crate) fn served(&self, prompt: &str) -> (Seen, Vec<Instant>) {
+        let seen = self.seen.lock().unwrap();
+        let index = seen
+            .iter()
+            .position(|s| s.prompt() == prompt)
+            .unwrap_or_else(|| panic!("no request with prompt {prompt:?}"));
+        let writes = self.writes.lock().unwrap();
+        let stamps = writes
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, at)| *at)
+            .collect();
+        (seen[index].clone(), stamps)
+    }
 }
 
 async fn serve_connection(

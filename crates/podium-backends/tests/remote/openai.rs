@@ -61,9 +61,7 @@ async fn check_stream_timing(
         .map(|i| generate_request(&format!("Q{i}")))
         .collect();
     let results = backend.generate_until(&requests).await.unwrap();
-    let seen = server.seen();
-    assert_eq!(seen.len(), n_requests);
-    let writes = server.writes.lock().unwrap().clone();
+    assert_eq!(server.seen().len(), n_requests);
 
     let (n_out, source) = if with_usage {
         (n_tokens, TokenCountSource::Server)
@@ -83,19 +81,15 @@ async fn check_stream_timing(
 
         // The server's write stamps for this request, as seconds since the client
         // started it: one per chunk, the last carrying the usage and [DONE].
-        let index = seen
-            .iter()
-            .position(|s| s.prompt() == request.context)
-            .unwrap();
+        let (seen, stamps) = server.served(&request.context);
         let started = timing.started.unwrap();
-        let written: Vec<f64> = writes
+        let written: Vec<f64> = stamps
             .iter()
-            .filter(|(i, _)| *i == index)
-            .map(|(_, at)| at.duration_since(started).as_secs_f64())
+            .map(|at| at.duration_since(started).as_secs_f64())
             .collect();
         assert_eq!(written.len(), CHUNK_TOKENS.len(), "{written:?}");
         let (first_s, last_s) = (written[0], written[CHUNK_TOKENS.len() - 1]);
-        let arrived_s = seen[index].arrived_at.duration_since(started).as_secs_f64();
+        let arrived_s = seen.arrived_at.duration_since(started).as_secs_f64();
         assert_near(
             "server's first write after the request arrived",
             first_s - arrived_s,
@@ -214,8 +208,6 @@ fn timing_accuracy_report() {
         let results = client_rt
             .block_on(backend.generate_until(&requests))
             .unwrap();
-        let seen = server.seen();
-        let writes = server.writes.lock().unwrap().clone();
         let (mut ttft_inj, mut ttft_srv, mut tpot_inj, mut tpot_srv) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut request_path, mut server_late) = (Vec::new(), Vec::new());
@@ -224,21 +216,13 @@ fn timing_accuracy_report() {
             let result = result.unwrap();
             let timing = result.timing.unwrap();
             let (ttft, started) = (timing.ttft_s.unwrap(), timing.started.unwrap());
-            let index = seen
-                .iter()
-                .position(|s| s.prompt() == request.context)
-                .unwrap();
-            let stamps: Vec<Instant> = writes
-                .iter()
-                .filter(|(i, _)| *i == index)
-                .map(|(_, at)| *at)
-                .collect();
+            let (seen, stamps) = server.served(&request.context);
             let (first, last) = (stamps[0], stamps[stamps.len() - 1]);
             let n_out = result.n_output_tokens.unwrap();
             exact &= n_out == n_tokens;
             ttft_inj.push((ttft - FIRST_MS as f64 / 1e3) * 1e3);
             ttft_srv.push((ttft - first.duration_since(started).as_secs_f64()) * 1e3);
-            let arrived_at = seen[index].arrived_at;
+            let arrived_at = seen.arrived_at;
             request_path.push(arrived_at.duration_since(started).as_secs_f64() * 1e3);
             let due = arrived_at + Duration::from_millis(FIRST_MS);
             server_late.push(first.duration_since(due).as_secs_f64() * 1e3);
