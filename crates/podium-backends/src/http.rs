@@ -717,18 +717,19 @@ impl Response<'_> {
             .is_some_and(|v| v.starts_with("text/event-stream"))
     }
 
-    /// The next piece of the body; `None` at its end. Errors name `during`.
-    async fn chunk(&mut self, during: &str) -> Result<Option<&[u8]>, Failure> {
+    /// The next piece of the body; `None` at its end. Errors name what was being
+    /// done, `during()` (only formatted when there is an error).
+    async fn chunk(&mut self, during: impl FnOnce() -> String) -> Result<Option<&[u8]>, Failure> {
         match self {
             Response::H1(response) => response
                 .chunk()
                 .await
-                .map_err(|err| failure_from_h1(err, during)),
+                .map_err(|err| failure_from_h1(err, &during())),
             Response::Reqwest { response, chunk } => {
                 match response
                     .chunk()
                     .await
-                    .map_err(|err| failure_from_reqwest(&err, during))?
+                    .map_err(|err| failure_from_reqwest(&err, &during()))?
                 {
                     Some(bytes) => {
                         *chunk = bytes;
@@ -743,7 +744,7 @@ impl Response<'_> {
     /// The whole body.
     pub(crate) async fn bytes(mut self) -> Result<Vec<u8>, Failure> {
         let mut body = Vec::new();
-        while let Some(chunk) = self.chunk("reading the response").await? {
+        while let Some(chunk) = self.chunk(|| "reading the response".into()).await? {
             body.extend_from_slice(chunk);
         }
         Ok(body)
@@ -784,15 +785,9 @@ where
     let mut n_events = 0;
     loop {
         let during = || format!("the stream was cut after {n_events} events");
-        let chunk = match &mut response {
-            // The common case first, without formatting `during` per read.
-            Response::H1(h1) => h1
-                .chunk()
-                .await
-                .map_err(|err| failure_from_h1(err, &during()))?,
-            other => other.chunk(&during()).await?,
+        let Some(chunk) = response.chunk(during).await? else {
+            break;
         };
-        let Some(chunk) = chunk else { break };
         let at = Instant::now();
         let mut counted = |event: &SseEvent| {
             n_events += 1;
