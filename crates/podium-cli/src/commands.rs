@@ -386,7 +386,7 @@ fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
 /// Empty for a model without a catalogue price; `≥` when some samples recorded no
 /// token counts (a server that reports no usage), so the sum is a lower bound.
 /// A local model (`local:`, `gguf:`) costs 0, or, given the machine's price per hour,
-/// the run's wall time (finish − start, so a resumed run also counts its pause) × it.
+/// the hours the run was worked on (summed over its sessions) × it.
 fn run_cost(
     store: &podium_store::Store,
     catalog: &podium_models::Catalog,

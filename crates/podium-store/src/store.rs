@@ -165,8 +165,8 @@ impl Store {
                         params![run_id],
                     )?;
                 }
-                // A session that was killed ended no session: it is counted up to
-                // its last stored sample. A new session starts now.
+                // A killed session recorded no end: it counts up to its last stored
+                // sample (a failed one was closed already). A new session starts now.
                 transaction.execute(
                     &format!(
                         "UPDATE runs SET active_ms = active_ms + {}, session_started_at = ?2
