@@ -1,0 +1,5 @@
+//! Fuzz targets of `podium-server`.
+
+use crate::Target;
+
+pub const TARGETS: &[Target] = &[];
