@@ -73,6 +73,9 @@ struct Inner {
     /// The served model's tokenizer (`tokenizer=` option), to count output tokens
     /// when the server sends no `usage`.
     tokenizer: Option<TokenCounter>,
+    /// The `tokenizer=` value: it changes the stored token counts, so it is part of
+    /// the identity (a run counted one way never resumes one counted another way).
+    tokenizer_name: Option<String>,
 }
 
 impl OpenAiBackend {
@@ -123,6 +126,7 @@ impl OpenAiBackend {
         }
         let mut api = OpenAiApi::Completions;
         let mut tokenizer = None;
+        let mut tokenizer_name = None;
         let mut options = EndpointOptions::default();
         for (key, value) in http::query_pairs(query) {
             if http::is_secret_option(key) {
@@ -144,6 +148,7 @@ impl OpenAiBackend {
             }
             if key == "tokenizer" {
                 tokenizer = Some(crate::local::token_counter(value, spec)?);
+                tokenizer_name = Some(value.to_string());
                 continue;
             }
             if !options.take(key, value).map_err(invalid)? {
@@ -178,6 +183,7 @@ impl OpenAiBackend {
                 no_prompt_logprobs: AtomicBool::new(false),
                 max_tokens_zero_rejected: AtomicBool::new(false),
                 tokenizer,
+                tokenizer_name,
             }),
         })
     }
@@ -219,7 +225,13 @@ impl Backend for OpenAiBackend {
     fn identity(&self) -> ModelIdentity {
         ModelIdentity {
             spec: self.inner.spec.clone(),
-            fingerprint: format!("{}#{}", self.inner.base_url, self.inner.model),
+            fingerprint: match &self.inner.tokenizer_name {
+                None => format!("{}#{}", self.inner.base_url, self.inner.model),
+                Some(name) => format!(
+                    "{}#{};tokenizer={name}",
+                    self.inner.base_url, self.inner.model
+                ),
+            },
             chat_template_hash: None,
         }
     }

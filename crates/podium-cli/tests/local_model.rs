@@ -12,20 +12,25 @@ fn hellaswag_smoke_run_on_smollm2() {
     };
     let model = std::path::Path::new(&dir).join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let work = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_podium"))
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .arg("eval")
-        .arg("-m")
-        .arg(format!("gguf:{}?threads=1", model.display()))
-        .args(["-t", "hellaswag", "--limit", "20", "--db"])
-        .arg(work.path().join("podium.db"))
-        .arg("--output")
-        .arg(work.path().join("out"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let eval = |options: &str, out_dir: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_podium"))
+            .env_remove("PODIUM_DB")
+            .env_remove("PODIUM_TASKS_DIR")
+            .arg("eval")
+            .arg("-m")
+            .arg(format!("gguf:{}{options}", model.display()))
+            .args(["-t", "hellaswag", "--limit", "20", "--db"])
+            .arg(work.path().join("podium.db"))
+            .arg("--output")
+            .arg(work.path().join(out_dir))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let stderr = eval("?threads=1", "out");
+    assert!(!stderr.contains("resumed run"), "{stderr}");
 
     let results: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(work.path().join("out/results.json")).unwrap(),
@@ -55,4 +60,27 @@ fn hellaswag_smoke_run_on_smollm2() {
             assert!(response["n_tokens"].as_u64().unwrap() > 0, "{sample}");
         }
     }
+
+    // Threads change no number: the same model without them resumes the stored run.
+    let stderr = eval("", "out_again");
+    assert!(
+        stderr.contains("resumed run 1 (20 samples were already stored)"),
+        "{stderr}"
+    );
+    // A cap on the context changes the scores: a run of its own, never the stored one's
+    // samples (issue 9: `max_context=2` once "resumed" and reported the full run's score).
+    let stderr = eval("?threads=1&max_context=8", "out_short");
+    assert!(!stderr.contains("resumed run"), "{stderr}");
+    let short: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("out_short/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        short["config"]["model"].as_str().unwrap(),
+        format!("gguf:{}?max_context=8", model.display())
+    );
+    assert_ne!(
+        short["results"]["hellaswag"]["acc_norm,none"], scores["acc_norm,none"],
+        "8 tokens of context cannot score as the whole context does"
+    );
 }

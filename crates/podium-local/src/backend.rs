@@ -29,7 +29,8 @@ use crate::tokenizer::{TextTokenizer, encode_pair};
 /// How to load and run a local model.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// The spec the user gave (e.g. `local:smollm2-135m-instruct`), recorded in the identity.
+    /// The spec the user gave without its options (e.g. `local:smollm2-135m-instruct`); the
+    /// identity adds the options that change numbers.
     pub spec: String,
     /// Compute threads. `None` leaves candle's default (physical cores, or
     /// `RAYON_NUM_THREADS`). Takes effect only before the first tensor operation of the
@@ -73,6 +74,54 @@ impl LocalOptions {
             other => return Err(format!("f16, f32 or quantized, got `{other}`")),
         };
         Ok(())
+    }
+
+    /// The name of the batch weights (`f16`, `f32` or `quantized`), as
+    /// [`LocalOptions::set_batch_weights`] takes it.
+    pub fn batch_weights(&self) -> &'static str {
+        match (self.dense_batches, self.dense_f32) {
+            (true, false) => "f16",
+            (true, true) => "f32",
+            (false, _) => "quantized",
+        }
+    }
+
+    /// The model's identity: the spec with the options that can change a number
+    /// written out (those left at their default are not), and a fingerprint of the
+    /// file's sha256 with every such option's effective value, so a run can only
+    /// resume a run of the same weights computed the same way. Options that change
+    /// only speed (threads, batch size) are in neither.
+    fn identity(
+        &self,
+        sha256: String,
+        max_context: usize,
+        chat_template_hash: Option<String>,
+    ) -> ModelIdentity {
+        let defaults = LocalOptions::new("");
+        let mut given = Vec::new();
+        if self.weight_format != defaults.weight_format {
+            given.push(format!("weights={}", self.weight_format.name()));
+        }
+        if self.batch_weights() != defaults.batch_weights() {
+            given.push(format!("batch_weights={}", self.batch_weights()));
+        }
+        if let Some(n) = self.max_context {
+            given.push(format!("max_context={n}"));
+        }
+        let spec = if given.is_empty() {
+            self.spec.clone()
+        } else {
+            format!("{}?{}", self.spec, given.join("&"))
+        };
+        ModelIdentity {
+            spec,
+            fingerprint: format!(
+                "{sha256};weights={};batch_weights={};max_context={max_context}",
+                self.weight_format.name(),
+                self.batch_weights()
+            ),
+            chat_template_hash,
+        }
     }
 }
 
@@ -172,11 +221,7 @@ impl LocalBackend {
             })?;
         let (config, max_context) = ready_rx.recv().map_err(|_| LocalError::EngineStopped)??;
         Ok(LocalBackend {
-            identity: ModelIdentity {
-                spec: options.spec,
-                fingerprint,
-                chat_template_hash: tokenizer.chat_template_hash(),
-            },
+            identity: options.identity(fingerprint, max_context, tokenizer.chat_template_hash()),
             config,
             max_context,
             tokenizer,

@@ -28,6 +28,17 @@ pub enum WeightFormat {
     F32Reference,
 }
 
+impl WeightFormat {
+    /// The name specs give it (`weights=q8|stored|f32`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::AsStored => "stored",
+            WeightFormat::Q8_0ForSlowTypes => "q8",
+            WeightFormat::F32Reference => "f32",
+        }
+    }
+}
+
 /// The keys and values of one model's attention, for every position computed so far.
 ///
 /// Cloning is cheap (tensors are reference-counted), which is how a shared context

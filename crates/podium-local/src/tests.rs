@@ -669,6 +669,57 @@ fn tiny_backend(dir: &Path) -> LocalBackend {
     .unwrap()
 }
 
+/// Every option that can change a number enters the identity (a run with other options
+/// must never resume this one's samples); threads, which cannot, do not.
+#[test]
+fn number_changing_options_enter_the_identity_and_threads_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Tiny::llama().write(dir.path(), 21);
+    let identity = |configure: &dyn Fn(&mut LocalOptions)| {
+        let mut options = LocalOptions::new("gguf:m.gguf");
+        configure(&mut options);
+        LocalBackend::load_with_tokenizer(
+            &path,
+            options,
+            Arc::new(ByteTokenizer { add_bos: true }),
+        )
+        .unwrap()
+        .identity()
+    };
+    let default = identity(&|_| {});
+    assert_eq!(default.spec, "gguf:m.gguf");
+    assert_eq!(identity(&|o| o.threads = Some(1)), default);
+    let variants = [
+        (
+            identity(&|o| o.max_context = Some(2)),
+            "gguf:m.gguf?max_context=2",
+        ),
+        (
+            identity(&|o| o.weight_format = WeightFormat::F32Reference),
+            "gguf:m.gguf?weights=f32",
+        ),
+        (
+            identity(&|o| o.set_batch_weights("quantized").unwrap()),
+            "gguf:m.gguf?batch_weights=quantized",
+        ),
+        (
+            identity(&|o| {
+                o.weight_format = WeightFormat::AsStored;
+                o.set_batch_weights("f32").unwrap();
+                o.max_context = Some(16);
+            }),
+            "gguf:m.gguf?weights=stored&batch_weights=f32&max_context=16",
+        ),
+    ];
+    for (i, (variant, spec)) in variants.iter().enumerate() {
+        assert_eq!(variant.spec, *spec);
+        assert_ne!(variant.fingerprint, default.fingerprint, "{spec}");
+        for (other, _) in &variants[i + 1..] {
+            assert_ne!(variant.fingerprint, other.fingerprint, "{spec}");
+        }
+    }
+}
+
 fn generate_request(context: &str, until: &[&str], max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
         context: context.into(),
@@ -687,7 +738,9 @@ async fn backend_scores_generates_and_streams() {
     let backend = tiny_backend(dir.path());
     let identity = backend.identity();
     assert_eq!(identity.spec, "local:tiny-gemma3");
-    assert_eq!(identity.fingerprint.len(), 64);
+    let (sha, settings) = identity.fingerprint.split_once(';').unwrap();
+    assert_eq!(sha.len(), 64);
+    assert!(settings.contains("max_context="), "{}", identity.fingerprint);
 
     let requests = vec![LoglikelihoodRequest {
         context: "abc ".into(),

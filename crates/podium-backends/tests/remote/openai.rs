@@ -949,6 +949,12 @@ async fn without_usage_the_tokenizer_option_counts_output_tokens() {
     let server = FakeServer::start(move |_, _| Reply::sse(0, 1, chunks.clone())).await;
     let counted = backend(&server, &format!("?tokenizer={}", gguf.display()));
     let estimated = backend(&server, "");
+    // Counted and estimated token counts are different numbers: a run of one never
+    // resumes a run of the other.
+    assert_ne!(
+        counted.identity().fingerprint,
+        estimated.identity().fingerprint
+    );
     let request = [generate_request("Q")];
     for (backend, source, n) in [
         (counted, TokenCountSource::Tokenizer, expected),
