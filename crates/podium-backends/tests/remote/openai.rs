@@ -648,7 +648,9 @@ async fn retries_honour_retry_after_then_succeed() {
         elapsed >= Duration::from_millis(1000),
         "Retry-After: 1 was not honoured ({elapsed:?})"
     );
-    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    // Far from the 1 s asked for, on a loaded machine too: not a timing check, a
+    // check that no retry waited for much longer than it was told.
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -750,7 +752,9 @@ async fn check_bad_responses(backend: &OpenAiBackend, http_client: &str) {
     let requests: Vec<_> = cases.iter().map(|(p, _)| generate_request(p)).collect();
     let started = Instant::now();
     let results = backend.generate_until(&requests).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // The hanging request is cut by its 1 s timeout, not by anything longer (a loose
+    // bound: a loaded 2-core machine can add seconds, never the hang's minutes).
+    assert!(started.elapsed() < Duration::from_secs(20));
     for ((prompt, expected), result) in cases.iter().zip(&results) {
         match result {
             Ok(result) => {
