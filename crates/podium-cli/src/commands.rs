@@ -316,6 +316,7 @@ fn results_table() -> Table {
         ("stderr", true),
         ("95% CI", false),
         ("n", true),
+        ("confidence", false),
     ])
 }
 
@@ -325,7 +326,9 @@ fn push_result_rows(table: &mut Table, model: &str, result: &TaskResult) {
     }
 }
 
-/// model, task, metric, value, stderr, 95% CI, n — the cells every results table shares.
+/// model, task, metric, value, stderr, 95% CI, n, confidence — the cells every results
+/// table shares. `n` counts the samples that have the metric (failed docs have none);
+/// an interval wider than ±15 points on the [0, 1] scale is marked low-confidence.
 fn metric_row(model: &str, task: &str, metric: &MetricResult, n_samples: usize) -> Vec<String> {
     vec![
         model.to_string(),
@@ -341,7 +344,14 @@ fn metric_row(model: &str, task: &str, metric: &MetricResult, n_samples: usize) 
             .ci95()
             .map(|(lo, hi)| format!("{lo:.4}–{hi:.4}"))
             .unwrap_or_default(),
-        n_samples.to_string(),
+        // Results stored before Podium counted per metric show the run's doc count.
+        if metric.n > 0 { metric.n } else { n_samples }.to_string(),
+        match metric.half_width() {
+            Some(half) if metric.low_confidence() => {
+                format!("low (±{:.0} pts)", half * 100.0)
+            }
+            _ => String::new(),
+        },
     ]
 }
 
@@ -451,6 +461,7 @@ fn board(db: &Path, format: Format, machine_price: Option<f64>) -> anyhow::Resul
         ("stderr", true),
         ("95% CI", false),
         ("n", true),
+        ("confidence", false),
         ("normalized", true),
         ("cost $", true),
         ("$ per 1k samples", true),

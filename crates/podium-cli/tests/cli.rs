@@ -122,6 +122,19 @@ fn eval_five_tasks_then_board_in_every_format() {
         let value = row["value"].as_f64().expect("a value");
         let stderr = row["stderr"].as_f64().expect("a stderr");
         assert!(value.is_finite() && stderr >= 0.0, "{row}");
+        // Every metric here is a mean of values in [0, 1]: the interval stays inside
+        // it. Proportions (all but truthfulqa_mc2's probability mass) of 5 docs have a
+        // Wilson interval far wider than ±15 points, which the board says.
+        let ci = row["95% CI"].as_str().expect("an interval");
+        let (lo, hi) = ci.split_once('–').expect("low–high");
+        let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        assert!(0.0 <= lo && lo <= value && value <= hi && hi <= 1.0, "{row}");
+        if row["task"] != "truthfulqa_mc2" {
+            assert!(
+                row["confidence"].as_str().unwrap().starts_with("low (±"),
+                "{row}"
+            );
+        }
     }
     let metrics = |task: &str| -> Vec<&str> {
         rows.iter()
@@ -137,7 +150,7 @@ fn eval_five_tasks_then_board_in_every_format() {
     assert_eq!(metrics("truthfulqa_mc2"), ["acc,none"]);
 
     let header =
-        "model,task,metric,value,stderr,95% CI,n,normalized,cost $,$ per 1k samples,finished";
+        "model,task,metric,value,stderr,95% CI,n,confidence,normalized,cost $,$ per 1k samples,finished";
     let csv = run_ok(&["board", "--format", "csv", "--db", &db_arg(&db)]).stdout;
     assert_eq!(csv.lines().next(), Some(header));
     assert_eq!(csv.lines().count(), rows.len() + 1);

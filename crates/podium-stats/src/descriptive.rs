@@ -50,6 +50,24 @@ pub fn ci95_mean(mean: f64, stderr: f64) -> (f64, f64) {
     (mean - Z_95 * stderr, mean + Z_95 * stderr)
 }
 
+/// The Wilson score 95% interval of a proportion `p` observed over `n` trials (METRICS.md's
+/// interval for a mean of 0/1 values). Unlike `p ± 1.96·stderr` it stays inside [0, 1] and
+/// keeps a width at 0% and 100%: 0 of 10 gives (0, 0.278), not (0, 0).
+///
+/// `None` when `n` is 0 or `p` is not a proportion (outside [0, 1], or NaN).
+pub fn wilson_interval(p: f64, n: usize) -> Option<(f64, f64)> {
+    if n == 0 || !(0.0..=1.0).contains(&p) {
+        return None;
+    }
+    let n = n as f64;
+    let z2 = Z_95 * Z_95;
+    let denominator = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z_95 / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    // At 0% and 100% one bound is exactly the edge; rounding may put it a hair outside.
+    Some(((center - half).max(0.0), (center + half).min(1.0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +117,37 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn wilson_interval_matches_the_closed_form() {
+        // (successes, n, low, high): center (p + z²/2n)/(1 + z²/n), half-width
+        // z/(1 + z²/n)·sqrt(p(1−p)/n + z²/4n²), z = 1.96, evaluated in f64 by hand.
+        let cases = [
+            (0, 1, 0.0, 0.7934567085261071),
+            (1, 1, 0.2065432914738929, 1.0),
+            (1, 4, 0.045586062644636216, 0.6993639475573634),
+            (0, 10, 0.0, 0.2775401687666166),
+            (3, 10, 0.10778928748621183, 0.6032267800204347),
+            (10, 10, 0.7224598312333834, 1.0),
+            (200, 400, 0.4512336165999552, 0.5487663834000448),
+            (0, 400, 0.0, 0.009512640599680667),
+            (400, 400, 1.0 - 0.009512640599680667, 1.0),
+        ];
+        for (successes, n, low, high) in cases {
+            let (lo, hi) = wilson_interval(successes as f64 / n as f64, n).unwrap();
+            assert_close(lo, low, 1e-12);
+            assert_close(hi, high, 1e-12);
+            assert!((0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi));
+        }
+        // The normal approximation's failures that METRICS.md names are gone.
+        let (lo, _) = wilson_interval(0.25, 4).unwrap();
+        assert!(lo > 0.0);
+        let (lo, hi) = wilson_interval(0.0, 10).unwrap();
+        assert!(lo == 0.0 && hi > 0.25);
+        assert_eq!(wilson_interval(0.5, 0), None);
+        assert_eq!(wilson_interval(1.5, 10), None);
+        assert_eq!(wilson_interval(f64::NAN, 10), None);
     }
 
     #[test]

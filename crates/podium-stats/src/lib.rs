@@ -16,7 +16,7 @@ mod perplexity;
 pub use bootstrap::{
     DEFAULT_BOOTSTRAP_ITERS, bootstrap_replicates, bootstrap_stderr, percentile_bootstrap_interval,
 };
-pub use descriptive::{Z_95, ci95_mean, mean, sample_std, stderr_of_mean};
+pub use descriptive::{Z_95, ci95_mean, mean, sample_std, stderr_of_mean, wilson_interval};
 pub use error::StatsError;
 pub use group::{
     GroupAggregate, GroupWeighting, SubtaskResult, aggregate_group, aggregate_subtask_metrics,

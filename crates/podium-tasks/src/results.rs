@@ -18,7 +18,29 @@ pub struct MetricResult {
     pub value: f64,
     pub stderr: Option<f64>,
     pub higher_is_better: bool,
+    /// Values aggregated: the samples that have this metric (a failed doc has none).
+    /// For a group, the sum over its leaf tasks. 0 in results stored before Podium
+    /// kept it.
+    #[serde(default)]
+    pub n: usize,
+    /// The 95% interval of METRICS.md, formed at aggregation (see [`interval_of_mean`]
+    /// and [`aggregate_groups`]); `None` where it is undefined or, in results stored
+    /// before Podium kept it, where [`MetricResult::ci95`] falls back to mean ± 1.96 ·
+    /// stderr.
+    #[serde(default)]
+    pub interval: Option<(f64, f64)>,
+    /// Every value lies in [0, 1] (accuracies, match rates, probabilities), so the
+    /// interval is on a scale of 100 points and can be judged by its width.
+    #[serde(default)]
+    pub unit_range: bool,
+    /// Every value is 0 or 1: the value is a proportion, with Wilson's interval.
+    #[serde(default)]
+    pub proportion: bool,
 }
+
+/// Half-width above which an interval on the [0, 1] scale is marked low-confidence:
+/// ±15 points.
+pub const LOW_CONFIDENCE_HALF_WIDTH: f64 = 0.15;
 
 impl MetricResult {
     pub fn metric(&self) -> &str {
@@ -29,10 +51,70 @@ impl MetricResult {
         self.key.split_once(',').map_or("none", |(_, f)| f)
     }
 
-    /// 95% interval: mean ± 1.96 · stderr.
+    /// The 95% interval (METRICS.md): the Wilson score interval for a proportion, mean ±
+    /// 1.96 · stderr (kept inside [0, 1] for values in that range) for other means and
+    /// for groups, as formed at aggregation.
     pub fn ci95(&self) -> Option<(f64, f64)> {
-        self.stderr
-            .map(|se| (self.value - 1.96 * se, self.value + 1.96 * se))
+        self.interval.or_else(|| {
+            self.stderr
+                .map(|se| podium_stats::ci95_mean(self.value, se))
+        })
+    }
+
+    /// Half of the interval's width, where it exists.
+    pub fn half_width(&self) -> Option<f64> {
+        self.ci95().map(|(lo, hi)| (hi - lo) / 2.0)
+    }
+
+    /// An interval on the [0, 1] scale wider than ±15 points: too few samples for the
+    /// number to rank models by.
+    pub fn low_confidence(&self) -> bool {
+        self.unit_range
+            && self
+                .half_width()
+                .is_some_and(|h| h > LOW_CONFIDENCE_HALF_WIDTH)
+    }
+}
+
+/// The interval of a mean of `values` (METRICS.md): Wilson's when every value is 0 or 1
+/// (the mean is a proportion), else mean ± 1.96 · stderr, clipped to [0, 1] when every
+/// value lies in it.
+pub fn interval_of_mean(values: &[f64], mean: f64, stderr: Option<f64>) -> MeanInterval {
+    if values.is_empty() || !mean.is_finite() {
+        return MeanInterval::default();
+    }
+    let unit_range = values.iter().all(|v| (0.0..=1.0).contains(v));
+    if values.iter().all(|&v| v == 0.0 || v == 1.0) {
+        return MeanInterval {
+            interval: podium_stats::wilson_interval(mean, values.len()),
+            unit_range: true,
+            proportion: true,
+        };
+    }
+    MeanInterval {
+        interval: stderr.map(|se| normal_interval(mean, se, unit_range)),
+        unit_range,
+        proportion: false,
+    }
+}
+
+/// What [`interval_of_mean`] finds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MeanInterval {
+    pub interval: Option<(f64, f64)>,
+    /// Every value lies in [0, 1].
+    pub unit_range: bool,
+    /// Every value is 0 or 1.
+    pub proportion: bool,
+}
+
+/// mean ± 1.96 · stderr, clipped to [0, 1] when the values lie in it.
+fn normal_interval(mean: f64, stderr: f64, unit_range: bool) -> (f64, f64) {
+    let (lo, hi) = podium_stats::ci95_mean(mean, stderr);
+    if unit_range {
+        (lo.max(0.0), hi.min(1.0))
+    } else {
+        (lo, hi)
     }
 }
 
@@ -85,12 +167,24 @@ pub fn aggregate_task(
                 .iter()
                 .filter_map(|s| s.get(&key).copied())
                 .collect();
-            let aggregated = metrics::aggregate(name.aggregation(), &values, bootstrap_iters, seed);
+            let aggregation = name.aggregation();
+            let aggregated = metrics::aggregate(aggregation, &values, bootstrap_iters, seed);
+            let found = match aggregation {
+                metrics::Aggregation::Mean => {
+                    let scalars: Vec<f64> = values.iter().map(|v| v.scalar()).collect();
+                    interval_of_mean(&scalars, aggregated.value, aggregated.stderr)
+                }
+                _ => MeanInterval::default(),
+            };
             MetricResult {
                 key,
                 value: aggregated.value,
                 stderr: aggregated.stderr,
                 higher_is_better,
+                n: values.len(),
+                interval: found.interval,
+                unit_range: found.unit_range,
+                proportion: found.proportion,
             }
         })
         .collect();
@@ -188,11 +282,30 @@ fn aggregate_group(
                     None,
                 ),
             };
+            // The interval (METRICS.md, groups): a size-weighted mean of proportions is
+            // itself the proportion of all the leaves' docs, so it gets Wilson's interval
+            // over their total; any other group gets value ± 1.96 · pooled stderr, kept
+            // inside [0, 1] when every leaf's values are.
+            let n_total: usize = found.iter().map(|(m, _)| m.n).sum();
+            let unit_range = found.iter().all(|(m, _)| m.unit_range);
+            let proportion =
+                spec.weight_by_size && found.iter().all(|(m, _)| m.proportion && m.n > 0);
+            let interval = if !value.is_finite() {
+                None
+            } else if proportion {
+                podium_stats::wilson_interval(value, n_total)
+            } else {
+                stderr.map(|se| normal_interval(value, se, unit_range))
+            };
             metrics.push(MetricResult {
                 key,
                 value,
                 stderr,
                 higher_is_better: found[0].0.higher_is_better,
+                n: n_total,
+                interval,
+                unit_range,
+                proportion,
             });
         }
     }
@@ -231,14 +344,50 @@ fn metric_entries(alias: &str, metrics: &[MetricResult]) -> serde_json::Map<Stri
     entry
 }
 
+/// Each metric's 95% interval, its sample count and how the interval is formed, for
+/// the `podium` section (lm-evaluation-harness's own keys stay exactly its own).
+fn interval_entries(metrics: &[MetricResult]) -> Json {
+    Json::Object(
+        metrics
+            .iter()
+            .map(|m| {
+                let entry = json!({
+                    "ci95": m.ci95().map(|(lo, hi)| [lo, hi]),
+                    "n": m.n,
+                    "method": match (m.interval, m.proportion) {
+                        (Some(_), true) => "wilson",
+                        (Some(_), false) if m.unit_range => "normal, clipped to [0, 1]",
+                        _ => "normal",
+                    },
+                    "low_confidence": m.low_confidence(),
+                });
+                (m.key.clone(), entry)
+            })
+            .collect(),
+    )
+}
+
 /// The whole run as lm-evaluation-harness's results JSON, plus a `podium`
-/// section with what makes it reproducible.
+/// section with what makes it reproducible and each metric's 95% interval
+/// (`podium.intervals`).
 pub fn lm_eval_json(
     tasks: &[TaskResult],
     groups: &[GroupResult],
     model_spec: &str,
-    podium: Json,
+    mut podium: Json,
 ) -> Json {
+    if let Json::Object(section) = &mut podium {
+        let intervals: serde_json::Map<String, Json> = tasks
+            .iter()
+            .map(|t| (t.name.clone(), interval_entries(&t.metrics)))
+            .chain(
+                groups
+                    .iter()
+                    .map(|g| (g.name.clone(), interval_entries(&g.metrics))),
+            )
+            .collect();
+        section.insert("intervals".into(), Json::Object(intervals));
+    }
     let mut results = serde_json::Map::new();
     let mut versions = serde_json::Map::new();
     let mut n_shot = serde_json::Map::new();

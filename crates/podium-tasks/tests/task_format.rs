@@ -831,6 +831,10 @@ fn metric(key: &str, value: f64, stderr: Option<f64>) -> MetricResult {
         value,
         stderr,
         higher_is_better: true,
+        n: 0,
+        interval: None,
+        unit_range: false,
+        proportion: false,
     }
 }
 
@@ -1031,10 +1035,108 @@ fn task_aggregation_of_empty_and_single_samples() {
     assert_eq!(partial.primary().unwrap().key, "acc,none");
     assert_eq!(partial.primary().unwrap().metric(), "acc");
     assert_eq!(partial.primary().unwrap().filter(), "none");
+    // A result stored before Podium formed intervals at aggregation: mean ± 1.96·stderr.
     let ci = metric("acc,none", 0.5, Some(0.1)).ci95().unwrap();
     assert_close(ci.0, 0.5 - 0.196, "ci low");
     assert_close(ci.1, 0.5 + 0.196, "ci high");
     assert_eq!(metric("acc,none", 0.5, None).ci95(), None);
+}
+
+/// METRICS.md: a mean of 0/1 values gets the Wilson interval (inside [0, 1], never of zero
+/// width); another mean of values in [0, 1] gets mean ± 1.96·stderr clipped to [0, 1].
+#[test]
+fn task_intervals_are_wilson_for_proportions() {
+    let dir = task_folder();
+    let registry = discover(dir.path());
+    let task = load(&registry, "capitals_csv");
+    let samples = |values: &[f64]| -> Vec<BTreeMap<String, SampleValue>> {
+        values
+            .iter()
+            .map(|&v| BTreeMap::from([("acc,none".to_string(), SampleValue::Scalar(v))]))
+            .collect()
+    };
+    // (values, Wilson interval by hand: see podium-stats' closed-form test)
+    let one_of_four = [0.0, 1.0, 0.0, 0.0];
+    let none_of_ten = [0.0; 10];
+    // (values, Wilson interval, half-width over 15 points)
+    for (values, low, high, low_confidence) in [
+        (&one_of_four[..], 0.045586062644636216, 0.6993639475573634, true),
+        (&none_of_ten[..], 0.0, 0.2775401687666166, false),
+    ] {
+        let result = results::aggregate_task(&task, &samples(values), 0, 0.25, 100, 1);
+        let acc = result.primary().unwrap();
+        assert!(acc.proportion && acc.unit_range);
+        assert_eq!(acc.n, values.len());
+        let (lo, hi) = acc.ci95().unwrap();
+        assert_close(lo, low, "wilson low");
+        assert_close(hi, high, "wilson high");
+        assert_eq!(acc.low_confidence(), low_confidence, "±{:?}", acc.half_width());
+    }
+    // Failed docs (no value) do not count toward n.
+    let mut partial = samples(&one_of_four);
+    partial.push(BTreeMap::new());
+    let result = results::aggregate_task(&task, &partial, 0, 0.25, 100, 1);
+    assert_eq!((result.n_samples, result.primary().unwrap().n), (5, 4));
+    // 400 docs at 50%: ±4.9 points, not low-confidence.
+    let half: Vec<f64> = (0..400).map(|i| (i % 2) as f64).collect();
+    let acc = results::aggregate_task(&task, &samples(&half), 0, 0.25, 100, 1).metrics[0].clone();
+    let (lo, hi) = acc.ci95().unwrap();
+    assert_close(lo, 0.4512336165999552, "wilson low");
+    assert_close(hi, 0.5487663834000448, "wilson high");
+    assert!(!acc.low_confidence());
+    // Probabilities (not 0/1): mean ± 1.96·stderr, clipped to [0, 1].
+    let probabilities = [0.99, 0.97, 1.0, 0.6];
+    let acc = results::aggregate_task(&task, &samples(&probabilities), 0, 0.25, 100, 1).metrics
+        [0]
+        .clone();
+    assert!(acc.unit_range && !acc.proportion);
+    let (lo, hi) = acc.ci95().unwrap();
+    assert_close(lo, acc.value - 1.96 * acc.stderr.unwrap(), "normal low");
+    assert_eq!(hi, 1.0, "clipped");
+    // Values outside [0, 1]: the plain normal interval, never judged on the 100-point scale.
+    let wide = [2.0, 5.0, 3.0];
+    let m = results::aggregate_task(&task, &samples(&wide), 0, 0.25, 100, 1).metrics[0].clone();
+    assert!(!m.unit_range && !m.low_confidence());
+    assert_close(m.ci95().unwrap().1, m.value + 1.96 * m.stderr.unwrap(), "normal high");
+
+    // Groups: a size-weighted mean of proportions is the proportion of all docs, with
+    // Wilson's interval over their total (1 of 4 and 0 of 10: 1 of 14); an equally
+    // weighted one gets value ± 1.96·pooled stderr, clipped to [0, 1].
+    let mut a = results::aggregate_task(&task, &samples(&one_of_four), 0, 0.25, 100, 1);
+    a.name = "a".into();
+    let mut b = results::aggregate_task(&task, &samples(&none_of_ten), 0, 0.25, 100, 1);
+    b.name = "b".into();
+    let tasks = task_map(vec![a, b]);
+    let selections = [
+        group("sized", vec![task_sel("a"), task_sel("b")], vec![acc_spec(true)]),
+        group("equal", vec![task_sel("a"), task_sel("b")], vec![acc_spec(false)]),
+    ];
+    let groups = results::aggregate_groups(&selections, &tasks);
+    let sized = &groups[0].metrics[0];
+    assert_close(sized.value, 1.0 / 14.0, "sized value");
+    assert_eq!((sized.n, sized.proportion), (14, true));
+    let (lo, hi) = podium_stats::wilson_interval(1.0 / 14.0, 14).unwrap();
+    assert_eq!(sized.ci95(), Some((lo, hi)));
+    let equal = &groups[1].metrics[0];
+    assert!(!equal.proportion && equal.unit_range);
+    let (lo, hi) = equal.ci95().unwrap();
+    assert_eq!(lo, 0.0, "clipped: {:?}", equal.ci95());
+    assert_close(hi, equal.value + 1.96 * equal.stderr.unwrap(), "equal high");
+
+    // The results JSON keeps lm-eval's keys and gives the intervals in `podium.intervals`.
+    let out = results::lm_eval_json(
+        &[tasks["a"].clone()],
+        &groups,
+        "mock:a",
+        json!({"seed": 1}),
+    );
+    let a = &out["podium"]["intervals"]["a"]["acc,none"];
+    assert_eq!(a["method"], "wilson");
+    assert_eq!(a["n"], 4);
+    assert_eq!(a["low_confidence"], true);
+    assert_close(a["ci95"][0].as_f64().unwrap(), 0.045586062644636216, "json low");
+    assert_eq!(out["podium"]["intervals"]["equal"]["acc,none"]["method"], "normal, clipped to [0, 1]");
+    assert!(out["results"]["a"].get("acc_ci95,none").is_none());
 }
 
 #[test]
@@ -1045,10 +1147,8 @@ fn results_json_has_lm_eval_keys() {
         vec![
             metric("exact_match,strict-match", 0.2, Some(0.1)),
             MetricResult {
-                key: "perplexity,none".into(),
-                value: 12.5,
-                stderr: None,
                 higher_is_better: false,
+                ..metric("perplexity,none", 12.5, None)
             },
         ],
     );
@@ -1122,7 +1222,14 @@ fn results_json_has_lm_eval_keys() {
         json!({"exact_match": true, "perplexity": false})
     );
     assert_eq!(out["config"], json!({"model": "mock:a"}));
-    assert_eq!(out["podium"], json!({"seed": 1}));
+    // Podium's section keeps what the caller gave and adds every metric's interval
+    // (these hand-made results have none stored: mean ± 1.96 · stderr).
+    assert_eq!(out["podium"]["seed"], 1);
+    assert_eq!(
+        out["podium"]["intervals"]["a"]["acc,none"]["ci95"],
+        json!([0.75 - 1.96 * 0.25, 0.75 + 1.96 * 0.25])
+    );
+    assert_eq!(out["podium"]["intervals"]["gen"]["perplexity,none"]["ci95"], json!(null));
 }
 
 // ---------------------------------------------------------------------------
