@@ -13,6 +13,7 @@
 pub mod backends;
 pub mod local;
 pub mod server;
+pub mod spec;
 pub mod tasks;
 
 /// A fuzz target: its name (the folder names under `fuzz/corpus/` and
@@ -28,6 +29,7 @@ pub fn targets() -> Vec<&'static Target> {
         backends::TARGETS,
         local::TARGETS,
         server::TARGETS,
+        spec::TARGETS,
         tasks::TARGETS,
     ]
     .into_iter()
