@@ -37,7 +37,7 @@ const TEMPLATE_NAME: &str = "chat_template";
 
 /// The most template instructions one rendering may run (minijinja's fuel): real chat
 /// templates use a few hundred per message.
-pub const CHAT_TEMPLATE_FUEL: u64 = 10_000_000;
+pub(crate) const CHAT_TEMPLATE_FUEL: u64 = 10_000_000;
 
 impl ChatTemplate {
     /// The template stored in a GGUF file, or `None` when it has none (base
