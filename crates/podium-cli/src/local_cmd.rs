@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use candle_core::quantized::gguf_file;
 
 use podium_core::{ChatMessage, GenerateRequest};
 use podium_local::{LocalBackend, StreamEvent};
@@ -49,10 +48,7 @@ pub(crate) fn tokenize(
         _ => return Err(UserError("give exactly one of --text or --file".into()).into()),
     };
     let path = model_file(model)?;
-    let mut reader =
-        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let content = gguf_file::Content::read(&mut reader)
-        .map_err(|e| UserError(format!("{}: not a readable GGUF file: {e}", path.display())))?;
+    let content = podium_local::read_gguf_header(&path).map_err(|e| UserError(e.to_string()))?;
     let tokenizer = Tokenizer::from_gguf(&content)
         .map_err(|e| UserError(format!("{}: {e}", path.display())))?;
     let ids = tokenizer.encode(

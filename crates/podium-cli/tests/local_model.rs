@@ -94,3 +94,46 @@ fn hellaswag_smoke_run_on_smollm2() {
     };
     assert_ne!(first_logprobs("out_short"), first_logprobs("out"));
 }
+
+/// A GGUF header whose `general.alignment` is 0, and nothing else.
+fn zero_alignment_gguf() -> Vec<u8> {
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes()); // tensors
+    bytes.extend(1u64.to_le_bytes()); // metadata entries
+    let key = "general.alignment";
+    bytes.extend((key.len() as u64).to_le_bytes());
+    bytes.extend(key.as_bytes());
+    bytes.extend(4u32.to_le_bytes()); // u32
+    bytes.extend(0u32.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn a_hostile_model_file_is_exit_code_2_naming_file_and_key() {
+    // Regression: `general.alignment = 0` divided by zero inside candle's GGUF reader
+    // (a panic, exit code 101) in every command that opens a model.
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("hostile.gguf");
+    std::fs::write(&model, zero_alignment_gguf()).unwrap();
+    let runs: [&[&str]; 2] = [
+        &["tokenize", "--text", "hi"],
+        &["serve-model", "--addr", "127.0.0.1:0"],
+    ];
+    for args in runs {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
+        command.args(&args[..1]);
+        if args[0] == "serve-model" {
+            command.arg(format!("gguf:{}", model.display()));
+        } else {
+            command.arg(&model);
+        }
+        let out = command.args(&args[1..]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("hostile.gguf") && stderr.contains("`general.alignment` is 0"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -177,8 +177,20 @@ impl LocalBackend {
     /// blocking context.
     pub fn load(path: &Path, options: LocalOptions) -> Result<LocalBackend> {
         let gguf = GgufFile::open(path)?;
-        gguf.architecture(path)?;
-        let tokenizer = GgufTokenizer::from_gguf(&gguf.content)?;
+        // The whole header is checked before the tokenizer is built and the weights read.
+        let (_, vocab_size) =
+            crate::model::inspect(&gguf.content, path).map_err(|e| e.in_file(path))?;
+        let tokenizer = GgufTokenizer::from_gguf(&gguf.content).map_err(|e| e.in_file(path))?;
+        let n_tokens = tokenizer.inner().vocab_size();
+        if n_tokens > vocab_size {
+            return Err(LocalError::InvalidMetadata {
+                key: "tokenizer.ggml.tokens".into(),
+                message: format!(
+                    "{n_tokens} tokens, more than the {vocab_size} rows of `token_embd.weight`"
+                ),
+            }
+            .in_file(path));
+        }
         drop(gguf);
         LocalBackend::load_with_tokenizer(path, options, Arc::new(tokenizer))
     }
@@ -413,49 +425,102 @@ fn sha256_file(path: &Path) -> Result<String> {
 }
 
 fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Receiver<Job>) {
-    // Runs until every `LocalBackend` handle (the only senders) is dropped.
+    // Runs until every `LocalBackend` handle (the only senders) is dropped. A job that
+    // panics (a bug, or an input no check foresaw) fails with an error and the thread
+    // goes on: the engine holds no state that a job leaves half-changed, and callers must
+    // never wait on a reply that cannot come.
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Loglikelihood(requests, reply) => {
-                let _ = reply.send(loglikelihood_many(engine, tokenizer, &requests));
+                let results = guarded(|| loglikelihood_many(engine, tokenizer, &requests))
+                    .unwrap_or_else(|e| each_failed(requests.len(), &e));
+                let _ = reply.send(results);
             }
             Job::Rolling(requests, reply) => {
-                let results = requests
-                    .iter()
-                    .map(|r| rolling_one(engine, tokenizer, r).map_err(request_error))
-                    .collect();
+                let results = guarded(|| {
+                    requests
+                        .iter()
+                        .map(|r| rolling_one(engine, tokenizer, r).map_err(request_error))
+                        .collect()
+                })
+                .unwrap_or_else(|e| each_failed(requests.len(), &e));
                 let _ = reply.send(results);
             }
             Job::Generate(requests, reply, queued) => {
-                let results = requests
-                    .iter()
-                    .map(|r| {
-                        generate_one(engine, tokenizer, r, queued, |_| ControlFlow::Continue(()))
-                            .map_err(request_error)
+                let results =
+                    guarded(|| {
+                        requests
+                            .iter()
+                            .map(|r| {
+                                generate_one(engine, tokenizer, r, queued, |_| {
+                                    ControlFlow::Continue(())
+                                })
+                                .map_err(request_error)
+                            })
+                            .collect()
                     })
-                    .collect();
+                    .unwrap_or_else(|e| each_failed(requests.len(), &e));
                 let _ = reply.send(results);
             }
             Job::Speed(n_prompt, n_generate, reply) => {
-                let _ = reply.send(engine.speed(n_prompt, n_generate));
+                let result = guarded(|| engine.speed(n_prompt, n_generate)).unwrap_or_else(Err);
+                let _ = reply.send(result);
             }
             Job::Stream(request, events, queued) => {
-                let result = generate_one(engine, tokenizer, &request, queued, |text| match events
-                    .send(StreamEvent::Text(text.to_string()))
-                {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(_) => ControlFlow::Break(()),
-                });
+                let result = guarded(|| {
+                    generate_one(engine, tokenizer, &request, queued, |text| {
+                        match events.send(StreamEvent::Text(text.to_string())) {
+                            Ok(()) => ControlFlow::Continue(()),
+                            Err(_) => ControlFlow::Break(()),
+                        }
+                    })
+                })
+                .unwrap_or_else(Err);
                 let _ = events.send(match result {
                     Ok(result) => StreamEvent::Done(result),
                     Err(e) => StreamEvent::Error(request_error(e)),
                 });
             }
             Job::TokenScores(items, reply) => {
-                let _ = reply.send(engine.score_many(&items));
+                let results = guarded(|| engine.score_many(&items)).unwrap_or_else(|e| {
+                    items
+                        .iter()
+                        .map(|_| Err(LocalError::Panicked(panic_text(&e))))
+                        .collect()
+                });
+                let _ = reply.send(results);
             }
         }
     }
+}
+
+/// Runs `job`, turning a panic into [`LocalError::Panicked`].
+fn guarded<T>(job: impl FnOnce() -> T) -> std::result::Result<T, LocalError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+        .map_err(|payload| LocalError::Panicked(panic_message(payload.as_ref())))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// The message of a [`LocalError::Panicked`], to repeat it once per request.
+fn panic_text(error: &LocalError) -> String {
+    match error {
+        LocalError::Panicked(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The same failure for each of `n` requests.
+fn each_failed<T>(n: usize, error: &LocalError) -> Vec<std::result::Result<T, BackendError>> {
+    (0..n)
+        .map(|_| Err(BackendError::Request(error.to_string())))
+        .collect()
 }
 
 fn request_error(error: LocalError) -> BackendError {

@@ -4,6 +4,20 @@ use candle_core::quantized::gguf_file::{Content, Value};
 
 use crate::error::{LocalError, Result};
 
+/// Bounds on the hyper-parameters a file may give, far above any real model's: a value
+/// past them is a corrupt or hostile file, and the engine allocates per layer, per head
+/// and per position from them.
+pub(crate) const MAX_LAYERS: usize = 1024;
+pub(crate) const MAX_HIDDEN_SIZE: usize = 1 << 16;
+pub(crate) const MAX_FFN_SIZE: usize = 1 << 18;
+pub(crate) const MAX_HEADS: usize = 1024;
+pub(crate) const MAX_HEAD_DIM: usize = 1024;
+pub(crate) const MAX_CONTEXT_LENGTH: usize = 1 << 24;
+pub(crate) const MAX_VOCAB_SIZE: usize = 1 << 22;
+pub(crate) const MAX_ROPE_FREQ_BASE: f64 = 1e12;
+/// Bound on RoPE's linear scaling factor and on logit soft-capping.
+pub(crate) const MAX_SCALE: f64 = 1e6;
+
 /// The `general.architecture` values this engine can run.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "gemma3"];
 
@@ -78,18 +92,44 @@ impl ModelConfig {
             content,
             prefix: architecture.name(),
         };
-        let n_layers = meta.usize("block_count")?;
-        let hidden_size = meta.usize("embedding_length")?;
-        let ffn_size = meta.usize("feed_forward_length")?;
-        let n_heads = meta.usize("attention.head_count")?;
-        let n_kv_heads = meta.usize_or("attention.head_count_kv", n_heads)?;
-        if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+        let n_layers = meta.bounded_usize("block_count", 1, MAX_LAYERS)?;
+        let hidden_size = meta.bounded_usize("embedding_length", 1, MAX_HIDDEN_SIZE)?;
+        let ffn_size = meta.bounded_usize("feed_forward_length", 1, MAX_FFN_SIZE)?;
+        let n_heads = meta.bounded_usize("attention.head_count", 1, MAX_HEADS)?;
+        let n_kv_heads = if meta.get("attention.head_count_kv").is_some() {
+            meta.bounded_usize("attention.head_count_kv", 1, n_heads)?
+        } else {
+            n_heads
+        };
+        if !n_heads.is_multiple_of(n_kv_heads) {
             return Err(LocalError::InvalidMetadata {
                 key: meta.key("attention.head_count_kv"),
                 message: format!("{n_kv_heads} key/value heads do not divide {n_heads} heads"),
             });
         }
-        let head_dim = meta.usize_or("attention.key_length", hidden_size / n_heads)?;
+        let head_dim = if meta.get("attention.key_length").is_some() {
+            meta.bounded_usize("attention.key_length", 2, MAX_HEAD_DIM)?
+        } else if hidden_size.is_multiple_of(n_heads) {
+            hidden_size / n_heads
+        } else {
+            return Err(LocalError::InvalidMetadata {
+                key: meta.key("attention.head_count"),
+                message: format!(
+                    "{n_heads} heads do not divide the hidden size {hidden_size}, \
+                     and `{}` is not given",
+                    meta.key("attention.key_length")
+                ),
+            });
+        };
+        // RoPE rotates pairs of dimensions.
+        if !head_dim.is_multiple_of(2) || head_dim > MAX_HEAD_DIM {
+            return Err(LocalError::InvalidMetadata {
+                key: meta.key("attention.key_length"),
+                message: format!(
+                    "a head of {head_dim} dimensions (an even number up to {MAX_HEAD_DIM} expected)"
+                ),
+            });
+        }
         let value_dim = meta.usize_or("attention.value_length", head_dim)?;
         if value_dim != head_dim {
             return Err(LocalError::UnsupportedFeature(format!(
@@ -102,12 +142,22 @@ impl ModelConfig {
                 "partial RoPE ({rope_dim} of {head_dim} dimensions)"
             )));
         }
-        let rms_eps = meta.f64("attention.layer_norm_rms_epsilon")?;
-        let context_length = meta.usize("context_length")?;
-        let freq_base = meta.f64_or("rope.freq_base", 10_000.0)? as f32;
+        let rms_eps = meta.bounded_f64("attention.layer_norm_rms_epsilon", 0.0, 1.0)?;
+        if rms_eps == 0.0 {
+            return Err(LocalError::InvalidMetadata {
+                key: meta.key("attention.layer_norm_rms_epsilon"),
+                message: "0 (a positive number expected)".into(),
+            });
+        }
+        let context_length = meta.bounded_usize("context_length", 1, MAX_CONTEXT_LENGTH)?;
+        let freq_base = if meta.get("rope.freq_base").is_some() {
+            meta.bounded_f64("rope.freq_base", 1.0, MAX_ROPE_FREQ_BASE)? as f32
+        } else {
+            10_000.0
+        };
         let freq_scale = rope_freq_scale(&meta)?;
-        let attn_logit_softcap = meta.optional_f64("attn_logit_softcapping")?;
-        let final_logit_softcap = meta.optional_f64("final_logit_softcapping")?;
+        let attn_logit_softcap = meta.optional_softcap("attn_logit_softcapping")?;
+        let final_logit_softcap = meta.optional_softcap("final_logit_softcapping")?;
         let rope_global = RopeParams {
             freq_base,
             freq_scale,
@@ -125,8 +175,8 @@ impl ModelConfig {
                 rms_eps,
                 context_length,
                 sliding_window: None,
-                attn_logit_softcap: attn_logit_softcap.map(|v| v as f32),
-                final_logit_softcap: final_logit_softcap.map(|v| v as f32),
+                attn_logit_softcap,
+                final_logit_softcap,
                 rope_style: RopeStyle::Interleaved,
                 rope_global,
                 rope_local: rope_global,
@@ -134,7 +184,8 @@ impl ModelConfig {
                 attention_scale: 1.0 / (head_dim as f32).sqrt(),
             },
             Architecture::Gemma3 => {
-                let sliding_window = meta.usize("attention.sliding_window")?;
+                let sliding_window =
+                    meta.bounded_usize("attention.sliding_window", 1, MAX_CONTEXT_LENGTH)?;
                 let layer_is_local = gemma3_local_layers(&meta, n_layers)?;
                 // llama.cpp (and gemma_pytorch) scale queries by 1/sqrt(head_dim), except the
                 // 62-layer 27B model, which uses 1/sqrt(hidden / heads).
@@ -154,8 +205,8 @@ impl ModelConfig {
                     rms_eps,
                     context_length,
                     sliding_window: Some(sliding_window),
-                    attn_logit_softcap: attn_logit_softcap.map(|v| v as f32),
-                    final_logit_softcap: final_logit_softcap.map(|v| v as f32),
+                    attn_logit_softcap,
+                    final_logit_softcap,
                     rope_style: RopeStyle::Halves,
                     rope_global,
                     // Gemma 3's local layers always use base 10000 and no scaling,
@@ -176,12 +227,14 @@ impl ModelConfig {
 /// Linear RoPE scaling (`rope.scaling.type = linear`) divides positions by the factor.
 fn rope_freq_scale(meta: &Metadata<'_>) -> Result<f32> {
     let kind = meta.optional_string("rope.scaling.type")?;
-    let factor = meta.optional_f64("rope.scaling.factor")?;
-    match (kind.as_deref(), factor) {
-        (None | Some("none"), _) => Ok(1.0),
-        (Some("linear"), Some(factor)) if factor > 0.0 => Ok((1.0 / factor) as f32),
-        (Some("linear"), None) => Ok(1.0),
-        (Some(other), _) => Err(LocalError::UnsupportedFeature(format!(
+    match kind.as_deref() {
+        None | Some("none") => Ok(1.0),
+        Some("linear") if meta.get("rope.scaling.factor").is_some() => {
+            let factor = meta.bounded_f64("rope.scaling.factor", 1.0 / MAX_SCALE, MAX_SCALE)?;
+            Ok((1.0 / factor) as f32)
+        }
+        Some("linear") => Ok(1.0),
+        Some(other) => Err(LocalError::UnsupportedFeature(format!(
             "RoPE scaling type `{other}`"
         ))),
     }
@@ -273,6 +326,45 @@ impl Metadata<'_> {
             })
     }
 
+    /// An unsigned integer in `min..=max`.
+    fn bounded_usize(&self, suffix: &str, min: usize, max: usize) -> Result<usize> {
+        let value = self.usize(suffix)?;
+        if !(min..=max).contains(&value) {
+            return Err(LocalError::InvalidMetadata {
+                key: self.key(suffix),
+                message: format!("{value} is outside {min}..={max}"),
+            });
+        }
+        Ok(value)
+    }
+
+    /// A finite number in `min..=max`.
+    fn bounded_f64(&self, suffix: &str, min: f64, max: f64) -> Result<f64> {
+        let value = self.f64(suffix)?;
+        if !value.is_finite() || !(min..=max).contains(&value) {
+            return Err(LocalError::InvalidMetadata {
+                key: self.key(suffix),
+                message: format!("{value} is outside {min}..={max}"),
+            });
+        }
+        Ok(value)
+    }
+
+    /// A logit soft-cap: positive and finite when given (0 would divide by zero).
+    fn optional_softcap(&self, suffix: &str) -> Result<Option<f32>> {
+        if self.get(suffix).is_none() {
+            return Ok(None);
+        }
+        let cap = self.bounded_f64(suffix, 0.0, MAX_SCALE)?;
+        if cap == 0.0 {
+            return Err(LocalError::InvalidMetadata {
+                key: self.key(suffix),
+                message: "0 (a positive number expected)".into(),
+            });
+        }
+        Ok(Some(cap as f32))
+    }
+
     fn usize_or(&self, suffix: &str, default: usize) -> Result<usize> {
         if self.get(suffix).is_some() {
             self.usize(suffix)
@@ -286,10 +378,6 @@ impl Metadata<'_> {
             .ok_or_else(|| LocalError::MissingMetadata {
                 key: self.key(suffix),
             })
-    }
-
-    fn f64_or(&self, suffix: &str, default: f64) -> Result<f64> {
-        Ok(self.optional_f64(suffix)?.unwrap_or(default))
     }
 
     fn optional_f64(&self, suffix: &str) -> Result<Option<f64>> {

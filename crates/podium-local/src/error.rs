@@ -20,9 +20,12 @@ pub enum LocalError {
         supported = crate::config::SUPPORTED_ARCHITECTURES.join(", ")
     )]
     UnsupportedArchitecture { path: PathBuf, architecture: String },
-    #[error("{path}: unsupported quantization type {type_name} (ggml type {type_id})")]
+    #[error(
+        "{path}: tensor `{tensor}` has unsupported quantization type {type_name} (ggml type {type_id})"
+    )]
     UnsupportedQuantization {
         path: PathBuf,
+        tensor: String,
         type_name: String,
         type_id: u32,
     },
@@ -38,6 +41,16 @@ pub enum LocalError {
         actual: Vec<usize>,
         expected: Vec<usize>,
     },
+    /// An error about a model file's contents, with the file it is about.
+    #[error("{path}: {error}")]
+    InFile {
+        path: PathBuf,
+        error: Box<LocalError>,
+    },
+    #[error("the model thread panicked: {0}")]
+    Panicked(String),
+    #[error("GGUF tensor `{name}` is invalid: {message}")]
+    InvalidTensor { name: String, message: String },
     #[error("unsupported model feature: {0}")]
     UnsupportedFeature(String),
     #[error("tokenizer: {0}")]
@@ -48,6 +61,24 @@ pub enum LocalError {
     EngineStopped,
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+impl LocalError {
+    /// This error, naming the model file `path` unless it already does.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> LocalError {
+        match self {
+            LocalError::Io { .. }
+            | LocalError::NotGguf { .. }
+            | LocalError::CorruptHeader { .. }
+            | LocalError::UnsupportedArchitecture { .. }
+            | LocalError::UnsupportedQuantization { .. }
+            | LocalError::InFile { .. } => self,
+            other => LocalError::InFile {
+                path: path.to_path_buf(),
+                error: Box::new(other),
+            },
+        }
+    }
 }
 
 pub(crate) type Result<T, E = LocalError> = std::result::Result<T, E>;

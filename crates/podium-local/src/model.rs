@@ -1,7 +1,7 @@
 //! GGUF loading and our own transformer forward pass (llama and gemma3) over quantized weights.
 
 use std::fs::File;
-use std::io::{Read, Seek};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,8 +10,9 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Device, Module, Tensor};
 
 use crate::activation::{Activation, gated};
-use crate::config::{Architecture, ModelConfig, RopeParams, RopeStyle};
+use crate::config::{Architecture, MAX_VOCAB_SIZE, ModelConfig, RopeParams, RopeStyle};
 use crate::error::{LocalError, Result};
+use crate::gguf::GgufError;
 
 /// How weights are kept in memory after loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,6 +132,38 @@ pub(crate) struct GgufFile {
     reader: File,
 }
 
+/// The header (metadata and tensor infos) of the GGUF file at `path`, read and checked
+/// by the bounded reader that loading uses; no weights are read. For tools that need
+/// only the metadata (a tokenizer, say) of a file that may be hostile.
+pub fn read_gguf_header(path: &Path) -> Result<Content> {
+    GgufFile::open(path).map(|gguf| gguf.content)
+}
+
+/// Reads a GGUF header from `reader` (the whole file is `file_size` bytes), with errors
+/// that name `path`.
+pub(crate) fn read_content(reader: &mut impl Read, file_size: u64, path: &Path) -> Result<Content> {
+    crate::gguf::read_header(reader, file_size).map_err(|e| match e {
+        GgufError::NotGguf { magic } => LocalError::NotGguf {
+            path: path.to_path_buf(),
+            magic,
+        },
+        GgufError::Io(source) => LocalError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        GgufError::Corrupt(message) => LocalError::CorruptHeader {
+            path: path.to_path_buf(),
+            message,
+        },
+        GgufError::UnsupportedType { tensor, type_id } => LocalError::UnsupportedQuantization {
+            path: path.to_path_buf(),
+            tensor,
+            type_name: ggml_type_name(type_id).to_string(),
+            type_id,
+        },
+    })
+}
+
 /// ggml's type ids, to name a type candle cannot read.
 fn ggml_type_name(type_id: u32) -> &'static str {
     match type_id {
@@ -171,68 +204,17 @@ fn ggml_type_name(type_id: u32) -> &'static str {
 }
 
 impl GgufFile {
-    /// Opens `path`, checking the magic bytes first so a wrong file gets a clear error.
+    /// Opens `path` and reads its header with the bounded reader of [`crate::gguf`], so
+    /// that a corrupt or hostile file gets a clear error naming the file and the key.
     pub(crate) fn open(path: &Path) -> Result<GgufFile> {
         let io_error = |source| LocalError::Io {
             path: path.to_path_buf(),
             source,
         };
         let mut reader = File::open(path).map_err(io_error)?;
-        let mut magic = [0u8; 4];
-        let n_read = read_up_to(&mut reader, &mut magic).map_err(io_error)?;
-        if n_read < 4 || &magic != b"GGUF" {
-            return Err(LocalError::NotGguf {
-                path: path.to_path_buf(),
-                magic: magic[..n_read].to_vec(),
-            });
-        }
-        reader.rewind().map_err(io_error)?;
-        let content = Content::read(&mut reader).map_err(|e| {
-            let message = e.to_string();
-            // candle names an unreadable tensor type only in its message.
-            if let Some(rest) = message.split("unknown dtype for tensor ").nth(1) {
-                let type_id: u32 = rest
-                    .trim()
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect::<String>()
-                    .parse()
-                    .unwrap_or(u32::MAX);
-                LocalError::UnsupportedQuantization {
-                    path: path.to_path_buf(),
-                    type_name: ggml_type_name(type_id).to_string(),
-                    type_id,
-                }
-            } else {
-                LocalError::CorruptHeader {
-                    path: path.to_path_buf(),
-                    message,
-                }
-            }
-        })?;
+        let file_size = reader.metadata().map_err(io_error)?.len();
+        let content = read_content(&mut BufReader::new(&mut reader), file_size, path)?;
         Ok(GgufFile { content, reader })
-    }
-
-    pub(crate) fn architecture(&self, path: &Path) -> Result<Architecture> {
-        let key = "general.architecture";
-        let name = match self.content.metadata.get(key) {
-            Some(Value::String(name)) => name.as_str(),
-            Some(_) => {
-                return Err(LocalError::InvalidMetadata {
-                    key: key.into(),
-                    message: "expected a string".into(),
-                });
-            }
-            None => return Err(LocalError::MissingMetadata { key: key.into() }),
-        };
-        match name {
-            "llama" => Ok(Architecture::Llama),
-            "gemma3" => Ok(Architecture::Gemma3),
-            other => Err(LocalError::UnsupportedArchitecture {
-                path: path.to_path_buf(),
-                architecture: other.to_string(),
-            }),
-        }
     }
 
     fn has_tensor(&self, name: &str) -> bool {
@@ -273,6 +255,107 @@ impl GgufFile {
     }
 }
 
+/// The architecture `general.architecture` names, if this engine runs it.
+fn architecture_of(content: &Content, path: &Path) -> Result<Architecture> {
+    let key = "general.architecture";
+    let name = match content.metadata.get(key) {
+        Some(Value::String(name)) => name.as_str(),
+        Some(_) => {
+            return Err(LocalError::InvalidMetadata {
+                key: key.into(),
+                message: "expected a string".into(),
+            });
+        }
+        None => return Err(LocalError::MissingMetadata { key: key.into() }),
+    };
+    match name {
+        "llama" => Ok(Architecture::Llama),
+        "gemma3" => Ok(Architecture::Gemma3),
+        other => Err(LocalError::UnsupportedArchitecture {
+            path: path.to_path_buf(),
+            architecture: other.to_string(),
+        }),
+    }
+}
+
+/// The model a GGUF header describes, checked before any weight is read: its
+/// hyper-parameters within bounds (see [`ModelConfig::from_gguf`]) and every tensor the
+/// forward pass uses present, with the shape they imply. (The header reader has already
+/// checked that each tensor's bytes lie inside the file.) Returns the configuration and
+/// the vocabulary size.
+pub(crate) fn inspect(content: &Content, path: &Path) -> Result<(ModelConfig, usize)> {
+    let architecture = architecture_of(content, path)?;
+    let config = ModelConfig::from_gguf(content, architecture)?;
+    let vocab_size = check_tensors(content, &config)?;
+    Ok((config, vocab_size))
+}
+
+/// Checks the shape of every tensor the forward pass of `config` reads; returns the
+/// vocabulary size (the embedding's rows).
+fn check_tensors(content: &Content, config: &ModelConfig) -> Result<usize> {
+    let dims = |name: &str| -> Result<&[usize]> {
+        content
+            .tensor_infos
+            .get(name)
+            .map(|info| info.shape.dims())
+            .ok_or_else(|| LocalError::MissingTensor { name: name.into() })
+    };
+    let hidden = config.hidden_size;
+    let embedding = "token_embd.weight";
+    let vocab_size = match dims(embedding)? {
+        &[vocab, h] if h == hidden => vocab,
+        actual => {
+            return Err(LocalError::TensorShape {
+                name: embedding.into(),
+                actual: actual.to_vec(),
+                expected: vec![VOCAB_PLACEHOLDER, hidden],
+            });
+        }
+    };
+    if !(2..=MAX_VOCAB_SIZE).contains(&vocab_size) {
+        return Err(LocalError::InvalidTensor {
+            name: embedding.into(),
+            message: format!(
+                "a vocabulary of {vocab_size} tokens (2 to {MAX_VOCAB_SIZE} expected)"
+            ),
+        });
+    }
+    let mut expected: Vec<(String, Vec<usize>)> = vec![("output_norm.weight".into(), vec![hidden])];
+    if content.tensor_infos.contains_key("output.weight") {
+        expected.push(("output.weight".into(), vec![vocab_size, hidden]));
+    }
+    let q_dim = config.n_heads * config.head_dim;
+    let kv_dim = config.n_kv_heads * config.head_dim;
+    let ffn = config.ffn_size;
+    for il in 0..config.n_layers {
+        let mut tensor = |suffix: &str, shape: Vec<usize>| {
+            expected.push((format!("blk.{il}.{suffix}.weight"), shape));
+        };
+        tensor("attn_norm", vec![hidden]);
+        tensor("attn_q", vec![q_dim, hidden]);
+        tensor("attn_k", vec![kv_dim, hidden]);
+        tensor("attn_v", vec![kv_dim, hidden]);
+        tensor("attn_output", vec![hidden, q_dim]);
+        tensor("ffn_norm", vec![hidden]);
+        tensor("ffn_gate", vec![ffn, hidden]);
+        tensor("ffn_up", vec![ffn, hidden]);
+        tensor("ffn_down", vec![hidden, ffn]);
+        if config.architecture == Architecture::Gemma3 {
+            tensor("attn_q_norm", vec![config.head_dim]);
+            tensor("attn_k_norm", vec![config.head_dim]);
+            tensor("post_attention_norm", vec![hidden]);
+            tensor("post_ffw_norm", vec![hidden]);
+        }
+    }
+    for (name, shape) in &expected {
+        check_shape(name, dims(name)?, shape)?;
+    }
+    Ok(vocab_size)
+}
+
+/// Stands for "any number of rows" in the expected shape of the embedding.
+const VOCAB_PLACEHOLDER: usize = 0;
+
 /// The f16 copy of `tensor` for batched rows (see [`Linear`]).
 fn dense_copy(
     tensor: &QTensor,
@@ -295,17 +378,6 @@ fn dense_copy(
     } else {
         QMatMul::Tensor(dense)
     }))
-}
-
-fn read_up_to(reader: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 fn check_shape(name: &str, actual: &[usize], expected: &[usize]) -> Result<()> {
@@ -338,14 +410,24 @@ impl Model {
     /// Builds the model from an opened GGUF file.
     /// `dense` keeps copies of every matrix in that dtype (f16 or f32) for batched rows
     /// (see [`Linear`]); they cost 2 or 4 bytes per weight.
+    /// Every error names the file.
     pub(crate) fn load(
         gguf: &mut GgufFile,
         path: &Path,
         format: WeightFormat,
         dense: Option<DType>,
     ) -> Result<Model> {
-        let architecture = gguf.architecture(path)?;
-        let config = ModelConfig::from_gguf(&gguf.content, architecture)?;
+        Model::load_weights(gguf, path, format, dense).map_err(|e| e.in_file(path))
+    }
+
+    fn load_weights(
+        gguf: &mut GgufFile,
+        path: &Path,
+        format: WeightFormat,
+        dense: Option<DType>,
+    ) -> Result<Model> {
+        let (config, _) = inspect(&gguf.content, path)?;
+        let architecture = config.architecture;
         let hidden = config.hidden_size;
         let q_dim = config.n_heads * config.head_dim;
         let kv_dim = config.n_kv_heads * config.head_dim;

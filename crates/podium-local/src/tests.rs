@@ -57,6 +57,18 @@ impl Tiny {
     }
 
     fn write(&self, dir: &Path, seed: u64) -> PathBuf {
+        self.write_with(dir, seed, "", |_, _| {})
+    }
+
+    /// Writes the model after `edit` has changed its metadata and tensors; `name` tells
+    /// the file apart from others of the same shape.
+    fn write_with(
+        &self,
+        dir: &Path,
+        seed: u64,
+        name: &str,
+        edit: impl FnOnce(&mut Vec<(String, Value)>, &mut Vec<(String, QTensor)>),
+    ) -> PathBuf {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let arch = self.architecture;
         let gemma = arch == "gemma3";
@@ -146,8 +158,9 @@ impl Tiny {
                 tensors.push(norm(n("post_ffw_norm"), HIDDEN, &mut rng));
             }
         }
+        edit(&mut metadata, &mut tensors);
         let path = dir.join(format!(
-            "tiny-{arch}-{seed}-{:?}-w{}-tied{}.gguf",
+            "tiny-{arch}-{seed}-{:?}-w{}-tied{}{name}.gguf",
             self.dtype, self.sliding_window, self.tie_embeddings
         ));
         let mut file = std::fs::File::create(&path).unwrap();
@@ -657,6 +670,354 @@ fn unsupported_quantization_type_is_named() {
         matches!(&error, LocalError::UnsupportedQuantization { type_name, type_id: 16, .. } if type_name == "IQ2_XXS"),
         "{error}"
     );
+}
+
+/// The load error of `path`, as text, checked to name the file.
+fn load_error_text(path: &Path) -> String {
+    let error = load_error(path).to_string();
+    assert!(
+        error.contains(&path.display().to_string()),
+        "the error does not name the file: {error}"
+    );
+    error
+}
+
+/// Sets the metadata `key` (adding it when absent).
+fn set(metadata: &mut Vec<(String, Value)>, key: &str, value: Value) {
+    metadata.retain(|(k, _)| k != key);
+    metadata.push((key.to_owned(), value));
+}
+
+#[test]
+fn hostile_hyper_parameters_are_named_errors() {
+    // Regressions: each of these loaded (and then failed or gave NaN at inference), or
+    // panicked or aborted while loading.
+    let cases: Vec<(&str, Value, &str)> = vec![
+        // `vec![false; n_layers]`: capacity overflow, or exabytes.
+        (
+            "llama.block_count",
+            Value::U64(u64::MAX),
+            "llama.block_count",
+        ),
+        (
+            "llama.block_count",
+            Value::U32(1 << 30),
+            "llama.block_count",
+        ),
+        ("llama.block_count", Value::U32(0), "llama.block_count"),
+        (
+            "llama.embedding_length",
+            Value::U64(1 << 40),
+            "llama.embedding_length",
+        ),
+        (
+            "llama.feed_forward_length",
+            Value::U32(0),
+            "llama.feed_forward_length",
+        ),
+        (
+            "llama.context_length",
+            Value::U64(u64::MAX),
+            "llama.context_length",
+        ),
+        (
+            "llama.context_length",
+            Value::U32(0),
+            "llama.context_length",
+        ),
+        (
+            "llama.attention.head_count",
+            Value::U32(0),
+            "llama.attention.head_count",
+        ),
+        (
+            "llama.attention.head_count_kv",
+            Value::U32(8),
+            "llama.attention.head_count_kv",
+        ),
+        (
+            "llama.attention.head_count_kv",
+            Value::U32(3),
+            "llama.attention.head_count_kv",
+        ),
+        (
+            "llama.attention.key_length",
+            Value::U32(31),
+            "llama.attention.key_length",
+        ),
+        // NaN log-probs scored as correct answers.
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            Value::F32(f32::NAN),
+            "llama.attention.layer_norm_rms_epsilon",
+        ),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            Value::F64(-1.0),
+            "llama.attention.layer_norm_rms_epsilon",
+        ),
+        (
+            "llama.rope.freq_base",
+            Value::F32(f32::INFINITY),
+            "llama.rope.freq_base",
+        ),
+        (
+            "llama.rope.freq_base",
+            Value::F32(0.0),
+            "llama.rope.freq_base",
+        ),
+        (
+            "llama.final_logit_softcapping",
+            Value::F32(0.0),
+            "llama.final_logit_softcapping",
+        ),
+        (
+            "llama.attn_logit_softcapping",
+            Value::F32(f32::NAN),
+            "llama.attn_logit_softcapping",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (key, value, named)) in cases.into_iter().enumerate() {
+        let path = Tiny::llama().write_with(dir.path(), 1, &format!("-case{i}"), |md, _| {
+            set(md, key, value.clone())
+        });
+        let error = load_error_text(&path);
+        assert!(
+            error.contains(&format!("`{named}`")),
+            "{key} = {value:?}: {error}"
+        );
+    }
+    // Linear RoPE scaling with a factor of 0 divides by zero.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-rope", |md, _| {
+        set(
+            md,
+            "llama.rope.scaling.type",
+            Value::String("linear".into()),
+        );
+        set(md, "llama.rope.scaling.factor", Value::F32(0.0));
+    });
+    assert!(load_error_text(&path).contains("`llama.rope.scaling.factor`"));
+    // Without an explicit head size, the heads must divide the hidden size.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-heads", |md, _| {
+        md.retain(|(k, _)| k != "llama.attention.key_length");
+        set(md, "llama.attention.head_count", Value::U32(3));
+        set(md, "llama.attention.head_count_kv", Value::U32(3));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("do not divide the hidden size 64"),
+        "{error}"
+    );
+    // Gemma 3's window of 0 would hide every key from every query.
+    let path = Tiny::gemma3().write_with(dir.path(), 1, "-window", |md, _| {
+        set(md, "gemma3.attention.sliding_window", Value::U32(0));
+    });
+    assert!(load_error_text(&path).contains("`gemma3.attention.sliding_window`"));
+}
+
+#[test]
+fn zero_alignment_is_an_error_not_a_division_by_zero() {
+    // Regression: candle's reader rounded the data offset up to `general.alignment`,
+    // dividing by zero.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, alignment) in [0u32, 3, 48].into_iter().enumerate() {
+        let path = Tiny::llama().write_with(dir.path(), 1, &format!("-align{i}"), |md, _| {
+            set(md, "general.alignment", Value::U32(alignment))
+        });
+        let error = load_error_text(&path);
+        assert!(
+            error.contains("`general.alignment` is") && error.contains("not a power of two"),
+            "{error}"
+        );
+    }
+}
+
+/// Rewrites the tensor info of `name` in the GGUF bytes written by candle (version 2:
+/// u64 lengths): `edit` gets its dimensions (innermost first) and ggml type.
+fn patch_tensor_info(path: &Path, name: &str, edit: impl FnOnce(&mut Vec<u64>, &mut u32)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut needle = (name.len() as u64).to_le_bytes().to_vec();
+    needle.extend(name.as_bytes());
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap()
+        + needle.len();
+    let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let dims_at = at + 4;
+    let mut dims: Vec<u64> = (0..n_dims)
+        .map(|i| {
+            u64::from_le_bytes(
+                bytes[dims_at + 8 * i..dims_at + 8 * i + 8]
+                    .try_into()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let type_at = dims_at + 8 * n_dims;
+    let mut type_id = u32::from_le_bytes(bytes[type_at..type_at + 4].try_into().unwrap());
+    edit(&mut dims, &mut type_id);
+    assert_eq!(dims.len(), n_dims, "the patch keeps the dimension count");
+    for (i, d) in dims.iter().enumerate() {
+        bytes[dims_at + 8 * i..dims_at + 8 * i + 8].copy_from_slice(&d.to_le_bytes());
+    }
+    bytes[type_at..type_at + 4].copy_from_slice(&type_id.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn tensors_that_do_not_match_their_bytes_or_the_config_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // Regression: a Q8_0 matrix relabelled Q4_K has 64-element rows, not whole 256-element
+    // blocks; it loaded (its element count is a multiple of 256) and the model thread
+    // panicked in the first matrix product.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-q4k", |_, _| {});
+    patch_tensor_info(&path, "blk.0.ffn_gate.weight", |_, type_id| *type_id = 12);
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("tensor `blk.0.ffn_gate.weight` has rows of 64 elements")
+            && error.contains("block of 256"),
+        "{error}"
+    );
+
+    // A tensor whose shape needs more bytes than the file has.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-big", |_, _| {});
+    patch_tensor_info(&path, "blk.1.ffn_down.weight", |dims, _| dims[1] = 1 << 40);
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("tensor `blk.1.ffn_down.weight` needs") && error.contains("data section"),
+        "{error}"
+    );
+
+    // Overflowing element counts.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-overflow", |_, _| {});
+    patch_tensor_info(&path, "blk.1.ffn_up.weight", |dims, _| {
+        dims[0] = 1 << 40;
+        dims[1] = 1 << 40;
+    });
+    let error = load_error_text(&path);
+    assert!(error.contains("too many elements"), "{error}");
+
+    // Regression: a vocabulary of zero tokens loaded, and then every sample failed.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-novocab", |_, _| {});
+    patch_tensor_info(&path, "token_embd.weight", |dims, _| dims[1] = 0);
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("tensor `token_embd.weight` has a dimension of size 0"),
+        "{error}"
+    );
+
+    // Every expected tensor's shape is checked against the configuration before any
+    // weight is read.
+    let path = Tiny::gemma3().write_with(dir.path(), 1, "-qnorm", |_, tensors| {
+        let norm = QTensor::quantize(
+            &Tensor::ones(HEAD_DIM / 2, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap();
+        tensors.retain(|(name, _)| name != "blk.3.attn_q_norm.weight");
+        tensors.push(("blk.3.attn_q_norm.weight".into(), norm));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("`blk.3.attn_q_norm.weight` has shape [16], expected [32]"),
+        "{error}"
+    );
+    let path = Tiny::gemma3().write_with(dir.path(), 1, "-missing", |_, tensors| {
+        tensors.retain(|(name, _)| name != "blk.5.post_ffw_norm.weight");
+    });
+    assert!(load_error_text(&path).contains("`blk.5.post_ffw_norm.weight` is missing"));
+}
+
+#[test]
+fn a_tokenizer_larger_than_the_embedding_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Tiny::llama().write_with(dir.path(), 1, "-tok", |md, _| {
+        let tokens: Vec<Value> = (0..VOCAB + 1)
+            .map(|i| Value::String(format!("t{i}")))
+            .collect();
+        md.push(("tokenizer.ggml.model".into(), Value::String("llama".into())));
+        md.push(("tokenizer.ggml.tokens".into(), Value::Array(tokens)));
+    });
+    let error = LocalBackend::load(&path, LocalOptions::new("gguf:tiny"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&path.display().to_string())
+            && error.contains("`tokenizer.ggml.tokens`")
+            && error.contains("301 tokens, more than the 300 rows"),
+        "{error}"
+    );
+}
+
+/// Encodes like [`ByteTokenizer`], but panics on text holding `PANIC`: a stand-in for a
+/// bug on the model thread.
+struct PanickingTokenizer(ByteTokenizer);
+
+impl crate::TextTokenizer for PanickingTokenizer {
+    fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, crate::TokenizerError> {
+        assert!(!text.contains("PANIC"), "the tokenizer met PANIC");
+        self.0.encode(text, add_special)
+    }
+    fn decode(&self, ids: &[u32]) -> Result<String, crate::TokenizerError> {
+        self.0.decode(ids)
+    }
+    fn bos_id(&self) -> Option<u32> {
+        self.0.bos_id()
+    }
+    fn eos_id(&self) -> Option<u32> {
+        self.0.eos_id()
+    }
+    fn end_of_generation_ids(&self) -> Vec<u32> {
+        self.0.end_of_generation_ids()
+    }
+}
+
+#[tokio::test]
+async fn a_panic_on_the_model_thread_fails_its_request_and_the_thread_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Tiny::llama().write(dir.path(), 3);
+    let backend = LocalBackend::load_with_tokenizer(
+        &path,
+        LocalOptions::new("local:tiny"),
+        Arc::new(PanickingTokenizer(ByteTokenizer { add_bos: true })),
+    )
+    .unwrap();
+    let request = |context: &str| LoglikelihoodRequest {
+        context: context.into(),
+        continuations: vec![" x".into()],
+    };
+    // Regression: the panic ended the model thread, so this and every later request
+    // failed with "the model thread has stopped".
+    let results = backend
+        .loglikelihood(&[request("PANIC"), request("fine")])
+        .await
+        .unwrap();
+    for result in &results {
+        let error = result.as_ref().unwrap_err().to_string();
+        assert!(
+            error.contains("panicked: the tokenizer met PANIC"),
+            "{error}"
+        );
+    }
+    let results = backend.loglikelihood(&[request("fine")]).await.unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    let generated = backend
+        .generate_until(&[generate_request("PANIC", &[], 2)])
+        .await
+        .unwrap();
+    assert!(generated[0].is_err());
+    let mut stream = backend.generate_stream(generate_request("PANIC", &[], 2));
+    match stream.recv().await {
+        Some(StreamEvent::Error(e)) => assert!(e.to_string().contains("panicked"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let generated = backend
+        .generate_until(&[generate_request("fine", &[], 2)])
+        .await
+        .unwrap();
+    assert!(generated[0].is_ok(), "{generated:?}");
 }
 
 fn tiny_backend(dir: &Path) -> LocalBackend {

@@ -35,6 +35,10 @@ impl std::fmt::Debug for ChatTemplate {
 
 const TEMPLATE_NAME: &str = "chat_template";
 
+/// The most template instructions one rendering may run (minijinja's fuel): real chat
+/// templates use a few hundred per message.
+pub(crate) const CHAT_TEMPLATE_FUEL: u64 = 10_000_000;
+
 impl ChatTemplate {
     /// The template stored in a GGUF file, or `None` when it has none (base
     /// models such as Gemma 3 270M).
@@ -78,6 +82,9 @@ impl ChatTemplate {
         minijinja_contrib::add_to_environment(&mut env);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
+        // A template comes from the model file: bound its work so that a hostile one
+        // (nested loops over large ranges) fails instead of hanging its caller.
+        env.set_fuel(Some(CHAT_TEMPLATE_FUEL));
         env.add_template_owned(TEMPLATE_NAME, source.to_owned())
             .map_err(ChatTemplateError::Syntax)?;
         Ok(ChatTemplate {
@@ -212,5 +219,16 @@ mod tests {
     fn syntax_errors_are_reported_at_construction() {
         let err = ChatTemplate::new("{% for %}", "", "").unwrap_err();
         assert!(matches!(err, ChatTemplateError::Syntax(_)));
+    }
+
+    #[test]
+    fn a_template_that_would_run_for_hours_fails_instead() {
+        // Regression: 10^10 loop iterations from a model file's template held the
+        // caller (and serve-model's only worker) for hours.
+        let source =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let template = ChatTemplate::new(source, "", "").unwrap();
+        let error = template.render(&[message("user", "hi")], true).unwrap_err();
+        assert!(error.to_string().contains("fuel"), "{error}");
     }
 }

@@ -37,6 +37,8 @@ pub enum TokenizerError {
     },
     #[error("the vocabulary has no token for byte 0x{0:02X}")]
     MissingByteToken(u8),
+    #[error("GGUF metadata `{key}` is invalid: {message}")]
+    Invalid { key: &'static str, message: String },
     #[error("token id {id} is out of range (vocabulary size {vocab_size})")]
     IdOutOfRange { id: u32, vocab_size: usize },
 }

@@ -14,6 +14,8 @@
 mod bpe;
 mod chat_template;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod pretokenize;
 mod report;
 mod special;

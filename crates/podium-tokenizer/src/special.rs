@@ -5,6 +5,7 @@
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+use crate::error::TokenizerError;
 use crate::vocab::{Vocab, attr};
 
 /// One piece of partitioned text.
@@ -27,7 +28,7 @@ pub(crate) struct SpecialTokens {
 }
 
 impl SpecialTokens {
-    pub(crate) fn new(vocab: &Vocab) -> SpecialTokens {
+    pub(crate) fn new(vocab: &Vocab) -> Result<SpecialTokens, TokenizerError> {
         let mut ids: Vec<u32> = (0..vocab.len() as u32)
             .filter(|&id| {
                 vocab.attrs[id as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
@@ -43,17 +44,24 @@ impl SpecialTokens {
             .iter()
             .map(|&id| vocab.attrs[id as usize] & (attr::CONTROL | attr::UNKNOWN) != 0)
             .collect();
-        let finder = (!ids.is_empty()).then(|| {
-            AhoCorasick::builder()
+        let finder = if ids.is_empty() {
+            None
+        } else {
+            // Building fails only past aho-corasick's size limits (a hostile vocabulary).
+            let finder = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .build(ids.iter().map(|&id| vocab.texts[id as usize].as_bytes()))
-                .expect("special token patterns are plain strings")
-        });
-        SpecialTokens {
+                .map_err(|e| TokenizerError::Invalid {
+                    key: "tokenizer.ggml.tokens",
+                    message: format!("its special tokens cannot be searched for: {e}"),
+                })?;
+            Some(finder)
+        };
+        Ok(SpecialTokens {
             ids,
             needs_parse_special,
             finder,
-        }
+        })
     }
 
     /// Splits `text` into plain-text ranges and special tokens.

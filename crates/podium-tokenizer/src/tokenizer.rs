@@ -89,7 +89,7 @@ impl Tokenizer {
             }
             (VocabKind::SentencePiece, _) => Model::Spm(Box::new(SpmModel::new(&vocab))),
         };
-        let specials = SpecialTokens::new(&vocab);
+        let specials = SpecialTokens::new(&vocab)?;
         let pieces = (0..vocab.len() as u32)
             .map(|id| compute_piece(&vocab, id))
             .collect();
@@ -332,71 +332,7 @@ fn compute_piece(vocab: &Vocab, id: u32) -> Box<[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(items: &[&str]) -> Value {
-        Value::Array(
-            items
-                .iter()
-                .map(|s| Value::String((*s).to_owned()))
-                .collect(),
-        )
-    }
-
-    fn metadata(entries: Vec<(&str, Value)>) -> HashMap<String, Value> {
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect()
-    }
-
-    /// A tiny GPT-2 style vocabulary: every byte-level character of "a b1\n",
-    /// a few merges and one control token.
-    fn tiny_bpe() -> Tokenizer {
-        let tokens = ["<|end|>", "a", "b", "Ġ", "1", "Ċ", "ab", "Ġab", "Ġb"];
-        let types = [3, 1, 1, 1, 1, 1, 1, 1, 1];
-        Tokenizer::from_metadata(&metadata(vec![
-            ("tokenizer.ggml.model", Value::String("gpt2".into())),
-            ("tokenizer.ggml.pre", Value::String("smollm".into())),
-            ("tokenizer.ggml.tokens", strings(&tokens)),
-            (
-                "tokenizer.ggml.token_type",
-                Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
-            ),
-            ("tokenizer.ggml.merges", strings(&["a b", "Ġ ab", "Ġ b"])),
-            ("tokenizer.ggml.eos_token_id", Value::U32(0)),
-        ]))
-        .unwrap()
-    }
-
-    /// A tiny SentencePiece vocabulary with scores and byte fallback.
-    fn tiny_spm(add_space_prefix: bool) -> Tokenizer {
-        let mut tokens = vec![
-            "<unk>", "<bos>", "<eos>", "<turn>", "▁", "a", "b", "▁a", "ab", "▁ab",
-        ];
-        let mut scores = vec![0.0, 0.0, 0.0, 0.0, -1.0, -2.0, -2.0, -1.5, -0.5, -0.1];
-        let mut types = vec![2, 3, 3, 3, 1, 1, 1, 1, 1, 1];
-        let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
-        tokens.extend(bytes.iter().map(String::as_str));
-        scores.extend(std::iter::repeat_n(0.0, 256));
-        types.extend(std::iter::repeat_n(6, 256));
-        Tokenizer::from_metadata(&metadata(vec![
-            ("tokenizer.ggml.model", Value::String("llama".into())),
-            ("tokenizer.ggml.tokens", strings(&tokens)),
-            (
-                "tokenizer.ggml.scores",
-                Value::Array(scores.into_iter().map(Value::F32).collect()),
-            ),
-            (
-                "tokenizer.ggml.token_type",
-                Value::Array(types.into_iter().map(Value::I32).collect()),
-            ),
-            (
-                "tokenizer.ggml.add_space_prefix",
-                Value::Bool(add_space_prefix),
-            ),
-        ]))
-        .unwrap()
-    }
+    use crate::fuzzing::{metadata, strings, tiny_bpe, tiny_spm};
 
     fn check(tokenizer: &Tokenizer, text: &str, options: EncodeOptions, expected: &[u32]) {
         assert_eq!(
@@ -498,5 +434,138 @@ mod tests {
             Tokenizer::from_metadata(&md),
             Err(TokenizerError::UnsupportedModel(_))
         ));
+    }
+
+    /// The metadata of [`tiny_spm`] with `key` replaced by `value`.
+    fn spm_metadata_with(key: &str, value: Value) -> HashMap<String, Value> {
+        let mut md = metadata(vec![
+            ("tokenizer.ggml.model", Value::String("llama".into())),
+            (
+                "tokenizer.ggml.tokens",
+                strings(&["<unk>", "<s>", "</s>", "a"]),
+            ),
+            (
+                "tokenizer.ggml.scores",
+                Value::Array(vec![Value::F32(0.0); 4]),
+            ),
+            (
+                "tokenizer.ggml.token_type",
+                Value::Array(vec![
+                    Value::I32(2),
+                    Value::I32(3),
+                    Value::I32(3),
+                    Value::I32(1),
+                ]),
+            ),
+        ]);
+        md.insert(key.to_owned(), value);
+        md
+    }
+
+    fn build_error(md: &HashMap<String, Value>) -> String {
+        match Tokenizer::from_metadata(md) {
+            Ok(_) => panic!("built a tokenizer from {md:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn hostile_vocabulary_metadata_is_a_clear_error() {
+        // Regression: an empty vocabulary built a tokenizer that failed on every text.
+        let error = build_error(&spm_metadata_with("tokenizer.ggml.tokens", strings(&[])));
+        assert!(
+            error.contains("`tokenizer.ggml.tokens`") && error.contains("0 tokens"),
+            "{error}"
+        );
+        // Regression: per-token arrays longer than the vocabulary were cut silently.
+        let error = build_error(&spm_metadata_with(
+            "tokenizer.ggml.scores",
+            Value::Array(vec![Value::F32(0.0); 5]),
+        ));
+        assert!(
+            error.contains("`tokenizer.ggml.scores` has 5 entries"),
+            "{error}"
+        );
+        let error = build_error(&spm_metadata_with(
+            "tokenizer.ggml.token_type",
+            Value::Array(vec![Value::I32(1); 3]),
+        ));
+        assert!(
+            error.contains("`tokenizer.ggml.token_type` has 3 entries"),
+            "{error}"
+        );
+        // Regression: a NaN score made the merge order inconsistent.
+        let error = build_error(&spm_metadata_with(
+            "tokenizer.ggml.scores",
+            Value::Array(vec![
+                Value::F32(0.0),
+                Value::F32(0.0),
+                Value::F32(f32::NAN),
+                Value::F32(0.0),
+            ]),
+        ));
+        assert!(error.contains("token 2 is NaN"), "{error}");
+        // Regression: a merge with no separator became an empty pair, silently.
+        for merge in ["ab", "a ", ""] {
+            let md = metadata(vec![
+                ("tokenizer.ggml.model", Value::String("gpt2".into())),
+                ("tokenizer.ggml.pre", Value::String("gpt-2".into())),
+                ("tokenizer.ggml.tokens", strings(&["a", "b", "ab"])),
+                ("tokenizer.ggml.merges", strings(&["a b", merge])),
+            ]);
+            let error = build_error(&md);
+            assert!(error.contains("merge 1"), "{merge:?}: {error}");
+        }
+        // Wrong element types name the key.
+        let error = build_error(&spm_metadata_with(
+            "tokenizer.ggml.tokens",
+            Value::Array(vec![Value::U8(1)]),
+        ));
+        assert!(error.contains("`tokenizer.ggml.tokens`"), "{error}");
+    }
+
+    #[test]
+    fn merges_of_texts_outside_the_vocabulary_still_take_part() {
+        // llama.cpp works on the merge strings, and real files list merges whose halves
+        // or results are not tokens: they are accepted, and a result that is no token
+        // falls back to its bytes' tokens.
+        let md = metadata(vec![
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String("gpt-2".into())),
+            ("tokenizer.ggml.tokens", strings(&["a", "b", "c", "abc"])),
+            ("tokenizer.ggml.merges", strings(&["a b", "ab c", "x y"])),
+        ]);
+        let tok = Tokenizer::from_metadata(&md).unwrap();
+        check(&tok, "abc", EncodeOptions::PLAIN, &[3]);
+        check(&tok, "ab", EncodeOptions::PLAIN, &[0, 1]);
+    }
+
+    #[test]
+    fn encoding_and_decoding_odd_text_never_fails() {
+        let texts = [
+            "",
+            " ",
+            "\u{0}",
+            "<|end|><|end|",
+            "<turn><turn>",
+            "\u{FFFD}\u{10FFFF}\u{200B}",
+            "   \n\n\t 1234567890 ''s 'LL",
+            "ééé\r\n<0x41>▁▁",
+        ];
+        let tokenizers = [
+            tiny_bpe(),
+            crate::fuzzing::tiny_bpe_with_pre_tokenizer("llama3"),
+            crate::fuzzing::tiny_bpe_with_pre_tokenizer("gpt-2"),
+            tiny_spm(true),
+            tiny_spm(false),
+        ];
+        for tok in &tokenizers {
+            for text in texts {
+                for options in [EncodeOptions::PLAIN, EncodeOptions::PROMPT, SPECIAL] {
+                    let ids = tok.encode(text, options).unwrap();
+                    tok.decode(&ids).unwrap();
+                }
+            }
+        }
     }
 }

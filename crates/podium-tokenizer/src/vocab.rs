@@ -115,6 +115,12 @@ const EOG_TEXTS: &[&str] = &[
 const ALWAYS_USER_DEFINED_TEXTS: &[&str] =
     &["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"];
 
+/// The largest vocabulary accepted (real ones have up to ~260k tokens); each token costs
+/// a few allocations, so a bound keeps a hostile file from exhausting memory.
+pub(crate) const MAX_TOKENS: usize = 1 << 22;
+/// The most merges accepted.
+pub(crate) const MAX_MERGES: usize = 1 << 22;
+
 type Metadata = HashMap<String, Value>;
 
 fn get_string<'m>(md: &'m Metadata, key: &'static str) -> Result<Option<&'m str>, TokenizerError> {
@@ -227,6 +233,12 @@ impl Vocab {
         let tokens = get_array(md, "tokenizer.ggml.tokens")?
             .ok_or(TokenizerError::MissingKey("tokenizer.ggml.tokens"))?;
         let n_tokens = tokens.len();
+        if n_tokens == 0 || n_tokens > MAX_TOKENS {
+            return Err(TokenizerError::Invalid {
+                key: "tokenizer.ggml.tokens",
+                message: format!("{n_tokens} tokens (1 to {MAX_TOKENS} expected)"),
+            });
+        }
         let mut texts = Vec::with_capacity(n_tokens);
         let mut token_to_id = FxHashMap::default();
         token_to_id.reserve(n_tokens);
@@ -262,8 +274,13 @@ impl Vocab {
                 check_len("tokenizer.ggml.scores", values.len(), n_tokens)?;
                 values
                     .iter()
-                    .take(n_tokens)
-                    .map(|value| match *value {
+                    .enumerate()
+                    .map(|(id, value)| match *value {
+                        // The merge order compares scores: NaN has no place in it.
+                        Value::F32(score) if score.is_nan() => Err(TokenizerError::Invalid {
+                            key: "tokenizer.ggml.scores",
+                            message: format!("the score of token {id} is NaN"),
+                        }),
                         Value::F32(score) => Ok(score),
                         Value::I32(score) => Ok(score as f32),
                         _ => Err(TokenizerError::WrongType {
@@ -281,7 +298,6 @@ impl Vocab {
                 check_len("tokenizer.ggml.token_type", values.len(), n_tokens)?;
                 values
                     .iter()
-                    .take(n_tokens)
                     .map(|value| {
                         let token_type = value_as_i64(value).ok_or(TokenizerError::WrongType {
                             key: "tokenizer.ggml.token_type",
@@ -306,20 +322,22 @@ impl Vocab {
                 return Err(TokenizerError::MissingKey("tokenizer.ggml.merges"));
             }
             None => Vec::new(),
+            Some(values) if values.len() > MAX_MERGES => {
+                return Err(TokenizerError::Invalid {
+                    key: "tokenizer.ggml.merges",
+                    message: format!("{} merges (at most {MAX_MERGES})", values.len()),
+                });
+            }
             Some(values) => values
                 .iter()
-                .map(|value| match value {
-                    // Split at the first space after the first byte, so that a
-                    // merge whose left half is itself a space still splits right.
+                .enumerate()
+                .map(|(rank, value)| match value {
                     Value::String(merge) => {
-                        let space = merge
-                            .bytes()
-                            .skip(1)
-                            .position(|b| b == b' ')
-                            .map(|idx| idx + 1);
-                        Ok(match space {
-                            Some(pos) => (merge[..pos].to_owned(), merge[pos + 1..].to_owned()),
-                            None => (String::new(), String::new()),
+                        split_merge(merge).ok_or_else(|| TokenizerError::Invalid {
+                            key: "tokenizer.ggml.merges",
+                            message: format!(
+                                "merge {rank} ({merge:?}) is not two texts separated by a space"
+                            ),
                         })
                     }
                     _ => Err(TokenizerError::WrongType {
@@ -444,8 +462,19 @@ impl Vocab {
     }
 }
 
+/// Splits a merge `"left right"` at the first space after the first byte, so that a
+/// merge whose left half is itself a space still splits right; `None` when there is no
+/// such space or a half is empty.
+fn split_merge(merge: &str) -> Option<(String, String)> {
+    let first_len = merge.chars().next()?.len_utf8();
+    let pos = first_len + merge[first_len..].find(' ')?;
+    let (left, right) = (&merge[..pos], &merge[pos + 1..]);
+    (!right.is_empty()).then(|| (left.to_owned(), right.to_owned()))
+}
+
+/// Every per-token array has exactly one entry per token.
 fn check_len(key: &'static str, got: usize, expected: usize) -> Result<(), TokenizerError> {
-    if got < expected {
+    if got != expected {
         return Err(TokenizerError::LengthMismatch { key, got, expected });
     }
     Ok(())
