@@ -147,6 +147,14 @@ impl Task {
         );
         for (split, files) in &config.dataset.data_files {
             for file in files {
+                // Not a regular file (a device such as /dev/zero, a FIFO): never
+                // read it, it may not end.
+                if file.exists() && !file.is_file() {
+                    return Err(TaskError::file(
+                        file,
+                        format!("data file of split `{split}` is not a regular file"),
+                    ));
+                }
                 let bytes = std::fs::read(file).map_err(|err| {
                     TaskError::file(
                         file,
