@@ -266,14 +266,23 @@ async fn run_task(
     for batch in pending.chunks(options.batch_size.max(1)) {
         let responses = call_backend(backend, batch).await?;
         for (instance, response) in batch.iter().zip(responses) {
+            // A NaN or infinite log-prob is a failed request, not a score: it
+            // is stored as failed, so the next run of the same task retries it.
+            let response = response
+                .map_err(|err| err.to_string())
+                .and_then(|response| {
+                    response
+                        .check_finite()
+                        .map(|()| response)
+                        .map_err(|message| format!("doc {}: {message}", instance.doc_id))
+                });
             let record = match response {
                 Ok(response) => {
                     let scores = task.score(instance, &response)?;
                     sample_record(instance, Some(&response), Some(&scores), None)
                 }
-                Err(err) => {
+                Err(message) => {
                     n_failed += 1;
-                    let message = err.to_string();
                     first_error.get_or_insert_with(|| message.clone());
                     sample_record(instance, None, None, Some(message))
                 }

@@ -577,7 +577,7 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         gen_prefix: fields.string("gen_prefix")?,
         output_type,
         generation_kwargs,
-        repeats: fields.usize("repeats")?.unwrap_or(1).max(1),
+        repeats: repeats(&fields)?,
         filters,
         metrics,
         process_docs,
@@ -623,6 +623,25 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         }
     }
     Ok(config)
+}
+
+/// The most generations per doc a task may ask for with `repeats`
+/// (lm-evaluation-harness's self-consistency tasks use 64).
+pub const MAX_REPEATS: usize = 1024;
+
+fn repeats(fields: &Fields<'_>) -> Result<usize, TaskError> {
+    match fields.usize("repeats")? {
+        None => Ok(1),
+        Some(n) if (1..=MAX_REPEATS).contains(&n) => Ok(n),
+        Some(n) => {
+            let (loc, _) = fields.get("repeats").expect("just read");
+            Err(TaskError::invalid(
+                loc,
+                "repeats",
+                format!("{n} generations per doc: expected 1 to {MAX_REPEATS}"),
+            ))
+        }
+    }
 }
 
 fn dataset_spec(fields: &Fields<'_>, dir: &Path) -> Result<DatasetSpec, TaskError> {

@@ -53,6 +53,21 @@ pub enum TaskError {
 
     #[error("task `{task}`: {message}")]
     Task { task: String, message: String },
+
+    /// Two files define the same task or group name.
+    #[error("{}", duplicate_name_message(.name, .files))]
+    DuplicateName { name: String, files: Vec<PathBuf> },
+}
+
+fn duplicate_name_message(name: &str, files: &[PathBuf]) -> String {
+    format!(
+        "`{name}` is defined by more than one file: {}; rename one (its `task:` or `group:` key)",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    )
 }
 
 fn unknown_task_message(name: &str, suggestions: &[String]) -> String {

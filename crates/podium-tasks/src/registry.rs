@@ -1,17 +1,44 @@
 //! Finds task YAMLs in folders, indexes tasks, tags and groups by name, and
 //! resolves what a user asks for (`-t hellaswag,mmlu,my_task.yaml`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, AggregateSpec, GroupConfig, GroupMember, TaskConfig};
 use crate::error::TaskError;
 use crate::yaml::{Node, Value};
 
+/// The most tasks and groups one selection may expand to, counting every
+/// appearance (a group listed twice counts twice). Groups of groups multiply:
+/// 16 levels of a group listing the next one 10 times would otherwise build
+/// 10^16 entries.
+pub const MAX_SELECTED_MEMBERS: usize = 100_000;
+
+/// How deep discovery descends into a tasks folder.
+pub const MAX_FOLDER_DEPTH: usize = 32;
+
 #[derive(Debug, Clone)]
 enum Entry {
     Task(Box<TaskConfig>, Node),
     Group(GroupConfig),
+}
+
+impl Entry {
+    fn file(&self) -> &Path {
+        match self {
+            Entry::Task(config, _) => &config.file,
+            Entry::Group(group) => &group.file,
+        }
+    }
+}
+
+/// What adding a definition does to an existing one of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnDuplicate {
+    /// Another file defining the name is an error naming both files.
+    Reject,
+    /// An inline group member overrides the task it names.
+    Replace,
 }
 
 /// What a user selected: tasks, and groups over them.
@@ -48,6 +75,9 @@ pub struct Registry {
     /// Files that failed to load, by file stem: asking for that name gives
     /// the file's own error instead of "unknown task".
     broken: Vec<(String, TaskError)>,
+    /// Names that two or more discovered files define, with those files:
+    /// asking for one is an error naming them all.
+    duplicates: BTreeMap<String, Vec<PathBuf>>,
 }
 
 /// One row of `podium tasks`.
@@ -64,15 +94,26 @@ pub struct TaskListing {
 
 impl Registry {
     /// Index every `*.yaml` / `*.yml` under `dirs`. A file that fails to load
-    /// becomes a warning here and an error only if its task is asked for.
+    /// becomes a warning here and an error only if its task is asked for; so
+    /// does a name that two files define.
     pub fn discover(dirs: &[PathBuf]) -> Registry {
         let mut registry = Registry::default();
+        let mut visited = HashSet::new();
         for dir in dirs {
             let mut files = Vec::new();
-            collect_yaml_files(dir, &mut files, &mut registry.warnings);
+            collect_yaml_files(dir, 0, &mut visited, &mut files, &mut registry.warnings);
             files.sort();
             for file in files {
                 if let Err(err) = registry.add_file(&file) {
+                    if let TaskError::DuplicateName { name, files } = &err {
+                        registry.warnings.push(err.to_string());
+                        registry
+                            .duplicates
+                            .entry(name.clone())
+                            .or_default()
+                            .extend(files.iter().cloned());
+                        continue;
+                    }
                     let stem = file
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
@@ -81,35 +122,51 @@ impl Registry {
                 }
             }
         }
+        for files in registry.duplicates.values_mut() {
+            files.dedup();
+        }
         registry
     }
 
-    /// Add one task or group file; returns the name it defines.
+    /// Add one task or group file; returns the name it defines. A name that
+    /// another file already defines is an error naming both files.
     pub fn add_file(&mut self, path: &Path) -> Result<String, TaskError> {
         let node = config::load_merged(path, 0)?;
-        self.add_node(node)
+        self.add_node(node, OnDuplicate::Reject)
     }
 
-    fn add_node(&mut self, node: Node) -> Result<String, TaskError> {
+    fn add_node(&mut self, node: Node, on_duplicate: OnDuplicate) -> Result<String, TaskError> {
         let mut warnings = Vec::new();
-        let name = if config::is_group(&node) {
-            let group = config::group_from_node(&node, &mut warnings)?;
-            let name = group.name.clone();
-            self.entries.insert(name.clone(), Entry::Group(group));
-            name
+        let entry = if config::is_group(&node) {
+            Entry::Group(config::group_from_node(&node, &mut warnings)?)
         } else {
-            let task = config::task_from_node(&node, &mut warnings)?;
-            let name = task.name.clone();
+            Entry::Task(
+                Box::new(config::task_from_node(&node, &mut warnings)?),
+                node,
+            )
+        };
+        let name = match &entry {
+            Entry::Task(task, _) => task.name.clone(),
+            Entry::Group(group) => group.name.clone(),
+        };
+        if on_duplicate == OnDuplicate::Reject
+            && let Some(existing) = self.entries.get(&name)
+            && !same_file(existing.file(), entry.file())
+        {
+            return Err(TaskError::DuplicateName {
+                name,
+                files: vec![existing.file().to_path_buf(), entry.file().to_path_buf()],
+            });
+        }
+        if let Entry::Task(task, _) = &entry {
             for tag in &task.tags {
                 let members = self.tags.entry(tag.clone()).or_default();
                 if !members.contains(&name) {
                     members.push(name.clone());
                 }
             }
-            self.entries
-                .insert(name.clone(), Entry::Task(Box::new(task), node));
-            name
-        };
+        }
+        self.entries.insert(name.clone(), entry);
         self.warnings.extend(warnings);
         Ok(name)
     }
@@ -138,18 +195,32 @@ impl Registry {
             } else {
                 item.to_string()
             };
-            selections.push(self.select(&name, 0)?);
+            let mut budget = MAX_SELECTED_MEMBERS;
+            selections.push(self.select(&name, 0, &mut budget)?);
         }
         Ok(selections)
     }
 
-    fn select(&mut self, name: &str, depth: usize) -> Result<Selection, TaskError> {
+    /// `budget` is how many more tasks and groups the selection may expand to.
+    fn select(
+        &mut self,
+        name: &str,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Result<Selection, TaskError> {
         if depth > 16 {
             return Err(TaskError::Task {
                 task: name.to_string(),
                 message: "groups nest deeper than 16 levels (a cycle?)".into(),
             });
         }
+        if let Some(files) = self.duplicates.get(name) {
+            return Err(TaskError::DuplicateName {
+                name: name.to_string(),
+                files: files.clone(),
+            });
+        }
+        spend(budget, 1, name)?;
         match self.entries.get(name).cloned() {
             Some(Entry::Task(..)) => Ok(Selection::Task(name.to_string())),
             Some(Entry::Group(group)) => {
@@ -157,9 +228,12 @@ impl Registry {
                 for member in &group.members {
                     match member {
                         GroupMember::Name(member_name, loc) => {
-                            if self.entries.contains_key(member_name) {
-                                members.push(self.select(member_name, depth + 1)?);
+                            if self.entries.contains_key(member_name)
+                                || self.duplicates.contains_key(member_name)
+                            {
+                                members.push(self.select(member_name, depth + 1, budget)?);
                             } else if let Some(tasks) = self.tags.get(member_name).cloned() {
+                                spend(budget, tasks.len(), name)?;
                                 members.extend(tasks.into_iter().map(Selection::Task));
                             } else {
                                 return Err(TaskError::invalid(
@@ -174,7 +248,7 @@ impl Registry {
                         }
                         GroupMember::Inline(node) => {
                             let member_name = self.add_inline(node)?;
-                            members.push(self.select(&member_name, depth + 1)?);
+                            members.push(self.select(&member_name, depth + 1, budget)?);
                         }
                     }
                 }
@@ -205,7 +279,7 @@ impl Registry {
     /// An inline group member: a new task, or overrides of a known task's keys.
     fn add_inline(&mut self, node: &Node) -> Result<String, TaskError> {
         if config::is_group(node) {
-            return self.add_node(node.clone());
+            return self.add_node(node.clone(), OnDuplicate::Replace);
         }
         let base_name = match node.get("task").map(|n| &n.value) {
             Some(Value::Str(s)) => s.clone(),
@@ -237,7 +311,7 @@ impl Registry {
             }
             _ => node.clone(),
         };
-        self.add_node(merged)
+        self.add_node(merged, OnDuplicate::Replace)
     }
 
     fn suggest(&self, name: &str) -> Vec<String> {
@@ -309,8 +383,53 @@ impl Registry {
     }
 }
 
-/// Every YAML file under `dir`; a folder that cannot be read is a warning, not silence.
-fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<String>) {
+/// Take `n` from a selection's budget of members; `name` is the group at fault.
+fn spend(budget: &mut usize, n: usize, name: &str) -> Result<(), TaskError> {
+    *budget = budget.checked_sub(n).ok_or_else(|| TaskError::Task {
+        task: name.to_string(),
+        message: format!(
+            "the selection expands to more than {MAX_SELECTED_MEMBERS} tasks and groups (groups listing groups many times?)"
+        ),
+    })?;
+    Ok(())
+}
+
+/// Whether two paths name the same file (after resolving links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Every YAML file under `dir`; a folder that cannot be read is a warning, not
+/// silence. Folders are visited once each by their canonical path, so a
+/// symbolic link back up the tree ends instead of looping for ever.
+fn collect_yaml_files(
+    dir: &Path,
+    depth: usize,
+    visited: &mut HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+    warnings: &mut Vec<String>,
+) {
+    let canonical = match dir.canonicalize() {
+        Ok(canonical) => canonical,
+        Err(err) => {
+            warnings.push(format!("cannot read task folder {}: {err}", dir.display()));
+            return;
+        }
+    };
+    if !visited.insert(canonical) {
+        // Reached again through a link: already indexed.
+        return;
+    }
+    if depth > MAX_FOLDER_DEPTH {
+        warnings.push(format!(
+            "task folder {} is nested deeper than {MAX_FOLDER_DEPTH} folders: skipped",
+            dir.display()
+        ));
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
@@ -328,7 +447,7 @@ fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>, warnings: &mut Vec<Str
         };
         let path = entry.path();
         if path.is_dir() {
-            collect_yaml_files(&path, out, warnings);
+            collect_yaml_files(&path, depth + 1, visited, out, warnings);
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")

@@ -97,6 +97,31 @@ pub enum Response {
     Generate { results: Vec<GenerateResult> },
 }
 
+impl Response {
+    /// Whether every log-prob is a finite number. A NaN or infinite log-prob
+    /// (a broken model file, a lying server) must fail its sample: scored, a
+    /// NaN loses every comparison and the first choice wins (`acc` 1.0 when
+    /// the gold is choice 0), and one infinity poisons a perplexity.
+    pub fn check_finite(&self) -> Result<(), String> {
+        let bad = match self {
+            Response::Loglikelihood { results } => results
+                .iter()
+                .position(|r| !r.logprob.is_finite())
+                .map(|i| (results[i].logprob, format!("continuation {i}"))),
+            Response::Rolling { result } => {
+                (!result.logprob.is_finite()).then(|| (result.logprob, "the text".to_string()))
+            }
+            Response::Generate { .. } => None,
+        };
+        match bad {
+            None => Ok(()),
+            Some((logprob, what)) => Err(format!(
+                "the backend returned a log-prob of {logprob} for {what}; a log-prob must be a finite number"
+            )),
+        }
+    }
+}
+
 /// The scores of one doc.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleScores {
@@ -122,6 +147,14 @@ impl Task {
         );
         for (split, files) in &config.dataset.data_files {
             for file in files {
+                // Not a regular file (a device such as /dev/zero, a FIFO): never
+                // read it, it may not end.
+                if file.exists() && !file.is_file() {
+                    return Err(TaskError::file(
+                        file,
+                        format!("data file of split `{split}` is not a regular file"),
+                    ));
+                }
                 let bytes = std::fs::read(file).map_err(|err| {
                     TaskError::file(
                         file,
@@ -165,8 +198,24 @@ impl Task {
             &eval_split,
         )?;
         let n_original_docs = all_eval.len();
+        if n_original_docs == 0 {
+            // Running it would report a score over n = 0 and succeed.
+            return Err(TaskError::Task {
+                task: config.name.clone(),
+                message: format!(
+                    "the evaluation split `{eval_split}` has no docs ({})",
+                    split_files(&config, &eval_split)
+                ),
+            });
+        }
         let mut eval_docs: Vec<(usize, Doc)> = all_eval.into_iter().enumerate().collect();
         if let Some(subset) = &config.doc_subset {
+            if subset.size == 0 {
+                return Err(TaskError::Task {
+                    task: config.name.clone(),
+                    message: "`doc_subset.size` is 0: no doc would be evaluated".into(),
+                });
+            }
             let mut rng = ChaCha8Rng::seed_from_u64(subset.seed);
             eval_docs.shuffle(&mut rng);
             eval_docs.truncate(subset.size);
@@ -336,9 +385,10 @@ impl Task {
 
     /// The target as lm-evaluation-harness reads it: a digit string becomes
     /// an int when the task has choices, a rendered `[...]` becomes a list.
+    /// An empty list is an error: no answer could ever be right.
     fn target(&self, doc_id: usize, doc: &Doc, has_choices: bool) -> Result<Json, TaskError> {
         let value = self.field(doc_id, "doc_to_target", &self.config.doc_to_target, doc)?;
-        Ok(match value {
+        let value = match value {
             Json::String(s)
                 if has_choices && !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) =>
             {
@@ -348,7 +398,16 @@ impl Task {
                 serde_json::from_str(&s).unwrap_or(Json::String(s))
             }
             other => other,
-        })
+        };
+        if value.as_array().is_some_and(Vec::is_empty) {
+            return Err(TaskError::Template {
+                task: self.config.name.clone(),
+                doc_id,
+                field: "doc_to_target".into(),
+                message: "the target is an empty list: the doc has no gold answer".into(),
+            });
+        }
+        Ok(value)
     }
 
     /// Gold choice indices for a multiple-choice doc.
@@ -681,6 +740,10 @@ impl Task {
                 instance.doc_id
             ),
         };
+        response.check_finite().map_err(|message| TaskError::Task {
+            task: self.config.name.clone(),
+            message: format!("doc {}: {message}", instance.doc_id),
+        })?;
         let mut scores = SampleScores {
             metrics: BTreeMap::new(),
             filtered: BTreeMap::new(),
@@ -806,6 +869,22 @@ impl Task {
         }
         n_choices.iter().map(|&n| 1.0 / n as f64).sum::<f64>() / n_choices.len() as f64
     }
+}
+
+/// The data files of a split, for messages.
+fn split_files(config: &TaskConfig, split: &str) -> String {
+    config
+        .dataset
+        .data_files
+        .get(split)
+        .map(|files| {
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 fn mc2_labels(doc: &Doc) -> Option<Vec<i64>> {

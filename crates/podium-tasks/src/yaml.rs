@@ -93,7 +93,22 @@ impl Node {
     }
 }
 
+/// The deepest nesting of lists and mappings a task file may use. Task
+/// configs nest a few levels; the bound keeps a hostile file from exhausting
+/// the stack of every recursive walk over the tree.
+pub const MAX_DEPTH: usize = 64;
+
+/// How much aliases (`*name`) may add to a document, counted in nodes plus
+/// bytes of keys and scalars. Each alias is a copy of its anchor, so without a
+/// budget a 1 KB file of nested aliases ("billion laughs") expands to gigabytes.
+pub const MAX_ALIAS_EXPANSION: usize = 1_000_000;
+
 /// Parse one YAML document from `text`, attributing nodes to `file`.
+///
+/// The parser's events are consumed in a loop (not yaml-rust2's recursive
+/// `load`), so nesting is bounded by [`MAX_DEPTH`] before it can overflow the
+/// stack; a second document, an unsupported tag or aliases that expand beyond
+/// [`MAX_ALIAS_EXPANSION`] are located errors.
 pub fn parse(text: &str, file: &Path) -> Result<Node, TaskError> {
     let file = Arc::new(file.to_path_buf());
     let mut builder = Builder {
@@ -102,19 +117,25 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, TaskError> {
         anchors: HashMap::new(),
         root: None,
         error: None,
+        alias_expansion: 0,
+        documents: 0,
     };
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, false)
-        .map_err(|err| TaskError::Yaml {
+    loop {
+        let (event, mark) = parser.next_token().map_err(|err| TaskError::Yaml {
             loc: Loc {
                 file: file.clone(),
                 line: err.marker().line(),
             },
             message: err.info().to_string(),
         })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+        if event == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
     }
     Ok(builder.root.unwrap_or(Node {
         value: Value::Null,
@@ -141,6 +162,9 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     error: Option<TaskError>,
+    /// Nodes and bytes added by aliases so far.
+    alias_expansion: usize,
+    documents: usize,
 }
 
 impl Builder {
@@ -204,13 +228,74 @@ impl Builder {
     }
 }
 
-fn local_tag(tag: Option<yaml_rust2::parser::Tag>) -> Option<String> {
-    let tag = tag?;
-    if tag.handle == "!" {
-        Some(tag.suffix)
+/// The YAML core schema's tag prefix (what `!!` stands for).
+const CORE_SCHEMA: &str = "tag:yaml.org,2002:";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeKind {
+    Scalar,
+    Seq,
+    Map,
+}
+
+/// What a node's tag means here.
+#[derive(Default)]
+struct TagMeaning {
+    /// The one local tag lm-evaluation-harness defines, `function` (the
+    /// config layer reads it).
+    local: Option<String>,
+    /// `!!str`: the scalar is text even when it looks like a number.
+    as_text: bool,
+}
+
+/// Accepts no tag, `!function`, and the core-schema tags that only restate
+/// the node's kind (`!!str`, `!!seq`, `!!map`). Anything else would be
+/// silently misread (`!!binary` data as text, a custom tag's meaning
+/// dropped), so it is an error.
+fn check_tag(tag: Option<yaml_rust2::parser::Tag>, kind: NodeKind) -> Result<TagMeaning, String> {
+    let Some(tag) = tag else {
+        return Ok(TagMeaning::default());
+    };
+    if tag.handle == "!" && tag.suffix == "function" {
+        return Ok(TagMeaning {
+            local: Some(tag.suffix),
+            as_text: false,
+        });
+    }
+    if tag.handle == CORE_SCHEMA {
+        match (tag.suffix.as_str(), kind) {
+            ("str", NodeKind::Scalar) => {
+                return Ok(TagMeaning {
+                    local: None,
+                    as_text: true,
+                });
+            }
+            ("seq", NodeKind::Seq) | ("map", NodeKind::Map) => {
+                return Ok(TagMeaning::default());
+            }
+            _ => {}
+        }
+    }
+    let written = if tag.handle == CORE_SCHEMA {
+        format!("!!{}", tag.suffix)
     } else {
-        // Core-schema tags (`!!str`, ...) are accepted and resolved as usual.
-        None
+        format!("{}{}", tag.handle, tag.suffix)
+    };
+    Err(format!(
+        "unsupported tag `{written}`: task files use plain YAML values, `!!str` and lm-evaluation-harness's `!function`"
+    ))
+}
+
+/// The size of a node for the alias budget: nodes plus bytes of keys and text.
+fn expansion_weight(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Str(s) => s.len(),
+        Value::Seq(items) => items.iter().map(expansion_weight).sum(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, _, v)| k.len() + expansion_weight(v))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,
     }
 }
 
@@ -243,33 +328,61 @@ impl MarkedEventReceiver for Builder {
             return;
         }
         let loc = self.loc(mark);
+        let kind = match &event {
+            Event::SequenceStart(..) => Some(NodeKind::Seq),
+            Event::MappingStart(..) => Some(NodeKind::Map),
+            _ => None,
+        };
+        if kind.is_some() && self.stack.len() >= MAX_DEPTH {
+            self.fail(
+                loc,
+                format!("lists and mappings nest deeper than {MAX_DEPTH} levels"),
+            );
+            return;
+        }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let tag = local_tag(tag);
-                let value = if style == TScalarStyle::Plain {
+                let (tag, as_text) = match check_tag(tag, NodeKind::Scalar) {
+                    Ok(meaning) => (meaning.local, meaning.as_text),
+                    Err(message) => return self.fail(loc, message),
+                };
+                let value = if style == TScalarStyle::Plain && !as_text {
                     resolve_plain_scalar(&text)
                 } else {
+                    // Quoted, block and `!!str` scalars are text as written.
                     Value::Str(text)
                 };
                 self.push_value(Node { value, loc, tag }, anchor);
             }
-            Event::SequenceStart(anchor, tag) => self.stack.push(Frame::Seq {
-                node: Node {
-                    value: Value::Seq(Vec::new()),
-                    loc,
-                    tag: local_tag(tag),
-                },
-                anchor,
-            }),
-            Event::MappingStart(anchor, tag) => self.stack.push(Frame::Map {
-                node: Node {
-                    value: Value::Map(Vec::new()),
-                    loc,
-                    tag: local_tag(tag),
-                },
-                anchor,
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, tag) => {
+                let tag = match check_tag(tag, NodeKind::Seq) {
+                    Ok(meaning) => meaning.local,
+                    Err(message) => return self.fail(loc, message),
+                };
+                self.stack.push(Frame::Seq {
+                    node: Node {
+                        value: Value::Seq(Vec::new()),
+                        loc,
+                        tag,
+                    },
+                    anchor,
+                });
+            }
+            Event::MappingStart(anchor, tag) => {
+                let tag = match check_tag(tag, NodeKind::Map) {
+                    Ok(meaning) => meaning.local,
+                    Err(message) => return self.fail(loc, message),
+                };
+                self.stack.push(Frame::Map {
+                    node: Node {
+                        value: Value::Map(Vec::new()),
+                        loc,
+                        tag,
+                    },
+                    anchor,
+                    pending_key: None,
+                });
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(Frame::Seq { node, anchor } | Frame::Map { node, anchor, .. }) =
                     self.stack.pop()
@@ -277,15 +390,33 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(node, anchor);
                 }
             }
-            Event::Alias(anchor) => match self.anchors.get(&anchor).cloned() {
-                Some(node) => self.push_value(node, 0),
-                None => self.fail(loc, "alias to an unknown anchor".into()),
-            },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::Alias(anchor) => {
+                let Some(node) = self.anchors.get(&anchor) else {
+                    return self.fail(loc, "alias to an unknown anchor".into());
+                };
+                self.alias_expansion = self.alias_expansion.saturating_add(expansion_weight(node));
+                if self.alias_expansion > MAX_ALIAS_EXPANSION {
+                    return self.fail(
+                        loc,
+                        format!(
+                            "aliases expand to more than {MAX_ALIAS_EXPANSION} nodes and bytes (nested aliases that multiply?)"
+                        ),
+                    );
+                }
+                let node = node.clone();
+                self.push_value(node, 0);
+            }
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.fail(
+                        loc,
+                        "a second YAML document (after `---`): a task file holds one document"
+                            .into(),
+                    );
+                }
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }
 }
@@ -345,5 +476,78 @@ mod tests {
         assert!(message.starts_with("t.yaml:"), "{message}");
         let err = parse_str("a: 1\na: 2\n").unwrap_err();
         assert_eq!(err.to_string(), "t.yaml:2: duplicate key `a`");
+    }
+
+    /// Regression: yaml-rust2's recursive `load` overflowed the stack (an
+    /// abort, not an error) on deeply nested input.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep_list = format!("a:\n  {}x\n", "- ".repeat(200_000));
+        let err = parse_str(&deep_list).unwrap_err().to_string();
+        assert!(err.starts_with("t.yaml:2: "), "{err}");
+        assert!(err.contains("deeper than 64 levels"), "{err}");
+
+        let mut nested_maps = String::new();
+        for level in 0..100 {
+            nested_maps.push_str(&format!("{}k{level}:\n", " ".repeat(level)));
+        }
+        let err = parse_str(&nested_maps).unwrap_err().to_string();
+        assert!(err.contains("deeper than 64 levels"), "{err}");
+
+        let at_the_limit = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_str(&at_the_limit).is_ok());
+    }
+
+    /// Regression: a 1 KB "billion laughs" file expanded its aliases without
+    /// bound and exhausted memory.
+    #[test]
+    fn alias_expansion_has_a_budget() {
+        let mut text = String::from("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for level in 1..10 {
+            let prev = format!("*l{}", level - 1);
+            text.push_str(&format!(
+                "l{level}: &l{level} [{}]\n",
+                vec![prev; 10].join(", ")
+            ));
+        }
+        assert!(text.len() < 1024, "{}", text.len());
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.contains("aliases expand to more than"), "{err}");
+        assert!(err.starts_with("t.yaml:"), "{err}");
+    }
+
+    /// Regression: `!!binary`, other core tags and custom tags were dropped
+    /// silently, and a second document was ignored.
+    #[test]
+    fn unsupported_tags_and_second_documents_are_located_errors() {
+        let check = |text: &str, expected: &str| {
+            let err = parse_str(text).unwrap_err().to_string();
+            assert_eq!(err, expected, "{text}");
+        };
+        check(
+            "task: a\ndata: !!binary aGVsbG8=\n",
+            "t.yaml:2: unsupported tag `!!binary`: task files use plain YAML values, `!!str` and lm-evaluation-harness's `!function`",
+        );
+        check(
+            "task: a\nx: !custom 3\n",
+            "t.yaml:2: unsupported tag `!custom`: task files use plain YAML values, `!!str` and lm-evaluation-harness's `!function`",
+        );
+        check(
+            "task: a\nx: !!int 3\n",
+            "t.yaml:2: unsupported tag `!!int`: task files use plain YAML values, `!!str` and lm-evaluation-harness's `!function`",
+        );
+        check(
+            "task: a\n---\ntask: b\n",
+            "t.yaml:2: a second YAML document (after `---`): a task file holds one document",
+        );
+        // What is supported keeps working.
+        let node = parse_str(
+            "--- !!map\na: !!str 5\nb: !!str true\nc: !!seq [1]\nd: !function m.f\n...\n",
+        )
+        .unwrap();
+        assert_eq!(node.get("a").unwrap().value, Value::Str("5".into()));
+        assert_eq!(node.get("b").unwrap().value, Value::Str("true".into()));
+        assert_eq!(node.get("c").unwrap().to_json(), serde_json::json!([1]));
+        assert_eq!(node.get("d").unwrap().tag.as_deref(), Some("function"));
     }
 }

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| podium_fuzz::tasks::dataset_llama_cpp_hellaswag(data));
