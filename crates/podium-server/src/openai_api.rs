@@ -250,8 +250,13 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::bad_request)
 }
 
+/// vLLM's fields; `model` is accepted and ignored (one model is served), any other
+/// field is refused.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenizeRequest {
+    #[serde(rename = "model")]
+    _model: Option<Json>,
     prompt: String,
     #[serde(default = "yes")]
     add_special_tokens: bool,
@@ -262,7 +267,10 @@ fn yes() -> bool {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DetokenizeRequest {
+    #[serde(rename = "model")]
+    _model: Option<Json>,
     tokens: Vec<u32>,
 }
 

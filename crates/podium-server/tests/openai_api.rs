@@ -311,6 +311,16 @@ async fn bad_requests_get_json_errors() {
             "max_tokens",
         ),
         ("/v1/chat/completions", r#"{"messages": []}"#, "empty"),
+        (
+            "/tokenize",
+            r#"{"prompt": "a", "messages": []}"#,
+            "unknown field `messages`",
+        ),
+        (
+            "/detokenize",
+            r#"{"tokens": [97], "skip_special_tokens": false}"#,
+            "unknown field",
+        ),
     ] {
         let (status, text) = call(app(worker(4, None)), "POST", path, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {text}");
