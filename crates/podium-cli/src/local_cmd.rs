@@ -74,6 +74,27 @@ struct LocalEngine {
     backend: Arc<LocalBackend>,
     runtime: tokio::runtime::Handle,
     name: String,
+    vocab_size: usize,
+}
+
+/// How many ids the tokenizer knows: ids run from 0 without gaps, so the first id it
+/// has no text for (found by bisection) is the size.
+fn tokenizer_vocab_size(tokenizer: &dyn podium_local::TextTokenizer) -> usize {
+    let (mut known, mut unknown) = (0_u64, 1_u64 << 32);
+    if tokenizer.token_text(0).is_none() {
+        return 0;
+    }
+    while unknown - known > 1 {
+        let middle = known + (unknown - known) / 2;
+        match u32::try_from(middle)
+            .ok()
+            .and_then(|id| tokenizer.token_text(id))
+        {
+            Some(_) => known = middle,
+            None => unknown = middle,
+        }
+    }
+    usize::try_from(unknown).unwrap_or(usize::MAX)
 }
 
 impl Engine for LocalEngine {
@@ -212,6 +233,10 @@ impl Engine for LocalEngine {
             max_model_len: self.backend.max_context(),
         }
     }
+
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
 }
 
 /// Per-token log-probs, top alternatives and offsets of a prompt from its engine score
@@ -246,7 +271,7 @@ fn prompt_scores(
         });
         offset += text.len();
     }
-    let last = ids.len() - 1;
+    let last = ids.len().checked_sub(1).ok_or("empty prompt")?;
     let next_id = *score.top_token_ids.get(last).ok_or("no next token")?;
     let next_lp = score.top_logprobs.get(last).copied();
     let next = TokenLogprob {
@@ -286,7 +311,9 @@ pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Resu
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let vocab_size = tokenizer_vocab_size(backend.tokenizer().as_ref());
     let engine = LocalEngine {
+        vocab_size,
         backend: Arc::new(backend),
         runtime: runtime.handle().clone(),
         name: name.clone(),
@@ -300,7 +327,7 @@ pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Resu
             "serving `{name}` on http://{}/v1 (Ctrl-C to stop)",
             listener.local_addr()?
         );
-        podium_server::serve(listener, worker, async {
+        podium_server::serve(listener, worker, podium_server::Limits::default(), async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

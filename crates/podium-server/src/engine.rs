@@ -87,6 +87,8 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Generate from `prompt`, calling `on_text` with each new piece of text;
     /// stop when it returns false (a stop string was reached or the client left).
+    /// The prompt is tokenized as `tokenize(prompt, true)`; the HTTP layer has checked
+    /// that those tokens and `max_tokens` fit in `tokenizer_info().max_model_len`.
     fn generate(
         &self,
         prompt: &str,
@@ -112,6 +114,9 @@ pub trait Engine: Send + Sync + 'static {
     fn detokenize(&self, ids: &[u32]) -> Result<String, String>;
 
     fn tokenizer_info(&self) -> TokenizerInfo;
+
+    /// How many token ids the model has: a token-id prompt may use ids below it.
+    fn vocab_size(&self) -> usize;
 }
 
 pub(crate) enum Piece {

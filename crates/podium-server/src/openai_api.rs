@@ -9,8 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,51 +20,41 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
-use podium_core::ChatMessage;
-
 use crate::engine::{
     Engine, GenerateOutcome, GenerateParams, Job, Piece, Prompt, PromptScores, TokenLogprob, Worker,
 };
-
-/// Every error the API answers, with its status; never echoes internals.
-#[derive(Debug)]
-pub enum ApiError {
-    BadRequest(String),
-    Busy,
-    Model(String),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, kind, message) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request_error", m),
-            ApiError::Busy => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                "the request queue is full; retry later".to_string(),
-            ),
-            ApiError::Model(m) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", m),
-        };
-        (
-            status,
-            axum::Json(
-                json!({"error": {"message": message, "type": kind, "code": status.as_u16()}}),
-            ),
-        )
-            .into_response()
-    }
-}
+pub use crate::error::ApiError;
+use crate::request::{self, Limits, ModelShape};
 
 struct AppState {
     worker: Worker,
     next_id: AtomicU64,
+    limits: Limits,
+    model: ModelShape,
 }
 
-/// The router; tests call it with `oneshot`, `serve` binds it.
+const ROUTES: &str = "Podium serves GET /v1/models, POST /v1/completions, POST \
+                      /v1/chat/completions, POST /tokenize, POST /detokenize and GET \
+                      /tokenizer_info";
+
+/// The router with the default [`Limits`]; tests call it with `oneshot`, `serve`
+/// binds it.
 pub fn app(worker: Worker) -> Router {
+    app_with_limits(worker, Limits::default())
+}
+
+/// The router with the given bounds on what one request may ask for.
+pub fn app_with_limits(worker: Worker, limits: Limits) -> Router {
+    let model = ModelShape {
+        context: worker.engine.tokenizer_info().max_model_len,
+        vocab_size: worker.engine.vocab_size(),
+    };
+    let body_limit = limits.max_body_bytes;
     let state = std::sync::Arc::new(AppState {
         worker,
         next_id: AtomicU64::new(1),
+        limits,
+        model,
     });
     Router::new()
         .route("/v1/models", get(models))
@@ -73,13 +64,16 @@ pub fn app(worker: Worker) -> Router {
         .route("/tokenize", post(tokenize))
         .route("/detokenize", post(detokenize))
         .route("/tokenizer_info", get(tokenizer_info))
-        .fallback(|| async {
-            ApiError::BadRequest(
-                "unknown path: Podium serves /v1/models, /v1/completions, /v1/chat/completions, \
-                 /tokenize, /detokenize and /tokenizer_info"
-                    .into(),
-            )
+        .fallback(|uri: Uri| async move {
+            ApiError::not_found(format!("unknown path {}: {ROUTES}", uri.path()))
         })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::method_not_allowed(format!(
+                "{method} is not allowed on {}: {ROUTES}",
+                uri.path()
+            ))
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
@@ -87,9 +81,10 @@ pub fn app(worker: Worker) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     worker: Worker,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(worker))
+    axum::serve(listener, app_with_limits(worker, limits))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -109,141 +104,60 @@ async fn models(State(state): Shared) -> axum::Json<Json> {
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum StopField {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PromptField {
-    One(String),
-    Many(Vec<String>),
-    /// Token ids, as lm-evaluation-harness sends them when it tokenizes itself.
-    Ids(Vec<u32>),
-    ManyIds(Vec<Vec<u32>>),
-}
-
-#[derive(Debug, Deserialize)]
-struct CompletionRequest {
-    prompt: PromptField,
-    #[serde(flatten)]
-    sampling: Sampling,
-    #[serde(default)]
-    logprobs: Option<u32>,
-    #[serde(default)]
-    echo: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChatRequest {
-    messages: Vec<ChatMessage>,
-    #[serde(flatten)]
-    sampling: Sampling,
-}
-
-/// The generation fields that completions and chat completions share.
-#[derive(Debug, Deserialize)]
-struct Sampling {
-    #[serde(default, alias = "max_completion_tokens")]
-    max_tokens: Option<usize>,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    top_p: Option<f64>,
-    #[serde(default)]
-    seed: Option<u64>,
-    #[serde(default)]
-    stop: Option<StopField>,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-}
-
-impl Sampling {
-    /// The engine's parameters, with OpenAI's defaults and ranges.
-    fn params(&self) -> Result<GenerateParams, ApiError> {
-        let temperature = self.temperature.unwrap_or(1.0);
-        if !(0.0..=2.0).contains(&temperature) {
-            return Err(ApiError::BadRequest(format!(
-                "temperature must be between 0 and 2, got {temperature}"
-            )));
+/// The body, or 413 when it is over the limit (axum's own answer is plain text).
+fn body(body: Result<Bytes, BytesRejection>, limits: &Limits) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(limits.max_body_bytes)
+        } else {
+            ApiError::bad_request(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
         }
-        let top_p = self.top_p.unwrap_or(1.0);
-        if !(top_p > 0.0 && top_p <= 1.0) {
-            return Err(ApiError::BadRequest(format!(
-                "top_p must be in (0, 1], got {top_p}"
-            )));
-        }
-        Ok(GenerateParams {
-            max_tokens: self.max_tokens.unwrap_or(16),
-            temperature,
-            top_p,
-            seed: self.seed.unwrap_or(0),
-        })
-    }
-
-    fn include_usage(&self) -> bool {
-        self.stream_options
-            .as_ref()
-            .is_some_and(|o| o.include_usage)
-    }
-
-    fn stops(self) -> Vec<String> {
-        match self.stop {
-            None => Vec::new(),
-            Some(StopField::One(s)) => vec![s],
-            Some(StopField::Many(v)) => v,
-        }
-    }
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
-        .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))
+        .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))
 }
 
-async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: CompletionRequest = parse(&body)?;
-    let prompt = match request.prompt {
-        PromptField::One(p) => Prompt::Text(p),
-        PromptField::Many(mut v) if v.len() == 1 => Prompt::Text(v.remove(0)),
-        PromptField::Ids(ids) => Prompt::Ids(ids),
-        PromptField::ManyIds(mut v) if v.len() == 1 => Prompt::Ids(v.remove(0)),
-        PromptField::Many(_) | PromptField::ManyIds(_) => {
-            return Err(ApiError::BadRequest("send one prompt per request".into()));
-        }
-    };
-    let params = request.sampling.params()?;
-    let stream = request.sampling.stream;
+/// Tokens of a text prompt as the engine will run it (special tokens added).
+async fn count_tokens(state: &AppState, text: String) -> Result<usize, ApiError> {
+    blocking(state, move |engine| {
+        engine.tokenize(&text, true).map(|t| t.len())
+    })
+    .await
+}
+
+async fn completions(
+    State(state): Shared,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let raw = body(raw, &state.limits)?;
+    let request = request::decode_completion(&raw, &state.limits, &state.model)?;
     let id = format!("cmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
     let model = state.worker.model_id.clone();
+    let sampling = request.sampling;
 
     if request.echo {
-        if stream {
-            return Err(ApiError::BadRequest("`echo` cannot be streamed".into()));
-        }
-        if params.max_tokens > 1 {
-            return Err(ApiError::BadRequest(
-                "with `echo`, `max_tokens` must be 0 or 1".into(),
-            ));
-        }
+        let prompt = request.prompt;
+        // Scoring runs the prompt alone; the greedy next token comes from its last
+        // position, so a prompt that fills the context can still be scored.
+        let n_tokens = match &prompt {
+            Prompt::Text(text) => count_tokens(&state, text.clone()).await?,
+            Prompt::Ids(ids) => ids.len(),
+        };
+        request::check_prompt_tokens(n_tokens, &state.model)?;
+        let max_tokens = sampling.max_tokens.unwrap_or(0);
         let scores = score(&state.worker, prompt.clone()).await?;
         let mut tokens: Vec<&TokenLogprob> = scores.tokens.iter().collect();
         let mut text = match &prompt {
             Prompt::Text(text) => text.clone(),
             Prompt::Ids(_) => scores.tokens.iter().map(|t| t.token.as_str()).collect(),
         };
-        if params.max_tokens == 1 {
+        if max_tokens == 1 {
             tokens.push(&scores.next);
             text.push_str(&scores.next.token);
         }
@@ -262,22 +176,19 @@ async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiE
         return Ok(axum::Json(json!({
             "id": id, "object": "text_completion", "created": now(), "model": model,
             "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": n_prompt, "completion_tokens": params.max_tokens, "total_tokens": n_prompt + params.max_tokens},
+            "usage": {"prompt_tokens": n_prompt, "completion_tokens": max_tokens, "total_tokens": n_prompt + max_tokens},
         }))
         .into_response());
     }
-    if request.logprobs.is_some() {
-        return Err(ApiError::BadRequest(
-            "`logprobs` is supported with `echo: true` (prompt log-probs) only".into(),
-        ));
-    }
-    let include_usage = request.sampling.include_usage();
-    let prompt = match prompt {
+    let prompt = match request.prompt {
         Prompt::Text(text) => text,
         // The engine generates from text; ids are turned back into it.
         Prompt::Ids(ids) => blocking(&state, move |engine| engine.detokenize(&ids)).await?,
     };
-    let pieces = start_generation(&state.worker, prompt, params, request.sampling.stops())?;
+    let n_tokens = count_tokens(&state, prompt.clone()).await?;
+    let params = sampling.params(n_tokens, &state.model)?;
+    let (stream, include_usage) = (sampling.stream, sampling.include_usage);
+    let pieces = start_generation(&state.worker, prompt, params, sampling.stops)?;
     if stream {
         Ok(stream_response(pieces, id, model, false, include_usage).into_response())
     } else {
@@ -291,21 +202,21 @@ async fn completions(State(state): Shared, body: Bytes) -> Result<Response, ApiE
     }
 }
 
-async fn chat_completions(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: ChatRequest = parse(&body)?;
-    if request.messages.is_empty() {
-        return Err(ApiError::BadRequest("`messages` is empty".into()));
-    }
-    let params = request.sampling.params()?;
-    let prompt = state
-        .worker
-        .engine
-        .chat_prompt(&request.messages)
-        .map_err(ApiError::BadRequest)?;
+async fn chat_completions(
+    State(state): Shared,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let raw = body(raw, &state.limits)?;
+    let request = request::decode_chat(&raw, &state.limits)?;
+    let messages = request.messages;
+    let prompt = blocking(&state, move |engine| engine.chat_prompt(&messages)).await?;
+    let n_tokens = count_tokens(&state, prompt.clone()).await?;
+    let sampling = request.sampling;
+    let params = sampling.params(n_tokens, &state.model)?;
     let id = format!("chatcmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
     let model = state.worker.model_id.clone();
-    let (stream, include_usage) = (request.sampling.stream, request.sampling.include_usage());
-    let pieces = start_generation(&state.worker, prompt, params, request.sampling.stops())?;
+    let (stream, include_usage) = (sampling.stream, sampling.include_usage);
+    let pieces = start_generation(&state.worker, prompt, params, sampling.stops)?;
     if stream {
         Ok(stream_response(pieces, id, model, true, include_usage).into_response())
     } else {
@@ -335,12 +246,17 @@ async fn blocking<T: Send + 'static>(
     let engine = state.worker.engine.clone();
     tokio::task::spawn_blocking(move || call(engine.as_ref()))
         .await
-        .map_err(|e| ApiError::Model(format!("tokenizer task failed: {e}")))?
-        .map_err(ApiError::BadRequest)
+        .map_err(|e| ApiError::internal(format!("tokenizer task failed: {e}")))?
+        .map_err(ApiError::bad_request)
 }
 
+/// vLLM's fields; `model` is accepted and ignored (one model is served), any other
+/// field is refused.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenizeRequest {
+    #[serde(rename = "model")]
+    _model: Option<Json>,
     prompt: String,
     #[serde(default = "yes")]
     add_special_tokens: bool,
@@ -351,14 +267,20 @@ fn yes() -> bool {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DetokenizeRequest {
+    #[serde(rename = "model")]
+    _model: Option<Json>,
     tokens: Vec<u32>,
 }
 
 /// vLLM's `POST /tokenize`: `{"prompt", "add_special_tokens"}` -> `{"tokens", "count",
 /// "max_model_len"}`.
-async fn tokenize(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: TokenizeRequest = parse(&body)?;
+async fn tokenize(
+    State(state): Shared,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: TokenizeRequest = parse(&body(raw, &state.limits)?)?;
     let max_model_len = state.worker.engine.tokenizer_info().max_model_len;
     let tokens = blocking(&state, move |engine| {
         engine.tokenize(&request.prompt, request.add_special_tokens)
@@ -371,8 +293,11 @@ async fn tokenize(State(state): Shared, body: Bytes) -> Result<Response, ApiErro
 }
 
 /// vLLM's `POST /detokenize`: `{"tokens"}` -> `{"prompt"}`.
-async fn detokenize(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: DetokenizeRequest = parse(&body)?;
+async fn detokenize(
+    State(state): Shared,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: DetokenizeRequest = parse(&body(raw, &state.limits)?)?;
     let prompt = blocking(&state, move |engine| engine.detokenize(&request.tokens)).await?;
     Ok(axum::Json(json!({ "prompt": prompt })).into_response())
 }
@@ -393,11 +318,11 @@ async fn score(worker: &Worker, prompt: Prompt) -> Result<PromptScores, ApiError
     worker
         .jobs
         .try_send(Job::Score { prompt, reply })
-        .map_err(|_| ApiError::Busy)?;
+        .map_err(|_| ApiError::busy())?;
     receiver
         .await
-        .map_err(|_| ApiError::Model("the model thread stopped".into()))?
-        .map_err(ApiError::Model)
+        .map_err(|_| ApiError::internal("the model thread stopped"))?
+        .map_err(ApiError::internal)
 }
 
 fn start_generation(
@@ -415,7 +340,7 @@ fn start_generation(
             stop,
             pieces,
         })
-        .map_err(|_| ApiError::Busy)?;
+        .map_err(|_| ApiError::busy())?;
     Ok(receiver)
 }
 
@@ -426,10 +351,10 @@ async fn collect(
     while let Some(piece) = pieces.recv().await {
         match piece {
             Piece::Text(t) => text.push_str(&t),
-            Piece::Done(outcome) => return outcome.map(|o| (text, o)).map_err(ApiError::Model),
+            Piece::Done(outcome) => return outcome.map(|o| (text, o)).map_err(ApiError::internal),
         }
     }
-    Err(ApiError::Model("the model thread stopped".into()))
+    Err(ApiError::internal("the model thread stopped"))
 }
 
 fn stream_response(
@@ -500,10 +425,8 @@ fn stream_response(
                         Some((Ok(event), (pieces, next)))
                     }
                     Some(Piece::Done(Err(message))) => {
-                        let event = Event::default().data(
-                            json!({"error": {"message": message, "type": "server_error"}})
-                                .to_string(),
-                        );
+                        let event = Event::default()
+                            .data(ApiError::internal(message).to_json().to_string());
                         Some((Ok(event), (pieces, Phase::Done)))
                     }
                     None => None,

@@ -107,11 +107,20 @@ impl Engine for FakeEngine {
     fn tokenizer_info(&self) -> TokenizerInfo {
         TokenizerInfo {
             eos_token: Some("$".into()),
-            max_model_len: 2048,
+            max_model_len: CONTEXT,
             ..TokenizerInfo::default()
         }
     }
+
+    /// Every Unicode scalar value is a token.
+    fn vocab_size(&self) -> usize {
+        VOCAB
+    }
 }
+
+/// The fake model's context, in tokens (characters).
+const CONTEXT: usize = 2048;
+const VOCAB: usize = 0x11_0000;
 
 fn worker(queue: usize, gate: Option<Arc<Mutex<()>>>) -> Worker {
     worker_with_batches(queue, gate, Arc::default())
@@ -302,7 +311,16 @@ async fn bad_requests_get_json_errors() {
             "max_tokens",
         ),
         ("/v1/chat/completions", r#"{"messages": []}"#, "empty"),
-        ("/v2/nothing", "{}", "unknown path"),
+        (
+            "/tokenize",
+            r#"{"prompt": "a", "messages": []}"#,
+            "unknown field `messages`",
+        ),
+        (
+            "/detokenize",
+            r#"{"tokens": [97], "skip_special_tokens": false}"#,
+            "unknown field",
+        ),
     ] {
         let (status, text) = call(app(worker(4, None)), "POST", path, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {text}");
@@ -394,6 +412,7 @@ async fn podiums_own_client_round_trips_through_both_http_clients() {
     tokio::spawn(podium_server::serve(
         listener,
         worker(64, None),
+        podium_server::Limits::default(),
         std::future::pending(),
     ));
     for http_client in ["builtin", "reqwest"] {
@@ -438,5 +457,388 @@ async fn podiums_own_client_round_trips_through_both_http_clients() {
             (scores[1].logprob + 0.3).abs() < 1e-9,
             "{http_client}: {scores:?}"
         );
+    }
+}
+
+/// Checks that `body` on `path` is refused with `status`, an OpenAI-shaped error
+/// body (`message`, `type`, `param`, `code`) and a message containing `needle`.
+async fn check_refused(
+    router: axum::Router,
+    path: &str,
+    body: &str,
+    status: StatusCode,
+    needle: &str,
+) {
+    let (got, text) = call(router, "POST", path, body).await;
+    let shown = &body[..body.len().min(200)];
+    assert_eq!(got, status, "{path} {shown}: {text}");
+    let json: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{shown}: {e}: {text}"));
+    let error = json["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{text}"));
+    for key in ["message", "type", "param", "code"] {
+        assert!(error.contains_key(key), "{shown}: no `{key}` in {text}");
+    }
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(needle),
+        "{shown}: {message:?} lacks {needle:?}"
+    );
+}
+
+/// Regression (issue 9, class 7): a prompt longer than the context used to be queued
+/// and held the model for minutes before a 500; it is refused before it reaches the
+/// worker, naming the limit and the prompt's size, and `max_tokens` must fit too.
+#[tokio::test]
+async fn prompts_and_max_tokens_beyond_the_context_are_refused_at_once() {
+    let long = "a".repeat(CONTEXT + 1);
+    let ids: Vec<u32> = vec![97; CONTEXT + 1];
+    for (path, body, needle) in [
+        (
+            "/v1/completions",
+            json!({"prompt": long, "max_tokens": 1}),
+            "2049 tokens",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": long, "max_tokens": 0, "echo": true, "logprobs": 1}),
+            "context of 2048 tokens",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": ids, "max_tokens": 1, "echo": true, "logprobs": 1}),
+            "2049 tokens",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": long}]}),
+            "context of 2048 tokens",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "abc", "max_tokens": CONTEXT}),
+            "at most 2045 can be generated",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "abc", "max_tokens": u64::MAX}),
+            "at most 2045 can be generated",
+        ),
+    ] {
+        check_refused(
+            app(worker(4, None)),
+            path,
+            &body.to_string(),
+            StatusCode::BAD_REQUEST,
+            needle,
+        )
+        .await;
+    }
+    // A prompt that exactly fills the context can still be scored.
+    let full = "a".repeat(CONTEXT);
+    let body = json!({"prompt": full, "max_tokens": 1, "echo": true, "logprobs": 1});
+    let (status, text) = call(
+        app(worker(4, None)),
+        "POST",
+        "/v1/completions",
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    // Without `max_tokens`, generation takes what the context leaves (16 at most).
+    let body = json!({"prompt": "a".repeat(CONTEXT - 2)});
+    let (status, text) = call(
+        app(worker(4, None)),
+        "POST",
+        "/v1/completions",
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let json: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["usage"]["completion_tokens"], 2);
+}
+
+/// Regression (issue 9, class 7): an empty prompt and token ids outside the
+/// vocabulary are the client's errors (400), not the model's (500).
+#[tokio::test]
+async fn empty_prompts_and_unknown_token_ids_are_client_errors() {
+    for (body, needle) in [
+        (json!({"prompt": ""}), "empty"),
+        (json!({"prompt": []}), "empty"),
+        (
+            json!({"prompt": "", "echo": true, "max_tokens": 0, "logprobs": 1}),
+            "empty",
+        ),
+        (
+            json!({"prompt": [97, VOCAB], "echo": true, "max_tokens": 0, "logprobs": 1}),
+            "token id 1114112 at position 1 is outside the model's vocabulary",
+        ),
+        (
+            json!({"prompt": [[VOCAB]], "max_tokens": 1}),
+            "outside the model's vocabulary",
+        ),
+    ] {
+        check_refused(
+            app(worker(4, None)),
+            "/v1/completions",
+            &body.to_string(),
+            StatusCode::BAD_REQUEST,
+            needle,
+        )
+        .await;
+    }
+}
+
+/// Regression (issue 9, class 7): fields the server does not implement used to be
+/// ignored silently (`n: 3` returned one choice); they are refused, naming the field,
+/// unless at their neutral value. `model` and `user` are harmless and accepted.
+#[tokio::test]
+async fn unsupported_and_unknown_fields_are_refused() {
+    let completion = |extra: Json| {
+        let mut body = json!({"prompt": "ab", "max_tokens": 1});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body.to_string()
+    };
+    let chat = |extra: Json| {
+        let mut body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body.to_string()
+    };
+    for (path, body, needle) in [
+        (
+            "/v1/completions",
+            completion(json!({"n": 2})),
+            "`n` must be 1",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"best_of": 3})),
+            "`best_of` must be 1",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"suffix": "z"})),
+            "suffix",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"presence_penalty": 0.5})),
+            "presence_penalty",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"frequency_penalty": 1})),
+            "frequency_penalty",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"logit_bias": {"50256": -100}})),
+            "logit_bias",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"top_k": 40})),
+            "unknown field `top_k`",
+        ),
+        (
+            "/v1/completions",
+            completion(json!({"stream_options": {"include_usage": true}})),
+            "stream_options",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"n": 2})),
+            "`n` must be 1",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"logprobs": true})),
+            "logprobs",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"top_logprobs": 2})),
+            "top_logprobs",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"tools": [{"type": "function"}]})),
+            "tools",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"tool_choice": "auto"})),
+            "tool_choice",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"response_format": {"type": "json_object"}})),
+            "response_format",
+        ),
+        (
+            "/v1/chat/completions",
+            chat(json!({"reasoning_effort": "high"})),
+            "unknown field",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi", "name": "bob"}]}).to_string(),
+            "unknown field `name`",
+        ),
+    ] {
+        check_refused(
+            app(worker(4, None)),
+            path,
+            &body,
+            StatusCode::BAD_REQUEST,
+            needle,
+        )
+        .await;
+    }
+    for (path, body) in [
+        (
+            "/v1/completions",
+            completion(
+                json!({"model": "x", "user": "u", "n": 1, "best_of": 1, "presence_penalty": 0,
+                "frequency_penalty": 0.0, "logit_bias": {}, "suffix": null}),
+            ),
+        ),
+        (
+            "/v1/chat/completions",
+            chat(
+                json!({"model": "x", "user": "u", "n": 1, "logprobs": false, "top_logprobs": 0,
+                "tools": [], "tool_choice": "none", "response_format": {"type": "text"},
+                "stream": false}),
+            ),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 2})
+                .to_string(),
+        ),
+    ] {
+        let (status, text) = call(app(worker(4, None)), "POST", path, &body).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {text}");
+    }
+}
+
+/// Regression (issue 9, class 7): the work one request may ask for is bounded, and
+/// the error says which limit was hit; a body over the size limit gets 413 as JSON.
+#[tokio::test]
+async fn each_request_is_bounded_by_the_documented_limits() {
+    let limits = podium_server::Limits::default();
+    let message = json!({"role": "user", "content": "x"});
+    let messages = vec![message; limits.max_messages + 1];
+    let stops: Vec<String> = (0..=limits.max_stop_strings)
+        .map(|i| format!("s{i}"))
+        .collect();
+    let long_stop = "s".repeat(limits.max_stop_bytes + 1);
+    for (path, body, needle) in [
+        (
+            "/v1/chat/completions",
+            json!({"messages": messages, "max_tokens": 1}),
+            "1025 messages, more than the limit of 1024",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "a", "stop": stops}),
+            "17 stop strings, more than the limit of 16",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "a", "stop": long_stop}),
+            "longer than the limit of 256 bytes",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "a", "echo": true, "max_tokens": 0, "logprobs": 5}),
+            "at most 1 is supported",
+        ),
+    ] {
+        check_refused(
+            app(worker(4, None)),
+            path,
+            &body.to_string(),
+            StatusCode::BAD_REQUEST,
+            needle,
+        )
+        .await;
+    }
+    let huge = json!({"prompt": "a".repeat(limits.max_body_bytes)}).to_string();
+    for path in [
+        "/v1/completions",
+        "/v1/chat/completions",
+        "/tokenize",
+        "/detokenize",
+    ] {
+        check_refused(
+            app(worker(4, None)),
+            path,
+            &huge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than the limit of 4194304 bytes",
+        )
+        .await;
+    }
+    // The limits can be changed.
+    let small = podium_server::Limits {
+        max_body_bytes: 64,
+        ..podium_server::Limits::default()
+    };
+    let body = json!({"prompt": "a".repeat(64)}).to_string();
+    let router = podium_server::app_with_limits(worker(4, None), small);
+    check_refused(
+        router,
+        "/v1/completions",
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "limit of 64 bytes",
+    )
+    .await;
+}
+
+/// Regression (issue 9, class 7): an unknown path was a 400 and a wrong method an
+/// empty 405; both answer OpenAI-shaped JSON with 404 and 405.
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_openai_json() {
+    for (method, path, status, needle) in [
+        (
+            "POST",
+            "/v2/nothing",
+            StatusCode::NOT_FOUND,
+            "unknown path /v2/nothing",
+        ),
+        ("GET", "/", StatusCode::NOT_FOUND, "unknown path /"),
+        (
+            "GET",
+            "/v1/completions",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET is not allowed on /v1/completions",
+        ),
+        (
+            "DELETE",
+            "/v1/models",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "DELETE is not allowed",
+        ),
+    ] {
+        let (got, text) = call(app(worker(4, None)), method, path, "{}").await;
+        assert_eq!(got, status, "{method} {path}: {text}");
+        let json: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        assert!(
+            json["error"]["message"].as_str().unwrap().contains(needle),
+            "{text}"
+        );
+        for key in ["type", "param", "code"] {
+            assert!(
+                json["error"].as_object().unwrap().contains_key(key),
+                "{text}"
+            );
+        }
     }
 }

@@ -29,6 +29,13 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// An SQLite error on an open file database (a full disk, a read-only folder).
+    #[error("database {path}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("run {0} does not exist")]
     RunNotFound(i64),
     #[error(transparent)]

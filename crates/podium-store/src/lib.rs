@@ -14,7 +14,7 @@ mod timestamp;
 
 pub use cache::cache_key;
 pub use error::StoreError;
-pub use migrations::SCHEMA_VERSION;
+pub use migrations::{PAUSE_MIGRATION_ENV, SCHEMA_VERSION, create_at_version};
 pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
     SampleWrite, TokenTotals,

@@ -119,8 +119,44 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         transaction
             .execute_batch(sql)
             .and_then(|()| transaction.pragma_update(None, "user_version", target_version))
-            .and_then(|()| transaction.commit())
             .map_err(as_migration_error)?;
+        pause_for_fault_injection(target_version);
+        transaction.commit().map_err(as_migration_error)?;
+    }
+    Ok(())
+}
+
+/// The environment variable that makes a migration wait, inside its transaction and
+/// after all its statements, for this many milliseconds: the `kill -9` test
+/// (crates/podium-cli/tests/store_faults.rs) kills the process there.
+pub const PAUSE_MIGRATION_ENV: &str = "PODIUM_TEST_PAUSE_MIGRATION_MS";
+
+fn pause_for_fault_injection(target_version: i64) {
+    let Some(ms) = std::env::var(PAUSE_MIGRATION_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    eprintln!("podium-store: paused inside the migration to schema version {target_version}");
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+/// Creates a database at `path` with the schema of `version` (an older Podium's), to
+/// test migrating it. Not for production use.
+#[doc(hidden)]
+pub fn create_at_version(path: &std::path::Path, version: i64) -> Result<(), StoreError> {
+    let connection = Connection::open(path)?;
+    connection.query_row("PRAGMA journal_mode = WAL", [], |row| {
+        row.get::<_, String>(0)
+    })?;
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(usize::try_from(version).unwrap_or(0))
+    {
+        connection.execute_batch(sql)?;
+        connection.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -22,6 +22,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// mutex and call it from `spawn_blocking` in async code.
 pub struct Store {
     connection: Connection,
+    /// The database file, named in errors; `None` in memory.
+    path: Option<PathBuf>,
 }
 
 impl Store {
@@ -54,48 +56,110 @@ impl Store {
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_error)?;
-        Self::configure(connection)
+        Self::configure(connection, Some(path.to_owned()))
     }
 
     /// A private, empty database for tests and dry runs (no WAL: nothing shares it).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Self::configure(Connection::open_in_memory()?)
+        Self::configure(Connection::open_in_memory()?, None)
     }
 
-    fn configure(mut connection: Connection) -> Result<Store, StoreError> {
-        connection.busy_timeout(BUSY_TIMEOUT)?;
-        // SQLite leaves foreign keys off by default; on, a sample can never point
-        // at a run that does not exist.
-        connection.pragma_update(None, "foreign_keys", true)?;
-        migrate(&mut connection)?;
-        Ok(Store { connection })
+    fn configure(connection: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        let mut store = Store { connection, path };
+        store.with_mut(|this| {
+            this.connection.busy_timeout(BUSY_TIMEOUT)?;
+            // SQLite leaves foreign keys off by default; on, a sample can never point
+            // at a run that does not exist.
+            this.connection.pragma_update(None, "foreign_keys", true)?;
+            migrate(&mut this.connection)
+        })?;
+        Ok(store)
+    }
+
+    /// Runs one operation; an SQLite error names the database file (a full disk or
+    /// a read-only folder is reported with the file it hit).
+    fn with<T>(
+        &self,
+        operation: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = operation(self);
+        result.map_err(|error| self.named(error))
+    }
+
+    /// [`Store::with`] for operations that need the connection mutably (transactions).
+    fn with_mut<T>(
+        &mut self,
+        operation: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = operation(self);
+        result.map_err(|error| self.named(error))
+    }
+
+    fn named(&self, error: StoreError) -> StoreError {
+        match (error, &self.path) {
+            (StoreError::Sqlite(source), Some(path)) => StoreError::Database {
+                path: path.clone(),
+                source,
+            },
+            (error, _) => error,
+        }
+    }
+
+    /// Caps the database at `pages` pages for this connection (SQLite's
+    /// `max_page_count`): writes past it fail as on a full disk. For fault-injection
+    /// tests.
+    #[doc(hidden)]
+    pub fn simulate_full_disk_at_pages(&self, pages: u64) -> Result<u64, StoreError> {
+        self.with(|this| {
+            Ok(this.connection.query_row(
+                &format!("PRAGMA max_page_count = {pages}"),
+                [],
+                |row| row.get(0),
+            )?)
+        })
+    }
+
+    /// Pages the database file has now (`PRAGMA page_count`).
+    #[doc(hidden)]
+    pub fn page_count(&self) -> Result<u64, StoreError> {
+        self.with(|this| {
+            Ok(this
+                .connection
+                .query_row("PRAGMA page_count", [], |row| row.get(0))?)
+        })
     }
 
     /// The journal mode in effect (`wal` for file databases, `memory` in memory).
     pub fn journal_mode(&self) -> Result<String, StoreError> {
-        Ok(self
-            .connection
-            .query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+        self.with(|this| {
+            Ok(this
+                .connection
+                .query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+        })
     }
 
     /// The schema version of the open database (`PRAGMA user_version`).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .connection
-            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        self.with(|this| {
+            Ok(this
+                .connection
+                .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        })
     }
 
     /// Returns the id of the model with this (spec, fingerprint), inserting it if
     /// new. A known chat-template hash is updated; `None` never erases one.
     pub fn upsert_model(&self, model: &ModelRecord) -> Result<i64, StoreError> {
-        Ok(self.connection.query_row(
-            "INSERT INTO models (spec, fingerprint, chat_template_hash) VALUES (?1, ?2, ?3)
-             ON CONFLICT (spec, fingerprint) DO UPDATE
-                 SET chat_template_hash = coalesce(excluded.chat_template_hash, chat_template_hash)
-             RETURNING id",
-            params![model.spec, model.fingerprint, model.chat_template_hash],
-            |row| row.get(0),
-        )?)
+        self.with(|this| {
+            Ok(this.connection.query_row(
+                "INSERT INTO models (spec, fingerprint, chat_template_hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (spec, fingerprint) DO UPDATE
+                     SET chat_template_hash = coalesce(excluded.chat_template_hash, chat_template_hash)
+                 RETURNING id",
+                params![model.spec, model.fingerprint, model.chat_template_hash],
+                |row| row.get(0),
+            )?)
+        })
     }
 
     /// Returns the id of the task with this (name, content hash), inserting it if new.
@@ -105,13 +169,15 @@ impl Store {
         content_hash: &str,
         config_json: &str,
     ) -> Result<i64, StoreError> {
-        Ok(self.connection.query_row(
-            "INSERT INTO tasks (name, content_hash, config_json) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name, content_hash) DO UPDATE SET config_json = excluded.config_json
-             RETURNING id",
-            params![name, content_hash, config_json],
-            |row| row.get(0),
-        )?)
+        self.with(|this| {
+            Ok(this.connection.query_row(
+                "INSERT INTO tasks (name, content_hash, config_json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name, content_hash) DO UPDATE SET config_json = excluded.config_json
+                 RETURNING id",
+                params![name, content_hash, config_json],
+                |row| row.get(0),
+            )?)
+        })
     }
 
     /// Returns the run with this identity, creating it if there is none, so that
@@ -127,105 +193,109 @@ impl Store {
         manifest_json: &str,
         podium_version: &str,
     ) -> Result<(i64, RunState), StoreError> {
-        // IMMEDIATE takes the write lock before the lookup, so two processes
-        // resuming the same run cannot both decide to create it.
-        let transaction = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seed = seed_to_sql(key.seed);
-        let existing: Option<(i64, RunStatus)> = transaction
-            .query_row(
-                "SELECT id, status FROM runs
-                 WHERE model_id = ?1 AND task_id = ?2 AND n_shots = ?3 AND chat_template = ?4
-                   AND seed = ?5 AND ifnull(limit_n, -1) = ifnull(?6, -1)",
-                params![
-                    key.model_id,
-                    key.task_id,
-                    key.n_shots,
-                    key.chat_template,
-                    seed,
-                    key.limit
-                ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let outcome = match existing {
-            Some((run_id, RunStatus::Finished)) => (
-                run_id,
-                RunState {
-                    existing: true,
-                    finished: true,
-                },
-            ),
-            Some((run_id, status)) => {
-                if status == RunStatus::Failed {
-                    transaction.execute(
-                        "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL
-                         WHERE id = ?1",
-                        params![run_id],
-                    )?;
-                }
-                // A killed session recorded no end: it counts up to its last stored
-                // sample (a failed one was closed already). A new session starts now.
-                transaction.execute(
-                    &format!(
-                        "UPDATE runs SET active_ms = active_ms + {}, session_started_at = ?2
-                         WHERE id = ?1",
-                        session_ms(
-                            "(SELECT max(created_at) FROM samples
-                              WHERE run_id = ?1 AND created_at >= runs.session_started_at)"
-                        )
-                    ),
-                    params![run_id, now_rfc3339()],
-                )?;
-                (
-                    run_id,
-                    RunState {
-                        existing: true,
-                        finished: false,
-                    },
-                )
-            }
-            None => {
-                transaction.execute(
-                    "INSERT INTO runs (model_id, task_id, manifest_json, podium_version, n_shots,
-                                       chat_template, seed, limit_n, status, started_at,
-                                       active_ms, session_started_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, 0, ?9)",
+        self.with_mut(|this| {
+            // IMMEDIATE takes the write lock before the lookup, so two processes
+            // resuming the same run cannot both decide to create it.
+            let transaction = this
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let seed = seed_to_sql(key.seed);
+            let existing: Option<(i64, RunStatus)> = transaction
+                .query_row(
+                    "SELECT id, status FROM runs
+                     WHERE model_id = ?1 AND task_id = ?2 AND n_shots = ?3 AND chat_template = ?4
+                       AND seed = ?5 AND ifnull(limit_n, -1) = ifnull(?6, -1)",
                     params![
                         key.model_id,
                         key.task_id,
-                        manifest_json,
-                        podium_version,
                         key.n_shots,
                         key.chat_template,
                         seed,
-                        key.limit,
-                        now_rfc3339()
+                        key.limit
                     ],
-                )?;
-                (
-                    transaction.last_insert_rowid(),
-                    RunState {
-                        existing: false,
-                        finished: false,
-                    },
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
-            }
-        };
-        transaction.commit()?;
-        Ok(outcome)
+                .optional()?;
+            let outcome = match existing {
+                Some((run_id, RunStatus::Finished)) => (
+                    run_id,
+                    RunState {
+                        existing: true,
+                        finished: true,
+                    },
+                ),
+                Some((run_id, status)) => {
+                    if status == RunStatus::Failed {
+                        transaction.execute(
+                            "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL
+                             WHERE id = ?1",
+                            params![run_id],
+                        )?;
+                    }
+                    // A killed session recorded no end: it counts up to its last stored
+                    // sample (a failed one was closed already). A new session starts now.
+                    transaction.execute(
+                        &format!(
+                            "UPDATE runs SET active_ms = active_ms + {}, session_started_at = ?2
+                             WHERE id = ?1",
+                            session_ms(
+                                "(SELECT max(created_at) FROM samples
+                                  WHERE run_id = ?1 AND created_at >= runs.session_started_at)"
+                            )
+                        ),
+                        params![run_id, now_rfc3339()],
+                    )?;
+                    (
+                        run_id,
+                        RunState {
+                            existing: true,
+                            finished: false,
+                        },
+                    )
+                }
+                None => {
+                    transaction.execute(
+                        "INSERT INTO runs (model_id, task_id, manifest_json, podium_version, n_shots,
+                                           chat_template, seed, limit_n, status, started_at,
+                                           active_ms, session_started_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, 0, ?9)",
+                        params![
+                            key.model_id,
+                            key.task_id,
+                            manifest_json,
+                            podium_version,
+                            key.n_shots,
+                            key.chat_template,
+                            seed,
+                            key.limit,
+                            now_rfc3339()
+                        ],
+                    )?;
+                    (
+                        transaction.last_insert_rowid(),
+                        RunState {
+                            existing: false,
+                            finished: false,
+                        },
+                    )
+                }
+            };
+            transaction.commit()?;
+            Ok(outcome)
+        })
     }
 
     /// Document ids of the run's successful samples: the ones resume can skip.
     pub fn completed_doc_ids(&self, run_id: i64) -> Result<HashSet<u64>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT doc_id FROM samples WHERE run_id = ?1 AND status = 'ok'")?;
-        let doc_ids = statement
-            .query_map(params![run_id], |row| row.get(0))?
-            .collect::<Result<HashSet<u64>, _>>()?;
-        Ok(doc_ids)
+        self.with(|this| {
+            let mut statement = this
+                .connection
+                .prepare("SELECT doc_id FROM samples WHERE run_id = ?1 AND status = 'ok'")?;
+            let doc_ids = statement
+                .query_map(params![run_id], |row| row.get(0))?
+                .collect::<Result<HashSet<u64>, _>>()?;
+            Ok(doc_ids)
+        })
     }
 
     /// Stores one sample in one transaction. Writing a document again replaces
@@ -236,120 +306,130 @@ impl Store {
         run_id: i64,
         sample: &SampleRecord,
     ) -> Result<SampleWrite, StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let run_exists = transaction
-            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![run_id], |_| {
-                Ok(())
-            })
-            .optional()?
-            .is_some();
-        if !run_exists {
-            return Err(StoreError::RunNotFound(run_id));
-        }
-        let previous: Option<SampleStatus> = transaction
-            .query_row(
-                "SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2",
-                params![run_id, sample.doc_id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let write = match (previous, sample.status) {
-            (None, _) => SampleWrite::Inserted,
-            (Some(SampleStatus::Ok), SampleStatus::Failed) => SampleWrite::KeptExisting,
-            (Some(_), _) => SampleWrite::Replaced,
-        };
-        if write != SampleWrite::KeptExisting {
-            transaction.execute(
-                "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json, responses_json,
-                                      metrics_json, n_input_tokens, n_output_tokens, timing_json,
-                                      status, error, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (run_id, doc_id) DO UPDATE SET
-                     prompt_hash = excluded.prompt_hash,
-                     requests_json = excluded.requests_json,
-                     responses_json = excluded.responses_json,
-                     metrics_json = excluded.metrics_json,
-                     n_input_tokens = excluded.n_input_tokens,
-                     n_output_tokens = excluded.n_output_tokens,
-                     timing_json = excluded.timing_json,
-                     status = excluded.status,
-                     error = excluded.error,
-                     created_at = excluded.created_at",
-                params![
-                    run_id,
-                    sample.doc_id,
-                    sample.prompt_hash,
-                    sample.requests_json,
-                    sample.responses_json,
-                    sample.metrics_json,
-                    sample.n_input_tokens,
-                    sample.n_output_tokens,
-                    sample.timing_json,
-                    sample.status,
-                    sample.error,
-                    now_rfc3339()
-                ],
-            )?;
-        }
-        transaction.commit()?;
-        Ok(write)
+        self.with_mut(|this| {
+            let transaction = this
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let run_exists = transaction
+                .query_row("SELECT 1 FROM runs WHERE id = ?1", params![run_id], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            if !run_exists {
+                return Err(StoreError::RunNotFound(run_id));
+            }
+            let previous: Option<SampleStatus> = transaction
+                .query_row(
+                    "SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2",
+                    params![run_id, sample.doc_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let write = match (previous, sample.status) {
+                (None, _) => SampleWrite::Inserted,
+                (Some(SampleStatus::Ok), SampleStatus::Failed) => SampleWrite::KeptExisting,
+                (Some(_), _) => SampleWrite::Replaced,
+            };
+            if write != SampleWrite::KeptExisting {
+                transaction.execute(
+                    "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json, responses_json,
+                                          metrics_json, n_input_tokens, n_output_tokens, timing_json,
+                                          status, error, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT (run_id, doc_id) DO UPDATE SET
+                         prompt_hash = excluded.prompt_hash,
+                         requests_json = excluded.requests_json,
+                         responses_json = excluded.responses_json,
+                         metrics_json = excluded.metrics_json,
+                         n_input_tokens = excluded.n_input_tokens,
+                         n_output_tokens = excluded.n_output_tokens,
+                         timing_json = excluded.timing_json,
+                         status = excluded.status,
+                         error = excluded.error,
+                         created_at = excluded.created_at",
+                    params![
+                        run_id,
+                        sample.doc_id,
+                        sample.prompt_hash,
+                        sample.requests_json,
+                        sample.responses_json,
+                        sample.metrics_json,
+                        sample.n_input_tokens,
+                        sample.n_output_tokens,
+                        sample.timing_json,
+                        sample.status,
+                        sample.error,
+                        now_rfc3339()
+                    ],
+                )?;
+            }
+            transaction.commit()?;
+            Ok(write)
+        })
     }
 
     /// All samples of a run, ok and failed, in document order.
     pub fn samples(&self, run_id: i64) -> Result<Vec<SampleRecord>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT doc_id, prompt_hash, requests_json, responses_json, metrics_json,
-                    n_input_tokens, n_output_tokens, timing_json, status, error
-             FROM samples WHERE run_id = ?1 ORDER BY doc_id",
-        )?;
-        let samples = statement
-            .query_map(params![run_id], sample_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(samples)
+        self.with(|this| {
+            let mut statement = this.connection.prepare(
+                "SELECT doc_id, prompt_hash, requests_json, responses_json, metrics_json,
+                        n_input_tokens, n_output_tokens, timing_json, status, error
+                 FROM samples WHERE run_id = ?1 ORDER BY doc_id",
+            )?;
+            let samples = statement
+                .query_map(params![run_id], sample_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(samples)
+        })
     }
 
     /// Marks a run finished with its aggregated results.
     pub fn finish_run(&self, run_id: i64, results_json: &str) -> Result<(), StoreError> {
-        self.update_run(
-            run_id,
-            &format!(
-                "UPDATE runs SET status = 'finished', finished_at = ?2, results_json = ?3,
-                                 error = NULL, active_ms = active_ms + {},
-                                 session_started_at = NULL
-                 WHERE id = ?1",
-                session_ms("?2")
-            ),
-            params![run_id, now_rfc3339(), results_json],
-        )
+        self.with(|this| {
+            this.update_run(
+                run_id,
+                &format!(
+                    "UPDATE runs SET status = 'finished', finished_at = ?2, results_json = ?3,
+                                     error = NULL, active_ms = active_ms + {},
+                                     session_started_at = NULL
+                     WHERE id = ?1",
+                    session_ms("?2")
+                ),
+                params![run_id, now_rfc3339(), results_json],
+            )
+        })
     }
 
     /// Marks a run failed with the reason; its ok samples stay for a later resume.
     pub fn fail_run(&self, run_id: i64, error: &str) -> Result<(), StoreError> {
-        self.update_run(
-            run_id,
-            &format!(
-                "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3,
-                                 active_ms = active_ms + {}, session_started_at = NULL
-                 WHERE id = ?1",
-                session_ms("?2")
-            ),
-            params![run_id, now_rfc3339(), error],
-        )
+        self.with(|this| {
+            this.update_run(
+                run_id,
+                &format!(
+                    "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3,
+                                     active_ms = active_ms + {}, session_started_at = NULL
+                     WHERE id = ?1",
+                    session_ms("?2")
+                ),
+                params![run_id, now_rfc3339(), error],
+            )
+        })
     }
 
     /// Sets a finished (or failed) run back to running, e.g. to add documents.
     /// Its results are cleared because they no longer cover every sample; until
     /// it finishes again the board shows the previous finished run, if any.
     pub fn reopen_run(&self, run_id: i64) -> Result<(), StoreError> {
-        self.update_run(
-            run_id,
-            "UPDATE runs SET status = 'running', finished_at = NULL, results_json = NULL,
-                             error = NULL, session_started_at = ?2
-             WHERE id = ?1",
-            params![run_id, now_rfc3339()],
-        )
+        self.with(|this| {
+            this.update_run(
+                run_id,
+                "UPDATE runs SET status = 'running', finished_at = NULL, results_json = NULL,
+                                 error = NULL, session_started_at = ?2
+                 WHERE id = ?1",
+                params![run_id, now_rfc3339()],
+            )
+        })
     }
 
     fn update_run(
@@ -366,115 +446,125 @@ impl Store {
 
     /// Every run, oldest first, with its sample counts.
     pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT r.id, m.spec, t.name, r.status,
-                    (SELECT count(*) FROM samples s WHERE s.run_id = r.id),
-                    (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'failed'),
-                    r.started_at, r.finished_at, r.n_shots, r.seed, r.limit_n
-             FROM runs r
-             JOIN models m ON m.id = r.model_id
-             JOIN tasks t ON t.id = r.task_id
-             ORDER BY r.id",
-        )?;
-        let runs = statement
-            .query_map([], |row| {
-                Ok(RunSummary {
-                    run_id: row.get(0)?,
-                    model_spec: row.get(1)?,
-                    task_name: row.get(2)?,
-                    status: row.get(3)?,
-                    n_samples: row.get(4)?,
-                    n_failed: row.get(5)?,
-                    started_at: row.get(6)?,
-                    finished_at: row.get(7)?,
-                    n_shots: row.get(8)?,
-                    seed: seed_from_sql(row.get(9)?),
-                    limit: row.get(10)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(runs)
+        self.with(|this| {
+            let mut statement = this.connection.prepare(
+                "SELECT r.id, m.spec, t.name, r.status,
+                        (SELECT count(*) FROM samples s WHERE s.run_id = r.id),
+                        (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'failed'),
+                        r.started_at, r.finished_at, r.n_shots, r.seed, r.limit_n
+                 FROM runs r
+                 JOIN models m ON m.id = r.model_id
+                 JOIN tasks t ON t.id = r.task_id
+                 ORDER BY r.id",
+            )?;
+            let runs = statement
+                .query_map([], |row| {
+                    Ok(RunSummary {
+                        run_id: row.get(0)?,
+                        model_spec: row.get(1)?,
+                        task_name: row.get(2)?,
+                        status: row.get(3)?,
+                        n_samples: row.get(4)?,
+                        n_failed: row.get(5)?,
+                        started_at: row.get(6)?,
+                        finished_at: row.get(7)?,
+                        n_shots: row.get(8)?,
+                        seed: seed_from_sql(row.get(9)?),
+                        limit: row.get(10)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(runs)
+        })
     }
 
     /// For each (model spec, task name), the most recently finished run,
     /// ordered by model spec then task name.
     /// Token counts summed over the successful samples of run `run_id`.
     pub fn run_token_totals(&self, run_id: i64) -> Result<TokenTotals, StoreError> {
-        let totals = self.connection.query_row(
-            "SELECT COUNT(*), COUNT(n_input_tokens), COALESCE(SUM(n_input_tokens), 0),
-                    COALESCE(SUM(n_output_tokens), 0)
-             FROM samples WHERE run_id = ?1 AND status = 'ok'",
-            [run_id],
-            |row| {
-                Ok(TokenTotals {
-                    samples: row.get(0)?,
-                    counted: row.get(1)?,
-                    input_tokens: row.get(2)?,
-                    output_tokens: row.get(3)?,
-                })
-            },
-        )?;
-        Ok(totals)
+        self.with(|this| {
+            let totals = this.connection.query_row(
+                "SELECT COUNT(*), COUNT(n_input_tokens), COALESCE(SUM(n_input_tokens), 0),
+                        COALESCE(SUM(n_output_tokens), 0)
+                 FROM samples WHERE run_id = ?1 AND status = 'ok'",
+                [run_id],
+                |row| {
+                    Ok(TokenTotals {
+                        samples: row.get(0)?,
+                        counted: row.get(1)?,
+                        input_tokens: row.get(2)?,
+                        output_tokens: row.get(3)?,
+                    })
+                },
+            )?;
+            Ok(totals)
+        })
     }
 
     pub fn latest_results(&self) -> Result<Vec<LatestResult>, StoreError> {
-        // finished_at has a fixed-width format, so text order is time order; the
-        // run id breaks ties between runs finished in the same microsecond.
-        let mut statement = self.connection.prepare(
-            "SELECT spec, name, id, finished_at, results_json, started_at, active_ms FROM (
-                 SELECT m.spec, t.name, r.id, r.finished_at, r.results_json, r.started_at,
-                        r.active_ms,
-                        row_number() OVER (
-                            PARTITION BY m.spec, t.name
-                            ORDER BY r.finished_at DESC, r.id DESC
-                        ) AS recency
-                 FROM runs r
-                 JOIN models m ON m.id = r.model_id
-                 JOIN tasks t ON t.id = r.task_id
-                 WHERE r.status = 'finished'
-                   AND r.finished_at IS NOT NULL
-                   AND r.results_json IS NOT NULL
-             )
-             WHERE recency = 1
-             ORDER BY spec, name",
-        )?;
-        let results = statement
-            .query_map([], |row| {
-                Ok(LatestResult {
-                    model_spec: row.get(0)?,
-                    task_name: row.get(1)?,
-                    run_id: row.get(2)?,
-                    finished_at: row.get(3)?,
-                    results_json: row.get(4)?,
-                    started_at: row.get(5)?,
-                    active_ms: row.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(results)
+        self.with(|this| {
+            // finished_at has a fixed-width format, so text order is time order; the
+            // run id breaks ties between runs finished in the same microsecond.
+            let mut statement = this.connection.prepare(
+                "SELECT spec, name, id, finished_at, results_json, started_at, active_ms FROM (
+                     SELECT m.spec, t.name, r.id, r.finished_at, r.results_json, r.started_at,
+                            r.active_ms,
+                            row_number() OVER (
+                                PARTITION BY m.spec, t.name
+                                ORDER BY r.finished_at DESC, r.id DESC
+                            ) AS recency
+                     FROM runs r
+                     JOIN models m ON m.id = r.model_id
+                     JOIN tasks t ON t.id = r.task_id
+                     WHERE r.status = 'finished'
+                       AND r.finished_at IS NOT NULL
+                       AND r.results_json IS NOT NULL
+                 )
+                 WHERE recency = 1
+                 ORDER BY spec, name",
+            )?;
+            let results = statement
+                .query_map([], |row| {
+                    Ok(LatestResult {
+                        model_spec: row.get(0)?,
+                        task_name: row.get(1)?,
+                        run_id: row.get(2)?,
+                        finished_at: row.get(3)?,
+                        results_json: row.get(4)?,
+                        started_at: row.get(5)?,
+                        active_ms: row.get(6)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(results)
+        })
     }
 
     /// The cached response for `key` (see [`cache_key`](crate::cache_key)), if any.
     pub fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .connection
-            .query_row(
-                "SELECT response_json FROM cache WHERE key = ?1",
-                params![key],
-                |row| row.get(0),
-            )
-            .optional()?)
+        self.with(|this| {
+            Ok(this
+                .connection
+                .query_row(
+                    "SELECT response_json FROM cache WHERE key = ?1",
+                    params![key],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
     }
 
     /// Caches `response_json` under `key`, replacing any earlier entry.
     pub fn cache_put(&self, key: &str, response_json: &str) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT INTO cache (key, response_json, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE
-                 SET response_json = excluded.response_json, created_at = excluded.created_at",
-            params![key, response_json, now_rfc3339()],
-        )?;
-        Ok(())
+        self.with(|this| {
+            this.connection.execute(
+                "INSERT INTO cache (key, response_json, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE
+                     SET response_json = excluded.response_json, created_at = excluded.created_at",
+                params![key, response_json, now_rfc3339()],
+            )?;
+            Ok(())
+        })
     }
 }
 
@@ -525,45 +615,49 @@ impl Store {
         config_json: &str,
         summary_json: &str,
     ) -> Result<i64, StoreError> {
-        self.connection.execute(
-            "INSERT INTO bench_results (model_spec, load, config_json, summary_json, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![
-                model_spec,
-                load,
-                config_json,
-                summary_json,
-                crate::rfc3339_utc(std::time::SystemTime::now())
-            ],
-        )?;
-        Ok(self.connection.last_insert_rowid())
+        self.with(|this| {
+            this.connection.execute(
+                "INSERT INTO bench_results (model_spec, load, config_json, summary_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    model_spec,
+                    load,
+                    config_json,
+                    summary_json,
+                    crate::rfc3339_utc(std::time::SystemTime::now())
+                ],
+            )?;
+            Ok(this.connection.last_insert_rowid())
+        })
     }
 
     /// The newest result of each (model, load level), ordered by model then load.
     pub fn latest_bench_results(&self) -> Result<Vec<BenchResult>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT id, model_spec, load, config_json, summary_json, created_at FROM (
-                 SELECT *, row_number() OVER (
-                     PARTITION BY model_spec, load ORDER BY created_at DESC, id DESC
-                 ) AS recency
-                 FROM bench_results
-             )
-             WHERE recency = 1
-             ORDER BY model_spec, load",
-        )?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok(BenchResult {
-                    id: row.get(0)?,
-                    model_spec: row.get(1)?,
-                    load: row.get(2)?,
-                    config_json: row.get(3)?,
-                    summary_json: row.get(4)?,
-                    created_at: row.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.with(|this| {
+            let mut statement = this.connection.prepare(
+                "SELECT id, model_spec, load, config_json, summary_json, created_at FROM (
+                     SELECT *, row_number() OVER (
+                         PARTITION BY model_spec, load ORDER BY created_at DESC, id DESC
+                     ) AS recency
+                     FROM bench_results
+                 )
+                 WHERE recency = 1
+                 ORDER BY model_spec, load",
+            )?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok(BenchResult {
+                        id: row.get(0)?,
+                        model_spec: row.get(1)?,
+                        load: row.get(2)?,
+                        config_json: row.get(3)?,
+                        summary_json: row.get(4)?,
+                        created_at: row.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 }
 
