@@ -425,7 +425,8 @@ impl Store {
             [run_id],
             |row| {
                 // `as` saturates (and maps NaN to 0), which is what a sum needs here.
-                let sum = |i| -> rusqlite::Result<u64> { Ok(row.get::<_, f64>(i)?.max(0.0) as u64) };
+                let sum =
+                    |i| -> rusqlite::Result<u64> { Ok(row.get::<_, f64>(i)?.max(0.0) as u64) };
                 Ok(TokenTotals {
                     samples: row.get(0)?,
                     counted: row.get(1)?,

@@ -571,7 +571,10 @@ fn absurd_token_counts_are_refused_by_name_before_writing() {
             ..sample(7, SampleStatus::Ok)
         };
         let err = store.put_sample(run_id, &record).unwrap_err();
-        assert!(matches!(err, StoreError::TokenCount { doc_id: 7, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::TokenCount { doc_id: 7, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("doc 7: n_"), "{err}");
     }
     assert!(store.samples(run_id).unwrap().is_empty());
