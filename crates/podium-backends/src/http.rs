@@ -209,9 +209,7 @@ fn redact_url_credentials(text: &str) -> String {
     while let Some(at) = rest.find("://") {
         let (before, after) = rest.split_at(at + 3);
         out.push_str(before);
-        let authority_end = after
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '&' | ' '))
-            .unwrap_or(after.len());
+        let authority_end = after.find(['/', '?', '#', '&', ' ']).unwrap_or(after.len());
         match after[..authority_end].rfind('@') {
             Some(userinfo_end) => {
                 out.push_str("***");
@@ -263,9 +261,7 @@ pub(crate) fn take_url_credentials(url: &str) -> (String, Option<UrlCredentials>
         return (url.to_string(), None);
     };
     let after = &url[at + 3..];
-    let authority_end = after
-        .find(|c: char| matches!(c, '/' | '?' | '#'))
-        .unwrap_or(after.len());
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
     let Some(userinfo_end) = after[..authority_end].rfind('@') else {
         return (url.to_string(), None);
     };

@@ -61,13 +61,13 @@ pub fn parse_spec(spec: &str) -> Result<ModelSpec, OpenError> {
 pub mod fuzzing {
     use std::time::Instant;
 
+    /// Decoded events as (event name, data), and how the stream ended.
+    pub type SseOutcome = (Vec<(Option<String>, String)>, Result<(), String>);
+
     /// Decode `chunks` as one server-sent event stream (each chunk as if it arrived
     /// on its own); the events as (event name, data), and how the stream ended:
     /// `Ok(())`, or the error text (an event over `max_event_bytes`, a cut event).
-    pub fn sse_events(
-        chunks: &[&[u8]],
-        max_event_bytes: usize,
-    ) -> (Vec<(Option<String>, String)>, Result<(), String>) {
+    pub fn sse_events(chunks: &[&[u8]], max_event_bytes: usize) -> SseOutcome {
         let mut decoder = crate::sse::SseDecoder::new(max_event_bytes);
         let mut events = Vec::new();
         for chunk in chunks {
