@@ -35,7 +35,9 @@ fn every_stored_input_runs_without_a_crash() {
     names.dedup();
     assert_eq!(names.len(), targets.len(), "two targets share a name");
     for target in &targets {
-        let cargo_fuzz_target = fuzz.join("fuzz_targets").join(format!("{}.rs", target.name));
+        let cargo_fuzz_target = fuzz
+            .join("fuzz_targets")
+            .join(format!("{}.rs", target.name));
         assert!(
             cargo_fuzz_target.is_file(),
             "{} has no cargo-fuzz target at {}",
@@ -46,13 +48,22 @@ fn every_stored_input_runs_without_a_crash() {
             for path in inputs(&fuzz.join(kind).join(target.name)) {
                 let data = std::fs::read(&path).unwrap();
                 let outcome = std::panic::catch_unwind(|| (target.run)(&data));
-                assert!(outcome.is_ok(), "{} crashed on {}", target.name, path.display());
+                assert!(
+                    outcome.is_ok(),
+                    "{} crashed on {}",
+                    target.name,
+                    path.display()
+                );
             }
         }
     }
     // Every folder of stored inputs belongs to a target (a renamed target keeps its inputs).
     for kind in ["corpus", "regressions"] {
-        for entry in std::fs::read_dir(fuzz.join(kind)).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(fuzz.join(kind))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.path().is_dir() {
                 assert!(
