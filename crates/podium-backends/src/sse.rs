@@ -160,18 +160,23 @@ impl SseDecoder {
             None => (line, &b""[..]),
         };
         match field {
-            b"event" => self.current.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => {
+                // Invalid UTF-8 grows when replaced (one byte to three): check after.
+                let name = String::from_utf8_lossy(value);
+                if name.len() > self.max_event_bytes {
+                    return Err(self.too_large().into());
+                }
+                self.current.event = Some(name.into_owned());
+            }
             b"data" => {
-                if self.current.data.len() + 1 + value.len() > self.max_event_bytes {
+                let text = String::from_utf8_lossy(value);
+                if self.current.data.len() + 1 + text.len() > self.max_event_bytes {
                     return Err(self.too_large().into());
                 }
                 if self.has_data {
                     self.current.data.push('\n');
                 }
-                match std::str::from_utf8(value) {
-                    Ok(text) => self.current.data.push_str(text),
-                    Err(_) => self.current.data.push_str(&String::from_utf8_lossy(value)),
-                }
+                self.current.data.push_str(&text);
                 self.has_data = true;
             }
             // `id` and `retry` matter only to browsers that reconnect.
