@@ -19,7 +19,7 @@ use podium_core::{
 use crate::OpenError;
 use crate::http::{
     self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure,
-    KeyHeader, failure_from_status, mark_cached, server_message, truncate_for_message,
+    KeyHeader, excerpt, failure_from_status, mark_cached, server_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder};
@@ -64,6 +64,7 @@ impl AnthropicBackend {
         }
         let mut base_url = DEFAULT_BASE_URL.to_string();
         let mut thinking_budget = None;
+        let mut credentials = None;
         let mut options = EndpointOptions::default();
         for (key, value) in http::query_pairs(query) {
             if http::is_secret_option(key) {
@@ -78,7 +79,10 @@ impl AnthropicBackend {
                             "`base_url` must start with http:// or https://, got `{value}`"
                         )));
                     }
-                    base_url = value.trim_end_matches('/').to_string();
+                    // `user:password@` travels as a header, never in the stored URL.
+                    let (bare, found) = http::take_url_credentials(value);
+                    base_url = bare.trim_end_matches('/').to_string();
+                    credentials = found;
                 }
                 "thinking" => {
                     let budget: u64 = value.parse().map_err(|_| {
@@ -107,6 +111,7 @@ impl AnthropicBackend {
             options,
             Some(key),
             KeyHeader::XApiKey,
+            credentials.as_ref(),
             &[("anthropic-version", API_VERSION)],
             cache,
         )
@@ -257,12 +262,9 @@ async fn stream_messages(
                 }
                 Ok(_) => format!(
                     "expected an event stream, got a JSON body: `{}`",
-                    truncate_for_message(text.trim(), 200)
+                    excerpt(text.trim(), 200)
                 ),
-                Err(err) => format!(
-                    "invalid JSON body ({err}): `{}`",
-                    truncate_for_message(text.trim(), 200)
-                ),
+                Err(err) => format!("invalid JSON body ({err}): `{}`", excerpt(text.trim(), 200)),
             },
         ));
     }
@@ -284,7 +286,7 @@ fn on_event(event: &SseEvent, recorder: &mut StreamRecorder) -> Result<bool, Fai
     let json: Value = serde_json::from_str(data).map_err(|err| {
         Failure::Permanent(format!(
             "invalid JSON in a stream event ({err}): `{}`",
-            truncate_for_message(data, 200)
+            excerpt(data, 200)
         ))
     })?;
     let kind = event
@@ -302,8 +304,8 @@ fn on_event(event: &SseEvent, recorder: &mut StreamRecorder) -> Result<bool, Fai
                 ]
                 .iter()
                 .filter_map(|key| usage.get(key).and_then(Value::as_u64))
-                .sum::<u64>();
-                recorder.set_input_tokens(n as usize);
+                .fold(0u64, u64::saturating_add);
+                recorder.set_input_tokens(n)?;
             }
         }
         "content_block_start" => {
@@ -352,7 +354,7 @@ fn on_event(event: &SseEvent, recorder: &mut StreamRecorder) -> Result<bool, Fai
         }
         "message_delta" => {
             if let Some(n) = json.pointer("/usage/output_tokens").and_then(Value::as_u64) {
-                recorder.set_output_tokens(n as usize);
+                recorder.set_output_tokens(n)?;
             }
         }
         "message_stop" => return Ok(true),

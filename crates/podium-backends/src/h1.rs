@@ -275,10 +275,19 @@ impl H1Pool {
     }
 }
 
-/// A connection's byte stream: plain TCP, or TLS over it.
+/// A connection's byte stream: plain TCP, or TLS over it (or, for the fuzz
+/// harness, bytes in memory).
 enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Memory(MemoryStream),
+}
+
+/// A response held in memory, read back in pieces of a given size.
+pub(crate) struct MemoryStream {
+    data: Vec<u8>,
+    position: usize,
+    piece: usize,
 }
 
 impl Stream {
@@ -290,6 +299,13 @@ impl Stream {
                 Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
                 read => read,
             },
+            Stream::Memory(memory) => {
+                let left = &memory.data[memory.position..];
+                let n = left.len().min(memory.piece).min(buf.len());
+                buf[..n].copy_from_slice(&left[..n]);
+                memory.position += n;
+                Ok(n)
+            }
         }
     }
 
@@ -300,6 +316,7 @@ impl Stream {
                 tls.write_all(data).await?;
                 tls.flush().await
             }
+            Stream::Memory(_) => Ok(()),
         }
     }
 }
@@ -449,9 +466,10 @@ async fn read_head(conn: &mut Conn, deadline: &mut Pin<Box<Sleep>>) -> Result<He
                     }
                 }
                 Err(err) => {
+                    let start = &conn.buffered()[..conn.buffered().len().min(1024)];
                     return Err(HeadError::Other(H1Error::Failed(format!(
                         "not an HTTP/1.1 response ({err}): `{}`",
-                        String::from_utf8_lossy(&conn.buffered()[..conn.buffered().len().min(80)])
+                        crate::secrets::excerpt(&String::from_utf8_lossy(start), 80)
                     ))));
                 }
             }
@@ -576,6 +594,49 @@ impl Response<'_> {
     }
 }
 
+/// Read a response from `data`, as if a server had sent it in pieces of `piece`
+/// bytes: the head, then the body by its framing. Returns the status and the body
+/// bytes, or the error a real connection would give. For the fuzz harness.
+pub(crate) async fn read_response_from(
+    data: Vec<u8>,
+    piece: usize,
+) -> Result<(u16, Vec<u8>), H1Error> {
+    let pool = H1Pool::new(1, Duration::from_secs(1));
+    let mut conn = Conn {
+        stream: Stream::Memory(MemoryStream {
+            data,
+            position: 0,
+            piece: piece.max(1),
+        }),
+        key: "memory".into(),
+        buf: vec![0; READ_BUFFER_BYTES],
+        start: 0,
+        end: 0,
+    };
+    let mut deadline = Box::pin(tokio::time::sleep(Duration::from_secs(3600)));
+    let head = match read_head(&mut conn, &mut deadline).await {
+        Ok(head) => head,
+        Err(HeadError::ClosedBeforeAnswer) => {
+            return Err(H1Error::Failed("closed before answering".into()));
+        }
+        Err(HeadError::Other(err)) => return Err(err),
+    };
+    let framing = head.framing();
+    let mut response = Response {
+        reusable: head.keep_alive && !matches!(framing, Framing::UntilClose),
+        head,
+        conn: Some(conn),
+        framing,
+        deadline,
+        pool: &pool,
+    };
+    let mut body = Vec::new();
+    while let Some(piece) = response.chunk().await? {
+        body.extend_from_slice(piece);
+    }
+    Ok((response.head.status, body))
+}
+
 fn cut_chunked() -> H1Error {
     H1Error::Failed("the connection closed in the middle of a chunk of the body".into())
 }
@@ -634,7 +695,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, H1Error> {
     u64::from_str_radix(size, 16).map_err(|_| {
         H1Error::Failed(format!(
             "invalid chunk size `{}` in the body",
-            super::http::truncate_for_message(&text, 40)
+            crate::secrets::excerpt(&text, 40)
         ))
     })
 }

@@ -15,7 +15,22 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use podium_core::{BackendError, ResponseCache};
 
 use crate::h1::{self, H1Error, H1Pool};
+use crate::secrets;
+pub(crate) use crate::secrets::excerpt;
 use crate::sse::{SseDecoder, SseEvent};
+
+/// Default of `max_body_bytes`: the most a response body may hold, streamed or not.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Default of `max_event_bytes`: the most one server-sent event (one of its lines, or
+/// its `data:` lines joined) may hold.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// An error body is read up to this size: only its first few hundred characters
+/// are shown, and a server must not make us read an endless one.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// A token count a server reports above this is taken for a broken or hostile
+/// server, and the request fails (no request holds a billion tokens; a count this
+/// size would overflow sums and costs).
+pub const MAX_TOKEN_COUNT: u64 = 1_000_000_000;
 
 /// Operational options of an endpoint, from the spec's `?key=value&…` part.
 /// None of them changes what a model answers, so none is part of a run's identity.
@@ -41,6 +56,12 @@ pub struct EndpointOptions {
     pub api_key_env: Option<String>,
     /// The HTTP client (`http_client=builtin|reqwest`).
     pub http_client: HttpClient,
+    /// The most bytes a response body may hold, streamed or not
+    /// (`max_body_bytes=N`, default 8 MiB); a larger one fails its request.
+    pub max_body_bytes: usize,
+    /// The most bytes one server-sent event may hold, any of its lines or its
+    /// `data:` joined (`max_event_bytes=N`, default 1 MiB); a larger one fails its request.
+    pub max_event_bytes: usize,
 }
 
 /// Which HTTP client serves an endpoint.
@@ -68,6 +89,8 @@ impl Default for EndpointOptions {
             retry_seed: 0,
             api_key_env: None,
             http_client: HttpClient::Builtin,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
         }
     }
 }
@@ -84,6 +107,8 @@ pub(crate) const ENDPOINT_OPTION_NAMES: &[&str] = &[
     "retry_seed",
     "api_key_env",
     "http_client",
+    "max_body_bytes",
+    "max_event_bytes",
 ];
 
 impl EndpointOptions {
@@ -133,6 +158,17 @@ impl EndpointOptions {
                     }
                 }
             }
+            "max_body_bytes" | "max_event_bytes" => {
+                let bytes: usize = whole(key, value)?;
+                if bytes == 0 {
+                    return Err(format!("`{key}` must be at least 1"));
+                }
+                if key == "max_body_bytes" {
+                    self.max_body_bytes = bytes;
+                } else {
+                    self.max_event_bytes = bytes;
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -150,7 +186,9 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(&str, &str)> {
 
 /// The spec with any value of a key-like option blanked, for error messages:
 /// a user who pasted a key into the spec must not see it echoed into logs.
-pub(crate) fn redact_spec(spec: &str) -> String {
+/// The credentials of any URL in it (`scheme://user:password@host`) are blanked too.
+pub fn redact_spec(spec: &str) -> String {
+    let spec = &redact_url_credentials(spec);
     let Some((head, query)) = spec.split_once('?') else {
         return spec.to_string();
     };
@@ -162,6 +200,107 @@ pub(crate) fn redact_spec(spec: &str) -> String {
         })
         .collect();
     format!("{head}?{}", pairs.join("&"))
+}
+
+/// `text` with the `user:password@` part of every URL in it replaced by `***@`.
+fn redact_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after.find(['/', '?', '#', '&', ' ']).unwrap_or(after.len());
+        match after[..authority_end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str("***");
+                rest = &after[userinfo_end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The credentials a base URL carries (`http://user:password@host/…`), taken out
+/// of it: they travel as an `Authorization: Basic` header marked sensitive, and
+/// never in the URL that is stored, shown or logged.
+#[derive(Clone)]
+pub(crate) struct UrlCredentials {
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for UrlCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UrlCredentials(***)")
+    }
+}
+
+impl UrlCredentials {
+    /// The header value `Basic base64(user:password)`, marked sensitive.
+    fn header_value(&self) -> Result<HeaderValue, String> {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.user, self.password));
+        // A server may echo the header back in an error.
+        secrets::register(&token);
+        let mut value = HeaderValue::from_str(&format!("Basic {token}"))
+            .map_err(|_| "the URL's credentials cannot be sent in a header".to_string())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+/// Split `scheme://user:password@host/path` into the URL without its credentials
+/// and the credentials (percent-decoded); a URL without them comes back unchanged.
+/// Every form of the credentials is registered as a secret, to be scrubbed from
+/// anything a server sends back.
+pub(crate) fn take_url_credentials(url: &str) -> (String, Option<UrlCredentials>) {
+    let Some(at) = url.find("://") else {
+        return (url.to_string(), None);
+    };
+    let after = &url[at + 3..];
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let Some(userinfo_end) = after[..authority_end].rfind('@') else {
+        return (url.to_string(), None);
+    };
+    let userinfo = &after[..userinfo_end];
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    for raw in [userinfo, user, password] {
+        secrets::register(raw);
+    }
+    let credentials = UrlCredentials {
+        user: percent_decode(user),
+        password: percent_decode(password),
+    };
+    secrets::register(&credentials.user);
+    secrets::register(&credentials.password);
+    let bare = format!("{}{}", &url[..at + 3], &after[userinfo_end + 1..]);
+    (bare, Some(credentials))
+}
+
+/// `%XX` escapes decoded (as UTF-8, lossily); anything else kept.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(Some(high)), Some(Some(low))) = (
+                bytes.get(i + 1).map(|b| hex(*b)),
+                bytes.get(i + 2).map(|b| hex(*b)),
+            )
+        {
+            out.push((high * 16 + low) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Option names that look like they carry a secret rather than name one.
@@ -186,7 +325,10 @@ impl ApiKey {
     /// Read the key from `env_name`. Errors name the variable, never its value.
     pub(crate) fn from_env(env_name: &str) -> Result<ApiKey, String> {
         match std::env::var(env_name) {
-            Ok(key) if !key.trim().is_empty() => Ok(ApiKey(key.trim().to_string())),
+            Ok(key) if !key.trim().is_empty() => {
+                secrets::register(key.trim());
+                Ok(ApiKey(key.trim().to_string()))
+            }
             Ok(_) => Err(format!("environment variable {env_name} is empty")),
             Err(std::env::VarError::NotPresent) => Err(format!(
                 "environment variable {env_name} is not set (it should hold the API key)"
@@ -225,6 +367,12 @@ pub(crate) enum Failure {
     Permanent(String),
     /// The endpoint cannot do what was asked, for any request.
     Unsupported(String),
+}
+
+impl From<crate::sse::EventTooLarge> for Failure {
+    fn from(err: crate::sse::EventTooLarge) -> Failure {
+        Failure::Permanent(err.to_string())
+    }
 }
 
 impl Failure {
@@ -293,10 +441,17 @@ impl Endpoint {
         options: EndpointOptions,
         key: Option<ApiKey>,
         key_header: KeyHeader,
+        credentials: Option<&UrlCredentials>,
         extra_headers: &[(&'static str, &'static str)],
         cache: Option<Arc<dyn ResponseCache>>,
     ) -> Result<Endpoint, String> {
         let mut headers = HeaderMap::new();
+        if let Some(credentials) = credentials {
+            if key.is_some() && key_header == KeyHeader::Bearer {
+                return Err("the base URL's `user:password@` and an API key would both be sent as the `Authorization` header: give only one".into());
+            }
+            headers.insert(reqwest::header::AUTHORIZATION, credentials.header_value()?);
+        }
         if let Some(key) = &key {
             let (name, value) = match key_header {
                 KeyHeader::Bearer => (reqwest::header::AUTHORIZATION, key.header_value("Bearer ")?),
@@ -343,10 +498,11 @@ impl Endpoint {
     /// Remove the key from text that came from a server or the network stack
     /// (servers do echo keys back in "invalid key" errors).
     pub(crate) fn redact(&self, text: &str) -> String {
-        match &self.key {
+        let text = match &self.key {
             Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "***"),
             _ => text.to_string(),
-        }
+        };
+        secrets::redact(&text)
     }
 
     /// POST a JSON `body` to `url`, asking for `accept`. Returns `t0` (taken right
@@ -369,7 +525,7 @@ impl Endpoint {
                 .post(&target, &headers, body.as_bytes(), self.options.timeout)
                 .await
                 .map_err(|err| failure_from_h1(err, "sending the request"))?;
-            return Ok((t0, Response::H1(response)));
+            return Ok((t0, self.response(Transport::H1(response))));
         }
         let request = self
             .client
@@ -384,11 +540,19 @@ impl Endpoint {
             .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
         Ok((
             t0,
-            Response::Reqwest {
+            self.response(Transport::Reqwest {
                 response,
                 chunk: Default::default(),
-            },
+            }),
         ))
+    }
+
+    fn response<'e>(&self, transport: Transport<'e>) -> Response<'e> {
+        Response {
+            transport,
+            max_body_bytes: self.options.max_body_bytes,
+            max_event_bytes: self.options.max_event_bytes,
+        }
     }
 
     fn cache_get(&self, key: &str) -> Option<String> {
@@ -583,14 +747,18 @@ impl RateLimiter {
                 {
                     window.entries.pop_front();
                 }
-                let used: u64 = window.entries.iter().map(|(_, _, t)| t).sum();
+                // Saturating: token counts come from servers.
+                let used: u64 = window
+                    .entries
+                    .iter()
+                    .fold(0u64, |sum, (_, _, t)| sum.saturating_add(*t));
                 let requests_ok = self
                     .requests_per_minute
                     .is_none_or(|rpm| window.entries.len() < rpm as usize);
                 // A request bigger than the whole budget still goes, alone.
-                let tokens_ok = self
-                    .tokens_per_minute
-                    .is_none_or(|tpm| window.entries.is_empty() || used + tokens <= tpm);
+                let tokens_ok = self.tokens_per_minute.is_none_or(|tpm| {
+                    window.entries.is_empty() || used.saturating_add(tokens) <= tpm
+                });
                 if requests_ok && tokens_ok {
                     let id = window.next_id;
                     window.next_id += 1;
@@ -681,8 +849,15 @@ fn proxy_in_environment() -> bool {
     .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
 }
 
-/// An answer from either transport, its head read.
-pub(crate) enum Response<'e> {
+/// An answer from either transport, its head read, with the endpoint's limits on
+/// what its body may hold.
+pub(crate) struct Response<'e> {
+    transport: Transport<'e>,
+    max_body_bytes: usize,
+    max_event_bytes: usize,
+}
+
+enum Transport<'e> {
     H1(h1::Response<'e>),
     Reqwest {
         response: reqwest::Response,
@@ -693,9 +868,9 @@ pub(crate) enum Response<'e> {
 
 impl Response<'_> {
     pub(crate) fn status(&self) -> u16 {
-        match self {
-            Response::H1(response) => response.head.status,
-            Response::Reqwest { response, .. } => response.status().as_u16(),
+        match &self.transport {
+            Transport::H1(response) => response.head.status,
+            Transport::Reqwest { response, .. } => response.status().as_u16(),
         }
     }
 
@@ -705,9 +880,9 @@ impl Response<'_> {
 
     /// A header's value; `name` in lower case.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        match self {
-            Response::H1(response) => response.head.header(name),
-            Response::Reqwest { response, .. } => response.headers().get(name)?.to_str().ok(),
+        match &self.transport {
+            Transport::H1(response) => response.head.header(name),
+            Transport::Reqwest { response, .. } => response.headers().get(name)?.to_str().ok(),
         }
     }
 
@@ -720,12 +895,12 @@ impl Response<'_> {
     /// The next piece of the body; `None` at its end. Errors name what was being
     /// done, `during()` (only formatted when there is an error).
     async fn chunk(&mut self, during: impl FnOnce() -> String) -> Result<Option<&[u8]>, Failure> {
-        match self {
-            Response::H1(response) => response
+        match &mut self.transport {
+            Transport::H1(response) => response
                 .chunk()
                 .await
                 .map_err(|err| failure_from_h1(err, &during())),
-            Response::Reqwest { response, chunk } => {
+            Transport::Reqwest { response, chunk } => {
                 match response
                     .chunk()
                     .await
@@ -741,27 +916,57 @@ impl Response<'_> {
         }
     }
 
-    /// The whole body.
+    /// The failure for a body larger than `max_body_bytes`.
+    fn too_large(&self) -> Failure {
+        Failure::Permanent(format!(
+            "the response body is larger than {} bytes (the endpoint option max_body_bytes)",
+            self.max_body_bytes
+        ))
+    }
+
+    /// The whole body, at most `max_body_bytes` of it (more is a failure, found
+    /// before reading when the server declares its length).
     pub(crate) async fn bytes(mut self) -> Result<Vec<u8>, Failure> {
+        let limit = self.max_body_bytes;
+        let declared = self
+            .header("content-length")
+            .and_then(|n| n.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(self.too_large());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = self.chunk(|| "reading the response".into()).await? {
+            if body.len() + chunk.len() > limit {
+                return Err(self.too_large());
+            }
             body.extend_from_slice(chunk);
         }
         Ok(body)
     }
 
-    /// The body as text, for error messages: whatever could be read.
-    pub(crate) async fn text(self) -> String {
-        String::from_utf8_lossy(&self.bytes().await.unwrap_or_default()).into_owned()
+    /// The body as text, for error messages: whatever could be read, up to
+    /// [`MAX_ERROR_BODY_BYTES`] (the rest is left unread).
+    pub(crate) async fn text(mut self) -> String {
+        let mut body = Vec::new();
+        while body.len() < MAX_ERROR_BODY_BYTES {
+            match self.chunk(String::new).await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_ERROR_BODY_BYTES - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        String::from_utf8_lossy(&body).into_owned()
     }
 
     /// Done with the body, perhaps before its end: a connection that can be reused
     /// goes back to its pool once the rest of the body has come (in at most 50 ms).
     async fn finish(self) {
         const WAIT: Duration = Duration::from_millis(50);
-        match self {
-            Response::H1(response) => response.finish(WAIT).await,
-            Response::Reqwest { mut response, .. } => {
+        match self.transport {
+            Transport::H1(response) => response.finish(WAIT).await,
+            Transport::Reqwest { mut response, .. } => {
                 // hyper pools a connection once its body has been read to the end.
                 let drain = async { while let Ok(Some(_)) = response.chunk().await {} };
                 let _ = tokio::time::timeout(WAIT, drain).await;
@@ -781,14 +986,22 @@ pub(crate) async fn read_events<F>(
 where
     F: FnMut(&SseEvent) -> Result<bool, Failure>,
 {
-    let mut decoder = SseDecoder::new();
+    let mut decoder = SseDecoder::new(response.max_event_bytes);
     let mut n_events = 0;
+    let mut n_bytes = 0usize;
     loop {
         let during = || format!("the stream was cut after {n_events} events");
+        let max_body_bytes = response.max_body_bytes;
         let Some(chunk) = response.chunk(during).await? else {
             break;
         };
         let at = Instant::now();
+        n_bytes = n_bytes.saturating_add(chunk.len());
+        if n_bytes > max_body_bytes {
+            return Err(Failure::Permanent(format!(
+                "the event stream is longer than {max_body_bytes} bytes (the endpoint option max_body_bytes), after {n_events} events"
+            )));
+        }
         let mut counted = |event: &SseEvent| {
             n_events += 1;
             on_event(event)
@@ -835,6 +1048,7 @@ pub(crate) async fn failure_from_status(response: Response<'_>) -> Failure {
     });
     let body = response.text().await;
     if let Some(location) = redirect {
+        let location = excerpt(&location, 200);
         return Failure::Permanent(format!(
             "HTTP {code}: the endpoint redirects to `{location}`; put that URL in the model spec"
         ));
@@ -850,7 +1064,8 @@ pub(crate) async fn failure_from_status(response: Response<'_>) -> Failure {
     }
 }
 
-/// The human part of an error body: `error.message`, `message`, or the text itself.
+/// The human part of an error body: `error.message`, `message`, or the text itself,
+/// secrets scrubbed before it is cut to 500 characters.
 pub(crate) fn server_message(body: &str) -> String {
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
         let candidates = [
@@ -861,15 +1076,15 @@ pub(crate) fn server_message(body: &str) -> String {
         ];
         if let Some(candidate) = candidates.into_iter().flatten().next() {
             return match candidate.as_str() {
-                Some(text) => truncate_for_message(text, 500),
-                None => truncate_for_message(&candidate.to_string(), 500),
+                Some(text) => excerpt(text, 500),
+                None => excerpt(&candidate.to_string(), 500),
             };
         }
     }
     if body.trim().is_empty() {
         "(empty body)".to_string()
     } else {
-        truncate_for_message(body.trim(), 500)
+        excerpt(body.trim(), 500)
     }
 }
 
@@ -921,14 +1136,6 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// At most `max_chars` characters of `text`, with `…` when cut.
-pub(crate) fn truncate_for_message(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,6 +1156,81 @@ mod tests {
         assert!(options.take("http_client", "curl").is_err());
         assert!(options.take("concurrency", "0").is_err());
         assert!(options.take("timeout_s", "-1").is_err());
+        assert_eq!(options.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(options.take("max_body_bytes", "1000"), Ok(true));
+        assert_eq!(options.take("max_event_bytes", "100"), Ok(true));
+        assert_eq!(
+            (options.max_body_bytes, options.max_event_bytes),
+            (1000, 100)
+        );
+        assert!(options.take("max_body_bytes", "0").is_err());
+        assert!(options.take("max_event_bytes", "lots").is_err());
+    }
+
+    /// Regression (issue 9): `http://user:PASS@host` went into `models.spec` and
+    /// onto the board; the credentials now leave the URL (to travel as a header).
+    #[test]
+    fn url_credentials_are_taken_out_of_the_url() {
+        let (bare, credentials) =
+            take_url_credentials("http://alice:s3cr%40t-Passw0rd@127.0.0.1:8000/v1");
+        assert_eq!(bare, "http://127.0.0.1:8000/v1");
+        let credentials = credentials.unwrap();
+        assert_eq!(credentials.user, "alice");
+        assert_eq!(credentials.password, "s3cr@t-Passw0rd");
+        assert_eq!(format!("{credentials:?}"), "UrlCredentials(***)");
+        let header = credentials.header_value().unwrap();
+        assert!(header.is_sensitive());
+        // base64("alice:s3cr@t-Passw0rd")
+        assert_eq!(
+            header.to_str().unwrap(),
+            "Basic YWxpY2U6czNjckB0LVBhc3N3MHJk"
+        );
+        // A URL without credentials is left exactly as it was; an `@` past the host is not one.
+        for url in ["http://h:1/v1", "https://h/a@b", "http://h?x=a@b", "h"] {
+            let (same, none) = take_url_credentials(url);
+            assert_eq!((same.as_str(), none.is_none()), (url, true));
+        }
+        // Scrubbed from anything a server sends back, in every form.
+        assert_eq!(secrets::redact("echo s3cr%40t-Passw0rd"), "echo ***");
+        assert_eq!(secrets::redact("echo s3cr@t-Passw0rd"), "echo ***");
+    }
+
+    #[test]
+    fn url_credentials_are_blanked_in_specs() {
+        assert_eq!(
+            redact_spec("openai-compatible:http://bob:hunter2-long@h:8/v1#m?api=chat"),
+            "openai-compatible:http://***@h:8/v1#m?api=chat"
+        );
+        assert_eq!(
+            redact_spec("anthropic:c?base_url=https://u:pw@proxy/x&api_key=sk-1"),
+            "anthropic:c?base_url=https://***@proxy/x&api_key=***"
+        );
+        assert_eq!(redact_spec("mock:a@b"), "mock:a@b");
+    }
+
+    /// Regression (issue 9): an error body was cut to 500 characters before the key
+    /// was scrubbed, so a key straddling the cut survived in part.
+    #[test]
+    fn a_key_straddling_the_cut_of_an_error_body_is_scrubbed() {
+        let key = "sk-straddle-0123456789abcdefghij";
+        secrets::register(key);
+        for offset in [480, 490, 499, 500] {
+            let body = format!("{}{key} trailing text", "x".repeat(offset));
+            for text in [
+                body.clone(),
+                serde_json::json!({"error": {"message": body}}).to_string(),
+            ] {
+                let message = server_message(&text);
+                assert!(!message.contains("sk-straddle"), "{offset}: {message}");
+                for window in key.as_bytes().windows(8) {
+                    let fragment = std::str::from_utf8(window).unwrap();
+                    assert!(
+                        !message.contains(fragment),
+                        "{offset}: `{fragment}` in {message}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -967,7 +1249,7 @@ mod tests {
             backoff_base: Duration::from_millis(100),
             ..EndpointOptions::default()
         };
-        let endpoint = Endpoint::new(options, None, KeyHeader::Bearer, &[], None).unwrap();
+        let endpoint = Endpoint::new(options, None, KeyHeader::Bearer, None, &[], None).unwrap();
         for n in 1..=20 {
             let wait = endpoint.backoff(7, n);
             let full = Duration::from_millis(100)

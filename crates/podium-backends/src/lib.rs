@@ -9,6 +9,7 @@ mod local;
 mod mock;
 mod openai;
 mod reasoning;
+mod secrets;
 pub mod speed;
 mod sse;
 mod timing;
@@ -18,7 +19,10 @@ use std::sync::Arc;
 use podium_core::{Backend, ModelSpec, ResponseCache};
 
 pub use anthropic::AnthropicBackend;
-pub use http::{EndpointOptions, HttpClient};
+pub use http::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENT_BYTES, EndpointOptions, HttpClient, MAX_TOKEN_COUNT,
+    redact_spec,
+};
 pub use local::{local_model_path, open_local};
 pub use mock::{MockBackend, MockOptions};
 pub use openai::{NO_PROMPT_LOGPROBS, OpenAiApi, OpenAiBackend};
@@ -33,6 +37,75 @@ pub enum OpenError {
     Invalid { spec: String, message: String },
 }
 
+/// Parse a model spec; an error shows it with any secret in it (a pasted key, a
+/// URL's `user:password@`) blanked.
+pub fn parse_spec(spec: &str) -> Result<ModelSpec, OpenError> {
+    use podium_core::ModelSpecError;
+    ModelSpec::parse(spec).map_err(|err| {
+        OpenError::Spec(match err {
+            ModelSpecError::UnknownKind { kind, spec } => ModelSpecError::UnknownKind {
+                kind,
+                spec: http::redact_spec(&spec),
+            },
+            ModelSpecError::MissingKind(spec) => {
+                ModelSpecError::MissingKind(http::redact_spec(&spec))
+            }
+            ModelSpecError::Empty(spec) => ModelSpecError::Empty(http::redact_spec(&spec)),
+        })
+    })
+}
+
+/// Entry points for the fuzz harnesses of `podium-fuzz`: the narrowest wrappers
+/// around internal parsers, not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Instant;
+
+    /// Decoded events as (event name, data), and how the stream ended.
+    pub type SseOutcome = (Vec<(Option<String>, String)>, Result<(), String>);
+
+    /// Decode `chunks` as one server-sent event stream (each chunk as if it arrived
+    /// on its own); the events as (event name, data), and how the stream ended:
+    /// `Ok(())`, or the error text (an event over `max_event_bytes`, a cut event).
+    pub fn sse_events(chunks: &[&[u8]], max_event_bytes: usize) -> SseOutcome {
+        let mut decoder = crate::sse::SseDecoder::new(max_event_bytes);
+        let mut events = Vec::new();
+        for chunk in chunks {
+            let pushed = decoder.push(chunk, Instant::now(), &mut |event| {
+                events.push((event.event.clone(), event.data.clone()));
+                Ok::<bool, crate::sse::EventTooLarge>(false)
+            });
+            if let Err(err) = pushed {
+                return (events, Err(err.to_string()));
+            }
+        }
+        let end = decoder.finish().map_err(|cut| cut.partial);
+        (events, end)
+    }
+
+    /// Read an HTTP/1.1 response from `data` with the built-in client's parser, as if
+    /// it came in pieces of `piece` bytes: the status and body, or the error text.
+    pub fn h1_response(data: &[u8], piece: usize) -> Result<(u16, Vec<u8>), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|err| err.to_string())?;
+        runtime
+            .block_on(crate::h1::read_response_from(data.to_vec(), piece))
+            .map_err(|err| format!("{err:?}"))
+    }
+
+    /// Read one OpenAI-compatible stream event's `data` as the backend does.
+    pub fn openai_event(data: &str) -> Result<(), String> {
+        crate::openai::fuzz_event(data)
+    }
+
+    /// Score `prompt[context_len..]` from an echo+logprobs JSON body as the backend does.
+    pub fn openai_logprobs(body: &str, prompt: &str, context_len: usize) -> Result<(), String> {
+        crate::openai::fuzz_logprobs(body, prompt, context_len)
+    }
+}
+
 /// Open the backend a model spec names.
 pub fn open(spec: &str) -> Result<Arc<dyn Backend>, OpenError> {
     open_with_cache(spec, None)
@@ -44,16 +117,7 @@ pub fn open_with_cache(
     spec: &str,
     cache: Option<Arc<dyn ResponseCache>>,
 ) -> Result<Arc<dyn Backend>, OpenError> {
-    let parsed = ModelSpec::parse(spec).map_err(|err| match err {
-        // The spec may hold a pasted key: never echo it.
-        podium_core::ModelSpecError::UnknownKind { kind, spec } => {
-            OpenError::Spec(podium_core::ModelSpecError::UnknownKind {
-                kind,
-                spec: http::redact_spec(&spec),
-            })
-        }
-        other => OpenError::Spec(other),
-    })?;
+    let parsed = parse_spec(spec)?;
     match parsed.kind.as_str() {
         "mock" => Ok(Arc::new(MockBackend::from_spec(spec, &parsed.rest)?)),
         "openai-compatible" | "openai" | "together" => {

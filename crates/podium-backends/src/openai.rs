@@ -32,7 +32,7 @@ use podium_core::{
 use crate::OpenError;
 use crate::http::{
     self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure,
-    KeyHeader, failure_from_status, mark_cached, server_message, truncate_for_message,
+    KeyHeader, MAX_TOKEN_COUNT, excerpt, failure_from_status, mark_cached, server_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder, TokenCounter};
@@ -100,15 +100,15 @@ impl OpenAiBackend {
                         "write openai-compatible:BASE_URL#SERVED_MODEL, e.g. openai-compatible:http://127.0.0.1:8000/v1#my-model".into(),
                     ));
                 };
-                (normalize_base_url(url).map_err(invalid)?, rest, None)
+                (url, rest, None)
             }
             "openai" => (
-                "https://api.openai.com/v1".to_string(),
+                "https://api.openai.com/v1",
                 parsed.rest.as_str(),
                 Some("OPENAI_API_KEY"),
             ),
             "together" => (
-                "https://api.together.xyz/v1".to_string(),
+                "https://api.together.xyz/v1",
                 parsed.rest.as_str(),
                 Some("TOGETHER_API_KEY"),
             ),
@@ -118,6 +118,10 @@ impl OpenAiBackend {
                 )));
             }
         };
+        // `user:password@` in the URL travels as a header and is kept out of the URL
+        // that goes into the model's identity, the store, errors and logs.
+        let (base_url, credentials) = http::take_url_credentials(base_url);
+        let base_url = normalize_base_url(&base_url).map_err(invalid)?;
         let (model, query) = model_and_query
             .split_once('?')
             .unwrap_or((model_and_query, ""));
@@ -163,8 +167,15 @@ impl OpenAiBackend {
             Some(name) => Some(ApiKey::from_env(name).map_err(invalid)?),
             None => None,
         };
-        let endpoint =
-            Endpoint::new(options, key, KeyHeader::Bearer, &[], cache).map_err(invalid)?;
+        let endpoint = Endpoint::new(
+            options,
+            key,
+            KeyHeader::Bearer,
+            credentials.as_ref(),
+            &[],
+            cache,
+        )
+        .map_err(invalid)?;
         let head = match parsed.kind.as_str() {
             "openai-compatible" => format!("openai-compatible:{base_url}#{model}"),
             kind => format!("{kind}:{model}"),
@@ -434,7 +445,7 @@ fn on_event(
             value = serde_json::from_str::<Value>(data).map_err(|err| {
                 Failure::Permanent(format!(
                     "invalid JSON in a stream event ({err}): `{}`",
-                    truncate_for_message(data, 200)
+                    excerpt(data, 200)
                 ))
             })?;
             Chunk::from_value(&value)
@@ -446,8 +457,7 @@ fn on_event(
             server_message(data)
         )));
     }
-    chunk.record(event.at, recorder, progress);
-    Ok(())
+    chunk.record(event.at, recorder, progress)
 }
 
 /// What Podium reads from a completions or chat-completions chunk, or from a whole
@@ -534,12 +544,23 @@ impl<'a> Chunk<'a> {
                     .collect()
             })
             .unwrap_or_default();
+        // A count too large for a u64 (or written as a huge float) reads as u64::MAX,
+        // which the recorder refuses; one that is no whole number reads as absent.
+        let count = |value: Option<&Value>| {
+            let value = value?;
+            value.as_u64().or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|n| *n > MAX_TOKEN_COUNT as f64)
+                    .map(|_| u64::MAX)
+            })
+        };
         let usage = json
             .get("usage")
             .filter(|u| u.is_object())
             .map(|u| ChunkUsage {
-                prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64),
-                completion_tokens: u.get("completion_tokens").and_then(Value::as_u64),
+                prompt_tokens: count(u.get("prompt_tokens")),
+                completion_tokens: count(u.get("completion_tokens")),
             });
         Chunk {
             choices,
@@ -551,18 +572,24 @@ impl<'a> Chunk<'a> {
         }
     }
 
-    /// Hand the chunk's usage and first choice's text, reasoning and finish to the recorder.
-    fn record(&self, at: Instant, recorder: &mut StreamRecorder, progress: &mut StreamProgress) {
+    /// Hand the chunk's usage and first choice's text, reasoning and finish to the
+    /// recorder. An absurd token count in the usage fails the request.
+    fn record(
+        &self,
+        at: Instant,
+        recorder: &mut StreamRecorder,
+        progress: &mut StreamProgress,
+    ) -> Result<(), Failure> {
         if let Some(usage) = &self.usage {
             if let Some(n) = usage.prompt_tokens {
-                recorder.set_input_tokens(n as usize);
+                recorder.set_input_tokens(n)?;
             }
             if let Some(n) = usage.completion_tokens {
-                recorder.set_output_tokens(n as usize);
+                recorder.set_output_tokens(n)?;
             }
         }
         let Some(choice) = self.choices.first() else {
-            return;
+            return Ok(());
         };
         if choice.finish_reason.is_some() {
             progress.finished = true;
@@ -595,6 +622,7 @@ impl<'a> Chunk<'a> {
                 tool_call,
             },
         );
+        Ok(())
     }
 }
 
@@ -604,7 +632,7 @@ fn whole_body(bytes: &[u8], at: Instant, recorder: &mut StreamRecorder) -> Resul
     let json: Value = serde_json::from_str(&text).map_err(|err| {
         Failure::Permanent(format!(
             "invalid JSON body ({err}): `{}`",
-            truncate_for_message(text.trim(), 200)
+            excerpt(text.trim(), 200)
         ))
     })?;
     let chunk = Chunk::from_value(&json);
@@ -617,11 +645,10 @@ fn whole_body(bytes: &[u8], at: Instant, recorder: &mut StreamRecorder) -> Resul
     if chunk.choices.is_empty() {
         return Err(Failure::Permanent(format!(
             "the response has no choices: `{}`",
-            truncate_for_message(text.trim(), 200)
+            excerpt(text.trim(), 200)
         )));
     }
-    chunk.record(at, recorder, &mut StreamProgress::default());
-    Ok(())
+    chunk.record(at, recorder, &mut StreamProgress::default())
 }
 
 /// A continuation's score (or a whole text's, with an empty context).
@@ -762,7 +789,7 @@ async fn post_json(inner: &Inner, url: &str, body: String) -> Result<JsonAnswer,
     let json: Value = serde_json::from_str(&text).map_err(|err| {
         Failure::Permanent(format!(
             "invalid JSON body ({err}): `{}`",
-            truncate_for_message(text.trim(), 200)
+            excerpt(text.trim(), 200)
         ))
     })?;
     if json.get("error").is_some_and(|e| !e.is_null()) {
@@ -807,7 +834,7 @@ fn prompt_token_logprobs(json: &Value, prompt: &str) -> Result<PromptTokens, Fai
     let Some(choice) = json.pointer("/choices/0") else {
         return Err(Failure::Permanent(format!(
             "the response has no choices: `{}`",
-            truncate_for_message(&json.to_string(), 200)
+            excerpt(&json.to_string(), 200)
         )));
     };
     let logprobs = choice.get("logprobs").filter(|l| !l.is_null());
@@ -888,7 +915,7 @@ fn legacy_layout(
         let end = starts
             .get(i + 1)
             .copied()
-            .unwrap_or(starts[i] + tokens[i].chars().count());
+            .unwrap_or_else(|| starts[i].saturating_add(tokens[i].chars().count()));
         let is_top = match top.get(i).copied().flatten() {
             Some(alternatives) => is_top_choice(
                 tokens[i],
@@ -1025,6 +1052,33 @@ fn score_tokens(tokens: &PromptTokens, context: &str, prompt: &str) -> Result<Sp
     Ok(score)
 }
 
+/// [`on_event`] on one event's `data`, for the fuzz harness.
+pub(crate) fn fuzz_event(data: &str) -> Result<(), String> {
+    let mut recorder = StreamRecorder::new(Instant::now(), 0.0);
+    let event = SseEvent {
+        event: None,
+        data: data.to_string(),
+        at: Instant::now(),
+    };
+    on_event(&event, &mut recorder, &mut StreamProgress::default())
+        .map_err(|f| f.message().to_string())?;
+    recorder.finish(&["\n".to_string()], Instant::now(), 1);
+    Ok(())
+}
+
+/// Echoed log-probs read and scored as [`score_attempt`] does, for the fuzz harness;
+/// `context_len` is cut down to a character boundary of `prompt`.
+pub(crate) fn fuzz_logprobs(body: &str, prompt: &str, context_len: usize) -> Result<(), String> {
+    let mut cut = context_len.min(prompt.len());
+    while !prompt.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let json: Value = serde_json::from_str(body).map_err(|err| err.to_string())?;
+    let tokens = prompt_token_logprobs(&json, prompt).map_err(|f| f.message().to_string())?;
+    score_tokens(&tokens, &prompt[..cut], prompt).map_err(|f| f.message().to_string())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1071,7 +1125,9 @@ mod tests {
             let at = t0 + std::time::Duration::from_millis(i as u64 + 1);
             if lenient_only {
                 let value: Value = serde_json::from_str(data).unwrap();
-                Chunk::from_value(&value).record(at, &mut recorder, &mut progress);
+                Chunk::from_value(&value)
+                    .record(at, &mut recorder, &mut progress)
+                    .map_err(|f| format!("{f:?}"))?;
             } else {
                 let event = SseEvent {
                     event: None,

@@ -7,7 +7,20 @@ use std::time::Instant;
 
 use podium_core::{GenerateResult, RequestTiming, TokenCountSource};
 
+use crate::http::{Failure, MAX_TOKEN_COUNT};
 use crate::reasoning::{cut_at_stop, split_content};
+
+/// A server-reported token count, refused above [`MAX_TOKEN_COUNT`]: such a count
+/// comes from a broken or hostile server, and stored it would overflow sums and costs.
+pub(crate) fn checked_count(n: u64, what: &str) -> Result<usize, Failure> {
+    if n > MAX_TOKEN_COUNT {
+        return Err(Failure::Permanent(format!(
+            "the server reported {n} {what} tokens for one request, more than the {MAX_TOKEN_COUNT} Podium accepts: its `usage` cannot be right"
+        )));
+    }
+    // At most 10^9, which fits a usize on every platform Podium builds for.
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
 
 #[derive(Debug)]
 pub(crate) struct StreamRecorder {
@@ -83,17 +96,25 @@ impl StreamRecorder {
         }
     }
 
-    pub(crate) fn set_input_tokens(&mut self, n: usize) {
-        self.n_input_tokens = Some(n);
+    /// The server's count of input tokens; above [`MAX_TOKEN_COUNT`] the request fails.
+    pub(crate) fn set_input_tokens(&mut self, n: u64) -> Result<(), Failure> {
+        self.n_input_tokens = Some(checked_count(n, "input")?);
+        Ok(())
     }
 
-    pub(crate) fn set_output_tokens(&mut self, n: usize) {
-        self.n_output_tokens = Some(n);
+    /// The server's count of output tokens; above [`MAX_TOKEN_COUNT`] the request fails.
+    pub(crate) fn set_output_tokens(&mut self, n: u64) -> Result<(), Failure> {
+        self.n_output_tokens = Some(checked_count(n, "output")?);
+        Ok(())
     }
 
     /// Tokens used, for the client-side `tpm` limit.
     pub(crate) fn used_tokens(&self) -> Option<u64> {
-        Some((self.n_input_tokens.unwrap_or(0) + self.n_output_tokens?) as u64)
+        let total = self
+            .n_input_tokens
+            .unwrap_or(0)
+            .saturating_add(self.n_output_tokens?);
+        Some(total as u64)
     }
 
     /// The result: answer without reasoning, cut at the first stop string.
@@ -195,8 +216,8 @@ mod tests {
                 ..Delta::default()
             },
         );
-        recorder.set_output_tokens(9);
-        recorder.set_input_tokens(20);
+        recorder.set_output_tokens(9).unwrap();
+        recorder.set_input_tokens(20).unwrap();
         assert_eq!(recorder.used_tokens(), Some(29));
         let result = recorder.finish(&["\n\n".into()], ms(400), 1);
         assert_eq!(result.text, "The answer is 4.");
@@ -229,5 +250,21 @@ mod tests {
         assert_eq!(result.n_output_tokens, Some(3));
         assert_eq!(result.token_count_source, TokenCountSource::Estimate);
         assert_eq!(result.reasoning, None);
+    }
+
+    /// Regression (issue 9): a server's `u64::MAX` token count went to the store as
+    /// is (and aborted the evaluation there); now it fails the request.
+    #[test]
+    fn absurd_token_counts_fail_the_request() {
+        let mut recorder = StreamRecorder::new(Instant::now(), 0.0);
+        for n in [MAX_TOKEN_COUNT + 1, 9_000_000_000_000_000_000, u64::MAX] {
+            let err = recorder.set_output_tokens(n).unwrap_err();
+            assert!(err.message().contains("cannot be right"), "{err:?}");
+            assert!(recorder.set_input_tokens(n).is_err());
+        }
+        assert_eq!(recorder.used_tokens(), None);
+        recorder.set_input_tokens(MAX_TOKEN_COUNT).unwrap();
+        recorder.set_output_tokens(MAX_TOKEN_COUNT).unwrap();
+        assert_eq!(recorder.used_tokens(), Some(2 * MAX_TOKEN_COUNT));
     }
 }

@@ -215,7 +215,7 @@ pub(crate) fn load_tasks(
 
 fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let (tasks, selections) = load_tasks(dirs, &args.tasks, "-t")?;
-    podium_core::ModelSpec::parse(&args.model)?;
+    podium_backends::parse_spec(&args.model)?;
     let mut store = open_store(db)?;
     // Remote backends answer repeated requests from the store's response
     // cache (its own connection), so a rerun costs nothing.

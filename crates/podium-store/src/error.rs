@@ -36,6 +36,16 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "run {run_id}, doc {doc_id}: {field} = {value} is above the largest token count a sample may hold ({max})",
+        max = crate::store::MAX_STORED_TOKEN_COUNT
+    )]
+    TokenCount {
+        run_id: i64,
+        doc_id: u64,
+        field: &'static str,
+        value: u64,
+    },
     #[error("run {0} does not exist")]
     RunNotFound(i64),
     #[error(transparent)]

@@ -19,5 +19,5 @@ pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
     SampleWrite, TokenTotals,
 };
-pub use store::{BenchResult, Store};
+pub use store::{BenchResult, MAX_STORED_TOKEN_COUNT, Store};
 pub use timestamp::{parse_rfc3339_utc, rfc3339_utc};

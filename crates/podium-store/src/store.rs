@@ -300,12 +300,26 @@ impl Store {
 
     /// Stores one sample in one transaction. Writing a document again replaces
     /// its row (never adds a second one), except that a failed retry does not
-    /// overwrite an ok sample.
+    /// overwrite an ok sample. A token count above [`MAX_STORED_TOKEN_COUNT`] is
+    /// refused, before anything is written.
     pub fn put_sample(
         &mut self,
         run_id: i64,
         sample: &SampleRecord,
     ) -> Result<SampleWrite, StoreError> {
+        for (field, count) in [
+            ("n_input_tokens", sample.n_input_tokens),
+            ("n_output_tokens", sample.n_output_tokens),
+        ] {
+            if let Some(value) = count.filter(|&n| n > MAX_STORED_TOKEN_COUNT) {
+                return Err(StoreError::TokenCount {
+                    run_id,
+                    doc_id: sample.doc_id,
+                    field,
+                    value,
+                });
+            }
+        }
         self.with_mut(|this| {
             let transaction = this
                 .connection
@@ -481,19 +495,27 @@ impl Store {
     /// For each (model spec, task name), the most recently finished run,
     /// ordered by model spec then task name.
     /// Token counts summed over the successful samples of run `run_id`.
+    ///
+    /// Whatever the samples hold (a database written before counts were checked may
+    /// hold counts near 2^63, or anything edited in by hand), the sums are taken in
+    /// floating point (`TOTAL`, which never overflows, where `SUM` fails the whole
+    /// query with "integer overflow") and saturate into `u64`; negative sums read as 0.
     pub fn run_token_totals(&self, run_id: i64) -> Result<TokenTotals, StoreError> {
         self.with(|this| {
             let totals = this.connection.query_row(
-                "SELECT COUNT(*), COUNT(n_input_tokens), COALESCE(SUM(n_input_tokens), 0),
-                        COALESCE(SUM(n_output_tokens), 0)
+                "SELECT COUNT(*), COUNT(n_input_tokens), TOTAL(n_input_tokens), TOTAL(n_output_tokens)
                  FROM samples WHERE run_id = ?1 AND status = 'ok'",
                 [run_id],
                 |row| {
+                    // `as` saturates (and maps NaN to 0), which is what a sum needs here.
+                    let sum = |i| -> rusqlite::Result<u64> {
+                        Ok(row.get::<_, f64>(i)?.max(0.0) as u64)
+                    };
                     Ok(TokenTotals {
                         samples: row.get(0)?,
                         counted: row.get(1)?,
-                        input_tokens: row.get(2)?,
-                        output_tokens: row.get(3)?,
+                        input_tokens: sum(2)?,
+                        output_tokens: sum(3)?,
                     })
                 },
             )?;
@@ -567,6 +589,11 @@ impl Store {
         })
     }
 }
+
+/// The largest token count one sample may store: far above any real request (the
+/// backends refuse a server's count above 10^9 per request), and small enough that
+/// summing the counts of millions of samples stays within SQLite's 64-bit integers.
+pub const MAX_STORED_TOKEN_COUNT: u64 = 1_000_000_000_000;
 
 fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
     Ok(SampleRecord {

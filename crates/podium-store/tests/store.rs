@@ -554,3 +554,66 @@ fn time_worked_leaves_out_pauses_between_sessions() {
         end - start
     );
 }
+
+/// Regression (issue 9): a server's `u64::MAX` token count reached `put_sample` and
+/// aborted the evaluation with an opaque conversion error; it is now refused by
+/// name, and nothing of the sample is written.
+#[test]
+fn absurd_token_counts_are_refused_by_name_before_writing() {
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 1, None);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    for (n_in, n_out) in [
+        (Some(u64::MAX), None),
+        (Some(1), Some(podium_store::MAX_STORED_TOKEN_COUNT + 1)),
+    ] {
+        let record = SampleRecord {
+            n_input_tokens: n_in,
+            n_output_tokens: n_out,
+            ..sample(7, SampleStatus::Ok)
+        };
+        let err = store.put_sample(run_id, &record).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TokenCount { doc_id: 7, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("doc 7: n_"), "{err}");
+    }
+    assert!(store.samples(run_id).unwrap().is_empty());
+    let at_limit = SampleRecord {
+        n_input_tokens: Some(podium_store::MAX_STORED_TOKEN_COUNT),
+        ..sample(7, SampleStatus::Ok)
+    };
+    store.put_sample(run_id, &at_limit).unwrap();
+}
+
+/// Regression (issue 9): counts near 2^63 stored by an older Podium made `SUM`
+/// fail with "integer overflow", and with it `podium board` for the whole
+/// database. The totals now saturate, whatever the rows hold.
+#[test]
+fn token_totals_saturate_on_any_stored_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podium.db");
+    let mut store = open_file(&path);
+    let key = run_key(&store, 1, None);
+    let (run_id, _) = store.find_or_create_run(&key, "{}", "0.1.0").unwrap();
+    for doc_id in 0..3 {
+        store
+            .put_sample(run_id, &sample(doc_id, SampleStatus::Ok))
+            .unwrap();
+    }
+    // What an older Podium stored for a hostile server's counts, and worse.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "UPDATE samples SET n_input_tokens = 9000000000000000000,
+                            n_output_tokens = 9223372036854775807 WHERE doc_id < 2;
+         UPDATE samples SET n_input_tokens = -5, n_output_tokens = 'lots' WHERE doc_id = 2;",
+    )
+    .unwrap();
+    drop(raw);
+    let totals = store.run_token_totals(run_id).unwrap();
+    assert_eq!(totals.samples, 3);
+    // Summed in floating point: 9e18 + 9e18 − 5, rounded.
+    assert_eq!(totals.input_tokens, 18_000_000_000_000_000_000);
+    assert_eq!(totals.output_tokens, u64::MAX);
+}

@@ -64,6 +64,22 @@ pub(crate) enum Reply {
     },
     /// Read the request and never answer.
     Hang,
+    /// Raw bytes as they are (a head that may lie about the body), then `end`.
+    Raw { bytes: Vec<u8>, end: End },
+    /// `head` (whole, with its blank line), then `repeat` written over and over
+    /// until the client goes away: an endless body, line or stream.
+    Endless { head: String, repeat: String },
+}
+
+/// How a [`Reply::Raw`] connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Closed cleanly.
+    Close,
+    /// Reset (RST): the client's next read fails.
+    Reset,
+    /// Kept open and silent: the client must give up by its own deadline.
+    Stall,
 }
 
 impl Reply {
@@ -206,6 +222,30 @@ async fn serve_connection(
         match handler(&request, index) {
             Reply::Hang => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Reply::Raw { bytes, end } => {
+                socket.write_all(&bytes).await?;
+                socket.flush().await?;
+                match end {
+                    End::Close => {}
+                    End::Reset => {
+                        // Give the client the bytes before the reset discards them.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        socket.set_zero_linger()?;
+                        return Ok(());
+                    }
+                    End::Stall => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                }
+            }
+            Reply::Endless { head, repeat } => {
+                socket.write_all(head.as_bytes()).await?;
+                let block = repeat.repeat((64 * 1024 / repeat.len().max(1)).max(1));
+                // Until the client stops reading and closes: then the write fails.
+                loop {
+                    socket.write_all(block.as_bytes()).await?;
+                }
             }
             Reply::Body {
                 status,

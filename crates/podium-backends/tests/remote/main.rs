@@ -6,6 +6,7 @@
 mod anthropic;
 mod eval;
 mod fake_server;
+mod faults;
 mod openai;
 
 use std::collections::HashMap;
