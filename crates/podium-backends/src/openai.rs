@@ -224,6 +224,15 @@ fn normalize_base_url(url: &str) -> Result<String, String> {
     if rest.is_empty() {
         return Err(format!("the base URL `{url}` has no host"));
     }
+    // A query would take `/completions` into it, and may hold what the user meant as
+    // options (found by the model_spec fuzz target: `URL?#api_key=…` made the key the
+    // served model's name, stored in the identity). The rest is not echoed.
+    if let Some(at) = url.find(|c: char| c == '?' || c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "the base URL `{}…` has a query, a space or a control character; options go after the served model: BASE_URL#MODEL?api=chat",
+            &url[..at]
+        ));
+    }
     if rest.contains('/') {
         Ok(url.to_string())
     } else {
@@ -1273,6 +1282,11 @@ mod tests {
         let err = |spec: &str| OpenAiBackend::open(spec, None).unwrap_err().to_string();
         assert!(err("openai-compatible:http://x/v1").contains("BASE_URL#SERVED_MODEL"));
         assert!(err("openai-compatible:x/v1#m").contains("needs a scheme"));
+        let query = err("openai-compatible:http://127.0.0.1:8000?#api_key=sk-0123456789abcdef");
+        assert!(query.contains("has a query"), "{query}");
+        assert!(!query.contains("0123456789abcdef"), "{query}");
+        let in_url = err("openai-compatible:http://h/v1?api_key=sk-0123456789abcdef#m");
+        assert!(!in_url.contains("0123456789abcdef"), "{in_url}");
         assert!(err("openai-compatible:http://x/v1#m?foo=1").contains("unknown option `foo`"));
         let pasted = err("openai-compatible:http://x/v1#m?api_key=sk-secret-123");
         assert!(!pasted.contains("sk-secret-123"), "{pasted}");

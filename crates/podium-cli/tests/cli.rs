@@ -128,7 +128,10 @@ fn eval_five_tasks_then_board_in_every_format() {
         let ci = row["95% CI"].as_str().expect("an interval");
         let (lo, hi) = ci.split_once('–').expect("low–high");
         let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
-        assert!(0.0 <= lo && lo <= value && value <= hi && hi <= 1.0, "{row}");
+        assert!(
+            0.0 <= lo && lo <= value && value <= hi && hi <= 1.0,
+            "{row}"
+        );
         if row["task"] != "truthfulqa_mc2" {
             assert!(
                 row["confidence"].as_str().unwrap().starts_with("low (±"),
@@ -149,8 +152,7 @@ fn eval_five_tasks_then_board_in_every_format() {
     );
     assert_eq!(metrics("truthfulqa_mc2"), ["acc,none"]);
 
-    let header =
-        "model,task,metric,value,stderr,95% CI,n,confidence,normalized,cost $,$ per 1k samples,finished";
+    let header = "model,task,metric,value,stderr,95% CI,n,confidence,normalized,cost $,$ per 1k samples,finished";
     let csv = run_ok(&["board", "--format", "csv", "--db", &db_arg(&db)]).stdout;
     assert_eq!(csv.lines().next(), Some(header));
     assert_eq!(csv.lines().count(), rows.len() + 1);

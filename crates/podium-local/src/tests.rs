@@ -1039,13 +1039,9 @@ fn number_changing_options_enter_the_identity_and_threads_do_not() {
     let identity = |configure: &dyn Fn(&mut LocalOptions)| {
         let mut options = LocalOptions::new("gguf:m.gguf");
         configure(&mut options);
-        LocalBackend::load_with_tokenizer(
-            &path,
-            options,
-            Arc::new(ByteTokenizer { add_bos: true }),
-        )
-        .unwrap()
-        .identity()
+        LocalBackend::load_with_tokenizer(&path, options, Arc::new(ByteTokenizer { add_bos: true }))
+            .unwrap()
+            .identity()
     };
     let default = identity(&|_| {});
     assert_eq!(default.spec, "gguf:m.gguf");
@@ -1101,7 +1097,11 @@ async fn backend_scores_generates_and_streams() {
     assert_eq!(identity.spec, "local:tiny-gemma3");
     let (sha, settings) = identity.fingerprint.split_once(';').unwrap();
     assert_eq!(sha.len(), 64);
-    assert!(settings.contains("max_context="), "{}", identity.fingerprint);
+    assert!(
+        settings.contains("max_context="),
+        "{}",
+        identity.fingerprint
+    );
 
     let requests = vec![LoglikelihoodRequest {
         context: "abc ".into(),

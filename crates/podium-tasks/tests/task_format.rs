@@ -1060,7 +1060,12 @@ fn task_intervals_are_wilson_for_proportions() {
     let none_of_ten = [0.0; 10];
     // (values, Wilson interval, half-width over 15 points)
     for (values, low, high, low_confidence) in [
-        (&one_of_four[..], 0.045586062644636216, 0.6993639475573634, true),
+        (
+            &one_of_four[..],
+            0.045586062644636216,
+            0.6993639475573634,
+            true,
+        ),
         (&none_of_ten[..], 0.0, 0.2775401687666166, false),
     ] {
         let result = results::aggregate_task(&task, &samples(values), 0, 0.25, 100, 1);
@@ -1070,7 +1075,12 @@ fn task_intervals_are_wilson_for_proportions() {
         let (lo, hi) = acc.ci95().unwrap();
         assert_close(lo, low, "wilson low");
         assert_close(hi, high, "wilson high");
-        assert_eq!(acc.low_confidence(), low_confidence, "±{:?}", acc.half_width());
+        assert_eq!(
+            acc.low_confidence(),
+            low_confidence,
+            "±{:?}",
+            acc.half_width()
+        );
     }
     // Failed docs (no value) do not count toward n.
     let mut partial = samples(&one_of_four);
@@ -1086,8 +1096,7 @@ fn task_intervals_are_wilson_for_proportions() {
     assert!(!acc.low_confidence());
     // Probabilities (not 0/1): mean ± 1.96·stderr, clipped to [0, 1].
     let probabilities = [0.99, 0.97, 1.0, 0.6];
-    let acc = results::aggregate_task(&task, &samples(&probabilities), 0, 0.25, 100, 1).metrics
-        [0]
+    let acc = results::aggregate_task(&task, &samples(&probabilities), 0, 0.25, 100, 1).metrics[0]
         .clone();
     assert!(acc.unit_range && !acc.proportion);
     let (lo, hi) = acc.ci95().unwrap();
@@ -1097,7 +1106,11 @@ fn task_intervals_are_wilson_for_proportions() {
     let wide = [2.0, 5.0, 3.0];
     let m = results::aggregate_task(&task, &samples(&wide), 0, 0.25, 100, 1).metrics[0].clone();
     assert!(!m.unit_range && !m.low_confidence());
-    assert_close(m.ci95().unwrap().1, m.value + 1.96 * m.stderr.unwrap(), "normal high");
+    assert_close(
+        m.ci95().unwrap().1,
+        m.value + 1.96 * m.stderr.unwrap(),
+        "normal high",
+    );
 
     // Groups: a size-weighted mean of proportions is the proportion of all docs, with
     // Wilson's interval over their total (1 of 4 and 0 of 10: 1 of 14); an equally
@@ -1108,8 +1121,16 @@ fn task_intervals_are_wilson_for_proportions() {
     b.name = "b".into();
     let tasks = task_map(vec![a, b]);
     let selections = [
-        group("sized", vec![task_sel("a"), task_sel("b")], vec![acc_spec(true)]),
-        group("equal", vec![task_sel("a"), task_sel("b")], vec![acc_spec(false)]),
+        group(
+            "sized",
+            vec![task_sel("a"), task_sel("b")],
+            vec![acc_spec(true)],
+        ),
+        group(
+            "equal",
+            vec![task_sel("a"), task_sel("b")],
+            vec![acc_spec(false)],
+        ),
     ];
     let groups = results::aggregate_groups(&selections, &tasks);
     let sized = &groups[0].metrics[0];
@@ -1124,18 +1145,20 @@ fn task_intervals_are_wilson_for_proportions() {
     assert_close(hi, equal.value + 1.96 * equal.stderr.unwrap(), "equal high");
 
     // The results JSON keeps lm-eval's keys and gives the intervals in `podium.intervals`.
-    let out = results::lm_eval_json(
-        &[tasks["a"].clone()],
-        &groups,
-        "mock:a",
-        json!({"seed": 1}),
-    );
+    let out = results::lm_eval_json(&[tasks["a"].clone()], &groups, "mock:a", json!({"seed": 1}));
     let a = &out["podium"]["intervals"]["a"]["acc,none"];
     assert_eq!(a["method"], "wilson");
     assert_eq!(a["n"], 4);
     assert_eq!(a["low_confidence"], true);
-    assert_close(a["ci95"][0].as_f64().unwrap(), 0.045586062644636216, "json low");
-    assert_eq!(out["podium"]["intervals"]["equal"]["acc,none"]["method"], "normal, clipped to [0, 1]");
+    assert_close(
+        a["ci95"][0].as_f64().unwrap(),
+        0.045586062644636216,
+        "json low",
+    );
+    assert_eq!(
+        out["podium"]["intervals"]["equal"]["acc,none"]["method"],
+        "normal, clipped to [0, 1]"
+    );
     assert!(out["results"]["a"].get("acc_ci95,none").is_none());
 }
 
@@ -1229,7 +1252,10 @@ fn results_json_has_lm_eval_keys() {
         out["podium"]["intervals"]["a"]["acc,none"]["ci95"],
         json!([0.75 - 1.96 * 0.25, 0.75 + 1.96 * 0.25])
     );
-    assert_eq!(out["podium"]["intervals"]["gen"]["perplexity,none"]["ci95"], json!(null));
+    assert_eq!(
+        out["podium"]["intervals"]["gen"]["perplexity,none"]["ci95"],
+        json!(null)
+    );
 }
 
 // ---------------------------------------------------------------------------
