@@ -7,6 +7,11 @@ use serde_json::Value as Json;
 
 use crate::config::FieldSpec;
 
+/// The most template instructions one rendering may run (minijinja's fuel). The
+/// templates of lm-evaluation-harness's tasks use hundreds; a task file whose template
+/// would loop for hours fails its doc with an error instead.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
 /// The compiled templates of one task.
 pub struct Templates {
     env: Environment<'static>,
@@ -21,6 +26,7 @@ impl Templates {
         env.set_keep_trailing_newline(true);
         env.set_unknown_method_callback(python_methods);
         env.add_filter("regex_replace", regex_replace);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         Templates { env }
     }
 
@@ -140,6 +146,20 @@ fn regex_replace(text: &str, pattern: &str, replacement: &str) -> Result<String,
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A template that would loop for hours fails instead; real templates stay far
+    /// below the budget.
+    #[test]
+    fn a_template_that_would_run_for_hours_fails() {
+        let templates = Templates::new();
+        let doc = json!({"q": "2+2?", "choices": ["3", "4"]});
+        let endless =
+            "{% for i in range(10000) %}{% for j in range(10000) %}.{% endfor %}{% endfor %}";
+        let error = templates.render(endless, &doc).unwrap_err();
+        assert!(error.contains("fuel"), "{error}");
+        let typical = "Question: {{ q }}\n{% for c in choices %}{{ loop.index }}. {{ c }}\n{% endfor %}Answer:";
+        assert!(templates.render(typical, &doc).is_ok());
+    }
 
     fn check(spec: FieldSpec, doc: Json, expected: Json) {
         let got = Templates::new().eval_field(&spec, &doc).unwrap();
