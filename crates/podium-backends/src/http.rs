@@ -192,14 +192,21 @@ pub fn redact_spec(spec: &str) -> String {
     let Some((head, query)) = spec.split_once('?') else {
         return spec.to_string();
     };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{head}?{}", pairs.join("&"))
+    // A malformed spec may hold a second `?` (found by the model_spec fuzz target:
+    // `…?x=y?api_key=SECRET`): both `?` and `&` end a pair.
+    let redact = |pair: &str| match pair.split_once('=') {
+        Some((key, _)) if is_secret_option(key) => format!("{key}=***"),
+        _ => pair.to_string(),
+    };
+    let mut out = format!("{head}?");
+    let mut start = 0;
+    for (at, separator) in query.match_indices(['&', '?']) {
+        out.push_str(&redact(&query[start..at]));
+        out.push_str(separator);
+        start = at + separator.len();
+    }
+    out.push_str(&redact(&query[start..]));
+    out
 }
 
 /// `text` with the `user:password@` part of every URL in it replaced by `***@`.
@@ -1240,6 +1247,11 @@ mod tests {
             "openai:gpt?api_key=***&api_key_env=X&concurrency=2"
         );
         assert_eq!(redact_spec("openai:gpt"), "openai:gpt");
+        // A second `?` ends a pair too (a malformed spec the fuzzer wrote).
+        assert_eq!(
+            redact_spec("openai-compatible:http://1?=x?api_key=sk-0123456789&a=b"),
+            "openai-compatible:http://1?=x?api_key=***&a=b"
+        );
         assert_eq!(format!("{:?}", ApiKey("sk-123".into())), "ApiKey(***)");
     }
 
