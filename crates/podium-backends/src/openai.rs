@@ -211,6 +211,18 @@ impl OpenAiBackend {
 /// `http://host:port` gets `/v1`; a trailing `/` goes.
 fn normalize_base_url(url: &str) -> Result<String, String> {
     let url = url.trim_end_matches('/');
+    // A query or fragment would take `/completions` into it, and may hold what the user
+    // meant as options (found by the model_spec fuzz target: `URL?#api_key=…` made the
+    // key the served model's name, stored in the identity). Checked first, so no message
+    // below echoes such a part; this one shows only what comes before it.
+    if let Some(at) =
+        url.find(|c: char| c == '?' || c == '#' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "the base URL `{}…` has a query, a fragment, a space or a control character; options go after the served model: BASE_URL#MODEL?api=chat",
+            &url[..at]
+        ));
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!(
             "the base URL `{url}` needs a scheme, e.g. http://127.0.0.1:8000/v1"
@@ -223,15 +235,6 @@ fn normalize_base_url(url: &str) -> Result<String, String> {
     }
     if rest.is_empty() {
         return Err(format!("the base URL `{url}` has no host"));
-    }
-    // A query would take `/completions` into it, and may hold what the user meant as
-    // options (found by the model_spec fuzz target: `URL?#api_key=…` made the key the
-    // served model's name, stored in the identity). The rest is not echoed.
-    if let Some(at) = url.find(|c: char| c == '?' || c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "the base URL `{}…` has a query, a space or a control character; options go after the served model: BASE_URL#MODEL?api=chat",
-            &url[..at]
-        ));
     }
     if rest.contains('/') {
         Ok(url.to_string())
@@ -1287,6 +1290,9 @@ mod tests {
         assert!(!query.contains("0123456789abcdef"), "{query}");
         let in_url = err("openai-compatible:http://h/v1?api_key=sk-0123456789abcdef#m");
         assert!(!in_url.contains("0123456789abcdef"), "{in_url}");
+        // No scheme, and a key after an earlier `#`: the message stops before it.
+        let no_scheme = err("openai-compatible:h7#?api_key=sk-0123456789abcdef#?x");
+        assert!(!no_scheme.contains("0123456789abcdef"), "{no_scheme}");
         assert!(err("openai-compatible:http://x/v1#m?foo=1").contains("unknown option `foo`"));
         let pasted = err("openai-compatible:http://x/v1#m?api_key=sk-secret-123");
         assert!(!pasted.contains("sk-secret-123"), "{pasted}");
