@@ -409,11 +409,11 @@ mod tests {
         };
         let dirs = [crate::paths::bundled_tasks_dir()];
         let prompts = task_prompts(&dirs, &bench).unwrap();
-        assert_eq!(prompts.len(), 50 + 1319);
+        assert_eq!(prompts.len(), 100 + 1319);
         assert!(prompts[0].starts_with("Question: "), "{}", prompts[0]);
         assert!(prompts[0].ends_with("\nAnswer:"), "{}", prompts[0]);
         // gsm8k's prompts carry its few-shot examples before the question.
-        let gsm8k = &prompts[50];
+        let gsm8k = &prompts[100];
         assert_eq!(gsm8k.matches("Q: ").count(), 9, "{gsm8k}");
     }
 }
