@@ -188,7 +188,14 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(&str, &str)> {
 /// a user who pasted a key into the spec must not see it echoed into logs.
 /// The credentials of any URL in it (`scheme://user:password@host`) are blanked too.
 pub fn redact_spec(spec: &str) -> String {
-    let spec = &redact_url_credentials(spec);
+    // Key-like options first, on the spec as written: blanking URL credentials first
+    // could eat the `=` of an option whose value then showed whole (found by the
+    // model_spec fuzz target).
+    redact_url_credentials(&redact_secret_options(spec))
+}
+
+/// The spec with the value of every key-like option blanked.
+fn redact_secret_options(spec: &str) -> String {
     let Some((head, query)) = spec.split_once('?') else {
         return spec.to_string();
     };
