@@ -390,20 +390,28 @@ fn corrupted_parquet_files_are_errors_naming_the_file() {
     assert!(n_caught_panics > 0, "no input panicked the parquet reader");
 }
 
-/// Regression (fuzz/regressions/dataset_parquet): a 363-byte footer declaring
-/// a list of ~2^31 column chunks made parquet 57 reserve 153 GB and the
-/// process aborted, which no `catch_unwind` can catch. parquet 60 bounds each
-/// list by the bytes left; the file is now an error naming it.
+/// Regressions (fuzz/regressions/dataset_parquet), each an allocation sized by
+/// a declared length that aborted or exhausted memory, which no `catch_unwind`
+/// can catch: a 363-byte footer declaring a list of ~2^31 column chunks
+/// (parquet 57 reserved 153 GB; parquet 60 bounds lists by the bytes left), and
+/// a dictionary page declaring ~800 million values (parquet 60 fills 13 GB;
+/// Podium checks dictionary pages first). Each file is now an error naming it.
 #[test]
-fn a_footer_declaring_a_huge_list_is_an_error_not_an_abort() {
-    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/regressions/dataset_parquet/thrift_list_length_allocates_153_GB");
-    let bytes = std::fs::read(&input).unwrap();
-    let path = Path::new("data/huge-list.parquet");
-    let err = dataset::parse_data_file("parquet", path, bytes, None).unwrap_err();
-    let message = err.to_string();
-    assert!(message.starts_with("data/huge-list.parquet"), "{message}");
-    assert!(message.contains("invalid Parquet file"), "{message}");
+fn declared_lengths_beyond_the_file_are_errors_not_aborts() {
+    for (input, expected) in [
+        ("thrift_list_length_allocates_153_GB", "invalid Parquet file"),
+        ("dictionary_num_values_fills_13_GB", "dictionary page"),
+    ] {
+        let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/dataset_parquet")
+            .join(input);
+        let bytes = std::fs::read(&input).unwrap();
+        let path = Path::new("data/hostile.parquet");
+        let err = dataset::parse_data_file("parquet", path, bytes, None).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("data/hostile.parquet"), "{message}");
+        assert!(message.contains(expected), "{message}");
+    }
 }
 
 /// A hostile split of a task: the json, csv and llama.cpp loaders answer
