@@ -35,22 +35,7 @@ pub fn inter_token_latencies_s(gaps_s: &[f64], tokens_per_event: &[usize]) -> Ve
         .collect()
 }
 
-/// Cost of one request in dollars: `(N_in · P_in + N_out · P_out) / 1e6`,
-/// prices in dollars per million tokens.
-pub fn request_cost_usd(
-    n_input_tokens: usize,
-    n_output_tokens: usize,
-    price_in_per_million: f64,
-    price_out_per_million: f64,
-) -> f64 {
-    (n_input_tokens as f64 * price_in_per_million + n_output_tokens as f64 * price_out_per_million)
-        / 1e6
-}
-
-/// Blended price per million tokens, 3:1 input to output: `(3 · P_in + P_out) / 4`.
-pub fn blended_price_per_million(price_in_per_million: f64, price_out_per_million: f64) -> f64 {
-    (3.0 * price_in_per_million + price_out_per_million) / 4.0
-}
+pub use podium_stats::{blended_price_per_million, request_cost_usd};
 
 /// The per-request speed figures of one generation, where its timing allows.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,7 +1,7 @@
 //! The model catalogue: names Podium knows, where their files come from, and the
 //! facts the board shows (provider, size, licence, open or closed, price).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::PullError;
 
@@ -26,6 +26,8 @@ pub struct ModelEntry {
     pub architecture: Option<String>,
     /// Parameter count, when published.
     pub parameters: Option<u64>,
+    /// The longest context the model accepts, in tokens, when published.
+    pub context_length: Option<u64>,
     pub licence: String,
     pub access: Access,
     /// File name in the cache, for local models.
@@ -39,7 +41,7 @@ pub struct ModelEntry {
 }
 
 /// Whether a model's weights are published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     Open,

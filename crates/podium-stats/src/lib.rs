@@ -6,6 +6,7 @@
 //! seed, so a published score can be recomputed bit for bit on any platform.
 
 mod bootstrap;
+mod cost;
 mod descriptive;
 mod error;
 mod group;
@@ -16,6 +17,7 @@ mod perplexity;
 pub use bootstrap::{
     DEFAULT_BOOTSTRAP_ITERS, bootstrap_replicates, bootstrap_stderr, percentile_bootstrap_interval,
 };
+pub use cost::{blended_price_per_million, request_cost_usd};
 pub use descriptive::{Z_95, ci95_mean, mean, sample_std, stderr_of_mean, wilson_interval};
 pub use error::StatsError;
 pub use group::{

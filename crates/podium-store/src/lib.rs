@@ -5,6 +5,7 @@
 //! other crate goes through [`Store`], whose methods are synchronous; async
 //! callers wrap it in a mutex and `spawn_blocking`.
 
+mod board;
 mod cache;
 mod error;
 mod migrations;
@@ -12,6 +13,7 @@ mod records;
 mod store;
 mod timestamp;
 
+pub use board::{BoardRun, MAX_SAMPLES_PER_PAGE, RunRecord, SampleQuery};
 pub use cache::cache_key;
 pub use error::StoreError;
 pub use migrations::{PAUSE_MIGRATION_ENV, SCHEMA_VERSION, create_at_version};

@@ -21,7 +21,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Podium database. Synchronous and `Send` but not `Sync`: share it behind a
 /// mutex and call it from `spawn_blocking` in async code.
 pub struct Store {
-    connection: Connection,
+    pub(crate) connection: Connection,
     /// The database file, named in errors; `None` in memory.
     path: Option<PathBuf>,
 }
@@ -78,7 +78,7 @@ impl Store {
 
     /// Runs one operation; an SQLite error names the database file (a full disk or
     /// a read-only folder is reported with the file it hit).
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         operation: impl FnOnce(&Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -595,7 +595,7 @@ impl Store {
 /// summing the counts of millions of samples stays within SQLite's 64-bit integers.
 pub const MAX_STORED_TOKEN_COUNT: u64 = 1_000_000_000_000;
 
-fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
+pub(crate) fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
     Ok(SampleRecord {
         doc_id: row.get(0)?,
         prompt_hash: row.get(1)?,

@@ -1,0 +1,12 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error(transparent)]
+    Store(#[from] podium_store::StoreError),
+    #[error("{path}: {message}")]
+    Catalog { path: PathBuf, message: String },
+    /// A board option names something the board does not have.
+    #[error("{0}")]
+    Options(String),
+}

@@ -1,0 +1,26 @@
+//! The leaderboard as a value (no HTTP, no terminal): the store and the
+//! catalogue in, a [`Leaderboard`] out, plus the views computed from it — the
+//! Pareto fronts, the fit-for-purpose pick and the history. `podium board`
+//! and `podium serve` both render these values, so they can never disagree.
+//!
+//! *Architecture Invariant:* runs share a column only when their setting
+//! ([`Setting`]: task content hash, board metric, shots, chat template, doc
+//! set) is equal; nothing ranks a model against a run of another setting.
+
+mod board;
+mod catalog;
+mod error;
+mod history;
+pub mod metric_choice;
+mod pick;
+
+pub use board::{
+    Average, BoardOptions, Cell, Column, Cost, Leaderboard, ModelRow, Setting, Speed, access_label,
+    rank_upper_bound,
+};
+pub use catalog::{BoardCatalog, ModelInfo};
+pub use error::BoardError;
+pub use history::{CategoryPoint, History, MAX_HISTORY_POINTS, RankPoint, history};
+pub use pick::{
+    Axis, Excluded, Pick, PickRequest, Qualified, Verdict, pareto_front, pick, quality_of,
+};
