@@ -626,3 +626,41 @@ pub fn access_label(access: Option<Access>) -> &'static str {
         None => "unknown",
     }
 }
+
+/// How a score reads in tables and pages: points (× 100) with one decimal for
+/// [0, 1] metrics, four significant decimals otherwise, then "± half-width"
+/// of the 95% interval where there is one.
+pub fn score_text(column: &Column, cell: &Cell) -> String {
+    let (scale, decimals) = if column.unit_range {
+        (100.0, 1)
+    } else {
+        (1.0, 4)
+    };
+    let value = format!("{:.*}", decimals, cell.value * scale);
+    match cell.ci95 {
+        Some((lo, hi)) => format!("{value} ± {:.*}", decimals, (hi - lo) / 2.0 * scale),
+        None => value,
+    }
+}
+
+/// The average as "value ± half-width", normalized points.
+pub fn average_text(average: &Average) -> String {
+    match average.ci95 {
+        Some((lo, hi)) => format!("{:.1} ± {:.1}", average.value, (hi - lo) / 2.0),
+        None => format!("{:.1}", average.value),
+    }
+}
+
+/// Parameters as people write them: 135M, 7B, 1.2T.
+pub fn parameters_text(parameters: Option<u64>) -> String {
+    match parameters {
+        None => "unknown".into(),
+        Some(n) if n >= 1_000_000_000_000 => format!("{:.1}T", n as f64 / 1e12),
+        Some(n) if n >= 1_000_000_000 => trim(format!("{:.1}", n as f64 / 1e9)) + "B",
+        Some(n) => format!("{}M", (n as f64 / 1e6).round()),
+    }
+}
+
+fn trim(text: String) -> String {
+    text.strip_suffix(".0").map(String::from).unwrap_or(text)
+}

@@ -210,7 +210,7 @@ mod tests {
         let info = catalog.info("openai:gpt-4o-mini");
         assert_eq!(info.display_name.as_deref(), Some("GPT-4o mini"));
         assert_eq!(info.access, Some(Access::Closed));
-        assert_eq!(info.blended_price(), Some(0.2625));
+        assert!((info.blended_price().unwrap() - 0.2625).abs() < 1e-12);
         let unknown = catalog.info("openai-compatible:http://127.0.0.1:9/v1#x");
         assert_eq!(unknown, ModelInfo::default());
         assert_eq!(unknown.blended_price(), None);

@@ -10,16 +10,18 @@
 mod board;
 mod catalog;
 mod error;
+mod export;
 mod history;
 pub mod metric_choice;
 mod pick;
 
 pub use board::{
     Average, BoardOptions, Cell, Column, Cost, Leaderboard, ModelRow, Setting, Speed, access_label,
-    rank_upper_bound,
+    average_text, parameters_text, rank_upper_bound, score_text,
 };
 pub use catalog::{BoardCatalog, ModelInfo};
 pub use error::BoardError;
+pub use export::{csv_table, to_csv};
 pub use history::{CategoryPoint, History, MAX_HISTORY_POINTS, RankPoint, history};
 pub use pick::{
     Axis, Excluded, Pick, PickRequest, Qualified, Verdict, pareto_front, pick, quality_of,

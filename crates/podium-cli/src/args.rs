@@ -77,19 +77,51 @@ pub(crate) enum Command {
     },
     /// Load-test a model endpoint: time to first token, output speed, latency under load
     Bench(BenchArgs),
-    /// The leaderboard: the latest result of each model on each task
-    Board {
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Show the speed board (latest `podium bench` result per model and load) instead
-        #[arg(long)]
-        speed: bool,
-        /// Hourly price of the machine that runs local models, in $ per hour: their
-        /// runs then cost the hours they were worked on (a resumed run's pause left
-        /// out) × this price (docs/METRICS.md); without it local runs cost 0
-        #[arg(long, value_name = "USD_PER_HOUR", value_parser = parse_machine_price)]
-        machine_price: Option<f64>,
-    },
+    /// The leaderboard: one row per model, one column per comparable setting
+    Board(BoardArgs),
+}
+
+/// `podium board`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  \
+  podium board                                  # the board as a table\n  \
+  podium board --format csv > board.csv         # plain numbers for a spreadsheet\n  \
+  podium board --average-over lite_arc_easy,lite_hellaswag\n  \
+  podium board --catalog my-models.toml         # names, licences, prices of your endpoints\n  \
+  podium board --as-of 2026-11-01               # the board as it was then\n\n\
+A column is one comparable setting: task (and its content hash), board metric,\n\
+shots, chat template on or off, and doc set (all docs or --limit N). Scores are\n\
+points (× 100) ± half the 95% interval, then #rank: 1 + the models whose interval\n\
+lies entirely above. The average is the mean of normalized scores (chance = 0)\n\
+over the averaged columns; a model missing one has no average.")]
+pub(crate) struct BoardArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+    /// Show the speed board (latest `podium bench` result per model and load) instead
+    #[arg(long)]
+    pub(crate) speed: bool,
+    /// Hourly price of the machine that runs local models, in $ per hour: their
+    /// runs then cost the hours they were worked on (a resumed run's pause left
+    /// out) × this price (docs/METRICS.md); without it local runs cost 0
+    #[arg(long, value_name = "USD_PER_HOUR", value_parser = parse_machine_price)]
+    pub(crate) machine_price: Option<f64>,
+    /// A catalogue file (TOML, the layout of models/catalog.toml, every field
+    /// optional) that adds models or overrides fields: `[[model]] spec = "…"`
+    /// or `name = "…"`, display_name, provider, access, licence, parameters,
+    /// context_length, price = { input_per_mtok, output_per_mtok }
+    #[arg(long, env = "PODIUM_CATALOG", value_name = "FILE")]
+    pub(crate) catalog: Option<PathBuf>,
+    /// Column ids to average over, comma-separated (default: every column with
+    /// a normalized score)
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub(crate) average_over: Option<Vec<String>>,
+    /// The board as of this time: only runs finished by then (RFC 3339 or a date,
+    /// e.g. 2026-11-01, meaning the end of that day in UTC)
+    #[arg(long, value_name = "TIME", value_parser = parse_as_of)]
+    pub(crate) as_of: Option<String>,
+    /// The `podium bench` load level whose speed the board shows
+    #[arg(long, default_value = "concurrency 1", value_name = "LOAD")]
+    pub(crate) bench_load: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -226,6 +258,28 @@ pub(crate) enum Preset {
     Short,
     Medium,
     Long,
+}
+
+/// An `--as-of` time as the store writes times (text order is time order): a
+/// date alone is the end of that day.
+fn parse_as_of(text: &str) -> Result<String, String> {
+    let date_only = text.len() == 10
+        && text.as_bytes().iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if date_only {
+        return Ok(format!("{text}T23:59:59.999999Z"));
+    }
+    match podium_store::parse_rfc3339_utc(text) {
+        Some(_) => Ok(text.to_string()),
+        None => Err(format!(
+            "`{text}` is not a date (2026-11-01) or an RFC 3339 time (2026-11-01T12:00:00Z)"
+        )),
+    }
 }
 
 fn parse_machine_price(text: &str) -> Result<f64, String> {

@@ -300,11 +300,11 @@ pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode>
         levels.push((result.load, summary));
     }
     let mut table = table(&levels);
-    table.headers.insert(0, "model");
+    table.headers.insert(0, "model".into());
     table.numeric.insert(0, false);
     // Price beside speed: the catalogue's blended $ per 1M tokens (3:1 input to
     // output, METRICS.md); 0 for local models, empty where the catalogue has no price.
-    table.headers.push("blended $/1M");
+    table.headers.push("blended $/1M".into());
     table.numeric.push(true);
     let catalog = podium_models::Catalog::builtin();
     for (row, model) in table.rows.iter_mut().zip(models) {

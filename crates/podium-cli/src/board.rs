@@ -4,7 +4,7 @@
 use crate::args::Format;
 
 pub(crate) struct Table {
-    pub(crate) headers: Vec<&'static str>,
+    pub(crate) headers: Vec<String>,
     /// Right-align these columns (numbers).
     pub(crate) numeric: Vec<bool>,
     pub(crate) rows: Vec<Vec<String>>,
@@ -13,8 +13,17 @@ pub(crate) struct Table {
 impl Table {
     pub(crate) fn new(headers: &[(&'static str, bool)]) -> Table {
         Table {
-            headers: headers.iter().map(|(h, _)| *h).collect(),
+            headers: headers.iter().map(|(h, _)| h.to_string()).collect(),
             numeric: headers.iter().map(|(_, n)| *n).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// A table whose headers are known only at run time (the board's columns).
+    pub(crate) fn with_headers(headers: Vec<(String, bool)>) -> Table {
+        Table {
+            numeric: headers.iter().map(|(_, n)| *n).collect(),
+            headers: headers.into_iter().map(|(h, _)| h).collect(),
             rows: Vec::new(),
         }
     }

@@ -373,10 +373,14 @@ pub(crate) fn demo(
         threads: None,
         db,
         tasks_dirs,
-        command: Command::Board {
+        command: Command::Board(crate::args::BoardArgs {
             format: Format::Table,
             speed: false,
             machine_price: None,
-        },
+            catalog: std::env::var_os("PODIUM_CATALOG").map(PathBuf::from),
+            average_over: None,
+            as_of: None,
+            bench_load: "concurrency 1".into(),
+        }),
     })
 }

@@ -5,6 +5,7 @@
 mod args;
 mod bench_cmd;
 mod board;
+mod board_cmd;
 mod commands;
 mod local_cmd;
 mod paths;

@@ -65,13 +65,10 @@ fn stored_runs(db: &Path) -> Vec<RunSummary> {
     Store::open(db).unwrap().list_runs().unwrap()
 }
 
-fn board_json(db: &Path) -> Vec<Json> {
+/// `podium board --format json`: the board value (columns, models, cells).
+fn board_json(db: &Path) -> Json {
     let out = run_ok(&["board", "--format", "json", "--db", &db_arg(db)]);
-    serde_json::from_str::<Json>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    serde_json::from_str::<Json>(&out.stdout).unwrap()
 }
 
 /// `podium runs` as rows of whitespace-separated cells, header and rule dropped.
@@ -107,70 +104,79 @@ fn eval_five_tasks_then_board_in_every_format() {
     ]);
     assert!(out.stdout.contains("mmlu (group)"), "{}", out.stdout);
 
-    let rows = board_json(&db);
-    let mut tasks: Vec<&str> = rows.iter().map(|r| r["task"].as_str().unwrap()).collect();
-    tasks.dedup();
+    let board = board_json(&db);
+    let columns = board["columns"].as_array().unwrap();
+    let tasks: Vec<&str> = columns
+        .iter()
+        .map(|c| c["setting"]["task"].as_str().unwrap())
+        .collect();
     let mmlu_subjects = tasks.iter().filter(|t| t.starts_with("mmlu_")).count();
     assert_eq!(mmlu_subjects, 57);
     for task in ["arc_easy", "hellaswag", "gsm8k", "truthfulqa_mc2"] {
         assert!(tasks.contains(&task), "{task} missing from {tasks:?}");
     }
+    // One column per task: one setting each, ranked by its board metric.
     assert_eq!(tasks.len(), 61);
-    for row in &rows {
-        assert_eq!(row["model"], "mock:a");
-        assert_eq!(row["n"], 5.0);
-        let value = row["value"].as_f64().expect("a value");
-        let stderr = row["stderr"].as_f64().expect("a stderr");
-        assert!(value.is_finite() && stderr >= 0.0, "{row}");
+    let metric = |task: &str| {
+        columns
+            .iter()
+            .find(|c| c["setting"]["task"] == task)
+            .unwrap()["setting"]["metric"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(metric("arc_easy"), "acc_norm,none");
+    assert_eq!(metric("hellaswag"), "acc_norm,none");
+    assert_eq!(metric("gsm8k"), "exact_match,strict-match");
+    assert_eq!(metric("truthfulqa_mc2"), "acc,none");
+    assert_eq!(metric("mmlu_anatomy"), "acc,none");
+    let models = board["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0]["spec"], "mock:a");
+    assert!(models[0]["average"]["value"].is_number());
+    for (column, cell) in columns.iter().zip(models[0]["cells"].as_array().unwrap()) {
+        assert_eq!(cell["n"], 5, "{cell}");
+        assert_eq!(cell["rank"], 1, "{cell}");
+        let value = cell["value"].as_f64().expect("a value");
+        assert!(cell["stderr"].as_f64().unwrap() >= 0.0, "{cell}");
         // Every metric here is a mean of values in [0, 1]: the interval stays inside
         // it. Proportions (all but truthfulqa_mc2's probability mass) of 5 docs have a
         // Wilson interval far wider than ±15 points, which the board says.
-        let ci = row["95% CI"].as_str().expect("an interval");
-        let (lo, hi) = ci.split_once('–').expect("low–high");
-        let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        let (lo, hi) = (
+            cell["ci95"][0].as_f64().unwrap(),
+            cell["ci95"][1].as_f64().unwrap(),
+        );
         assert!(
             0.0 <= lo && lo <= value && value <= hi && hi <= 1.0,
-            "{row}"
+            "{cell}"
         );
-        if row["task"] != "truthfulqa_mc2" {
-            assert!(
-                row["confidence"].as_str().unwrap().starts_with("low (±"),
-                "{row}"
-            );
+        if column["setting"]["task"] != "truthfulqa_mc2" {
+            assert_eq!(cell["low_confidence"], true, "{cell}");
         }
     }
-    let metrics = |task: &str| -> Vec<&str> {
-        rows.iter()
-            .filter(|r| r["task"] == task)
-            .map(|r| r["metric"].as_str().unwrap())
-            .collect()
-    };
-    assert_eq!(metrics("arc_easy"), ["acc,none", "acc_norm,none"]);
-    assert_eq!(
-        metrics("gsm8k"),
-        ["exact_match,strict-match", "exact_match,flexible-extract"]
-    );
-    assert_eq!(metrics("truthfulqa_mc2"), ["acc,none"]);
 
-    let header = "model,task,metric,value,stderr,95% CI,n,confidence,normalized,cost $,$ per 1k samples,finished";
     let csv = run_ok(&["board", "--format", "csv", "--db", &db_arg(&db)]).stdout;
-    assert_eq!(csv.lines().next(), Some(header));
-    assert_eq!(csv.lines().count(), rows.len() + 1);
-    assert!(csv.contains("\nmock:a,arc_easy,\"acc,none\","), "{csv}");
+    assert!(
+        csv.starts_with("model_id,model,spec,access,licence,provider,parameters,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 2);
+    assert!(csv.contains(",arc_easy:value,"), "{csv}");
 
     let markdown = run_ok(&["board", "--format", "markdown", "--db", &db_arg(&db)]).stdout;
     assert!(
-        markdown.starts_with("| model | task | metric | value |"),
+        markdown.starts_with("| rank | model | access |"),
         "{markdown}"
     );
-    assert_eq!(markdown.lines().count(), rows.len() + 2);
-    assert!(markdown.contains("| mock:a | arc_easy | acc,none |"));
+    assert_eq!(markdown.lines().count(), 3);
+    assert!(markdown.contains("| 1 | mock:a | unknown |"), "{markdown}");
 
     let table = run_ok(&["board", "--db", &db_arg(&db)]).stdout;
     let explicit = run_ok(&["board", "--format", "table", "--db", &db_arg(&db)]).stdout;
     assert_eq!(table, explicit);
-    assert!(table.starts_with("model   task"), "{table}");
-    assert_eq!(table.lines().count(), rows.len() + 2);
+    assert!(table.starts_with("rank  model"), "{table}");
+    assert_eq!(table.lines().count(), 3);
 }
 
 #[test]
@@ -505,15 +511,22 @@ fn stored_samples(db: &Path) -> u64 {
     stored_runs(db).iter().map(|r| r.n_samples).sum()
 }
 
-/// The board without the time each run finished.
-fn board_values(db: &Path) -> Vec<Json> {
-    board_json(db)
-        .into_iter()
-        .map(|mut row| {
-            row.as_object_mut().unwrap().remove("finished");
-            row
-        })
-        .collect()
+/// The board without the times runs finished.
+fn board_values(db: &Path) -> Json {
+    fn strip(value: &mut Json) {
+        match value {
+            Json::Object(map) => {
+                map.remove("finished_at");
+                map.remove("last_run");
+                map.values_mut().for_each(strip);
+            }
+            Json::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut board = board_json(db);
+    strip(&mut board);
+    board
 }
 
 fn check_single_complete_run(db: &Path, n: u64) -> RunSummary {
@@ -583,8 +596,8 @@ fn killed_eval_resumes_to_the_same_scores() {
     check_single_complete_run(&db_a, 60);
     check_single_complete_run(&db_b, 60);
     let board_a = board_values(&db_a);
-    assert_eq!(board_a.len(), 2, "acc and acc_norm");
-    assert!(board_a.iter().all(|r| r["stderr"].is_number()));
+    assert_eq!(board_a["columns"].as_array().unwrap().len(), 1, "arc_easy");
+    assert!(board_a["models"][0]["cells"][0]["stderr"].is_number());
     assert_eq!(board_a, board_values(&db_b));
     // The printed results agree too.
     assert_eq!(resumed.stdout, uninterrupted.stdout);
@@ -661,7 +674,7 @@ fn failed_samples_are_recorded_and_retried() {
     );
     assert_eq!(check_store(), failed);
     // A run with failed samples is not on the board.
-    assert_eq!(board_json(&db), Vec::<Json>::new());
+    assert_eq!(board_json(&db)["models"], serde_json::json!([]));
 }
 
 /// Regression: a broken YAML in `--tasks-dir` asked for by name used to print

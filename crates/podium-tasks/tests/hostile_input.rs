@@ -399,7 +399,10 @@ fn corrupted_parquet_files_are_errors_naming_the_file() {
 #[test]
 fn declared_lengths_beyond_the_file_are_errors_not_aborts() {
     for (input, expected) in [
-        ("thrift_list_length_allocates_153_GB", "invalid Parquet file"),
+        (
+            "thrift_list_length_allocates_153_GB",
+            "invalid Parquet file",
+        ),
         ("dictionary_num_values_fills_13_GB", "dictionary page"),
     ] {
         let input = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,156 @@
+//! `podium board`: the [`Leaderboard`] value of `podium-board` as a terminal
+//! table, Markdown, CSV or JSON (the value itself, as the web API serves it).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use podium_board::{
+    BoardCatalog, BoardOptions, Leaderboard, access_label, average_text, parameters_text,
+    score_text,
+};
+
+use crate::args::{BoardArgs, Format};
+use crate::board::Table;
+
+/// The catalogue: built-in, overlaid by `--catalog` / `PODIUM_CATALOG` when given.
+pub(crate) fn catalog(path: Option<&Path>) -> anyhow::Result<BoardCatalog> {
+    match path {
+        Some(path) => Ok(BoardCatalog::with_user_file(path)?),
+        None => Ok(BoardCatalog::builtin()),
+    }
+}
+
+pub(crate) fn options(args: &BoardArgs) -> BoardOptions {
+    BoardOptions {
+        as_of: args.as_of.clone(),
+        average_over: args.average_over.clone(),
+        bench_load: args.bench_load.clone(),
+        machine_price: args.machine_price,
+    }
+}
+
+pub(crate) fn run(db: &Path, args: &BoardArgs) -> anyhow::Result<ExitCode> {
+    let store = crate::commands::open_store(db)?;
+    let catalog = catalog(args.catalog.as_deref())?;
+    let board = Leaderboard::build(&store, &catalog, options(args))
+        .with_context(|| format!("cannot build the board from {}", db.display()))?;
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&board)? + "\n",
+        Format::Csv => podium_board::to_csv(&board)?,
+        format => table(&board).render(format)?,
+    };
+    crate::emit(&text)?;
+    for problem in &board.skipped {
+        eprintln!("warning: {problem}");
+    }
+    if board.models.is_empty() {
+        eprintln!(
+            "The board is empty: no finished run in {}. Evaluate a model first, e.g.\n  podium eval -m mock:a -t lite_arc_easy",
+            db.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per model: rank, facts, each column's score ± half-width of its 95%
+/// interval with its rank, the average, speed, price and cost.
+pub(crate) fn table(board: &Leaderboard) -> Table {
+    let mut headers: Vec<(String, bool)> = vec![
+        ("rank".into(), true),
+        ("model".into(), false),
+        ("access".into(), false),
+        ("licence".into(), false),
+        ("params".into(), true),
+    ];
+    for (i, column) in board.columns.iter().enumerate() {
+        let averaged = if board.average_columns.contains(&i) {
+            ""
+        } else {
+            " (not averaged)"
+        };
+        headers.push((format!("{}{averaged}", column.label), true));
+    }
+    headers.extend([
+        (
+            format!("average ({} tasks)", board.average_columns.len()),
+            true,
+        ),
+        ("tok/s".into(), true),
+        ("TTFT s".into(), true),
+        ("$/1M blended".into(), true),
+        ("cost $".into(), true),
+        ("$/1k samples".into(), true),
+        ("last run".into(), false),
+    ]);
+    let mut table = Table::with_headers(headers);
+    for model in &board.models {
+        let mut row = vec![
+            model
+                .average
+                .as_ref()
+                .map_or_else(|| "—".into(), |a| a.rank.to_string()),
+            model.name.clone(),
+            access_label(model.info.access).into(),
+            model
+                .info
+                .licence
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+            parameters_text(model.info.parameters),
+        ];
+        for (column, cell) in board.columns.iter().zip(&model.cells) {
+            row.push(match cell {
+                Some(cell) => {
+                    let low = if cell.low_confidence { " low-n" } else { "" };
+                    format!("{} #{}{low}", score_text(column, cell), cell.rank)
+                }
+                None => "—".into(),
+            });
+        }
+        row.push(match &model.average {
+            Some(average) => average_text(average),
+            None => "no average".into(),
+        });
+        let speed = model.speed.as_ref();
+        row.push(
+            speed
+                .and_then(|s| s.output_speed)
+                .map_or_else(|| "—".into(), |v| format!("{v:.1}")),
+        );
+        row.push(
+            speed
+                .and_then(|s| s.ttft_s)
+                .map_or_else(|| "—".into(), |v| format!("{v:.3}")),
+        );
+        row.push(
+            model
+                .info
+                .blended_price()
+                .map_or_else(|| "unknown".into(), |p| format!("{p:.3}")),
+        );
+        match &model.cost {
+            Some(cost) => {
+                let bound = if cost.lower_bound { "≥" } else { "" };
+                row.push(format!("{bound}{:.4}", cost.usd));
+                row.push(
+                    cost.per_1k_samples
+                        .map_or_else(|| "—".into(), |c| format!("{bound}{c:.4}")),
+                );
+            }
+            None => {
+                row.push("unknown".into());
+                row.push("unknown".into());
+            }
+        }
+        row.push(
+            model
+                .last_run
+                .get(..10)
+                .unwrap_or(&model.last_run)
+                .to_string(),
+        );
+        table.push(row);
+    }
+    table
+}
