@@ -217,9 +217,11 @@ fn load_parquet(path: &Path, bytes: Vec<u8>) -> Result<Vec<Doc>, TaskError> {
 
 fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Vec<Doc>, TaskError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes))
+    let data = bytes::Bytes::from(bytes);
+    let reader = SerializedFileReader::new(data.clone())
         .map_err(|err| TaskError::file(path, format!("invalid Parquet file: {err}")))?;
-    check_parquet_dictionaries(&reader)
+    crate::parquet_guard::check_page_headers(&data, reader.metadata())
+        .and_then(|()| crate::parquet_guard::check_dictionaries(&reader))
         .map_err(|why| TaskError::file(path, format!("invalid Parquet file: {why}")))?;
     let rows = reader
         .get_row_iter(None)
@@ -234,43 +236,6 @@ fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Vec<Doc>, TaskError> {
         docs.push(row.to_json_value());
     }
     Ok(docs)
-}
-
-/// Refuses a dictionary page that declares more values than its bytes can
-/// hold. The parquet crate (60.1) sizes the decoded dictionary from the
-/// page header's `num_values` (`Vec::resize`, every slot written), so a
-/// 600-byte file declaring ~800 million values made it fill 13 GB before
-/// decoding any (found by the `dataset_parquet` fuzz target). A PLAIN value
-/// takes at least one byte (a bit, for booleans), so `num_values ≤ 8 × bytes`
-/// bounds the dictionary by the page's own size. The pages are read once
-/// here, headers and (decompressed) bytes only, before the rows are decoded.
-fn check_parquet_dictionaries(
-    reader: &parquet::file::serialized_reader::SerializedFileReader<bytes::Bytes>,
-) -> Result<(), String> {
-    use parquet::column::page::Page;
-    use parquet::file::reader::FileReader;
-    for group in 0..reader.num_row_groups() {
-        let row_group = reader.get_row_group(group).map_err(|err| err.to_string())?;
-        for column in 0..row_group.num_columns() {
-            let mut pages = row_group
-                .get_column_page_reader(column)
-                .map_err(|err| err.to_string())?;
-            while let Some(page) = pages.get_next_page().map_err(|err| err.to_string())? {
-                if let Page::DictionaryPage {
-                    buf, num_values, ..
-                } = &page
-                    && *num_values as usize > buf.len().saturating_mul(8)
-                {
-                    return Err(format!(
-                        "a dictionary page of row group {group}, column {column} declares \
-                         {num_values} values in {} bytes",
-                        buf.len()
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// llama.cpp's HellaSwag text: six lines per task — context, gold index, four

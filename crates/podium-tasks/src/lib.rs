@@ -7,6 +7,7 @@ pub mod dataset;
 mod error;
 pub mod filters;
 pub mod metrics;
+mod parquet_guard;
 pub mod registry;
 pub mod results;
 pub mod task;

@@ -395,7 +395,10 @@ fn corrupted_parquet_files_are_errors_naming_the_file() {
 /// can catch: a 363-byte footer declaring a list of ~2^31 column chunks
 /// (parquet 57 reserved 153 GB; parquet 60 bounds lists by the bytes left), and
 /// a dictionary page declaring ~800 million values (parquet 60 fills 13 GB;
-/// Podium checks dictionary pages first). Each file is now an error naming it.
+/// Podium checks dictionary pages first), and a page header whose unknown
+/// field is a list of ~2^31 elements at the end of the chunk (parquet 60
+/// skips it element by element past the end: 12 s per list). Each file is now
+/// an error naming it, at once.
 #[test]
 fn declared_lengths_beyond_the_file_are_errors_not_aborts() {
     for (input, expected) in [
@@ -404,6 +407,10 @@ fn declared_lengths_beyond_the_file_are_errors_not_aborts() {
             "invalid Parquet file",
         ),
         ("dictionary_num_values_fills_13_GB", "dictionary page"),
+        (
+            "page_header_skip_loops_2_billion_times",
+            "page header's list declares",
+        ),
     ] {
         let input = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fuzz/regressions/dataset_parquet")

@@ -1,0 +1,303 @@
+//! Checks of a Parquet file that the `parquet` crate (60.1) does not make
+//! before it trusts a declared length, each found by the `dataset_parquet`
+//! fuzz target:
+//!
+//! - **Page headers.** The crate skips unknown Thrift fields of a page header
+//!   element by element without noticing the end of the input: skipping a
+//!   list declared to hold 2^31 booleans or doubles at the end of a column
+//!   chunk loops 2^31 times (12 s per list on this machine; a 1 KB file holds
+//!   hundreds of them). [`check_page_headers`] walks every page header the way
+//!   the crate reads it (the fields it knows by id, whatever type they declare;
+//!   the rest skipped by their declared type) and refuses a list, set or map
+//!   declaring more elements than bytes are left in the column chunk, since
+//!   every element takes at least one byte.
+//! - **Dictionary pages.** See [`check_dictionaries`].
+//!
+//! Anything else a walk does not understand ends the walk of that column
+//! chunk quietly: the crate then reports the file's actual defect itself.
+
+use parquet::file::metadata::ParquetMetaData;
+
+/// Skips nested deeper than this fail in the crate (its default skip depth).
+const MAX_SKIP_DEPTH: u32 = 64;
+
+/// Why a walk ended early.
+enum Halt {
+    /// The crate would spend time or memory in proportion to a declared count.
+    Hostile(String),
+    /// Something else the crate will report (or ignore) itself.
+    Stop,
+}
+
+type Walk<T> = Result<T, Halt>;
+
+// Compact-protocol type ids (thrift-compact-protocol.md).
+const BOOL_TRUE: u8 = 1;
+const BOOL_FALSE: u8 = 2;
+const BYTE: u8 = 3;
+const I16: u8 = 4;
+const I32: u8 = 5;
+const I64: u8 = 6;
+const DOUBLE: u8 = 7;
+const BINARY: u8 = 8;
+const LIST: u8 = 9;
+const SET: u8 = 10;
+const MAP: u8 = 11;
+const STRUCT: u8 = 12;
+/// The crate also accepts Thrift's UUID type (16 bytes).
+const UUID: u8 = 13;
+
+struct Walker<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Walker<'_> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn byte(&mut self) -> Walk<u8> {
+        let b = *self.bytes.get(self.at).ok_or(Halt::Stop)?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    fn advance(&mut self, n: u64) -> Walk<()> {
+        match usize::try_from(n) {
+            Ok(n) if n <= self.left() => {
+                self.at += n;
+                Ok(())
+            }
+            _ => Err(Halt::Stop),
+        }
+    }
+
+    fn varint(&mut self) -> Walk<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Halt::Stop)
+    }
+
+    /// A zigzag-encoded i32, as the crate reads every i32 and enum.
+    fn i32(&mut self) -> Walk<i64> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    /// A declared element count, refused when the elements cannot fit.
+    fn count(&mut self, declared: i64, what: &str) -> Walk<u64> {
+        let Ok(n) = u64::try_from(declared) else {
+            return Ok(0); // the crate loops `0..size`: a negative size is empty
+        };
+        if n > self.left() as u64 {
+            return Err(Halt::Hostile(format!(
+                "a page header's {what} declares {n} elements but {} bytes are left in the column chunk",
+                self.left()
+            )));
+        }
+        Ok(n)
+    }
+
+    /// A field header: `None` at the stop field, else (type, id).
+    fn field(&mut self, last_id: i64) -> Walk<Option<(u8, i64)>> {
+        let header = self.byte()?;
+        let kind = header & 0x0f;
+        if kind == 0 {
+            return Ok(None);
+        }
+        if kind > UUID {
+            return Err(Halt::Stop);
+        }
+        let delta = i64::from(header >> 4);
+        let id = if delta != 0 {
+            last_id + delta
+        } else {
+            self.i32()?
+        };
+        Ok(Some((kind, id)))
+    }
+
+    /// The crate's generic skip of a value of declared type `kind`.
+    fn skip(&mut self, kind: u8, depth: u32) -> Walk<()> {
+        if depth == 0 {
+            return Err(Halt::Stop);
+        }
+        match kind {
+            BOOL_TRUE | BOOL_FALSE => Ok(()),
+            BYTE => self.advance(1),
+            I16 | I32 | I64 => self.varint().map(drop),
+            DOUBLE => self.advance(8),
+            UUID => self.advance(16),
+            BINARY => {
+                let len = self.varint()?;
+                self.advance(len)
+            }
+            STRUCT => {
+                while let Some((kind, _)) = self.field(0)? {
+                    self.skip(kind, depth - 1)?;
+                }
+                Ok(())
+            }
+            LIST | SET => {
+                let header = self.byte()?;
+                if header == 0 {
+                    return Ok(());
+                }
+                let element = header & 0x0f;
+                if element == 0 || element > UUID {
+                    return Err(Halt::Stop);
+                }
+                let short = i64::from(header >> 4);
+                // The crate keeps the low 32 bits of a long count, as an i32.
+                let declared = if short == 15 {
+                    self.varint()? as u32 as i32 as i64
+                } else {
+                    short
+                };
+                for _ in 0..self.count(declared, "list")? {
+                    self.skip(element, depth - 1)?;
+                }
+                Ok(())
+            }
+            MAP => {
+                let declared = i64::try_from(self.varint()?).map_err(|_| Halt::Stop)?;
+                if declared > i64::from(i32::MAX) {
+                    return Err(Halt::Stop);
+                }
+                let n = self.count(declared, "map")?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let types = self.byte()?;
+                for _ in 0..n {
+                    self.skip(types >> 4, depth - 1)?;
+                    self.skip(types & 0x0f, depth - 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(Halt::Stop),
+        }
+    }
+
+    /// A struct whose fields are all i32s or booleans the crate reads by id
+    /// (`known`), the rest skipped: DataPageHeader (statistics, field 5, is
+    /// skipped: the crate reads page headers without statistics),
+    /// DictionaryPageHeader, DataPageHeaderV2, IndexPageHeader.
+    fn simple_struct(&mut self, known_i32: &[i64], known_bool: &[i64]) -> Walk<()> {
+        let mut last = 0;
+        while let Some((kind, id)) = self.field(last)? {
+            if known_i32.contains(&id) {
+                self.i32()?;
+            } else if known_bool.contains(&id) {
+                if !matches!(kind, BOOL_TRUE | BOOL_FALSE) {
+                    return Err(Halt::Stop);
+                }
+            } else {
+                self.skip(kind, MAX_SKIP_DEPTH)?;
+            }
+            last = id;
+        }
+        Ok(())
+    }
+
+    /// A PageHeader; its compressed page size.
+    fn page_header(&mut self) -> Walk<i64> {
+        let mut compressed = None;
+        let mut last = 0;
+        while let Some((kind, id)) = self.field(last)? {
+            match id {
+                1 | 2 | 4 => {
+                    self.i32()?;
+                }
+                3 => compressed = Some(self.i32()?),
+                5 => self.simple_struct(&[1, 2, 3, 4], &[])?,
+                6 => self.simple_struct(&[], &[])?,
+                7 => self.simple_struct(&[1, 2], &[3])?,
+                8 => self.simple_struct(&[1, 2, 3, 4, 5, 6], &[7])?,
+                _ => self.skip(kind, MAX_SKIP_DEPTH)?,
+            }
+            last = id;
+        }
+        compressed.ok_or(Halt::Stop)
+    }
+}
+
+/// Walks the page headers of every column chunk (see the module docs).
+pub(crate) fn check_page_headers(file: &[u8], metadata: &ParquetMetaData) -> Result<(), String> {
+    for group in metadata.row_groups() {
+        for column in group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let (Ok(start), Ok(len)) = (
+                usize::try_from(start),
+                usize::try_from(column.compressed_size()),
+            ) else {
+                continue;
+            };
+            let end = start.saturating_add(len).min(file.len());
+            let mut at = start;
+            while at < end {
+                let mut walker = Walker {
+                    bytes: &file[at..end],
+                    at: 0,
+                };
+                match walker.page_header() {
+                    Ok(compressed) => {
+                        let Ok(compressed) = usize::try_from(compressed) else {
+                            break;
+                        };
+                        at = at.saturating_add(walker.at).saturating_add(compressed);
+                    }
+                    Err(Halt::Hostile(why)) => return Err(why),
+                    Err(Halt::Stop) => break,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a dictionary page that declares more values than its bytes can
+/// hold. The crate sizes the decoded dictionary from the page header's
+/// `num_values` (`Vec::resize`, every slot written), so a 600-byte file
+/// declaring ~800 million values made it fill 13 GB before decoding any. A
+/// PLAIN value takes at least one byte (a bit, for booleans), so
+/// `num_values ≤ 8 × bytes` bounds the dictionary by the page's own size. The
+/// pages are read once here, headers and (decompressed) bytes only, before the
+/// rows are decoded; run after [`check_page_headers`].
+pub(crate) fn check_dictionaries(
+    reader: &parquet::file::serialized_reader::SerializedFileReader<bytes::Bytes>,
+) -> Result<(), String> {
+    use parquet::column::page::Page;
+    use parquet::file::reader::FileReader;
+    for group in 0..reader.num_row_groups() {
+        let row_group = reader.get_row_group(group).map_err(|err| err.to_string())?;
+        for column in 0..row_group.num_columns() {
+            let mut pages = row_group
+                .get_column_page_reader(column)
+                .map_err(|err| err.to_string())?;
+            while let Some(page) = pages.get_next_page().map_err(|err| err.to_string())? {
+                if let Page::DictionaryPage {
+                    buf, num_values, ..
+                } = &page
+                    && *num_values as usize > buf.len().saturating_mul(8)
+                {
+                    return Err(format!(
+                        "a dictionary page of row group {group}, column {column} declares \
+                         {num_values} values in {} bytes",
+                        buf.len()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
