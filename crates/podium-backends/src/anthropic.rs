@@ -229,7 +229,7 @@ async fn generate_one(
         format!("{}/v1/messages", inner.base_url)
     };
     let body = messages_body(&inner.model, inner.thinking_budget, request).to_string();
-    let cache_key = http::cache_key(&url, &inner.model, &body);
+    let cache_key = podium_core::cache_key(&url, &inner.model, &body);
     let estimated_tokens = request.context.len() / 4 + request.max_tokens;
     inner
         .endpoint

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use podium_core::{BackendError, ResponseCache};
@@ -797,22 +796,6 @@ impl RateLimiter {
     }
 }
 
-/// The response-cache key: hex SHA-256 over the endpoint URL, the served
-/// model and the request body, each prefixed by its length (the same scheme
-/// as `podium_store::cache_key`, so keys agree whichever side computes them).
-pub(crate) fn cache_key(endpoint: &str, model: &str, body: &str) -> String {
-    let mut hasher = Sha256::new();
-    for part in [endpoint, model, body] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// Run every request of a batch as its own task (so each one's events are
 /// stamped as they arrive, not when a shared task gets around to polling),
 /// and answer in order. The endpoint's semaphore bounds how many are in flight.
@@ -1291,16 +1274,6 @@ mod tests {
         check(r#"{"detail":"Not Found"}"#, "Not Found");
         check("", "(empty body)");
         check("plain text", "plain text");
-    }
-
-    #[test]
-    fn cache_keys_match_the_store_scheme() {
-        let (url, model, body) = ("http://127.0.0.1:8000/v1/completions", "m", "{\"a\":1}");
-        assert_eq!(
-            cache_key(url, model, body),
-            podium_store::cache_key(url, model, body)
-        );
-        assert_ne!(cache_key("a", "bc", ""), cache_key("ab", "c", ""));
     }
 
     #[tokio::test]

@@ -10,7 +10,6 @@ mod mock;
 mod openai;
 mod reasoning;
 mod secrets;
-pub mod speed;
 mod sse;
 mod timing;
 

@@ -371,7 +371,7 @@ async fn generate_one(
         OpenAiApi::Chat => format!("{}/chat/completions", inner.base_url),
     };
     let body = generation_body(&inner.model, inner.api, request).to_string();
-    let cache_key = http::cache_key(&url, &inner.model, &body);
+    let cache_key = podium_core::cache_key(&url, &inner.model, &body);
     let estimated_tokens = request.context.len() / 4 + request.max_tokens;
     inner
         .endpoint
@@ -694,7 +694,7 @@ async fn score_span(
     let prompt = format!("{context}{continuation}");
     // The key covers where the continuation starts: the same prompt split
     // differently is a different question.
-    let cache_key = http::cache_key(
+    let cache_key = podium_core::cache_key(
         &url,
         &inner.model,
         &format!(

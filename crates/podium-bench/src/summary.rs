@@ -35,10 +35,9 @@ pub struct Summary {
     pub first_error: Option<String>,
 }
 
-/// TPOT of one request: (E2E − TTFT) / (N_out − 1).
+/// TPOT of one request: (E2E − TTFT) / (N_out − 1) (`podium_stats::tpot_s`).
 pub fn tpot(record: &RequestRecord) -> Option<f64> {
-    let (e2e, ttft, n) = (record.e2e_s?, record.ttft_s?, record.n_output_tokens?);
-    (n > 1).then(|| (e2e - ttft) / (n - 1) as f64)
+    podium_stats::tpot_s(record.e2e_s?, record.ttft_s?, record.n_output_tokens?)
 }
 
 fn pct(values: Vec<f64>) -> Option<Percentiles> {

@@ -309,7 +309,7 @@ pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode>
     let catalog = podium_models::Catalog::builtin();
     for (row, model) in table.rows.iter_mut().zip(models) {
         let price = catalog.entry_for_spec(&model).map(|entry| {
-            podium_backends::speed::blended_price_per_million(
+            podium_stats::blended_price_per_million(
                 entry.price.input_per_mtok,
                 entry.price.output_per_mtok,
             )

@@ -1,12 +1,15 @@
 //! Domain types shared by every Podium crate: the requests the evaluation engine
 //! sends to a model, their results, and the `Backend` trait that model engines
-//! implement. This crate does no IO.
+//! implement, and the hashes Podium records. This crate does no IO of its own
+//! (a hash of a reader reads what the caller opened).
 
 mod backend;
+mod digest;
 mod model_spec;
 mod request;
 
 pub use backend::{Backend, BackendError, ModelIdentity, ResponseCache};
+pub use digest::{cache_key, hex, sha256_hex, sha256_hex_reader};
 pub use model_spec::{KNOWN_MODEL_KINDS, ModelSpec, ModelSpecError};
 pub use request::{
     ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult,

@@ -1,7 +1,6 @@
 //! `LocalBackend`: the `Backend` trait over a model that runs on its own thread, fed
 //! by a channel; async callers send a job and await a oneshot reply.
 
-use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
@@ -14,7 +13,6 @@ use podium_core::{
     LoglikelihoodResult, ModelIdentity, RequestTiming, RollingRequest, RollingResult,
     TokenCountSource,
 };
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
 use crate::config::ModelConfig;
@@ -411,17 +409,8 @@ fn sha256_file(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io_error)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io_error)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    podium_core::sha256_hex_reader(file).map_err(io_error)
 }
 
 fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Receiver<Job>) {

@@ -345,14 +345,8 @@ fn extract_into(
 }
 
 fn sha256_file(path: &Path) -> Result<String, PullError> {
-    let mut file = File::open(path).at(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).at(path)?;
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let file = File::open(path).at(path)?;
+    podium_core::sha256_hex_reader(file).at(path)
 }
 
 fn tail_lines(text: &str, n: usize) -> String {
@@ -377,7 +371,7 @@ impl<'f> HashingWriter<'f> {
     }
 
     fn finish(self) -> (u64, String) {
-        (self.written, hex(&self.hasher.finalize()))
+        (self.written, podium_core::hex(&self.hasher.finalize()))
     }
 }
 

@@ -13,6 +13,7 @@ mod group;
 mod normalize;
 mod percentile;
 mod perplexity;
+mod speed;
 
 pub use bootstrap::{
     DEFAULT_BOOTSTRAP_ITERS, bootstrap_replicates, bootstrap_stderr, percentile_bootstrap_interval,
@@ -30,6 +31,7 @@ pub use perplexity::{
     WeightedLogLikelihood, bits_per_byte, bits_per_byte_stderr, perplexity, perplexity_stderr,
     weighted_perplexity, weighted_perplexity_stderr,
 };
+pub use speed::{output_tokens_per_s, tpot_s};
 
 #[cfg(test)]
 mod test_util;

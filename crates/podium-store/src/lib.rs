@@ -6,7 +6,6 @@
 //! callers wrap it in a mutex and `spawn_blocking`.
 
 mod board;
-mod cache;
 mod error;
 mod migrations;
 mod records;
@@ -14,7 +13,6 @@ mod store;
 mod timestamp;
 
 pub use board::{BoardRun, MAX_SAMPLES_PER_PAGE, RunRecord, SampleQuery};
-pub use cache::cache_key;
 pub use error::StoreError;
 pub use migrations::{PAUSE_MIGRATION_ENV, SCHEMA_VERSION, create_at_version};
 pub use records::{

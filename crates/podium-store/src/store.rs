@@ -562,7 +562,7 @@ impl Store {
         })
     }
 
-    /// The cached response for `key` (see [`cache_key`](crate::cache_key)), if any.
+    /// The cached response for `key` (`podium_core::cache_key`), if any.
     pub fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.with(|this| {
             Ok(this

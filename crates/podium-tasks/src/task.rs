@@ -131,10 +131,7 @@ pub struct SampleScores {
     pub filtered: BTreeMap<String, Vec<String>>,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use podium_core::sha256_hex;
 
 impl Task {
     /// Load the task's data and check its templates on the first docs.
@@ -165,11 +162,7 @@ impl Task {
                 hasher.update(Sha256::digest(&bytes));
             }
         }
-        let content_hash: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let content_hash = podium_core::hex(&hasher.finalize());
 
         let eval_split = config
             .test_split
