@@ -437,15 +437,15 @@ fn cache_round_trip() {
     let store = Store::open_in_memory().unwrap();
     // Any key: the backends compute it (`podium_core::cache_key`).
     let key = "9d7b3e1317eddc08d2386c330c12b73003bdfe5b03811c414c987d105775eae9";
-    assert_eq!(store.cache_get(&key).unwrap(), None);
-    store.cache_put(&key, r#"{"text":"a"}"#).unwrap();
+    assert_eq!(store.cache_get(key).unwrap(), None);
+    store.cache_put(key, r#"{"text":"a"}"#).unwrap();
     assert_eq!(
-        store.cache_get(&key).unwrap().as_deref(),
+        store.cache_get(key).unwrap().as_deref(),
         Some(r#"{"text":"a"}"#)
     );
-    store.cache_put(&key, r#"{"text":"b"}"#).unwrap();
+    store.cache_put(key, r#"{"text":"b"}"#).unwrap();
     assert_eq!(
-        store.cache_get(&key).unwrap().as_deref(),
+        store.cache_get(key).unwrap().as_deref(),
         Some(r#"{"text":"b"}"#)
     );
 }
