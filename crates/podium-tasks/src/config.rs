@@ -264,6 +264,40 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Where `key`'s value is, for an error about it (the mapping itself when
+    /// the key is absent).
+    fn loc_of(&self, key: &str) -> &'a Loc {
+        self.get(key).map_or(self.map_loc, |(loc, _)| loc)
+    }
+
+    /// A string `key` that must name one of `choices` (a built-in, an output
+    /// type): its value, `None` when absent, or an error at the key listing them.
+    fn one_of<T: Copy>(
+        &self,
+        key: &str,
+        choices: &[(&str, T)],
+        what: &str,
+    ) -> Result<Option<T>, TaskError> {
+        let Some(value) = self.string(key)? else {
+            return Ok(None);
+        };
+        match choices.iter().find(|(name, _)| *name == value) {
+            Some((_, choice)) => Ok(Some(*choice)),
+            None => Err(TaskError::invalid(
+                self.loc_of(key),
+                key,
+                format!(
+                    "unknown {what} `{value}`; expected {}",
+                    choices
+                        .iter()
+                        .map(|(name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
     fn get(&self, key: &str) -> Option<(&'a Loc, &'a Node)> {
         self.entries
             .iter()
@@ -450,22 +484,18 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         message: "missing key `task` (the task's name)".into(),
     })?;
 
-    let output_type = match fields.string("output_type")?.as_deref() {
-        None | Some("generate_until") => OutputType::GenerateUntil,
-        Some("multiple_choice") => OutputType::MultipleChoice,
-        Some("loglikelihood") => OutputType::Loglikelihood,
-        Some("loglikelihood_rolling") => OutputType::LoglikelihoodRolling,
-        Some(other) => {
-            let (loc, _) = fields.get("output_type").expect("just read");
-            return Err(TaskError::invalid(
-                loc,
-                "output_type",
-                format!(
-                    "unknown output type `{other}`: expected multiple_choice, generate_until, loglikelihood or loglikelihood_rolling"
-                ),
-            ));
-        }
-    };
+    let output_type = fields
+        .one_of(
+            "output_type",
+            &[
+                ("multiple_choice", OutputType::MultipleChoice),
+                ("generate_until", OutputType::GenerateUntil),
+                ("loglikelihood", OutputType::Loglikelihood),
+                ("loglikelihood_rolling", OutputType::LoglikelihoodRolling),
+            ],
+            "output type",
+        )?
+        .unwrap_or(OutputType::GenerateUntil);
 
     let dataset = dataset_spec(&fields, &dir)?;
     let doc_to_text = fields
@@ -491,39 +521,19 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
     let metrics = metric_list(&fields, output_type)?;
 
     fields.reject_function_tag("process_docs", PROCESS_DOCS_BUILTINS)?;
-    let process_docs = match fields.string("process_docs")?.as_deref() {
-        None => None,
-        Some("hellaswag") => Some(ProcessDocs::Hellaswag),
-        Some(other) => {
-            let (loc, _) = fields.get("process_docs").expect("just read");
-            return Err(TaskError::invalid(
-                loc,
-                "process_docs",
-                format!(
-                    "unknown built-in `{other}`; the built-ins are: {}",
-                    PROCESS_DOCS_BUILTINS.join(", ")
-                ),
-            ));
-        }
-    };
+    let process_docs = fields.one_of(
+        "process_docs",
+        &[("hellaswag", ProcessDocs::Hellaswag)],
+        "built-in",
+    )?;
     fields.reject_function_tag("process_results", PROCESS_RESULTS_BUILTINS)?;
-    let process_results = match fields.string("process_results")?.as_deref() {
-        None => None,
-        Some("truthfulqa_mc2") => Some(ProcessResults::TruthfulqaMc2),
-        Some(other) => {
-            let (loc, _) = fields.get("process_results").expect("just read");
-            return Err(TaskError::invalid(
-                loc,
-                "process_results",
-                format!(
-                    "unknown built-in `{other}`; the built-ins are: {}",
-                    PROCESS_RESULTS_BUILTINS.join(", ")
-                ),
-            ));
-        }
-    };
+    let process_results = fields.one_of(
+        "process_results",
+        &[("truthfulqa_mc2", ProcessResults::TruthfulqaMc2)],
+        "built-in",
+    )?;
     if process_results.is_some() && output_type != OutputType::MultipleChoice {
-        let (loc, _) = fields.get("process_results").expect("just read");
+        let loc = fields.loc_of("process_results");
         return Err(TaskError::invalid(
             loc,
             "process_results",
@@ -605,7 +615,7 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         if let Some(split) = split
             && !config.dataset.data_files.contains_key(split)
         {
-            let (loc, _) = fields.get(key).expect("just read");
+            let loc = fields.loc_of(key);
             return Err(TaskError::invalid(
                 loc,
                 key,
@@ -634,7 +644,7 @@ fn repeats(fields: &Fields<'_>) -> Result<usize, TaskError> {
         None => Ok(1),
         Some(n) if (1..=MAX_REPEATS).contains(&n) => Ok(n),
         Some(n) => {
-            let (loc, _) = fields.get("repeats").expect("just read");
+            let loc = fields.loc_of("repeats");
             Err(TaskError::invalid(
                 loc,
                 "repeats",
@@ -649,7 +659,7 @@ fn dataset_spec(fields: &Fields<'_>, dir: &Path) -> Result<DatasetSpec, TaskErro
         loc: fields.map_loc.clone(),
         message: "missing key `dataset_path` (json, csv, parquet or llama_cpp_hellaswag with `dataset_kwargs.data_files`)".into(),
     })?;
-    let (path_loc, _) = fields.get("dataset_path").expect("just read");
+    let path_loc = fields.loc_of("dataset_path");
     let mut data_files = BTreeMap::new();
     let mut column_names = None;
     if let Some((_, kwargs)) = fields.get("dataset_kwargs") {
@@ -755,7 +765,7 @@ fn fewshot_config(fields: &Fields<'_>) -> Result<FewshotConfig, TaskError> {
         None | Some("default") | Some("random") => Sampler::Random,
         Some("first_n") => Sampler::FirstN,
         Some(other) => {
-            let (loc, _) = fc.get("sampler").expect("just read");
+            let loc = fc.loc_of("sampler");
             return Err(TaskError::invalid(
                 loc,
                 "sampler",
@@ -868,7 +878,7 @@ fn filter_list(fields: &Fields<'_>) -> Result<Vec<FilterPipeline>, TaskError> {
                 loc: step_node.loc.clone(),
                 message: "a filter step needs `function`".into(),
             })?;
-            let (function_loc, _) = s.get("function").expect("just read");
+            let function_loc = s.loc_of("function");
             let step = match function.as_str() {
                 "regex" => {
                     let pattern = s.string("regex_pattern")?.unwrap_or_else(|| {
@@ -958,7 +968,7 @@ fn metric_list(fields: &Fields<'_>, output_type: OutputType) -> Result<Vec<Metri
             loc: item.loc.clone(),
             message: "a `metric_list` entry needs `metric`".into(),
         })?;
-        let (metric_loc, _) = m.get("metric").expect("just read");
+        let metric_loc = m.loc_of("metric");
         let metric = MetricName::parse(&name).ok_or_else(|| {
             TaskError::invalid(
                 metric_loc,
@@ -1003,7 +1013,7 @@ fn metric_list(fields: &Fields<'_>, output_type: OutputType) -> Result<Vec<Metri
             && !["mean", "perplexity", "weighted_perplexity", "bits_per_byte"]
                 .contains(&aggregation.as_str())
         {
-            let (loc, _) = m.get("aggregation").expect("just read");
+            let loc = m.loc_of("aggregation");
             return Err(TaskError::invalid(
                 loc,
                 "aggregation",
@@ -1117,7 +1127,7 @@ pub fn group_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<GroupC
             if let Some(aggregation) = a.string("aggregation")?
                 && aggregation != "mean"
             {
-                let (loc, _) = a.get("aggregation").expect("just read");
+                let loc = a.loc_of("aggregation");
                 return Err(TaskError::invalid(
                     loc,
                     "aggregation",
