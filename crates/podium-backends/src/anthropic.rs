@@ -53,7 +53,7 @@ impl AnthropicBackend {
         };
         let parsed = ModelSpec::parse(spec)
             .ok()
-            .filter(|p| p.kind == "anthropic")
+            .filter(|p| p.kind == podium_core::ModelKind::Anthropic)
             .ok_or_else(|| invalid("expected anthropic:MODEL".into()))?;
         let (model, query) = parsed
             .rest

@@ -15,7 +15,7 @@ mod timing;
 
 use std::sync::Arc;
 
-use podium_core::{Backend, ModelSpec, ResponseCache};
+use podium_core::{Backend, ModelKind, ModelSpec, ResponseCache};
 
 pub use anthropic::AnthropicBackend;
 pub use http::{
@@ -30,8 +30,6 @@ pub use openai::{NO_PROMPT_LOGPROBS, OpenAiApi, OpenAiBackend};
 pub enum OpenError {
     #[error("{0}")]
     Spec(#[from] podium_core::ModelSpecError),
-    #[error("model kind `{kind}` is not available in this build yet (known kinds: {known})")]
-    NotYet { kind: String, known: String },
     #[error("`{spec}`: {message}")]
     Invalid { spec: String, message: String },
 }
@@ -117,20 +115,16 @@ pub fn open_with_cache(
     cache: Option<Arc<dyn ResponseCache>>,
 ) -> Result<Arc<dyn Backend>, OpenError> {
     let parsed = parse_spec(spec)?;
-    match parsed.kind.as_str() {
-        "mock" => Ok(Arc::new(MockBackend::from_spec(spec, &parsed.rest)?)),
-        "openai-compatible" | "openai" | "together" => {
+    match parsed.kind {
+        ModelKind::Mock => Ok(Arc::new(MockBackend::from_spec(spec, &parsed.rest)?)),
+        ModelKind::OpenAiCompatible | ModelKind::OpenAi | ModelKind::Together => {
             Ok(Arc::new(OpenAiBackend::open(spec, cache)?))
         }
-        "anthropic" => Ok(Arc::new(AnthropicBackend::open(spec, cache)?)),
-        "local" | "gguf" => Ok(Arc::new(local::open_local(
-            &parsed.kind,
+        ModelKind::Anthropic => Ok(Arc::new(AnthropicBackend::open(spec, cache)?)),
+        ModelKind::Local | ModelKind::Gguf => Ok(Arc::new(local::open_local(
+            parsed.kind.as_str(),
             &parsed.rest,
             spec,
         )?)),
-        kind => Err(OpenError::NotYet {
-            kind: kind.to_string(),
-            known: "mock, local, gguf, openai-compatible, openai, together, anthropic".to_string(),
-        }),
     }
 }

@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 
 use podium_core::{
     Backend, BackendError, GenerateRequest, GenerateResult, LoglikelihoodRequest,
-    LoglikelihoodResult, ModelIdentity, ModelSpec, ResponseCache, RollingRequest, RollingResult,
+    LoglikelihoodResult, ModelIdentity, ModelKind, ModelSpec, ResponseCache, RollingRequest,
+    RollingResult,
 };
 
 use crate::OpenError;
@@ -93,8 +94,8 @@ impl OpenAiBackend {
                 "expected openai-compatible:BASE_URL#MODEL, openai:MODEL or together:MODEL".into(),
             )
         })?;
-        let (base_url, model_and_query, default_key_env) = match parsed.kind.as_str() {
-            "openai-compatible" => {
+        let (base_url, model_and_query, default_key_env) = match parsed.kind {
+            ModelKind::OpenAiCompatible => {
                 let Some((url, rest)) = parsed.rest.rsplit_once('#') else {
                     return Err(invalid(
                         "write openai-compatible:BASE_URL#SERVED_MODEL, e.g. openai-compatible:http://127.0.0.1:8000/v1#my-model".into(),
@@ -102,12 +103,12 @@ impl OpenAiBackend {
                 };
                 (url, rest, None)
             }
-            "openai" => (
+            ModelKind::OpenAi => (
                 "https://api.openai.com/v1",
                 parsed.rest.as_str(),
                 Some("OPENAI_API_KEY"),
             ),
-            "together" => (
+            ModelKind::Together => (
                 "https://api.together.xyz/v1",
                 parsed.rest.as_str(),
                 Some("TOGETHER_API_KEY"),
@@ -176,8 +177,8 @@ impl OpenAiBackend {
             cache,
         )
         .map_err(invalid)?;
-        let head = match parsed.kind.as_str() {
-            "openai-compatible" => format!("openai-compatible:{base_url}#{model}"),
+        let head = match parsed.kind {
+            ModelKind::OpenAiCompatible => format!("openai-compatible:{base_url}#{model}"),
             kind => format!("{kind}:{model}"),
         };
         let canonical = match api {

@@ -10,7 +10,7 @@ mod request;
 
 pub use backend::{Backend, BackendError, ModelIdentity, ResponseCache};
 pub use digest::{cache_key, hex, sha256_hex, sha256_hex_reader};
-pub use model_spec::{KNOWN_MODEL_KINDS, ModelSpec, ModelSpecError};
+pub use model_spec::{KNOWN_MODEL_KINDS, ModelKind, ModelSpec, ModelSpecError};
 pub use request::{
     ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult,
     RequestTiming, RollingRequest, RollingResult, TokenCountSource,

@@ -2,6 +2,74 @@
 
 use std::fmt;
 
+/// What serves a model: the part of a spec before the first `:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// Deterministic fake answers, for tests (`mock:NAME`).
+    Mock,
+    /// A catalogued model run by Podium's own engine (`local:NAME`).
+    Local,
+    /// A GGUF file run by Podium's own engine (`gguf:PATH`).
+    Gguf,
+    /// Any OpenAI-compatible server (`openai-compatible:BASE_URL#MODEL`).
+    OpenAiCompatible,
+    OpenAi,
+    Together,
+    Anthropic,
+}
+
+impl ModelKind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [ModelKind; 7] = [
+        ModelKind::Mock,
+        ModelKind::Local,
+        ModelKind::Gguf,
+        ModelKind::OpenAiCompatible,
+        ModelKind::OpenAi,
+        ModelKind::Together,
+        ModelKind::Anthropic,
+    ];
+
+    /// The kind as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Mock => "mock",
+            ModelKind::Local => "local",
+            ModelKind::Gguf => "gguf",
+            ModelKind::OpenAiCompatible => "openai-compatible",
+            ModelKind::OpenAi => "openai",
+            ModelKind::Together => "together",
+            ModelKind::Anthropic => "anthropic",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ModelKind> {
+        ModelKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Run by Podium's own engine on this machine (`local`, `gguf`).
+    pub fn is_local(self) -> bool {
+        matches!(self, ModelKind::Local | ModelKind::Gguf)
+    }
+
+    /// Reached over HTTP (`openai-compatible`, `openai`, `together`, `anthropic`).
+    pub fn is_remote(self) -> bool {
+        matches!(
+            self,
+            ModelKind::OpenAiCompatible
+                | ModelKind::OpenAi
+                | ModelKind::Together
+                | ModelKind::Anthropic
+        )
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The kinds a model spec may name, in the order `--help` lists them.
 pub const KNOWN_MODEL_KINDS: &[&str] = &[
     "mock",
@@ -15,7 +83,7 @@ pub const KNOWN_MODEL_KINDS: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSpec {
-    pub kind: String,
+    pub kind: ModelKind,
     pub rest: String,
 }
 
@@ -34,32 +102,29 @@ impl ModelSpec {
         let Some((kind, rest)) = spec.split_once(':') else {
             return Err(ModelSpecError::MissingKind(spec.to_string()));
         };
-        if !KNOWN_MODEL_KINDS.contains(&kind) {
+        let Some(kind) = ModelKind::parse(kind) else {
             return Err(ModelSpecError::UnknownKind {
                 kind: kind.to_string(),
                 spec: spec.to_string(),
             });
-        }
+        };
         if rest.is_empty() {
             return Err(ModelSpecError::Empty(spec.to_string()));
         }
         Ok(ModelSpec {
-            kind: kind.to_string(),
+            kind,
             rest: rest.to_string(),
         })
     }
 
     /// Run by Podium's own engine on this machine (`local`, `gguf`).
     pub fn is_local(&self) -> bool {
-        matches!(self.kind.as_str(), "local" | "gguf")
+        self.kind.is_local()
     }
 
     /// Reached over HTTP (`openai-compatible`, `openai`, `together`, `anthropic`).
     pub fn is_remote(&self) -> bool {
-        matches!(
-            self.kind.as_str(),
-            "openai-compatible" | "openai" | "together" | "anthropic"
-        )
+        self.kind.is_remote()
     }
 }
 
@@ -91,12 +156,21 @@ mod tests {
     #[test]
     fn parses_kind_and_rest() {
         let spec = ModelSpec::parse("openai-compatible:http://127.0.0.1:8000/v1#m").unwrap();
-        assert_eq!(spec.kind, "openai-compatible");
+        assert_eq!(spec.kind, ModelKind::OpenAiCompatible);
         assert_eq!(spec.rest, "http://127.0.0.1:8000/v1#m");
         assert_eq!(
             spec.to_string(),
             "openai-compatible:http://127.0.0.1:8000/v1#m"
         );
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_is_listed() {
+        for kind in ModelKind::ALL {
+            assert_eq!(ModelKind::parse(kind.as_str()), Some(kind));
+        }
+        let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, KNOWN_MODEL_KINDS);
     }
 
     #[test]
