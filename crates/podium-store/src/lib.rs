@@ -8,6 +8,7 @@
 mod board;
 mod cache;
 mod error;
+mod import;
 mod migrations;
 mod records;
 mod store;
@@ -16,6 +17,7 @@ mod timestamp;
 pub use board::{BoardRun, MAX_SAMPLES_PER_PAGE, RunRecord, SampleQuery};
 pub use cache::cache_key;
 pub use error::StoreError;
+pub use import::ImportedRun;
 pub use migrations::{PAUSE_MIGRATION_ENV, SCHEMA_VERSION, create_at_version};
 pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
