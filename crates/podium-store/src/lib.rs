@@ -7,6 +7,7 @@
 
 mod board;
 mod error;
+mod import;
 mod migrations;
 mod records;
 mod store;
@@ -14,6 +15,7 @@ mod timestamp;
 
 pub use board::{BoardRun, MAX_SAMPLES_PER_PAGE, RunRecord, SampleQuery};
 pub use error::StoreError;
+pub use import::ImportedRun;
 pub use migrations::{PAUSE_MIGRATION_ENV, SCHEMA_VERSION, create_at_version};
 pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,

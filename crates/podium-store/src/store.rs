@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// [`Store::with`] for operations that need the connection mutably (transactions).
-    fn with_mut<T>(
+    pub(crate) fn with_mut<T>(
         &mut self,
         operation: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -618,3 +618,65 @@ fn token_totals_saturate_on_any_stored_counts() {
     assert_eq!(totals.input_tokens, 18_000_000_000_000_000_000);
     assert_eq!(totals.output_tokens, u64::MAX);
 }
+
+#[test]
+fn imported_runs_keep_their_times_and_a_duplicate_identity_writes_nothing() {
+    use podium_store::ImportedRun;
+    let mut store = Store::open_in_memory().unwrap();
+    let key = run_key(&store, 1, None);
+    let imported = |key: RunKey, finished_at: &str| ImportedRun {
+        key,
+        manifest_json: "{}".into(),
+        podium_version: "0.1.0".into(),
+        started_at: "2026-01-01T00:00:00.000000Z".into(),
+        finished_at: finished_at.into(),
+        active_ms: Some(1500),
+        results_json: r#"{"name":"hellaswag"}"#.into(),
+        samples: vec![sample(0, SampleStatus::Ok), sample(1, SampleStatus::Failed)],
+    };
+    let ids = store
+        .import_finished_runs(&[
+            imported(key, "2026-01-02T00:00:00.000000Z"),
+            imported(RunKey { seed: 2, ..key }, "2026-01-03T00:00:00.000000Z"),
+        ])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(store.samples(ids[0]).unwrap().len(), 2);
+    assert_eq!(
+        store.finish_times().unwrap(),
+        ["2026-01-02T00:00:00.000000Z", "2026-01-03T00:00:00.000000Z"]
+    );
+    let run = store.run(ids[1]).unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Finished);
+    assert_eq!(run.active_ms, Some(1500));
+
+    // The third run is new but the fourth repeats the first's identity: the
+    // transaction writes neither.
+    let error = store
+        .import_finished_runs(&[
+            imported(RunKey { seed: 3, ..key }, "2026-01-04T00:00:00.000000Z"),
+            imported(key, "2026-01-05T00:00:00.000000Z"),
+        ])
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Sqlite(_)), "{error:?}");
+    assert_eq!(store.list_runs().unwrap().len(), 2);
+
+    let mut too_many = imported(RunKey { seed: 4, ..key }, "2026-01-06T00:00:00.000000Z");
+    too_many.samples[0].n_input_tokens = Some(u64::MAX);
+    let error = store.import_finished_runs(&[too_many]).unwrap_err();
+    assert!(matches!(error, StoreError::TokenCount { .. }), "{error:?}");
+
+    store
+        .put_bench_result_at(
+            "openai:tiny",
+            "concurrency 1",
+            "{}",
+            "{}",
+            "2026-01-07T00:00:00.000000Z",
+        )
+        .unwrap();
+    assert_eq!(
+        store.latest_bench_results().unwrap()[0].created_at,
+        "2026-01-07T00:00:00.000000Z"
+    );
+}
