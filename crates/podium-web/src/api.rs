@@ -98,7 +98,8 @@ pub(crate) async fn history(State(state): State<AppState>, RawQuery(raw): RawQue
     json(
         async {
             let params = Params::parse(raw.as_deref())?;
-            pages::history_data(&state, &params).await
+            let history = pages::history_data(&state, &params).await?;
+            Ok(podium_board::History::clone(&history))
         }
         .await,
     )

@@ -28,7 +28,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use podium_board::{BoardCatalog, BoardOptions, Leaderboard};
+use podium_board::{BoardCatalog, BoardOptions, History, Leaderboard};
 use podium_store::Store;
 
 pub(crate) use error::AppError;
@@ -60,6 +60,8 @@ struct Inner {
 struct BoardCache {
     version: Option<(i64, u64)>,
     boards: Vec<(BoardOptions, Arc<Leaderboard>)>,
+    /// The history (a board per day: the costliest view) for one set of options.
+    history: Option<(BoardOptions, Arc<History>)>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
                 if cache.version != Some(version) {
                     cache.version = Some(version);
                     cache.boards.clear();
+                    cache.history = None;
                 }
                 if let Some((_, board)) = cache.boards.iter().find(|(o, _)| *o == options) {
                     return Ok(Arc::clone(board));
@@ -129,6 +132,40 @@ impl AppState {
                 cache.boards.push((options, Arc::clone(&board)));
             }
             Ok(board)
+        })
+        .await
+    }
+
+    /// The history for `options`, cached like the board.
+    pub(crate) async fn history(&self, options: BoardOptions) -> Result<Arc<History>, AppError> {
+        let inner = Arc::clone(&self.inner);
+        self.with_store(move |store, catalog| {
+            let version = store.data_version()?;
+            {
+                let mut cache = inner
+                    .cache
+                    .lock()
+                    .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+                if cache.version != Some(version) {
+                    cache.version = Some(version);
+                    cache.boards.clear();
+                    cache.history = None;
+                }
+                if let Some((cached, history)) = &cache.history
+                    && *cached == options
+                {
+                    return Ok(Arc::clone(history));
+                }
+            }
+            let history = Arc::new(podium_board::history(store, catalog, &options)?);
+            let mut cache = inner
+                .cache
+                .lock()
+                .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+            if cache.version == Some(version) {
+                cache.history = Some((options, Arc::clone(&history)));
+            }
+            Ok(history)
         })
         .await
     }

@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use podium_board::{
-    Axis, BoardOptions, Leaderboard, ModelInfo, ModelRow, PickRequest, access_label, metric_choice,
+    Axis, Leaderboard, ModelInfo, ModelRow, PickRequest, access_label, metric_choice,
 };
 use podium_store::{RunRecord, SampleQuery, SampleRecord};
 use podium_tasks::results::TaskResult;
@@ -875,8 +875,37 @@ async fn samples_page(state: &AppState, id: &str, raw: Option<&str>) -> Result<R
         )
     };
     let value = |key: &str| params.get(key).unwrap_or("").to_string();
+    // Other models' runs in this run's board column: one click to compare.
+    let board = state.board(state.default_options().clone()).await?;
+    let run_id = data.run.run.run_id;
+    let compare: Vec<Value> = board
+        .columns
+        .iter()
+        .enumerate()
+        .find(|(i, _)| {
+            board
+                .models
+                .iter()
+                .any(|m| m.cells[*i].as_ref().is_some_and(|c| c.run_id == run_id))
+        })
+        .map(|(i, _)| {
+            board
+                .models
+                .iter()
+                .filter_map(|m| Some((m, m.cells[i].as_ref()?)))
+                .filter(|(_, c)| c.run_id != run_id)
+                .map(|(m, c)| {
+                    json!({
+                        "name": m.name,
+                        "href": format!("{base}?vs={}&differ=1", c.run_id),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let ctx = json!({
         "page": "samples",
+        "compare": compare,
         "run": data.run,
         "vs": data.vs,
         "differ": data.differ,
@@ -899,12 +928,9 @@ async fn samples_page(state: &AppState, id: &str, raw: Option<&str>) -> Result<R
 pub(crate) async fn history_data(
     state: &AppState,
     params: &Params,
-) -> Result<podium_board::History, AppError> {
+) -> Result<std::sync::Arc<podium_board::History>, AppError> {
     let query = BoardQuery::parse(params, state.default_options())?;
-    let options: BoardOptions = query.options;
-    state
-        .with_store(move |store, catalog| Ok(podium_board::history(store, catalog, &options)?))
-        .await
+    state.history(query.options).await
 }
 
 pub(crate) async fn history(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {

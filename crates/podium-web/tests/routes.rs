@@ -358,6 +358,9 @@ async fn samples_filter_paginate_and_compare_side_by_side() {
         page.body
             .contains("only the documents whose outcome differs")
     );
+    // Each sample page offers the other models' runs of its column.
+    let plain = get(&state, &format!("/runs/{a}/samples")).await.body;
+    assert!(plain.contains(&format!("?vs={b}&amp;differ=1")), "{plain}");
     // Pagination links keep the filters.
     let first = get(
         &state,
@@ -496,4 +499,28 @@ async fn the_board_is_cached_until_the_data_changes() {
     assert_eq!(state.cached_boards(), 1, "one board for one set of options");
     get(&state, "/?avg=arc_easy").await;
     assert_eq!(state.cached_boards(), 2);
+}
+
+#[tokio::test]
+async fn a_store_failure_is_a_generic_500_without_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podium.db");
+    let mut store = podium_store::Store::open(&path).unwrap();
+    let seeded = common::seed(&mut store);
+    // Break the database under the server: the samples table disappears.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection.execute_batch("DROP TABLE samples").unwrap();
+    drop(connection);
+    let catalog = podium_board::BoardCatalog::with_user_toml(common::CATALOG).unwrap();
+    let state = podium_web::AppState::new(store, catalog, podium_board::BoardOptions::default());
+    for uri in [
+        format!("/runs/{}/samples", seeded.gsm_runs[0]),
+        format!("/api/v1/runs/{}/samples", seeded.gsm_runs[0]),
+    ] {
+        let reply = get(&state, &uri).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+        assert!(!reply.body.contains("samples"), "{uri}: {}", reply.body);
+        assert!(!reply.body.to_lowercase().contains("sql"), "{uri}");
+        assert!(reply.body.contains("the details are in its log"));
+    }
 }
