@@ -90,6 +90,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "USD_PER_HOUR", value_parser = parse_machine_price)]
         machine_price: Option<f64>,
     },
+    /// Serve the leaderboard as a website and JSON API (read-only): board, charts, pick, models, samples, history
+    Serve(crate::serve_cmd::ServeArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -58,6 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 board(&db, format, machine_price)
             }
         }
+        Command::Serve(serve) => crate::serve_cmd::run(&db, &serve),
     }
 }
 

@@ -8,6 +8,7 @@ mod board;
 mod commands;
 mod local_cmd;
 mod paths;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
