@@ -44,8 +44,13 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response {
     response
 }
 
-pub(crate) async fn not_found() -> Response {
-    AppError::not_found("there is no page at this address").into_html()
+/// 404: JSON below `/api/`, a page elsewhere.
+pub(crate) async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        AppError::not_found("no such endpoint (see /api/v1/openapi.json)").into_json()
+    } else {
+        AppError::not_found("there is no page at this address").into_html()
+    }
 }
 
 // ---------------------------------------------------------------- the board

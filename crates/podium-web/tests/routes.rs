@@ -231,6 +231,14 @@ async fn bad_parameters_are_400_and_unknown_ids_404() {
         let reply = get(&state, uri).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{uri}");
     }
+    let missing = get(&state, "/api/v1/nothing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("openapi")
+    );
     let api = get(&state, "/api/v1/board?sort=bogus").await;
     assert_eq!(api.status, StatusCode::BAD_REQUEST);
     assert!(
