@@ -79,6 +79,8 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// The leaderboard: one row per model, one column per comparable setting
     Board(BoardArgs),
+    /// Serve the leaderboard as a website and JSON API (read-only): board, charts, pick, models, samples, history
+    Serve(crate::serve_cmd::ServeArgs),
 }
 
 /// `podium board`.
@@ -282,7 +284,7 @@ fn parse_as_of(text: &str) -> Result<String, String> {
     }
 }
 
-fn parse_machine_price(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_machine_price(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(price) if price.is_finite() && price >= 0.0 => Ok(price),
         _ => Err(format!(

@@ -54,6 +54,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 crate::board_cmd::run(&db, &board)
             }
         }
+        Command::Serve(serve) => crate::serve_cmd::run(&db, &serve),
     }
 }
 

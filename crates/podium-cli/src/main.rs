@@ -9,6 +9,7 @@ mod board_cmd;
 mod commands;
 mod local_cmd;
 mod paths;
+mod serve_cmd;
 
 use std::process::ExitCode;
 

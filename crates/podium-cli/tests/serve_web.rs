@@ -1,0 +1,101 @@
+//! `podium serve` end to end: evaluate a mock model, serve the board on a free
+//! port, fetch pages over plain HTTP, stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn podium() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
+    command
+        .env_remove("PODIUM_DB")
+        .env_remove("PODIUM_TASKS_DIR")
+        .env_remove("PODIUM_CATALOG")
+        .env_remove("XDG_DATA_HOME")
+        .stdin(Stdio::null());
+    command
+}
+
+/// A minimal HTTP/1.1 GET: (status line, whole response).
+fn get(addr: &str, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or_default().to_string();
+    (status, response)
+}
+
+// SIGTERM is sent with kill(1).
+#[cfg(unix)]
+#[test]
+fn serve_shows_the_board_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("podium.db");
+    let db = db.to_str().unwrap();
+    let eval = podium()
+        .args([
+            "--db", db, "eval", "-m", "mock:a", "-t", "arc_easy", "--limit", "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+
+    let mut child = podium()
+        .args(["--db", db, "serve", "--addr", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("podium serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // "podium serve: the board of DB is at http://127.0.0.1:PORT/ (Ctrl-C to stop)"
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+
+    let (status, page) = get(&addr, "/");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{page}");
+    assert!(page.contains("mock:a") && page.contains("arc_easy"));
+    assert!(
+        page.to_ascii_lowercase()
+            .contains("content-security-policy")
+    );
+    let (status, _) = get(&addr, "/api/v1/board");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, _) = get(&addr, "/?sort=nonsense");
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "serve exits 0 on SIGTERM: {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

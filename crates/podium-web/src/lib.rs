@@ -1,0 +1,270 @@
+//! `podium serve`: the leaderboard of [`podium_board`] as web pages (the
+//! board, charts, the pick, model and sample pages, history, definitions),
+//! a JSON API and a CSV export. Read-only over the store: it answers GET and
+//! HEAD only and never writes.
+//!
+//! *Architecture Invariant:* every number shown comes from a
+//! [`Leaderboard`] (or the store's rows as they are); this crate formats,
+//! filters and sorts, it never computes a score. Every text from the store
+//! reaches HTML through minijinja's auto-escaping; no template marks data safe.
+
+mod api;
+mod charts;
+mod error;
+mod pages;
+mod params;
+mod render;
+mod samples;
+mod view;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use podium_board::{BoardCatalog, BoardOptions, History, Leaderboard};
+use podium_store::Store;
+
+pub(crate) use error::AppError;
+pub use error::WebError;
+
+/// The Content-Security-Policy every response carries: no inline script or
+/// style, nothing from elsewhere.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Boards kept per data version (one per distinct set of board options).
+const CACHED_BOARDS: usize = 16;
+
+/// What every handler shares: the store (behind a mutex, used on blocking
+/// threads), the catalogue, the server's board options and the board cache.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    catalog: BoardCatalog,
+    options: BoardOptions,
+    cache: Mutex<BoardCache>,
+}
+
+/// Boards computed at one data version; emptied when the data changes.
+#[derive(Default)]
+struct BoardCache {
+    version: Option<(i64, u64)>,
+    boards: Vec<(BoardOptions, Arc<Leaderboard>)>,
+    /// The history (a board per day: the costliest view) for one set of options.
+    history: Option<(BoardOptions, Arc<History>)>,
+}
+
+impl AppState {
+    /// `options` are the server's defaults (bench load, machine price); a
+    /// request's `avg=` and `as_of=` override its fields for that request.
+    pub fn new(store: Store, catalog: BoardCatalog, options: BoardOptions) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                catalog,
+                options,
+                cache: Mutex::new(BoardCache::default()),
+            }),
+        }
+    }
+
+    pub(crate) fn default_options(&self) -> &BoardOptions {
+        &self.inner.options
+    }
+
+    /// Run `work` with the store and catalogue on a blocking thread.
+    pub(crate) async fn with_store<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &BoardCatalog) -> Result<T, AppError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let store = inner
+                .store
+                .lock()
+                .map_err(|_| AppError::internal("the store lock is poisoned"))?;
+            work(&store, &inner.catalog)
+        })
+        .await
+        .map_err(|err| AppError::internal(format!("a blocking task failed: {err}")))?
+    }
+
+    /// The board for `options`, computed again only when the store's data
+    /// version changed since it was cached.
+    pub(crate) async fn board(&self, options: BoardOptions) -> Result<Arc<Leaderboard>, AppError> {
+        let inner = Arc::clone(&self.inner);
+        self.with_store(move |store, catalog| {
+            let version = store.data_version()?;
+            {
+                let mut cache = inner
+                    .cache
+                    .lock()
+                    .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+                if cache.version != Some(version) {
+                    cache.version = Some(version);
+                    cache.boards.clear();
+                    cache.history = None;
+                }
+                if let Some((_, board)) = cache.boards.iter().find(|(o, _)| *o == options) {
+                    return Ok(Arc::clone(board));
+                }
+            }
+            let board = Arc::new(Leaderboard::build(store, catalog, options.clone())?);
+            let mut cache = inner
+                .cache
+                .lock()
+                .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+            if cache.version == Some(version) {
+                if cache.boards.len() >= CACHED_BOARDS {
+                    cache.boards.remove(0);
+                }
+                cache.boards.push((options, Arc::clone(&board)));
+            }
+            Ok(board)
+        })
+        .await
+    }
+
+    /// The history for `options`, cached like the board.
+    pub(crate) async fn history(&self, options: BoardOptions) -> Result<Arc<History>, AppError> {
+        let inner = Arc::clone(&self.inner);
+        self.with_store(move |store, catalog| {
+            let version = store.data_version()?;
+            {
+                let mut cache = inner
+                    .cache
+                    .lock()
+                    .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+                if cache.version != Some(version) {
+                    cache.version = Some(version);
+                    cache.boards.clear();
+                    cache.history = None;
+                }
+                if let Some((cached, history)) = &cache.history
+                    && *cached == options
+                {
+                    return Ok(Arc::clone(history));
+                }
+            }
+            let history = Arc::new(podium_board::history(store, catalog, &options)?);
+            let mut cache = inner
+                .cache
+                .lock()
+                .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+            if cache.version == Some(version) {
+                cache.history = Some((options, Arc::clone(&history)));
+            }
+            Ok(history)
+        })
+        .await
+    }
+
+    /// How many boards the cache holds (for tests of the cache).
+    #[doc(hidden)]
+    pub fn cached_boards(&self) -> usize {
+        self.inner.cache.lock().map(|c| c.boards.len()).unwrap_or(0)
+    }
+}
+
+/// Every route of the site and the API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::board))
+        .route("/charts", get(pages::charts))
+        .route("/pick", get(pages::pick))
+        .route("/models/{id}", get(pages::model))
+        .route("/runs/{id}/samples", get(pages::samples))
+        .route("/history", get(pages::history))
+        .route("/about", get(pages::about))
+        .route("/board.csv", get(api::board_csv))
+        .route("/api/v1/board", get(api::board))
+        .route("/api/v1/models/{id}", get(api::model))
+        .route("/api/v1/runs/{id}/samples", get(api::samples))
+        .route("/api/v1/pick", get(api::pick))
+        .route("/api/v1/history", get(api::history))
+        .route("/api/v1/charts", get(api::charts))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/static/style.css", get(pages::style_css))
+        .route("/static/board.js", get(pages::board_js))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(read_only_and_headers))
+        .with_state(state)
+}
+
+/// Refuse anything but GET and HEAD (the server is read-only), and put the
+/// security headers on every response.
+async fn read_only_and_headers(request: Request, next: Next) -> Response {
+    let mut response = if request.method() == Method::GET || request.method() == Method::HEAD {
+        next.run(request).await
+    } else {
+        let mut response = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "405 Method Not Allowed: this server is read-only (GET and HEAD only)\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// Bind `addr` (port 0 picks a free port; the listener tells which).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, WebError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| WebError::Bind { addr, source })
+}
+
+/// Serve `state` on an already-bound listener until `shutdown` completes;
+/// requests in flight are finished first.
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(WebError::Serve)
+}
+
+/// Open the database at `db_path`, bind `addr` and serve until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    db_path: &Path,
+    catalog: BoardCatalog,
+    options: BoardOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
+    let store = Store::open(db_path)?;
+    let listener = bind(addr).await?;
+    let local = listener.local_addr().map_err(WebError::Serve)?;
+    tracing::info!("serving the board at http://{local}/");
+    serve_listener(listener, AppState::new(store, catalog, options), shutdown).await
+}

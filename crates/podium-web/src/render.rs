@@ -1,0 +1,189 @@
+//! Templates and the formatting of numbers for them. The templates are
+//! embedded in the binary and auto-escaped (their names end in `.html`);
+//! nothing from the store is marked safe.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use crate::AppError;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("_chart.html", include_str!("../templates/_chart.html")),
+    ("board.html", include_str!("../templates/board.html")),
+    ("charts.html", include_str!("../templates/charts.html")),
+    ("pick.html", include_str!("../templates/pick.html")),
+    ("model.html", include_str!("../templates/model.html")),
+    ("samples.html", include_str!("../templates/samples.html")),
+    ("history.html", include_str!("../templates/history.html")),
+    ("about.html", include_str!("../templates/about.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            // The templates are part of the binary and covered by the tests;
+            // one that does not parse is a bug caught before release.
+            if let Err(err) = env.add_template(name, source) {
+                tracing::error!("template {name}: {err:#}");
+            }
+        }
+        env
+    })
+}
+
+/// Render template `name` as a 200 HTML page.
+pub(crate) fn page(name: &str, ctx: impl Serialize) -> Result<Response, AppError> {
+    let html = render(name, ctx)?;
+    Ok(html_response(StatusCode::OK, html))
+}
+
+fn render(name: &str, ctx: impl Serialize) -> Result<String, AppError> {
+    let template = environment()
+        .get_template(name)
+        .map_err(|err| AppError::internal(format!("template {name}: {err:#}")))?;
+    template
+        .render(ctx)
+        .map_err(|err| AppError::internal(format!("rendering {name}: {err:#}")))
+}
+
+fn html_response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+impl AppError {
+    /// The error as an HTML page.
+    pub(crate) fn into_html(self) -> Response {
+        let status = self.status();
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::BAD_REQUEST => "Bad request",
+            _ => "Server error",
+        };
+        let ctx = context! { title => title, status => status.as_u16(), message => self.message() };
+        match render("error.html", ctx) {
+            Ok(html) => html_response(status, html),
+            Err(_) => (status, self.message().to_string()).into_response(),
+        }
+    }
+
+    /// The error as JSON: `{"error": {"status": 400, "message": "…"}}`.
+    pub(crate) fn into_json(self) -> Response {
+        let status = self.status();
+        let body = serde_json::json!({
+            "error": { "status": status.as_u16(), "message": self.message() }
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+/// An HTML handler's result as a response.
+pub(crate) fn html(result: Result<Response, AppError>) -> Response {
+    result.unwrap_or_else(AppError::into_html)
+}
+
+/// A JSON handler's result as a response.
+pub(crate) fn json<T: Serialize>(result: Result<T, AppError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(err) => err.into_json(),
+    }
+}
+
+/// A score in the column's units: points (× 100, one decimal) for [0, 1]
+/// metrics, else the raw value with three decimals.
+pub(crate) fn score(value: f64, unit_range: bool) -> String {
+    if !value.is_finite() {
+        return "—".into();
+    }
+    if unit_range {
+        format!("{:.1}", value * 100.0)
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// "± half-width" of an interval, in the same units as [`score`].
+pub(crate) fn half_width(ci95: Option<(f64, f64)>, unit_range: bool) -> Option<String> {
+    let (lo, hi) = ci95?;
+    let half = (hi - lo) / 2.0;
+    if !half.is_finite() {
+        return None;
+    }
+    Some(if unit_range {
+        format!("± {:.1}", half * 100.0)
+    } else {
+        format!("± {half:.3}")
+    })
+}
+
+/// The exact interval, for a title attribute.
+pub(crate) fn interval_title(
+    ci95: Option<(f64, f64)>,
+    unit_range: bool,
+    n: Option<usize>,
+) -> String {
+    let n_text = n.map(|n| format!(", n = {n}")).unwrap_or_default();
+    match ci95 {
+        Some((lo, hi)) if unit_range => format!(
+            "95% interval {:.2}–{:.2} points{n_text}",
+            lo * 100.0,
+            hi * 100.0
+        ),
+        Some((lo, hi)) => format!("95% interval {lo:.4}–{hi:.4}{n_text}"),
+        None => format!("no interval{n_text}"),
+    }
+}
+
+pub(crate) fn price(value: Option<f64>) -> String {
+    match value {
+        None => "—".into(),
+        Some(0.0) => "$0".into(),
+        Some(p) if p >= 1.0 => format!("${p:.2}"),
+        Some(p) if p >= 0.01 => format!("${p:.3}"),
+        Some(p) => format!("${p:.4}"),
+    }
+}
+
+pub(crate) fn parameters(value: Option<u64>) -> String {
+    match value {
+        None => "unknown".into(),
+        Some(p) if p >= 1_000_000_000 => {
+            let b = format!("{:.1}", p as f64 / 1e9);
+            format!("{}B", b.strip_suffix(".0").unwrap_or(&b))
+        }
+        Some(p) => format!("{:.0}M", p as f64 / 1e6),
+    }
+}
+
+pub(crate) fn speed(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |s| format!("{s:.1}"))
+}
+
+pub(crate) fn seconds(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |s| format!("{s:.2} s"))
+}
+
+/// The date part of an RFC 3339 time.
+pub(crate) fn date(value: &str) -> String {
+    if value.is_empty() {
+        return "—".into();
+    }
+    value.get(..10).unwrap_or(value).to_string()
+}
+
+pub(crate) fn or_unknown(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "unknown".into())
+}

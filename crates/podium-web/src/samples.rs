@@ -1,0 +1,254 @@
+//! A stored sample as the samples page shows it: the prompt, the choices or
+//! the output, the target, the extracted answer and the per-sample metrics.
+//! Long texts are cut for display with an explicit note of how much is left,
+//! and invisible or direction-changing characters are shown by their code so
+//! a hostile output cannot hide or reorder text on the page.
+
+use podium_store::{SampleRecord, SampleStatus};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Characters of one text shown before the rest is cut.
+pub(crate) const DISPLAY_CHARS: usize = 3000;
+
+/// A text for display.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct Text {
+    pub(crate) shown: String,
+    /// Characters not shown.
+    pub(crate) more: usize,
+}
+
+impl Text {
+    pub(crate) fn new(text: &str) -> Text {
+        let total = text.chars().count();
+        let cut: String = text.chars().take(DISPLAY_CHARS).collect();
+        Text {
+            shown: reveal_invisible(&cut),
+            more: total.saturating_sub(DISPLAY_CHARS),
+        }
+    }
+}
+
+/// Zero-width characters and bidirectional controls, written as `[U+202E]`.
+pub(crate) fn reveal_invisible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let invisible = matches!(c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}' | '\u{061C}' | '\u{00AD}')
+            || (c.is_control() && c != '\n' && c != '\t' && c != '\r');
+        if invisible {
+            out.push_str(&format!("[U+{:04X}]", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Choice {
+    pub(crate) text: Text,
+    pub(crate) logprob: String,
+    pub(crate) is_gold: bool,
+    /// Highest log-probability among the choices (not length-normalized).
+    pub(crate) is_top: bool,
+    pub(crate) is_greedy: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SampleView {
+    pub(crate) doc_id: u64,
+    pub(crate) status: &'static str,
+    pub(crate) error: Option<Text>,
+    pub(crate) prompt: Option<Text>,
+    pub(crate) kind: String,
+    pub(crate) choices: Vec<Choice>,
+    pub(crate) outputs: Vec<Text>,
+    pub(crate) target: Option<Text>,
+    /// (filter, extracted answer).
+    pub(crate) extracted: Vec<(String, Text)>,
+    /// (metric key, value).
+    pub(crate) metrics: Vec<(String, String)>,
+    pub(crate) n_input_tokens: String,
+    pub(crate) n_output_tokens: String,
+    /// Correct on the board metric: `None` where it has no value.
+    pub(crate) correct: Option<bool>,
+}
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn sample_view(sample: &SampleRecord, board_metric: Option<&str>) -> SampleView {
+    let request = parse(&sample.requests_json);
+    let response = parse(&sample.responses_json);
+    let metrics = parse(&sample.metrics_json);
+    let kind = request
+        .pointer("/request/type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_string();
+    let target = request.get("target").unwrap_or(&Value::Null);
+    let golds: Vec<u64> = target
+        .get("golds")
+        .and_then(Value::as_array)
+        .map(|g| g.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let results = response
+        .get("results")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+
+    let mut choices = Vec::new();
+    let mut outputs = Vec::new();
+    if kind == "loglikelihood" || kind == "multiple_choice" {
+        let texts: Vec<String> = target
+            .get("choices")
+            .and_then(Value::as_array)
+            .or_else(|| {
+                request
+                    .pointer("/request/continuations")
+                    .and_then(Value::as_array)
+            })
+            .map(|c| c.iter().map(as_text).collect())
+            .unwrap_or_default();
+        let logprobs: Vec<Option<f64>> = results
+            .iter()
+            .map(|r| r.get("logprob").and_then(Value::as_f64))
+            .collect();
+        let top = logprobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some((i, (*l)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| i);
+        for (i, text) in texts.iter().enumerate() {
+            choices.push(Choice {
+                text: Text::new(text),
+                logprob: logprobs
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map_or_else(|| "—".into(), |l| format!("{l:.3}")),
+                is_gold: golds.contains(&(i as u64)),
+                is_top: top == Some(i),
+                is_greedy: results
+                    .get(i)
+                    .and_then(|r| r.get("is_greedy"))
+                    .and_then(Value::as_bool),
+            });
+        }
+    } else {
+        for result in &results {
+            let text = result.get("text").map(as_text).unwrap_or_default();
+            outputs.push(Text::new(&text));
+        }
+    }
+    let target_text = match target.get("type").and_then(Value::as_str) {
+        Some("choices") => {
+            let texts: Vec<String> = target
+                .get("choices")
+                .and_then(Value::as_array)
+                .map(|c| c.iter().map(as_text).collect())
+                .unwrap_or_default();
+            let gold: Vec<String> = golds
+                .iter()
+                .filter_map(|&g| texts.get(g as usize).cloned())
+                .collect();
+            Some(gold.join(" / "))
+        }
+        _ => target
+            .get("text")
+            .or_else(|| target.get("target"))
+            .map(as_text)
+            .or_else(|| (!target.is_null()).then(|| as_text(target))),
+    };
+    let extracted = metrics
+        .get("filtered")
+        .and_then(Value::as_object)
+        .map(|f| {
+            f.iter()
+                .map(|(filter, value)| {
+                    let text = match value {
+                        Value::Array(items) => {
+                            items.iter().map(as_text).collect::<Vec<_>>().join(" | ")
+                        }
+                        other => as_text(other),
+                    };
+                    (filter.clone(), Text::new(&text))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let metric_values: Vec<(String, String)> = metrics
+        .get("metrics")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let shown = v
+                        .as_f64()
+                        .map_or_else(|| as_text(v), |x| format!("{}", (x * 1e4).round() / 1e4));
+                    (k.clone(), shown)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let correct = board_metric.and_then(|key| {
+        if sample.status == SampleStatus::Failed {
+            return Some(false);
+        }
+        metrics
+            .pointer("/metrics")
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_f64)
+            .map(|v| v == 1.0)
+    });
+    let count = |n: Option<u64>| n.map_or_else(|| "—".into(), |n| n.to_string());
+    SampleView {
+        doc_id: sample.doc_id,
+        status: sample.status.as_str(),
+        error: sample.error.as_deref().map(Text::new),
+        prompt: request
+            .get("prompt")
+            .map(as_text)
+            .or_else(|| request.pointer("/request/context").map(as_text))
+            .map(|p| Text::new(&p)),
+        kind,
+        choices,
+        outputs,
+        target: target_text.map(|t| Text::new(&t)),
+        extracted,
+        metrics: metric_values,
+        n_input_tokens: count(sample.n_input_tokens),
+        n_output_tokens: count(sample.n_output_tokens),
+        correct,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_say_how_much_is_cut_and_invisible_characters_show() {
+        let long = "x".repeat(DISPLAY_CHARS + 5);
+        assert_eq!(Text::new(&long).more, 5);
+        assert_eq!(Text::new("ab").more, 0);
+        assert_eq!(
+            reveal_invisible("a\u{202E}b\u{200B}c\n"),
+            "a[U+202E]b[U+200B]c\n"
+        );
+    }
+}
