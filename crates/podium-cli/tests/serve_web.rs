@@ -82,7 +82,7 @@ fn serve_shows_the_board_and_stops_on_sigterm() {
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
 
     let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-s", "TERM", "--", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(terminated.success());

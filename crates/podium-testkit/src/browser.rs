@@ -300,14 +300,15 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // Chromium is chromedriver's child, in the group started for it: end
         // the whole group, or a killed chromedriver would leave it running.
+        // Through killpg(2), not the `kill` command: procps's `kill -KILL -PID`
+        // reads `-PID` as an option, and for some PIDs signalled process group
+        // -1, that is every process the user may signal.
         #[cfg(unix)]
-        {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(format!("-{}", self.driver.id()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        if let Ok(group @ 2..) = i32::try_from(self.driver.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
