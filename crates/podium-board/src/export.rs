@@ -105,3 +105,36 @@ pub fn to_csv(board: &Leaderboard) -> Result<String, csv::Error> {
         .map_err(|err| csv::Error::from(err.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// `text` with every character that could hide or rearrange what a reader
+/// sees written out as `[U+XXXX]`: control characters (an ANSI escape in a
+/// model name would drive the terminal), zero-width characters and
+/// bidirectional controls (U+202E reverses the rest of a line). Newlines and
+/// tabs stay. Model names, specs and outputs are untrusted: tables and pages
+/// show them through this.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hidden = matches!(c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}' | '\u{061C}' | '\u{00AD}')
+            || (c.is_control() && c != '\n' && c != '\t' && c != '\r');
+        if hidden {
+            out.push_str(&format!("[U+{:04X}]", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hidden_and_control_characters_are_written_out() {
+        assert_eq!(
+            super::visible("a\u{1b}[31mred\u{202E}b\u{200B}c\td\n"),
+            "a[U+001B][31mred[U+202E]b[U+200B]c\td\n"
+        );
+    }
+}

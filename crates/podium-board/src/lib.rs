@@ -21,7 +21,7 @@ pub use board::{
 };
 pub use catalog::{BoardCatalog, ModelInfo};
 pub use error::BoardError;
-pub use export::{csv_table, to_csv};
+pub use export::{csv_table, to_csv, visible};
 pub use history::{CategoryPoint, History, MAX_HISTORY_POINTS, RankPoint, history};
 pub use pick::{
     Axis, Excluded, Pick, PickRequest, Qualified, Verdict, pareto_front, pick, quality_of,

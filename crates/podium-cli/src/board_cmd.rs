@@ -69,7 +69,10 @@ pub(crate) fn table(board: &Leaderboard) -> Table {
         } else {
             " (not averaged)"
         };
-        headers.push((format!("{}{averaged}", column.label), true));
+        headers.push((
+            format!("{}{averaged}", podium_board::visible(&column.label)),
+            true,
+        ));
     }
     headers.extend([
         (

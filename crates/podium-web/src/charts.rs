@@ -108,6 +108,12 @@ pub(crate) struct SvgPoint {
     pub(crate) y_lo: f64,
     pub(crate) access: &'static str,
     pub(crate) label: String,
+    /// Where the label goes (see [`place_labels`]); an empty label is hidden
+    /// (no free place), the name stays in the tooltip.
+    pub(crate) label_x: f64,
+    pub(crate) label_y: f64,
+    /// `start` (right of the point) or `end` (left of it, near the right edge).
+    pub(crate) label_anchor: &'static str,
     /// The tooltip: name, score, interval and x value.
     pub(crate) title: String,
     pub(crate) href: String,
@@ -132,6 +138,65 @@ pub(crate) struct Scatter {
     /// `x,y x,y …` of the front, in axis order.
     pub(crate) front_line: String,
     pub(crate) data: ChartData,
+}
+
+/// Labels longer than this are cut with "…" (the tooltip has the whole name).
+const LABEL_CHARS: usize = 26;
+/// Estimated width of one label character at the chart's 11 px font.
+const LABEL_CHAR_WIDTH: f64 = 6.0;
+const LABEL_HEIGHT: f64 = 12.0;
+
+fn short_label(name: &str) -> String {
+    if name.chars().count() <= LABEL_CHARS {
+        name.to_string()
+    } else {
+        name.chars().take(LABEL_CHARS - 1).collect::<String>() + "…"
+    }
+}
+
+/// Places each point's label beside it without overlapping labels placed
+/// before it (points taken top to bottom): above-right by default, left of the
+/// point near the right edge, then lower positions; a label with no free place
+/// is hidden.
+fn place_labels(mut points: Vec<SvgPoint>) -> Vec<SvgPoint> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points[a].cy.total_cmp(&points[b].cy));
+    let mut placed: Vec<(f64, f64, f64, f64)> = Vec::new(); // x0, y0, x1, y1
+    for i in order {
+        let p = &mut points[i];
+        let width = p.label.chars().count() as f64 * LABEL_CHAR_WIDTH;
+        let to_left = p.cx + 8.0 + width > WIDTH - 4.0;
+        let (x, anchor) = if to_left {
+            (p.cx - 8.0, "end")
+        } else {
+            (p.cx + 8.0, "start")
+        };
+        let (x0, x1) = if to_left {
+            (x - width, x)
+        } else {
+            (x, x + width)
+        };
+        let free = [-7.0, 14.0, -19.0, 26.0, -31.0]
+            .into_iter()
+            .map(|dy| p.cy + dy)
+            .filter(|y| *y - LABEL_HEIGHT >= 0.0 && *y <= HEIGHT)
+            .find(|&y| {
+                let (y0, y1) = (y - LABEL_HEIGHT + 2.0, y + 2.0);
+                placed
+                    .iter()
+                    .all(|&(a0, b0, a1, b1)| x1 <= a0 || x0 >= a1 || y1 <= b0 || y0 >= b1)
+            });
+        match free {
+            Some(y) => {
+                placed.push((x0, y - LABEL_HEIGHT + 2.0, x1, y + 2.0));
+                p.label_x = round1(x);
+                p.label_y = round1(y);
+                p.label_anchor = anchor;
+            }
+            None => p.label.clear(),
+        }
+    }
+    points
 }
 
 /// A linear scale from `domain` to `range`.
@@ -289,7 +354,10 @@ pub(crate) fn scatter(data: ChartData, title: &str) -> Scatter {
                 y_hi: round1(y_of(hi)),
                 y_lo: round1(y_of(lo)),
                 access: p.access,
-                label: p.name.clone(),
+                label: short_label(&p.name),
+                label_x: 0.0,
+                label_y: 0.0,
+                label_anchor: "start",
                 title: format!(
                     "{} ({}): {:.1}{interval}, {x_text}",
                     p.name, p.access, p.quality
@@ -298,7 +366,8 @@ pub(crate) fn scatter(data: ChartData, title: &str) -> Scatter {
                 on_front: p.on_front,
             }
         })
-        .collect();
+        .collect::<Vec<SvgPoint>>();
+    let points = place_labels(points);
     let front_line = data
         .front
         .iter()
@@ -363,6 +432,9 @@ pub(crate) fn lines(
         lo -= 1.0;
         hi += 1.0;
     }
+    // A margin, so the highest and lowest points sit inside the plot.
+    let pad = (hi - lo) * 0.08;
+    let (lo, hi) = (lo - pad, hi + pad);
     let n = x_labels.len();
     let x_of = |i: usize| {
         if n <= 1 {

@@ -256,8 +256,10 @@ fn filters(board: &Leaderboard, params: &Params) -> Value {
         "licences": distinct(&|i| i.licence.clone()),
         "providers": distinct(&|i| i.provider.clone()),
         "categories": view::categories(board),
-        "avg_columns": board.columns.iter().filter(|c| c.random_baseline.is_some()).map(|c| json!({
-            "id": c.id, "label": c.label, "checked": avg.contains(&c.id),
+        // Checked: the columns the average is over now (all by default).
+        "avg_columns": board.columns.iter().enumerate().filter(|(_, c)| c.random_baseline.is_some()).map(|(i, c)| json!({
+            "id": c.id, "label": c.label,
+            "checked": avg.contains(&c.id) || board.average_columns.contains(&i),
         })).collect::<Vec<_>>(),
     })
 }

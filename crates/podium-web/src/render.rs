@@ -29,6 +29,19 @@ fn environment() -> &'static Environment<'static> {
     static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
+        // Every string a template prints (model names, specs, licences, prompts,
+        // outputs: all untrusted) has its zero-width and bidirectional controls
+        // written out as `[U+202E]` before HTML escaping, so no value can hide
+        // text or reverse the rest of its line.
+        env.set_formatter(|out, state, value| {
+            if let Some(text) = value.as_str()
+                && !value.is_safe()
+            {
+                let shown = minijinja::Value::from(crate::samples::reveal_invisible(text));
+                return minijinja::escape_formatter(out, state, &shown);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         for (name, source) in TEMPLATES {
             // The templates are part of the binary and covered by the tests;
             // one that does not parse is a bug caught before release.

@@ -30,21 +30,10 @@ impl Text {
     }
 }
 
-/// Zero-width characters and bidirectional controls, written as `[U+202E]`.
+/// Zero-width characters and bidirectional controls, written as `[U+202E]`
+/// (`podium_board::visible`, which the terminal board uses too).
 pub(crate) fn reveal_invisible(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let invisible = matches!(c,
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
-            | '\u{FEFF}' | '\u{061C}' | '\u{00AD}')
-            || (c.is_control() && c != '\n' && c != '\t' && c != '\r');
-        if invisible {
-            out.push_str(&format!("[U+{:04X}]", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    podium_board::visible(text)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +157,11 @@ pub(crate) fn sample_view(sample: &SampleRecord, board_metric: Option<&str>) -> 
                 .collect();
             Some(gold.join(" / "))
         }
+        // Generation: the reference answers (`Target::Texts`).
+        Some("texts") => target
+            .get("golds")
+            .and_then(Value::as_array)
+            .map(|golds| golds.iter().map(as_text).collect::<Vec<_>>().join(" / ")),
         _ => target
             .get("text")
             .or_else(|| target.get("target"))
