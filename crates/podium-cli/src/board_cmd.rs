@@ -59,6 +59,10 @@ pub(crate) fn table(board: &Leaderboard) -> Table {
     let mut headers: Vec<(String, bool)> = vec![
         ("rank".into(), true),
         ("model".into(), false),
+        (
+            format!("average ({} tasks)", board.average_columns.len()),
+            true,
+        ),
         ("access".into(), false),
         ("licence".into(), false),
         ("params".into(), true),
@@ -75,10 +79,6 @@ pub(crate) fn table(board: &Leaderboard) -> Table {
         ));
     }
     headers.extend([
-        (
-            format!("average ({} tasks)", board.average_columns.len()),
-            true,
-        ),
         ("tok/s".into(), true),
         ("TTFT s".into(), true),
         ("$/1M blended".into(), true),
@@ -93,13 +93,13 @@ pub(crate) fn table(board: &Leaderboard) -> Table {
                 .average
                 .as_ref()
                 .map_or_else(|| "—".into(), |a| a.rank.to_string()),
-            model.name.clone(),
+            podium_board::visible(&model.name),
+            match &model.average {
+                Some(average) => average_text(average),
+                None => "no average".into(),
+            },
             access_label(model.info.access).into(),
-            model
-                .info
-                .licence
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
+            podium_board::visible(model.info.licence.as_deref().unwrap_or("unknown")),
             parameters_text(model.info.parameters),
         ];
         for (column, cell) in board.columns.iter().zip(&model.cells) {
@@ -111,10 +111,6 @@ pub(crate) fn table(board: &Leaderboard) -> Table {
                 None => "—".into(),
             });
         }
-        row.push(match &model.average {
-            Some(average) => average_text(average),
-            None => "no average".into(),
-        });
         let speed = model.speed.as_ref();
         row.push(
             speed

@@ -166,11 +166,11 @@ fn eval_five_tasks_then_board_in_every_format() {
 
     let markdown = run_ok(&["board", "--format", "markdown", "--db", &db_arg(&db)]).stdout;
     assert!(
-        markdown.starts_with("| rank | model | access |"),
+        markdown.starts_with("| rank | model | average (61 tasks) | access |"),
         "{markdown}"
     );
     assert_eq!(markdown.lines().count(), 3);
-    assert!(markdown.contains("| 1 | mock:a | unknown |"), "{markdown}");
+    assert!(markdown.contains("| 1 | mock:a | "), "{markdown}");
 
     let table = run_ok(&["board", "--db", &db_arg(&db)]).stdout;
     let explicit = run_ok(&["board", "--format", "table", "--db", &db_arg(&db)]).stdout;
