@@ -177,6 +177,19 @@ impl Leaderboard {
     ) -> Result<Leaderboard, BoardError> {
         let runs = store.board_runs(options.as_of.as_deref())?;
         let bench = store.latest_bench_results()?;
+        // What the cost of a local model needs of its runs, kept before the
+        // runs move into the board.
+        let times: HashMap<i64, RunTimes> = runs
+            .iter()
+            .map(|run| {
+                let times = RunTimes {
+                    active_ms: run.active_ms,
+                    started_at: run.started_at.clone(),
+                    finished_at: run.finished_at.clone(),
+                };
+                (run.run_id, times)
+            })
+            .collect();
         let mut inputs = Vec::with_capacity(runs.len());
         let mut skipped = Vec::new();
         for run in runs {
@@ -189,9 +202,24 @@ impl Leaderboard {
             }
         }
         let mut board = Leaderboard::from_runs(inputs, catalog, options, skipped)?;
+        // Every run's token counts in one query (one per run took most of the build).
+        let run_ids: Vec<i64> = board
+            .models
+            .iter()
+            .flat_map(|row| row.cells.iter().flatten().map(|c| c.run_id))
+            .collect();
+        let totals = store.token_totals_by_run(&run_ids)?;
+        let mut bench_by_spec: HashMap<&str, Vec<&podium_store::BenchResult>> = HashMap::new();
+        for result in &bench {
+            bench_by_spec
+                .entry(result.model_spec.as_str())
+                .or_default()
+                .push(result);
+        }
         for row in &mut board.models {
-            row.speed = speed_of(&bench, &row.spec, &board.options.bench_load);
-            row.cost = cost_of(store, row, &board.options)?;
+            let benched = bench_by_spec.get(row.spec.as_str()).map_or(&[][..], |v| v);
+            row.speed = speed_of(benched, &board.options.bench_load);
+            row.cost = cost_of(row, &board.options, &totals, &times);
         }
         Ok(board)
     }
@@ -205,7 +233,7 @@ impl Leaderboard {
         mut skipped: Vec<String>,
     ) -> Result<Leaderboard, BoardError> {
         // Columns: one per distinct setting, in task-name order.
-        let mut per_setting: BTreeMap<Setting, Vec<(BoardRun, MetricResult, &TaskResult)>> =
+        let mut per_setting: BTreeMap<Setting, Vec<(&BoardRun, &MetricResult, &TaskResult)>> =
             BTreeMap::new();
         for (run, result) in &runs {
             let Some(metric) = metric_choice::board_metric(result) else {
@@ -226,7 +254,7 @@ impl Leaderboard {
             per_setting
                 .entry(setting)
                 .or_default()
-                .push((run.clone(), metric.clone(), result));
+                .push((run, metric, result));
         }
         let labels = column_labels(per_setting.keys());
         let mut columns = Vec::with_capacity(per_setting.len());
@@ -543,10 +571,11 @@ fn categories(config: &serde_json::Value) -> Vec<String> {
     out
 }
 
-fn speed_of(bench: &[podium_store::BenchResult], spec: &str, load: &str) -> Option<Speed> {
+/// Speed from `bench`, the bench results of the row's model spec.
+fn speed_of(bench: &[&podium_store::BenchResult], load: &str) -> Option<Speed> {
     let result = bench
         .iter()
-        .filter(|b| b.model_spec == spec && b.load == load)
+        .filter(|b| b.load == load)
         .max_by(|a, b| a.created_at.cmp(&b.created_at))?;
     let summary: serde_json::Value = serde_json::from_str(&result.summary_json).ok()?;
     let median = |key: &str| {
@@ -567,27 +596,37 @@ fn speed_of(bench: &[podium_store::BenchResult], spec: &str, load: &str) -> Opti
 /// Cost of the model's runs on this board (METRICS.md "Cost"): catalogue prices
 /// × token counts for priced models; for a local model, the hours worked ×
 /// the machine price when one is given, else 0.
+/// When a board run started and finished, and the time worked on it.
+struct RunTimes {
+    active_ms: Option<i64>,
+    started_at: String,
+    finished_at: String,
+}
+
+/// `totals`: token counts by run id (a run without successful samples is
+/// absent); `times`: every board run's times by run id.
 fn cost_of(
-    store: &Store,
     row: &ModelRow,
     options: &BoardOptions,
-) -> Result<Option<Cost>, BoardError> {
+    totals: &HashMap<i64, podium_store::TokenTotals>,
+    times: &HashMap<i64, RunTimes>,
+) -> Option<Cost> {
     let local = podium_core::ModelSpec::parse(&row.spec).is_ok_and(|s| s.is_local());
     let mut usd = 0.0;
     let mut samples = 0u64;
     let mut lower_bound = false;
     let run_ids: BTreeSet<i64> = row.cells.iter().flatten().map(|c| c.run_id).collect();
     for run_id in run_ids {
-        let totals = store.run_token_totals(run_id)?;
+        let totals = totals.get(&run_id).copied().unwrap_or_default();
         samples += totals.samples;
         match (local, options.machine_price) {
             (true, Some(per_hour)) => {
-                let Some(run) = store.run(run_id)? else {
+                let Some(run) = times.get(&run_id) else {
                     continue;
                 };
                 let seconds = run.active_ms.map(|ms| ms as f64 / 1000.0).or_else(|| {
                     let start = podium_store::parse_rfc3339_utc(&run.started_at)?;
-                    let end = podium_store::parse_rfc3339_utc(run.finished_at.as_deref()?)?;
+                    let end = podium_store::parse_rfc3339_utc(&run.finished_at)?;
                     Some(end - start)
                 });
                 match seconds {
@@ -598,7 +637,7 @@ fn cost_of(
             (true, None) => {}
             (false, _) => {
                 let (Some(p_in), Some(p_out)) = (row.info.price_in, row.info.price_out) else {
-                    return Ok(None);
+                    return None;
                 };
                 usd += podium_stats::request_cost_usd(
                     totals.input_tokens as usize,
@@ -610,12 +649,12 @@ fn cost_of(
             }
         }
     }
-    Ok(Some(Cost {
+    Some(Cost {
         usd,
         per_1k_samples: (samples > 0).then(|| usd / samples as f64 * 1000.0),
         lower_bound,
         from_machine_hours: local && options.machine_price.is_some(),
-    }))
+    })
 }
 
 /// Open or closed, as the board filters it.

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use podium_store::{ModelRecord, PAUSE_MIGRATION_ENV, SCHEMA_VERSION, Store, create_at_version};
 
-/// The schema version of the last migration that changes `runs` (it adds `active_ms`).
+/// The schema version before the last migration (which adds the index
+/// `samples_token_counts`).
 const OLD_VERSION: i64 = SCHEMA_VERSION - 1;
 
 /// An older Podium's database at `path`, with a model and a task stored.
@@ -26,23 +27,24 @@ fn old_database(path: &Path) {
 }
 
 /// The database's version and whether its schema is exactly that version's (the
-/// last migration adds `runs.active_ms`), and the rows are all there.
+/// last migration adds the index `samples_token_counts`), and the rows are all there.
 fn check_consistent(path: &Path) -> i64 {
     let connection = rusqlite::Connection::open(path).unwrap();
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    let has_new_column: bool = connection
+    let has_new_index: bool = connection
         .query_row(
-            "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'active_ms'",
+            "SELECT count(*) FROM sqlite_master
+             WHERE type = 'index' AND name = 'samples_token_counts'",
             [],
             |row| row.get::<_, i64>(0),
         )
         .unwrap()
         == 1;
     assert!(
-        version == OLD_VERSION && !has_new_column || version == SCHEMA_VERSION && has_new_column,
-        "half-migrated: version {version}, active_ms present: {has_new_column}"
+        version == OLD_VERSION && !has_new_index || version == SCHEMA_VERSION && has_new_index,
+        "half-migrated: version {version}, samples_token_counts present: {has_new_index}"
     );
     let integrity: String = connection
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))

@@ -1,6 +1,6 @@
 //! [`Store`]: one SQLite connection and every query Podium runs against it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -519,6 +519,44 @@ impl Store {
                     })
                 },
             )?;
+            Ok(totals)
+        })
+    }
+
+    /// [`Store::run_token_totals`] for many runs in one query (the board's cost
+    /// column reads every run on the board): the totals of each run in `run_ids`
+    /// that has a successful sample; a run without one is absent (its totals are
+    /// all zero). Sums saturate as in [`Store::run_token_totals`].
+    pub fn token_totals_by_run(
+        &self,
+        run_ids: &[i64],
+    ) -> Result<HashMap<i64, TokenTotals>, StoreError> {
+        self.with(|this| {
+            // Bound as a JSON array, so any number of ids is one parameter; each id
+            // is one range of the samples' primary key (run_id, doc_id).
+            let ids = serde_json::to_string(run_ids).unwrap_or_else(|_| "[]".into());
+            let mut statement = this.connection.prepare(
+                "SELECT run_id, COUNT(*), COUNT(n_input_tokens), TOTAL(n_input_tokens),
+                        TOTAL(n_output_tokens)
+                 FROM samples
+                 WHERE run_id IN (SELECT value FROM json_each(?1)) AND status = 'ok'
+                 GROUP BY run_id",
+            )?;
+            let totals = statement
+                .query_map([ids], |row| {
+                    let sum =
+                        |i| -> rusqlite::Result<u64> { Ok(row.get::<_, f64>(i)?.max(0.0) as u64) };
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        TokenTotals {
+                            samples: row.get(1)?,
+                            counted: row.get(2)?,
+                            input_tokens: sum(3)?,
+                            output_tokens: sum(4)?,
+                        },
+                    ))
+                })?
+                .collect::<Result<HashMap<_, _>, _>>()?;
             Ok(totals)
         })
     }

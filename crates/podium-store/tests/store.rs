@@ -374,6 +374,16 @@ fn token_totals_sum_successful_samples_and_count_the_uncounted() {
             output_tokens: 15
         }
     );
+    // The board's query for many runs at once: the same totals; a run without
+    // successful samples (or no such run) is absent.
+    let key2 = run_key(&store, 2, None);
+    let (empty_run, _) = store.find_or_create_run(&key2, "{}", "0.1.0").unwrap();
+    let by_run = store
+        .token_totals_by_run(&[run_id, empty_run, 9_999])
+        .unwrap();
+    assert_eq!(by_run.len(), 1);
+    assert_eq!(by_run[&run_id], totals);
+    assert!(store.token_totals_by_run(&[]).unwrap().is_empty());
 }
 
 #[test]
@@ -617,6 +627,9 @@ fn token_totals_saturate_on_any_stored_counts() {
     // Summed in floating point: 9e18 + 9e18 − 5, rounded.
     assert_eq!(totals.input_tokens, 18_000_000_000_000_000_000);
     assert_eq!(totals.output_tokens, u64::MAX);
+    // The board's query for many runs at once reads the same.
+    let by_run = store.token_totals_by_run(&[run_id]).unwrap();
+    assert_eq!(by_run.get(&run_id), Some(&totals));
 }
 
 #[test]

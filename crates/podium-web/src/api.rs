@@ -16,15 +16,34 @@ use crate::{AppError, AppState};
 
 const OPENAPI: &str = include_str!("../static/openapi.json");
 
+/// The board's JSON, serialized once per data version and query string.
 pub(crate) async fn board(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    json(
-        async {
-            let params = Params::parse(raw.as_deref())?;
-            let (board, _, view) = board_and_view(&state, &params).await?;
-            Ok(view::restrict(&board, &view))
+    let key = format!("/api/v1/board?{}", raw.as_deref().unwrap_or(""));
+    let body = async {
+        let (version, cached) = state.cached_body(&key).await?;
+        if let Some(body) = cached {
+            return Ok(body);
         }
-        .await,
-    )
+        let params = Params::parse(raw.as_deref())?;
+        let (board, _, view) = board_and_view(&state, &params).await?;
+        let body = serde_json::to_vec(&view::restrict(&board, &view))
+            .map_err(|err| AppError::internal(format!("serializing the board: {err}")))?;
+        let body = axum::body::Bytes::from(body);
+        state.keep_body(version, &key, body.clone());
+        Ok::<_, AppError>(body)
+    }
+    .await;
+    match body {
+        Ok(body) => {
+            let mut response = body.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(err) => err.into_json(),
+    }
 }
 
 pub(crate) async fn model(State(state): State<AppState>, Path(id): Path<String>) -> Response {

@@ -41,6 +41,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 /// Boards kept per data version (one per distinct set of board options).
 const CACHED_BOARDS: usize = 16;
 
+/// Response bodies kept per data version (one per route and query string;
+/// a board's JSON or page at 1,000 models is ~15 MB).
+const CACHED_BODIES: usize = 8;
+
 /// What every handler shares: the store (behind a mutex, used on blocking
 /// threads), the catalogue, the server's board options and the board cache.
 #[derive(Clone)]
@@ -62,6 +66,22 @@ struct BoardCache {
     boards: Vec<(BoardOptions, Arc<Leaderboard>)>,
     /// The history (a board per day: the costliest view) for one set of options.
     history: Option<(BoardOptions, Arc<History>)>,
+    /// Finished response bodies (the board's JSON and page), by route and query
+    /// string: a repeated request is answered with these bytes, not serialized
+    /// or rendered again.
+    bodies: Vec<(String, axum::body::Bytes)>,
+}
+
+impl BoardCache {
+    /// Empty the cache when the data changed since it was filled.
+    fn at_version(&mut self, version: (i64, u64)) {
+        if self.version != Some(version) {
+            self.version = Some(version);
+            self.boards.clear();
+            self.history = None;
+            self.bodies.clear();
+        }
+    }
 }
 
 impl AppState {
@@ -111,11 +131,7 @@ impl AppState {
                     .cache
                     .lock()
                     .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
-                if cache.version != Some(version) {
-                    cache.version = Some(version);
-                    cache.boards.clear();
-                    cache.history = None;
-                }
+                cache.at_version(version);
                 if let Some((_, board)) = cache.boards.iter().find(|(o, _)| *o == options) {
                     return Ok(Arc::clone(board));
                 }
@@ -146,11 +162,7 @@ impl AppState {
                     .cache
                     .lock()
                     .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
-                if cache.version != Some(version) {
-                    cache.version = Some(version);
-                    cache.boards.clear();
-                    cache.history = None;
-                }
+                cache.at_version(version);
                 if let Some((cached, history)) = &cache.history
                     && *cached == options
                 {
@@ -168,6 +180,44 @@ impl AppState {
             Ok(history)
         })
         .await
+    }
+
+    /// The store's data version (see [`Store::data_version`]), and the body
+    /// cached for `key` at that version, if any.
+    pub(crate) async fn cached_body(
+        &self,
+        key: &str,
+    ) -> Result<((i64, u64), Option<axum::body::Bytes>), AppError> {
+        let inner = Arc::clone(&self.inner);
+        let key = key.to_string();
+        self.with_store(move |store, _| {
+            let version = store.data_version()?;
+            let mut cache = inner
+                .cache
+                .lock()
+                .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+            cache.at_version(version);
+            let body = cache
+                .bodies
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, body)| body.clone());
+            Ok((version, body))
+        })
+        .await
+    }
+
+    /// Keep `body` for `key`, unless the data changed since `version` was read.
+    pub(crate) fn keep_body(&self, version: (i64, u64), key: &str, body: axum::body::Bytes) {
+        if let Ok(mut cache) = self.inner.cache.lock()
+            && cache.version == Some(version)
+            && !cache.bodies.iter().any(|(k, _)| k == key)
+        {
+            if cache.bodies.len() >= CACHED_BODIES {
+                cache.bodies.remove(0);
+            }
+            cache.bodies.push((key.to_string(), body));
+        }
     }
 
     /// How many boards the cache holds (for tests of the cache).

@@ -70,7 +70,22 @@ pub(crate) async fn board(State(state): State<AppState>, RawQuery(raw): RawQuery
     html(board_page(&state, raw.as_deref()).await)
 }
 
+/// The board page, rendered once per data version and query string.
 async fn board_page(state: &AppState, raw: Option<&str>) -> Result<Response, AppError> {
+    let key = format!("/?{}", raw.unwrap_or(""));
+    let (version, cached) = state.cached_body(&key).await?;
+    if let Some(body) = cached {
+        return Ok(render::html_body(body));
+    }
+    let body = render_board_page(state, raw).await?;
+    state.keep_body(version, &key, body.clone());
+    Ok(render::html_body(body))
+}
+
+async fn render_board_page(
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<axum::body::Bytes, AppError> {
     let params = Params::parse(raw)?;
     let (board, query, view) = board_and_view(state, &params).await?;
     let (price, speed) = view_charts(&board, &view, &params)?;
@@ -86,7 +101,7 @@ async fn board_page(state: &AppState, raw: Option<&str>) -> Result<Response, App
         "api_href": format!("/api/v1/board{}", params.query_string()),
         "skipped": board.skipped,
     });
-    render::page("board.html", ctx)
+    render::page_body("board.html", ctx)
 }
 
 /// The board's URL sorted by `key`: the natural direction first, flipped

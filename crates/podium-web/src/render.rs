@@ -59,6 +59,20 @@ pub(crate) fn page(name: &str, ctx: impl Serialize) -> Result<Response, AppError
     Ok(html_response(StatusCode::OK, html))
 }
 
+/// Render template `name` into the bytes of a page, for [`html_body`].
+pub(crate) fn page_body(name: &str, ctx: impl Serialize) -> Result<axum::body::Bytes, AppError> {
+    Ok(render(name, ctx)?.into())
+}
+
+/// A 200 HTML page from bytes rendered before (the headers of [`page`]).
+pub(crate) fn html_body(body: axum::body::Bytes) -> Response {
+    let mut response = (StatusCode::OK, Html(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
 fn render(name: &str, ctx: impl Serialize) -> Result<String, AppError> {
     let template = environment()
         .get_template(name)

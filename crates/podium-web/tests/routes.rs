@@ -509,6 +509,46 @@ async fn the_board_is_cached_until_the_data_changes() {
     assert_eq!(state.cached_boards(), 2);
 }
 
+/// The board's JSON and page are serialized once per data version and query
+/// string; a write by another connection (an eval) shows at the next request.
+#[tokio::test]
+async fn board_bodies_are_cached_until_the_data_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podium.db");
+    let mut store = podium_store::Store::open(&path).unwrap();
+    let seeded = common::seed(&mut store);
+    let catalog = podium_board::BoardCatalog::with_user_toml(common::CATALOG).unwrap();
+    let state = podium_web::AppState::new(store, catalog, podium_board::BoardOptions::default());
+    for uri in ["/api/v1/board", "/", "/?sort=name"] {
+        let first = get(&state, uri).await;
+        let again = get(&state, uri).await;
+        assert_eq!(first.status, StatusCode::OK);
+        assert_eq!(first.body, again.body, "{uri}");
+        assert_eq!(
+            first.headers.get("content-type"),
+            again.headers.get("content-type")
+        );
+    }
+    let json = get(&state, "/api/v1/board").await;
+    assert_eq!(json.headers["content-type"], "application/json");
+    let before = json.json();
+    // Another process writes: a model's speed appears.
+    let spec = before["models"][0]["spec"].as_str().unwrap().to_string();
+    let writer = podium_store::Store::open(&path).unwrap();
+    writer
+        .put_bench_result(
+            &spec,
+            "concurrency 1",
+            "{}",
+            r#"{"output_speed": {"p50": 123.5}, "ttft_s": {"p50": 0.25}}"#,
+        )
+        .unwrap();
+    let after = get(&state, "/api/v1/board").await.json();
+    assert_ne!(before, after);
+    assert_eq!(after["models"][0]["speed"]["output_speed"], 123.5);
+    drop(seeded);
+}
+
 #[tokio::test]
 async fn a_store_failure_is_a_generic_500_without_internals() {
     let dir = tempfile::tempdir().unwrap();
