@@ -46,6 +46,12 @@ pub struct Column {
     pub categories: Vec<String>,
     /// The task's documents in its evaluation split.
     pub n_docs_in_split: usize,
+    /// Every value is 0 or 1 (accuracies): intervals are Wilson's.
+    #[serde(default)]
+    pub proportion: bool,
+    /// For a group column (`mmlu`): its member tasks, each also a column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
 }
 
 /// One model's score in one column.
@@ -65,6 +71,9 @@ pub struct Cell {
     /// 1 + the models whose interval lies entirely better than this one's.
     pub rank: usize,
     pub finished_at: String,
+    /// For a group cell: the member runs it aggregates (`run_id` is the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_runs: Vec<i64>,
 }
 
 /// The mean of normalized scores over the average's columns.
@@ -134,6 +143,10 @@ pub struct BoardOptions {
     pub bench_load: String,
     /// US dollars per hour of the machine local models ran on.
     pub machine_price: Option<f64>,
+    /// Groups whose members get one aggregated column (from the task
+    /// registry); the default average counts a group once, not its members.
+    #[serde(default)]
+    pub groups: Vec<crate::GroupSpec>,
 }
 
 impl Default for BoardOptions {
@@ -143,6 +156,7 @@ impl Default for BoardOptions {
             average_over: None,
             bench_load: "concurrency 1".into(),
             machine_price: None,
+            groups: Vec::new(),
         }
     }
 }
@@ -283,6 +297,8 @@ impl Leaderboard {
                 random_baseline,
                 categories: categories(&first_result.config),
                 n_docs_in_split: first_result.n_original,
+                proportion: first_metric.proportion,
+                members: Vec::new(),
                 setting,
             });
             for (run, metric, _) in entries {
@@ -330,10 +346,57 @@ impl Leaderboard {
                     normalized_stderr,
                     rank: 0,
                     finished_at: run.finished_at.clone(),
+                    member_runs: Vec::new(),
                 });
             }
         }
         let mut models: Vec<ModelRow> = rows.into_values().collect();
+
+        // Group columns, then every column in id order (a group, e.g.
+        // `lite_mmlu`, sorts just before its members).
+        let added = crate::groups::add_group_columns(&options.groups, &mut columns, &mut models);
+        let group_settings: Vec<Setting> = added
+            .iter()
+            .map(|(i, _)| columns[*i].setting.clone())
+            .collect();
+        for ((index, _), (id, label)) in added.iter().zip(column_labels(group_settings.iter())) {
+            let n = columns[*index].members.len();
+            columns[*index].id = id;
+            columns[*index].label = format!("{label} ({n} tasks)");
+        }
+        // What the default average leaves out: the members of a group column,
+        // and a group inside a larger one (`mmlu_stem` within `mmlu`).
+        let mut covered: BTreeSet<usize> =
+            added.iter().flat_map(|(_, m)| m.iter().copied()).collect();
+        for (a, members_a) in &added {
+            let inside = added.iter().any(|(b, members_b)| {
+                b != a
+                    && members_b.len() > members_a.len()
+                    && members_a.iter().all(|m| members_b.contains(m))
+            });
+            if inside {
+                covered.insert(*a);
+            }
+        }
+        let mut order: Vec<usize> = (0..columns.len()).collect();
+        order.sort_by(|&a, &b| columns[a].id.cmp(&columns[b].id));
+        let position: Vec<usize> = {
+            let mut p = vec![0; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                p[old] = new;
+            }
+            p
+        };
+        let mut old_columns: Vec<Option<Column>> = columns.into_iter().map(Some).collect();
+        let columns: Vec<Column> = order
+            .iter()
+            .filter_map(|&i| old_columns[i].take())
+            .collect();
+        for model in &mut models {
+            let mut old_cells: Vec<Option<Cell>> = std::mem::take(&mut model.cells);
+            model.cells = order.iter().map(|&i| old_cells[i].take()).collect();
+        }
+        let covered: BTreeSet<usize> = covered.into_iter().map(|i| position[i]).collect();
 
         // Ranks per column.
         for (index, column) in columns.iter().enumerate() {
@@ -376,7 +439,7 @@ impl Leaderboard {
                 chosen
             }
             None => (0..columns.len())
-                .filter(|&i| columns[i].random_baseline.is_some())
+                .filter(|&i| columns[i].random_baseline.is_some() && !covered.contains(&i))
                 .collect(),
         };
         for model in &mut models {

@@ -11,6 +11,7 @@ mod board;
 mod catalog;
 mod error;
 mod export;
+mod groups;
 mod history;
 pub mod metric_choice;
 mod pick;
@@ -22,6 +23,7 @@ pub use board::{
 pub use catalog::{BoardCatalog, ModelInfo};
 pub use error::BoardError;
 pub use export::{csv_table, to_csv, visible};
+pub use groups::GroupSpec;
 pub use history::{CategoryPoint, History, MAX_HISTORY_POINTS, RankPoint, history};
 pub use pick::{
     Axis, Excluded, Pick, PickRequest, Qualified, Verdict, pareto_front, pick, quality_of,

@@ -480,3 +480,56 @@ fn costs_use_catalogue_prices_token_counts_and_machine_hours() {
         "{smol:?}"
     );
 }
+
+#[test]
+fn a_group_gets_one_column_and_counts_once_in_the_average() {
+    let mut store = Store::open_in_memory().unwrap();
+    // Two subjects of 100 and 50 docs, and one other task.
+    Run::new("mock:closed", "sub_a", 60, 100).store(&mut store);
+    Run::new("mock:closed", "sub_b", 40, 50).store(&mut store);
+    Run::new("mock:closed", "other", 70, 100).store(&mut store);
+    // A model lacking one subject has no group cell.
+    Run::new("mock:open-big", "sub_a", 50, 100).store(&mut store);
+    Run::new("mock:open-big", "other", 50, 100).store(&mut store);
+    let board = build(
+        &store,
+        BoardOptions {
+            groups: vec![podium_board::GroupSpec {
+                name: "subjects".into(),
+                members: vec!["sub_a".into(), "sub_b".into()],
+            }],
+            ..Default::default()
+        },
+    );
+    let ids: Vec<&str> = board.columns.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["other", "sub_a", "sub_b", "subjects"]);
+    let group = board.column("subjects").unwrap();
+    assert_eq!(board.columns[group].members, ["sub_a", "sub_b"]);
+    let closed = board
+        .models
+        .iter()
+        .find(|m| m.spec == "mock:closed")
+        .unwrap();
+    let cell = closed.cells[group].as_ref().unwrap();
+    // Size-weighted: (60 + 40) / 150; Wilson's interval over all 150 docs.
+    assert!((cell.value - 100.0 / 150.0).abs() < 1e-12);
+    assert_eq!(cell.n, 150);
+    assert_eq!(cell.ci95, podium_stats::wilson_interval(100.0 / 150.0, 150));
+    assert_eq!(cell.member_runs.len(), 2);
+    let open = board
+        .models
+        .iter()
+        .find(|m| m.spec == "mock:open-big")
+        .unwrap();
+    assert!(open.cells[group].is_none());
+    // The default average: `other` and the group, not the subjects.
+    let averaged: Vec<&str> = board
+        .average_columns
+        .iter()
+        .map(|&i| board.columns[i].id.as_str())
+        .collect();
+    assert_eq!(averaged, ["other", "subjects"]);
+    let normalized = |p: f64| (p - 0.25) / 0.75 * 100.0;
+    let average = closed.average.as_ref().unwrap().value;
+    assert!((average - (normalized(0.7) + normalized(100.0 / 150.0)) / 2.0).abs() < 1e-9);
+}

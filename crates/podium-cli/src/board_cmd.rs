@@ -1,13 +1,13 @@
 //! `podium board`: the [`Leaderboard`] value of `podium-board` as a terminal
 //! table, Markdown, CSV or JSON (the value itself, as the web API serves it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use podium_board::{
-    BoardCatalog, BoardOptions, Leaderboard, access_label, average_text, parameters_text,
-    score_text,
+    BoardCatalog, BoardOptions, GroupSpec, Leaderboard, access_label, average_text,
+    parameters_text, score_text,
 };
 
 use crate::args::{BoardArgs, Format};
@@ -21,19 +21,50 @@ pub(crate) fn catalog(path: Option<&Path>) -> anyhow::Result<BoardCatalog> {
     }
 }
 
-pub(crate) fn options(args: &BoardArgs) -> BoardOptions {
+pub(crate) fn options(args: &BoardArgs, dirs: &[PathBuf]) -> BoardOptions {
     BoardOptions {
         as_of: args.as_of.clone(),
         average_over: args.average_over.clone(),
         bench_load: args.bench_load.clone(),
         machine_price: args.machine_price,
+        groups: groups(dirs),
     }
 }
 
-pub(crate) fn run(db: &Path, args: &BoardArgs) -> anyhow::Result<ExitCode> {
+/// The groups of the task folders that report an aggregate score (an
+/// `aggregate_metric_list`: `mmlu`, its four categories, `lite_mmlu`), each
+/// with its leaf tasks: every one gets an aggregated column on the board. A
+/// collection without one (`lite`) gets none. A group that does not resolve
+/// (a broken file) is left out; `podium tasks` reports it.
+pub(crate) fn groups(dirs: &[PathBuf]) -> Vec<GroupSpec> {
+    use podium_tasks::registry::Selection;
+    let mut registry = podium_tasks::Registry::discover(dirs);
+    let names: Vec<String> = registry
+        .listing()
+        .into_iter()
+        .filter(|row| row.kind == "group")
+        .map(|row| row.name)
+        .collect();
+    let mut groups = Vec::new();
+    for name in names {
+        let Ok(selection) = registry.resolve(std::slice::from_ref(&name)) else {
+            continue;
+        };
+        if let [group @ Selection::Group { aggregate, .. }] = selection.as_slice()
+            && !aggregate.is_empty()
+        {
+            let mut members = Vec::new();
+            group.task_names(&mut members);
+            groups.push(GroupSpec { name, members });
+        }
+    }
+    groups
+}
+
+pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BoardArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open_store(db)?;
     let catalog = catalog(args.catalog.as_deref())?;
-    let board = Leaderboard::build(&store, &catalog, options(args))
+    let board = Leaderboard::build(&store, &catalog, options(args, dirs))
         .with_context(|| format!("cannot build the board from {}", db.display()))?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&board)? + "\n",

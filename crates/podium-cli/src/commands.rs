@@ -51,10 +51,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             if board.speed {
                 crate::bench_cmd::speed_board(&db, board.format)
             } else {
-                crate::board_cmd::run(&db, &board)
+                crate::board_cmd::run(&db, &dirs, &board)
             }
         }
-        Command::Serve(serve) => crate::serve_cmd::run(&db, &serve),
+        Command::Serve(serve) => crate::serve_cmd::run(&db, &dirs, &serve),
     }
 }
 

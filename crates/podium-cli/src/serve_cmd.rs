@@ -34,7 +34,7 @@ pub(crate) struct ServeArgs {
     pub(crate) machine_price: Option<f64>,
 }
 
-pub(crate) fn run(db: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // Errors behind a 500 are logged here; the client sees only that one happened.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -52,6 +52,7 @@ pub(crate) fn run(db: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let options = BoardOptions {
         bench_load: args.bench_load.clone(),
         machine_price: args.machine_price,
+        groups: crate::board_cmd::groups(dirs),
         ..BoardOptions::default()
     };
     let store = crate::commands::open_store(db)?;

@@ -181,7 +181,12 @@ fn board_table(
                             "half": render::half_width(cell.ci95, unit),
                             "title": format!("{}; rank {} in this column", render::interval_title(cell.ci95, unit, Some(cell.n)), cell.rank),
                             "low": cell.low_confidence,
-                            "href": format!("/runs/{}/samples", cell.run_id),
+                            // A group cell aggregates several runs: its model's page lists them.
+                            "href": if cell.member_runs.is_empty() {
+                                format!("/runs/{}/samples", cell.run_id)
+                            } else {
+                                format!("/models/{}", row.id)
+                            },
                         }),
                     }
                 })
