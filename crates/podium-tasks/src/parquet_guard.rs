@@ -8,9 +8,10 @@
 //!   chunk loops 2^31 times (12 s per list on this machine; a 1 KB file holds
 //!   hundreds of them). [`check_page_headers`] walks every page header the way
 //!   the crate reads it (the fields it knows by id, whatever type they declare;
-//!   the rest skipped by their declared type) and refuses a list, set or map
-//!   declaring more elements than bytes are left in the column chunk, since
-//!   every element takes at least one byte.
+//!   the rest skipped by their declared type; from the header to the end of
+//!   the file, as the crate reads, skipping past the end without an error as
+//!   it does) and refuses a list, set or map declaring more elements than
+//!   bytes are left, since every element takes at least one byte.
 //! - **Dictionary pages.** See [`check_dictionaries`].
 //!
 //! Anything else a walk does not understand ends the walk of that column
@@ -63,32 +64,37 @@ impl Walker<'_> {
         Ok(b)
     }
 
+    /// Skips `n` bytes, or to the end: the crate's skip copies what is there
+    /// and goes on without an error at the end of the input.
     fn advance(&mut self, n: u64) -> Walk<()> {
-        match usize::try_from(n) {
-            Ok(n) if n <= self.left() => {
-                self.at += n;
-                Ok(())
-            }
-            _ => Err(Halt::Stop),
-        }
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(self.left());
+        self.at += n;
+        Ok(())
     }
 
+    /// A varint as the crate reads one: any number of bytes, the value's bits
+    /// wrapping (`wrapping_shl`), ended only by a byte without its top bit.
     fn varint(&mut self) -> Walk<u64> {
         let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
+        let mut shift = 0u32;
+        loop {
             let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << shift;
+            value |= u64::from(b & 0x7f).wrapping_shl(shift);
             if b & 0x80 == 0 {
                 return Ok(value);
             }
+            shift = shift.wrapping_add(7);
         }
-        Err(Halt::Stop)
     }
 
-    /// A zigzag-encoded i32, as the crate reads every i32 and enum.
-    fn i32(&mut self) -> Walk<i64> {
+    fn zigzag(&mut self) -> Walk<i64> {
         let v = self.varint()?;
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    /// An i32 (and an enum) as the crate reads one: zigzag, cut to 32 bits.
+    fn i32(&mut self) -> Walk<i64> {
+        Ok(i64::from(self.zigzag()? as i32))
     }
 
     /// A declared element count, refused when the elements cannot fit.
@@ -98,15 +104,16 @@ impl Walker<'_> {
         };
         if n > self.left() as u64 {
             return Err(Halt::Hostile(format!(
-                "a page header's {what} declares {n} elements but {} bytes are left in the column chunk",
+                "a page header's {what} declares {n} elements but {} bytes are left in the file",
                 self.left()
             )));
         }
         Ok(n)
     }
 
-    /// A field header: `None` at the stop field, else (type, id).
-    fn field(&mut self, last_id: i64) -> Walk<Option<(u8, i64)>> {
+    /// A field header: `None` at the stop field, else (type, id). Ids are
+    /// i16s, as in the crate: a delta past `i16::MAX` is an error there.
+    fn field(&mut self, last_id: i16) -> Walk<Option<(u8, i16)>> {
         let header = self.byte()?;
         let kind = header & 0x0f;
         if kind == 0 {
@@ -115,11 +122,11 @@ impl Walker<'_> {
         if kind > UUID {
             return Err(Halt::Stop);
         }
-        let delta = i64::from(header >> 4);
+        let delta = i16::from(header >> 4);
         let id = if delta != 0 {
-            last_id + delta
+            last_id.checked_add(delta).ok_or(Halt::Stop)?
         } else {
-            self.i32()?
+            self.zigzag()? as i16
         };
         Ok(Some((kind, id)))
     }
@@ -190,7 +197,7 @@ impl Walker<'_> {
     /// (`known`), the rest skipped: DataPageHeader (statistics, field 5, is
     /// skipped: the crate reads page headers without statistics),
     /// DictionaryPageHeader, DataPageHeaderV2, IndexPageHeader.
-    fn simple_struct(&mut self, known_i32: &[i64], known_bool: &[i64]) -> Walk<()> {
+    fn simple_struct(&mut self, known_i32: &[i16], known_bool: &[i16]) -> Walk<()> {
         let mut last = 0;
         while let Some((kind, id)) = self.field(last)? {
             if known_i32.contains(&id) {
@@ -245,8 +252,10 @@ pub(crate) fn check_page_headers(file: &[u8], metadata: &ParquetMetaData) -> Res
             let end = start.saturating_add(len).min(file.len());
             let mut at = start;
             while at < end {
+                // The crate reads a page header from the file's bytes from
+                // `at` to the end of the file, not of the chunk: so does the walk.
                 let mut walker = Walker {
-                    bytes: &file[at..end],
+                    bytes: &file[at..],
                     at: 0,
                 };
                 match walker.page_header() {
