@@ -4,8 +4,11 @@
 //! ```text
 //! cargo run --release -p podium-web --example load -- \
 //!     --db /dev/shm/seed.db [--catalog FILE] [--rate 1000] [--seconds 15] \
-//!     [--warmup 3] [--server-threads 2] [--samples-requests 300]
+//!     [--warmup 3] [--server-threads 2] [--samples-requests 300] [--gzip 1]
 //! ```
+//!
+//! `--gzip 1` asks for the board's JSON and page gzipped (`Accept-Encoding: gzip`); sizes are
+//! then the compressed bytes, as a browser or `curl --compressed` receives them.
 //!
 //! 1. The first `/api/v1/board` (the board is built) and `/` (the page), timed,
 //!    with their sizes.
@@ -41,6 +44,7 @@ struct Args {
     server_threads: usize,
     samples_requests: usize,
     path: String,
+    gzip: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
         server_threads: 2,
         samples_requests: 300,
         path: "/api/v1/board".into(),
+        gzip: false,
     };
     let mut db = None;
     let mut it = std::env::args().skip(1);
@@ -68,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
             "--server-threads" => args.server_threads = number()? as usize,
             "--samples-requests" => args.samples_requests = number()? as usize,
             "--path" => args.path = value.clone(),
+            "--gzip" => args.gzip = number()? != 0.0,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -79,9 +85,15 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// One GET: (status, body bytes); the body is read to its end and dropped.
-async fn fetch(client: &HttpClient, uri: &str) -> Result<(u16, usize), String> {
-    let uri: hyper::Uri = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
-    let response = client.get(uri).await.map_err(|e| e.to_string())?;
+async fn fetch(client: &HttpClient, uri: &str, gzip: bool) -> Result<(u16, usize), String> {
+    let mut request = hyper::Request::get(uri);
+    if gzip {
+        request = request.header("accept-encoding", "gzip");
+    }
+    let request = request
+        .body(Empty::new())
+        .map_err(|e| format!("{uri}: {e}"))?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let mut body = response.into_body();
     let mut bytes = 0;
@@ -125,7 +137,13 @@ struct Outcome {
 
 /// Open loop at `rate` for `seconds`: every request is scheduled at a fixed
 /// time and sent from its own task.
-async fn open_loop(client: &HttpClient, uri: &str, rate: f64, seconds: f64) -> Vec<Outcome> {
+async fn open_loop(
+    client: &HttpClient,
+    uri: &str,
+    rate: f64,
+    seconds: f64,
+    gzip: bool,
+) -> Vec<Outcome> {
     let n = (rate * seconds).round() as u64;
     let start = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -136,7 +154,7 @@ async fn open_loop(client: &HttpClient, uri: &str, rate: f64, seconds: f64) -> V
         let uri = uri.to_string();
         tasks.spawn(async move {
             let sent = Instant::now();
-            let result = fetch(&client, &uri).await;
+            let result = fetch(&client, &uri, gzip).await;
             let done = Instant::now();
             Outcome {
                 latency_ms: (done - due.into_std()).as_secs_f64() * 1e3,
@@ -155,14 +173,19 @@ async fn open_loop(client: &HttpClient, uri: &str, rate: f64, seconds: f64) -> V
     outcomes
 }
 
-async fn closed_loop(client: &HttpClient, uris: &[String], n: usize) -> (Vec<f64>, usize, usize) {
+async fn closed_loop(
+    client: &HttpClient,
+    uris: &[String],
+    n: usize,
+    gzip: bool,
+) -> (Vec<f64>, usize, usize) {
     let mut ms = Vec::with_capacity(n);
     let mut errors = 0;
     let mut bytes = 0;
     for i in 0..n {
         let uri = &uris[i % uris.len()];
         let started = Instant::now();
-        match fetch(client, uri).await {
+        match fetch(client, uri, gzip).await {
             Ok((200, size)) => bytes = bytes.max(size),
             _ => errors += 1,
         }
@@ -209,14 +232,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let board_uri = format!("{base}{}", args.path);
 
         let started = Instant::now();
-        let (status, size) = fetch(&client, &board_uri).await?;
+        let (status, size) = fetch(&client, &board_uri, args.gzip).await?;
         println!(
             "first {}: {status}, {size} bytes in {:.3} s (builds the board)",
             args.path,
             started.elapsed().as_secs_f64()
         );
         let started = Instant::now();
-        let (status, size) = fetch(&client, &format!("{base}/")).await?;
+        let (status, size) = fetch(&client, &format!("{base}/"), args.gzip).await?;
         println!(
             "first /: {status}, {size} bytes ({:.1} KB) in {:.3} s",
             size as f64 / 1000.0,
@@ -243,14 +266,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         drop(board);
 
         if args.rate > 0.0 && args.seconds > 0.0 {
-            let warm = open_loop(&client, &board_uri, args.rate, args.warmup).await;
+            let warm = open_loop(&client, &board_uri, args.rate, args.warmup, args.gzip).await;
             println!(
                 "warm-up: {} requests, {} errors",
                 warm.len(),
                 warm.iter().filter(|o| !o.ok).count()
             );
             let began = Instant::now();
-            let outcomes = open_loop(&client, &board_uri, args.rate, args.seconds).await;
+            let outcomes =
+                open_loop(&client, &board_uri, args.rate, args.seconds, args.gzip).await;
             let last = outcomes.iter().map(|o| o.done).max().unwrap_or(began);
             let errors = outcomes.iter().filter(|o| !o.ok).count();
             println!(
@@ -277,7 +301,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|id| format!("{base}/runs/{id}/samples"))
                 .collect();
-            let (ms, errors, bytes) = closed_loop(&client, &uris, args.samples_requests).await;
+            let (ms, errors, bytes) = closed_loop(&client, &uris, args.samples_requests, false).await;
             println!(
                 "/runs/{{id}}/samples over {} runs, one at a time: {errors} errors, largest {:.1} KB",
                 uris.len(),
@@ -285,7 +309,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
             summary("  latency", ms);
             let (ms, errors, bytes) =
-                closed_loop(&client, &[format!("{base}/")], args.samples_requests).await;
+                closed_loop(&client, &[format!("{base}/")], args.samples_requests, args.gzip).await;
             println!(
                 "/ (board page), one at a time: {errors} errors, {:.1} KB",
                 bytes as f64 / 1000.0

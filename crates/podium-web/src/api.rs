@@ -10,29 +10,29 @@ use serde_json::{Value, json};
 
 use crate::pages::{self, board_and_view};
 use crate::params::{Params, parse_id};
-use crate::render::json;
+use crate::render::{self, json};
 use crate::view;
 use crate::{AppError, AppState};
 
 const OPENAPI: &str = include_str!("../static/openapi.json");
 
-/// The board's JSON, serialized once per data version and query string.
-pub(crate) async fn board(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+/// The board's JSON, serialized (and gzipped, for a client that accepts it)
+/// once per data version and query string.
+pub(crate) async fn board(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let gzip = render::accepts_gzip(&headers);
     let key = format!("/api/v1/board?{}", raw.as_deref().unwrap_or(""));
-    let body = async {
-        let (version, cached) = state.cached_body(&key).await?;
-        if let Some(body) = cached {
-            return Ok(body);
-        }
-        let params = Params::parse(raw.as_deref())?;
-        let (board, _, view) = board_and_view(&state, &params).await?;
-        let body = serde_json::to_vec(&view::restrict(&board, &view))
-            .map_err(|err| AppError::internal(format!("serializing the board: {err}")))?;
-        let body = axum::body::Bytes::from(body);
-        state.keep_body(version, &key, body.clone());
-        Ok::<_, AppError>(body)
-    }
-    .await;
+    let body = state
+        .cached(&key, gzip, || async {
+            let params = Params::parse(raw.as_deref())?;
+            let (board, _, view) = board_and_view(&state, &params).await?;
+            serde_json::to_vec(&view::restrict(&board, &view))
+                .map_err(|err| AppError::internal(format!("serializing the board: {err}")))
+        })
+        .await;
     match body {
         Ok(body) => {
             let mut response = body.into_response();
@@ -40,7 +40,7 @@ pub(crate) async fn board(State(state): State<AppState>, RawQuery(raw): RawQuery
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            response
+            render::encoded(response, gzip)
         }
         Err(err) => err.into_json(),
     }

@@ -207,6 +207,36 @@ impl AppState {
         .await
     }
 
+    /// The body for `key` (a route and query string) at the store's data
+    /// version: cached, else made by `make` (gzipped when `gzip`) and kept.
+    pub(crate) async fn cached<F, Fut>(
+        &self,
+        key: &str,
+        gzip: bool,
+        make: F,
+    ) -> Result<axum::body::Bytes, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, AppError>>,
+    {
+        let key = if gzip {
+            format!("{key}#gzip")
+        } else {
+            key.to_string()
+        };
+        let (version, cached) = self.cached_body(&key).await?;
+        if let Some(body) = cached {
+            return Ok(body);
+        }
+        let mut body = make().await?;
+        if gzip {
+            body = render::gzipped(&body)?;
+        }
+        let body = axum::body::Bytes::from(body);
+        self.keep_body(version, &key, body.clone());
+        Ok(body)
+    }
+
     /// Keep `body` for `key`, unless the data changed since `version` was read.
     pub(crate) fn keep_body(&self, version: (i64, u64), key: &str, body: axum::body::Bytes) {
         if let Ok(mut cache) = self.inner.cache.lock()

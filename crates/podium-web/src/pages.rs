@@ -66,26 +66,26 @@ pub(crate) async fn board_and_view(
     Ok((board, query, view))
 }
 
-pub(crate) async fn board(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    html(board_page(&state, raw.as_deref()).await)
+pub(crate) async fn board(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let gzip = render::accepts_gzip(&headers);
+    html(board_page(&state, raw.as_deref(), gzip).await)
 }
 
-/// The board page, rendered once per data version and query string.
-async fn board_page(state: &AppState, raw: Option<&str>) -> Result<Response, AppError> {
+/// The board page, rendered (and gzipped, for a client that accepts it) once
+/// per data version and query string.
+async fn board_page(state: &AppState, raw: Option<&str>, gzip: bool) -> Result<Response, AppError> {
     let key = format!("/?{}", raw.unwrap_or(""));
-    let (version, cached) = state.cached_body(&key).await?;
-    if let Some(body) = cached {
-        return Ok(render::html_body(body));
-    }
-    let body = render_board_page(state, raw).await?;
-    state.keep_body(version, &key, body.clone());
-    Ok(render::html_body(body))
+    let body = state
+        .cached(&key, gzip, || render_board_page(state, raw))
+        .await?;
+    Ok(render::encoded(render::html_body(body), gzip))
 }
 
-async fn render_board_page(
-    state: &AppState,
-    raw: Option<&str>,
-) -> Result<axum::body::Bytes, AppError> {
+async fn render_board_page(state: &AppState, raw: Option<&str>) -> Result<Vec<u8>, AppError> {
     let params = Params::parse(raw)?;
     let (board, query, view) = board_and_view(state, &params).await?;
     let (price, speed) = view_charts(&board, &view, &params)?;

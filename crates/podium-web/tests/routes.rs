@@ -509,6 +509,54 @@ async fn the_board_is_cached_until_the_data_changes() {
     assert_eq!(state.cached_boards(), 2);
 }
 
+/// A client that accepts gzip gets the board's JSON and page gzipped: the same bytes.
+#[tokio::test]
+async fn the_board_is_gzipped_for_clients_that_accept_it() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let (state, _) = state();
+    for uri in ["/api/v1/board", "/"] {
+        let plain = get(&state, uri).await;
+        assert!(plain.headers.get("content-encoding").is_none());
+        assert_eq!(plain.headers["vary"], "accept-encoding");
+        for (accept, gzipped) in [
+            ("gzip", true),
+            ("br, gzip;q=0.5", true),
+            ("gzip;q=0", false),
+            ("identity", false),
+        ] {
+            for _ in 0..2 {
+                let response = podium_web::app(state.clone())
+                    .oneshot(
+                        axum::http::Request::get(uri)
+                            .header("accept-encoding", accept)
+                            .body(axum::body::Body::empty())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let encoding = response.headers().get("content-encoding").cloned();
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                let text = if gzipped {
+                    assert_eq!(encoding.unwrap(), "gzip", "{accept}");
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(
+                        &mut flate2::read::GzDecoder::new(&bytes[..]),
+                        &mut text,
+                    )
+                    .unwrap();
+                    text
+                } else {
+                    assert!(encoding.is_none(), "{accept}");
+                    String::from_utf8(bytes.to_vec()).unwrap()
+                };
+                assert_eq!(text, plain.body, "{uri} {accept}");
+            }
+        }
+    }
+}
+
 /// The board's JSON and page are serialized once per data version and query
 /// string; a write by another connection (an eval) shows at the next request.
 #[tokio::test]
