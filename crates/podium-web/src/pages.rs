@@ -77,6 +77,10 @@ pub(crate) async fn board(
 
 /// The board page, rendered (and gzipped, for a client that accepts it) once
 /// per data version and query string.
+/// Rows the board page shows at a time (`rows=` changes it, up to the max).
+const BOARD_ROWS_PER_PAGE: u64 = 25;
+const MAX_BOARD_ROWS_PER_PAGE: u64 = 1000;
+
 async fn board_page(state: &AppState, raw: Option<&str>, gzip: bool) -> Result<Response, AppError> {
     let key = format!("/?{}", raw.unwrap_or(""));
     let body = state
@@ -88,12 +92,47 @@ async fn board_page(state: &AppState, raw: Option<&str>, gzip: bool) -> Result<R
 async fn render_board_page(state: &AppState, raw: Option<&str>) -> Result<Vec<u8>, AppError> {
     let params = Params::parse(raw)?;
     let (board, query, view) = board_and_view(state, &params).await?;
+    // One page of rows (the JSON API and the CSV keep them all): a board of
+    // 1,000 models × 50 columns is ~15 MB of HTML otherwise.
+    let per_page = params.u64("rows")?.unwrap_or(BOARD_ROWS_PER_PAGE);
+    if !(1..=MAX_BOARD_ROWS_PER_PAGE).contains(&per_page) {
+        return Err(AppError::bad_request(format!(
+            "`rows` must be 1 to {MAX_BOARD_ROWS_PER_PAGE}"
+        )));
+    }
+    let n_pages = (view.rows.len() as u64).div_ceil(per_page).max(1);
+    let page = params.u64("page")?.unwrap_or(1);
+    if page == 0 || page > n_pages {
+        return Err(AppError::bad_request(format!(
+            "`page` must be 1 to {n_pages}"
+        )));
+    }
+    let first = ((page - 1) * per_page) as usize;
+    let mut view = view;
+    let shown_total = view.rows.len();
+    view.rows = view
+        .rows
+        .iter()
+        .copied()
+        .skip(first)
+        .take(per_page as usize)
+        .collect();
+    let pager = json!({
+        "page": page,
+        "pages": n_pages,
+        "from": if shown_total == 0 { 0 } else { first + 1 },
+        "to": first + view.rows.len(),
+        "matching": shown_total,
+        "prev": (page > 1).then(|| format!("/{}", params.with("page", Some(&(page - 1).to_string()), &[]))),
+        "next": (page < n_pages).then(|| format!("/{}", params.with("page", Some(&(page + 1).to_string()), &[]))),
+    });
     let (price, speed) = view_charts(&board, &view, &params)?;
     let price = charts::scatter(price, "Quality against blended price");
     let speed = charts::scatter(speed, "Quality against output speed");
     let ctx = json!({
         "page": "board",
         "board": board_table(&board, &view, &params, &query),
+        "pager": pager,
         "filters": filters(&board, &params),
         "price_chart": price,
         "speed_chart": speed,
@@ -179,14 +218,18 @@ fn board_table(
                         Some(cell) => json!({
                             "text": render::score(cell.value, unit),
                             "half": render::half_width(cell.ci95, unit),
-                            "title": format!("{}; rank {} in this column", render::interval_title(cell.ci95, unit, Some(cell.n)), cell.rank),
+                            // Short: a board page holds rows × columns of these
+                            // (the note under the table says what they are).
+                            "title": render::cell_title(cell.ci95, unit, cell.n, cell.rank),
                             "low": cell.low_confidence,
                             // A group cell aggregates several runs: its model's page lists them.
-                            "href": if cell.member_runs.is_empty() {
+                            // Built from ids only: nothing to escape, so not
+                            // escaped (minijinja would write each `/` as `&#x2f;`).
+                            "href": minijinja::Value::from_safe_string(if cell.member_runs.is_empty() {
                                 format!("/runs/{}/samples", cell.run_id)
                             } else {
                                 format!("/models/{}", row.id)
-                            },
+                            }),
                         }),
                     }
                 })

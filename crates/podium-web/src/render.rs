@@ -218,6 +218,21 @@ pub(crate) fn interval_title(
     }
 }
 
+/// A board cell's tooltip: "95%: 61.2–78.3 · n 100 · rank 2".
+pub(crate) fn cell_title(
+    ci95: Option<(f64, f64)>,
+    unit_range: bool,
+    n: usize,
+    rank: usize,
+) -> String {
+    let interval = match ci95 {
+        Some((lo, hi)) if unit_range => format!("95%: {:.1}–{:.1}", lo * 100.0, hi * 100.0),
+        Some((lo, hi)) => format!("95%: {lo:.4}–{hi:.4}"),
+        None => "no interval".into(),
+    };
+    format!("{interval} · n {n} · rank {rank}")
+}
+
 pub(crate) fn price(value: Option<f64>) -> String {
     match value {
         None => "—".into(),

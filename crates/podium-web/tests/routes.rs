@@ -81,7 +81,7 @@ async fn the_board_shows_every_model_with_scores_intervals_and_unknowns() {
         page.contains(">90.0</a> <span class=\"ci\">± 5.5</span>"),
         "{page}"
     );
-    assert!(page.contains("95% interval 83.00–94.00 points, n = 100"));
+    assert!(page.contains("95%: 83.0–94.0 · n 100 · rank"), "{page}");
     // minijinja escapes `/` in text as `&#x2f;`; browsers read it as `/`.
     assert!(page.contains(&format!("href=\"&#x2f;models&#x2f;{}\"", seeded.models[0])));
     // Unknown facts are shown as unknown, never guessed.
@@ -618,5 +618,24 @@ async fn a_store_failure_is_a_generic_500_without_internals() {
         assert!(!reply.body.contains("samples"), "{uri}: {}", reply.body);
         assert!(!reply.body.to_lowercase().contains("sql"), "{uri}");
         assert!(reply.body.contains("the details are in its log"));
+    }
+}
+
+#[tokio::test]
+async fn the_board_page_shows_a_page_of_rows_and_refuses_pages_past_the_end() {
+    let (state, _) = state();
+    let one = get(&state, "/?rows=1").await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert!(one.body.contains("Models 1–1 of"), "{}", one.body);
+    assert!(one.body.contains("rel=\"next\""), "{}", one.body);
+    let second = get(&state, "/?rows=1&page=2").await;
+    assert!(second.body.contains("Models 2–2 of"), "{}", second.body);
+    assert!(second.body.contains("rel=\"prev\""));
+    for bad in ["/?rows=0", "/?rows=1&page=99", "/?page=0", "/?rows=x"] {
+        assert_eq!(
+            get(&state, bad).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
 }
