@@ -103,6 +103,7 @@ impl Reply {
     }
 
     /// [`Reply::sse`] on the OS timer (see `precise`).
+    #[allow(dead_code)] // used by examples/timing_accuracy.rs, which includes this file
     pub(crate) fn sse_precise(first_delay_ms: u64, gap_ms: u64, chunks: Vec<String>) -> Reply {
         Reply::Sse {
             first_delay: Duration::from_millis(first_delay_ms),
