@@ -6,11 +6,9 @@ use std::process::Command;
 
 #[test]
 fn hellaswag_smoke_run_on_smollm2() {
-    let Some(dir) = std::env::var_os("PODIUM_MODEL_DIR") else {
-        eprintln!("skipped: set PODIUM_MODEL_DIR to the folder of the test GGUF models");
+    let Some(model) = podium_testkit::models::test_model(podium_testkit::models::SMOLLM2) else {
         return;
     };
-    let model = std::path::Path::new(&dir).join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let work = tempfile::tempdir().unwrap();
     let eval = |options: &str, out_dir: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_podium"))

@@ -20,11 +20,7 @@ impl Drop for Server {
 }
 
 fn start() -> Option<Server> {
-    let Some(dir) = std::env::var_os("PODIUM_MODEL_DIR") else {
-        eprintln!("skipped: set PODIUM_MODEL_DIR to the folder of the test GGUF models");
-        return None;
-    };
-    let model = std::path::Path::new(&dir).join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let model = podium_testkit::models::test_model(podium_testkit::models::SMOLLM2)?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_podium"))
         .arg("serve-model")
         .arg(format!("gguf:{}", model.display()))

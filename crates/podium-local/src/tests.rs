@@ -1178,22 +1178,13 @@ mod real_models {
     const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
     fn model_path(file: &str) -> Option<PathBuf> {
-        let Ok(dir) = std::env::var("PODIUM_MODEL_DIR") else {
-            println!("PODIUM_MODEL_DIR is not set; skipping the test on {file}");
-            return None;
-        };
+        let path = podium_testkit::models::test_model(file)?;
         if let Some(threads) = std::env::var("PODIUM_THREADS")
             .ok()
             .and_then(|t| t.parse().ok())
         {
             crate::set_thread_count(threads);
         }
-        let path = Path::new(&dir).join(file);
-        assert!(
-            path.exists(),
-            "PODIUM_MODEL_DIR is set but {} is missing",
-            path.display()
-        );
         Some(path)
     }
 

@@ -1,9 +1,9 @@
 //! Checks Podium's ids against llama.cpp's on the real GGUF files, for every
 //! string in `tests/data/reference_ids.json` (see `tests/data/SOURCE.md`).
 //!
-//! The models are large, so these tests run only when `PODIUM_MODEL_DIR` names a
-//! directory holding `SmolLM2-135M-Instruct.Q4_1.gguf` and
-//! `gemma-3-270m-q4_k_m.gguf`; otherwise they print why they skipped.
+//! They need `SmolLM2-135M-Instruct.Q4_1.gguf` and `gemma-3-270m-q4_k_m.gguf` in
+//! `PODIUM_MODEL_DIR` (`scripts/test` fetches them); without them they fail
+//! saying so, unless `PODIUM_SKIP_MODEL_TESTS=1` (podium-testkit's `models`).
 
 use std::path::PathBuf;
 
@@ -15,17 +15,7 @@ const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const GEMMA3_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 
 fn model_path(file: &str) -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("PODIUM_MODEL_DIR") else {
-        eprintln!("skipping: PODIUM_MODEL_DIR is not set");
-        return None;
-    };
-    let path = PathBuf::from(dir).join(file);
-    assert!(
-        path.exists(),
-        "PODIUM_MODEL_DIR is set but {} is missing",
-        path.display()
-    );
-    Some(path)
+    podium_testkit::models::test_model(file)
 }
 
 fn load(file: &str) -> Option<(Content, Tokenizer)> {

@@ -823,11 +823,9 @@ async fn without_usage_the_tokenizer_option_counts_output_tokens() {
         "{err}"
     );
 
-    let Some(dir) = std::env::var_os("PODIUM_MODEL_DIR") else {
-        eprintln!("skipped: set PODIUM_MODEL_DIR to the folder of the test GGUF models");
+    let Some(gguf) = podium_testkit::models::test_model(podium_testkit::models::SMOLLM2) else {
         return;
     };
-    let gguf = std::path::Path::new(&dir).join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let pieces: Vec<String> = [" Hello", " world", "! 12345"]
         .iter()
         .map(|s| s.to_string())
