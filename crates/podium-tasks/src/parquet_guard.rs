@@ -51,6 +51,8 @@ const UUID: u8 = 13;
 struct Walker<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// What is walked, for messages: "a page header's", "the footer's".
+    context: &'static str,
 }
 
 impl Walker<'_> {
@@ -104,7 +106,8 @@ impl Walker<'_> {
         };
         if n > self.left() as u64 {
             return Err(Halt::Hostile(format!(
-                "a page header's {what} declares {n} elements but {} bytes are left in the file",
+                "{} {what} declares {n} elements but {} bytes are left in the file",
+                self.context,
                 self.left()
             )));
         }
@@ -236,6 +239,95 @@ impl Walker<'_> {
     }
 }
 
+/// Refuses a footer whose schema has an element declaring more children than
+/// the schema has elements. parquet 60.1 reserves `Vec::with_capacity(num_children)`
+/// while building the schema (`schema_from_array_helper`), so a 600-byte file
+/// declaring ~8 × 10^8 children asked for 6.4 GB (an abort where the memory is
+/// not there). Runs before the crate reads the footer. The walk reads the
+/// schema's elements by field id as the crate does, except the `LogicalType`
+/// union (field 10), which it skips by its declared type: for a well-formed
+/// file that is the same, so no valid file is refused; a crafted one that
+/// makes the two readings differ is not guaranteed to be caught.
+pub(crate) fn check_schema(file: &[u8]) -> Result<(), String> {
+    let Some(tail_at) = file.len().checked_sub(8) else {
+        return Ok(());
+    };
+    let tail = &file[tail_at..];
+    if &tail[4..] != b"PAR1" {
+        return Ok(());
+    }
+    let declared = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
+    let Some(start) = tail_at.checked_sub(declared) else {
+        return Ok(());
+    };
+    let mut walker = Walker {
+        bytes: &file[start..tail_at],
+        at: 0,
+        context: "the footer's",
+    };
+    match walker.file_metadata_schema() {
+        Err(Halt::Hostile(why)) => Err(why),
+        _ => Ok(()),
+    }
+}
+
+impl Walker<'_> {
+    /// FileMetaData up to and through its schema (field 2).
+    fn file_metadata_schema(&mut self) -> Walk<()> {
+        let mut last = 0;
+        while let Some((kind, id)) = self.field(last)? {
+            match id {
+                1 => {
+                    self.i32()?;
+                }
+                2 => return self.schema_elements(),
+                _ => self.skip(kind, MAX_SKIP_DEPTH)?,
+            }
+            last = id;
+        }
+        Ok(())
+    }
+
+    fn schema_elements(&mut self) -> Walk<()> {
+        let header = self.byte()?;
+        if header == 0 {
+            return Ok(());
+        }
+        let short = i64::from(header >> 4);
+        let declared = if short == 15 {
+            i64::from(self.varint()? as u32 as i32)
+        } else {
+            short
+        };
+        let n_elements = self.count(declared, "schema list")?;
+        for _ in 0..n_elements {
+            let mut last = 0;
+            while let Some((kind, id)) = self.field(last)? {
+                match id {
+                    1 | 2 | 3 | 6 | 7 | 8 | 9 => {
+                        self.i32()?;
+                    }
+                    4 => {
+                        let len = self.varint()?;
+                        self.advance(len)?;
+                    }
+                    5 => {
+                        let children = self.i32()?;
+                        if children > 0 && children as u64 > n_elements {
+                            return Err(Halt::Hostile(format!(
+                                "a schema element declares {children} children but the schema has {n_elements} elements"
+                            )));
+                        }
+                    }
+                    _ => self.skip(kind, MAX_SKIP_DEPTH)?,
+                }
+                last = id;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Walks the page headers of every column chunk (see the module docs).
 pub(crate) fn check_page_headers(file: &[u8], metadata: &ParquetMetaData) -> Result<(), String> {
     for group in metadata.row_groups() {
@@ -257,6 +349,7 @@ pub(crate) fn check_page_headers(file: &[u8], metadata: &ParquetMetaData) -> Res
                 let mut walker = Walker {
                     bytes: &file[at..],
                     at: 0,
+                    context: "a page header's",
                 };
                 match walker.page_header() {
                     Ok(compressed) => {
