@@ -93,12 +93,7 @@ fn skip_whitespace(text: &str, from: usize) -> usize {
 
 /// Cut `text` before the first occurrence of any non-empty stop string.
 pub(crate) fn cut_at_stop(text: &mut String, stops: &[String]) {
-    if let Some(cut) = stops
-        .iter()
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
-    {
+    if let Some(cut) = podium_core::first_stop(text, stops) {
         text.truncate(cut);
     }
 }

@@ -7,6 +7,7 @@ mod backend;
 mod digest;
 mod model_spec;
 mod request;
+mod stop;
 
 pub use backend::{Backend, BackendError, ModelIdentity, ResponseCache};
 pub use digest::{cache_key, hex, sha256_hex, sha256_hex_reader};
@@ -15,6 +16,7 @@ pub use request::{
     ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult,
     RequestTiming, RollingRequest, RollingResult, TokenCountSource,
 };
+pub use stop::{first_stop, shown_len};
 
 /// Podium's version, recorded in every run manifest.
 pub const PODIUM_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -674,7 +674,7 @@ fn generate_one(
                     return ControlFlow::Break(());
                 }
             };
-            if let Some(cut) = first_stop(&text, &stops) {
+            if let Some(cut) = podium_core::first_stop(&text, &stops) {
                 text.truncate(cut);
                 if cut > sent {
                     let _ = emit_timed(&text[sent..cut], now);
@@ -716,27 +716,12 @@ fn generate_one(
     })
 }
 
-/// Byte offset of the earliest stop string in `text`.
-fn first_stop(text: &str, stops: &[&str]) -> Option<usize> {
-    stops.iter().filter_map(|stop| text.find(stop)).min()
-}
-
 /// How much of `text` can be shown: not a trailing piece that could still grow into a stop
-/// string, nor a trailing replacement character from a token that splits a UTF-8 sequence.
+/// string (`podium_core::shown_len`), nor a trailing replacement character from a token
+/// that splits a UTF-8 sequence.
 fn safe_prefix_len(text: &str, stops: &[&str]) -> usize {
-    let mut end = text.len();
-    if text.ends_with('\u{FFFD}') {
-        end -= '\u{FFFD}'.len_utf8();
-    }
-    for stop in stops {
-        for (i, _) in text[..end].char_indices() {
-            if stop.starts_with(&text[i..end]) {
-                end = i;
-                break;
-            }
-        }
-    }
-    end
+    let end = text.strip_suffix('\u{FFFD}').map_or(text.len(), str::len);
+    podium_core::shown_len(&text[..end], stops)
 }
 
 #[cfg(test)]
@@ -748,6 +733,6 @@ mod tests {
         assert_eq!(safe_prefix_len("hello\n", &["\n\n"]), 5);
         assert_eq!(safe_prefix_len("hello", &["\n\n"]), 5);
         assert_eq!(safe_prefix_len("say Q", &["Question:"]), 4);
-        assert_eq!(first_stop("a\n\nb</s>", &["</s>", "\n\n"]), Some(1));
+        assert_eq!(safe_prefix_len("ab\u{FFFD}", &["\n\n"]), 2);
     }
 }

@@ -264,28 +264,13 @@ impl StopMatcher {
     /// Add text; returns (text safe to emit, whether a stop string was hit).
     pub(crate) fn push(&mut self, text: &str) -> (String, bool) {
         self.pending.push_str(text);
-        if let Some(cut) = self
-            .stops
-            .iter()
-            .filter_map(|s| self.pending.find(s.as_str()))
-            .min()
-        {
+        if let Some(cut) = podium_core::first_stop(&self.pending, &self.stops) {
             let emit = self.pending[..cut].to_string();
             self.pending.clear();
             return (emit, true);
         }
-        // Hold back the longest suffix that is a prefix of some stop string.
-        let mut hold = 0;
-        for stop in &self.stops {
-            for len in (1..stop.len().min(self.pending.len() + 1)).rev() {
-                if stop.is_char_boundary(len) && self.pending.ends_with(&stop[..len]) && len > hold
-                {
-                    hold = len;
-                    break;
-                }
-            }
-        }
-        let split = self.pending.len() - hold;
+        // Hold back the longest tail that could still grow into a stop string.
+        let split = podium_core::shown_len(&self.pending, &self.stops);
         let emit = self.pending[..split].to_string();
         self.pending.drain(..split);
         (emit, false)
