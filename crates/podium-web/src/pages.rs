@@ -110,6 +110,7 @@ async fn render_board_page(state: &AppState, raw: Option<&str>) -> Result<Vec<u8
     let first = ((page - 1) * per_page) as usize;
     let mut view = view;
     let shown_total = view.rows.len();
+    view.all_rows = view.rows.clone();
     view.rows = view
         .rows
         .iter()
@@ -197,9 +198,9 @@ fn board_table(
         })
         .collect();
     let fixed = |key: &str, label: &str, about: &str| header_cell(params, view, key, label, about);
-    // Which average ranks are shared among the shown rows.
+    // Which average ranks are shared among the rows the filters keep (on any page).
     let ranks: Vec<usize> = view
-        .rows
+        .all_rows
         .iter()
         .filter_map(|&r| board.models[r].average.as_ref().map(|a| a.rank))
         .collect();

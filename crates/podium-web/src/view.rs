@@ -118,8 +118,11 @@ fn parse_as_of(value: &str) -> Result<String, AppError> {
 pub(crate) struct BoardView {
     /// Indexes into `board.columns`.
     pub(crate) columns: Vec<usize>,
-    /// Indexes into `board.models`, pinned ones first.
+    /// Indexes into `board.models`, pinned ones first (one page of them on
+    /// the board page).
     pub(crate) rows: Vec<usize>,
+    /// Every row the filters keep, on any page.
+    pub(crate) all_rows: Vec<usize>,
     pub(crate) hidden: usize,
     pub(crate) sort: Option<String>,
     pub(crate) dir: Direction,
@@ -217,6 +220,7 @@ pub(crate) fn view(board: &Leaderboard, query: &BoardQuery) -> Result<BoardView,
     rows.sort_by_key(|&i| pin_position(i).unwrap_or(usize::MAX));
     Ok(BoardView {
         columns,
+        all_rows: rows.clone(),
         rows,
         hidden,
         sort,
