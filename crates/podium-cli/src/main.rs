@@ -56,8 +56,22 @@ fn is_user_error(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Warnings (a request retried, with why) and `podium serve`'s log go to
+/// stderr; `PODIUM_LOG` (tracing's filter syntax, e.g. `debug` or
+/// `podium_backends=debug`) changes what is shown.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PODIUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,podium_web=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let args = args::Args::parse();
+    init_logging();
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {

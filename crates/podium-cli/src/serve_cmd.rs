@@ -35,14 +35,8 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    // Errors behind a 500 are logged here; the client sees only that one happened.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PODIUM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("podium_web=info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Errors behind a 500 are logged (main's subscriber, PODIUM_LOG); the client
+    // sees only that one happened.
     let catalog = match &args.catalog {
         Some(path) => {
             BoardCatalog::with_user_file(path).map_err(|err| UserError(err.to_string()))?

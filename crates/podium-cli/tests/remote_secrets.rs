@@ -218,6 +218,8 @@ fn no_part_of_a_key_or_url_password_leaves_the_process() {
         let (code, stdout, stderr) = run(podium()
             .env(KEY_ENV, KEY)
             .env("RUST_LOG", "trace")
+            // Everything the CLI logs reaches stderr, which is checked for secrets.
+            .env("PODIUM_LOG", "trace")
             .arg("--db")
             .arg(&db)
             .arg("--tasks-dir")
@@ -235,6 +237,8 @@ fn no_part_of_a_key_or_url_password_leaves_the_process() {
         assert_eq!(code, 1, "{http_client}: {stdout}\n{stderr}");
         assert!(stderr.contains("1 samples failed"), "{stderr}");
         assert!(stderr.contains("HTTP 500: xxx"), "{stderr}");
+        // The retry was logged to stderr (issue 9: warnings never reached it).
+        assert!(stderr.contains("retrying in"), "{stderr}");
         assert!(stdout.contains("exact_match"), "{stdout}");
         printed.extend([stdout, stderr]);
     }
