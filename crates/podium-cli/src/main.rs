@@ -72,6 +72,14 @@ fn init_logging() {
 fn main() -> ExitCode {
     let args = args::Args::parse();
     init_logging();
+    // A panic the program catches and reports as an error (inside the parquet
+    // reader) prints nothing of its own; every other panic prints as usual.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !podium_tasks::dataset::catching_panics() {
+            default_hook(info);
+        }
+    }));
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -198,11 +198,26 @@ fn csv_error(path: &Path, err: &csv::Error) -> TaskError {
     }
 }
 
+std::thread_local! {
+    static CATCHING_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a section whose panics are caught and turned
+/// into an error naming the file (the parquet reader): a binary's panic hook
+/// stays quiet for those, so the user sees the error and not a panic message
+/// before it.
+pub fn catching_panics() -> bool {
+    CATCHING_PANICS.with(|catching| catching.get())
+}
+
 /// Parquet through the `parquet` crate, which panics on some corrupted files
 /// (3 of 400 bit-flipped files did, inside its decoders). The panic is caught
 /// here and becomes an error naming the file; nothing read is kept.
 fn load_parquet(path: &Path, bytes: Vec<u8>) -> Result<Vec<Doc>, TaskError> {
-    std::panic::catch_unwind(|| read_parquet(path, bytes)).unwrap_or_else(|payload| {
+    CATCHING_PANICS.with(|catching| catching.set(true));
+    let outcome = std::panic::catch_unwind(|| read_parquet(path, bytes));
+    CATCHING_PANICS.with(|catching| catching.set(false));
+    outcome.unwrap_or_else(|payload| {
         let detail = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
