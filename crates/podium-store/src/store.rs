@@ -492,8 +492,6 @@ impl Store {
         })
     }
 
-    /// For each (model spec, task name), the most recently finished run,
-    /// ordered by model spec then task name.
     /// Token counts summed over the successful samples of run `run_id`.
     ///
     /// Whatever the samples hold (a database written before counts were checked may
@@ -501,26 +499,10 @@ impl Store {
     /// floating point (`TOTAL`, which never overflows, where `SUM` fails the whole
     /// query with "integer overflow") and saturate into `u64`; negative sums read as 0.
     pub fn run_token_totals(&self, run_id: i64) -> Result<TokenTotals, StoreError> {
-        self.with(|this| {
-            let totals = this.connection.query_row(
-                "SELECT COUNT(*), COUNT(n_input_tokens), TOTAL(n_input_tokens), TOTAL(n_output_tokens)
-                 FROM samples WHERE run_id = ?1 AND status = 'ok'",
-                [run_id],
-                |row| {
-                    // `as` saturates (and maps NaN to 0), which is what a sum needs here.
-                    let sum = |i| -> rusqlite::Result<u64> {
-                        Ok(row.get::<_, f64>(i)?.max(0.0) as u64)
-                    };
-                    Ok(TokenTotals {
-                        samples: row.get(0)?,
-                        counted: row.get(1)?,
-                        input_tokens: sum(2)?,
-                        output_tokens: sum(3)?,
-                    })
-                },
-            )?;
-            Ok(totals)
-        })
+        Ok(self
+            .token_totals_by_run(&[run_id])?
+            .remove(&run_id)
+            .unwrap_or_default())
     }
 
     /// [`Store::run_token_totals`] for many runs in one query (the board's cost
@@ -544,6 +526,7 @@ impl Store {
             )?;
             let totals = statement
                 .query_map([ids], |row| {
+                    // `as` saturates (and maps NaN to 0), which is what a sum needs here.
                     let sum =
                         |i| -> rusqlite::Result<u64> { Ok(row.get::<_, f64>(i)?.max(0.0) as u64) };
                     Ok((
@@ -561,6 +544,8 @@ impl Store {
         })
     }
 
+    /// For each (model spec, task name), the most recently finished run,
+    /// ordered by model spec then task name.
     pub fn latest_results(&self) -> Result<Vec<LatestResult>, StoreError> {
         self.with(|this| {
             // finished_at has a fixed-width format, so text order is time order; the
