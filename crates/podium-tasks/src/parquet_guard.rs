@@ -134,6 +134,28 @@ impl Walker<'_> {
         Ok(Some((kind, id)))
     }
 
+    /// A list or set header as the crate reads one: (element type, count); an
+    /// empty list is a single 0 byte. A count longer than the bytes left is
+    /// refused (see [`Walker::count`]).
+    fn list_header(&mut self, what: &str) -> Walk<(u8, u64)> {
+        let header = self.byte()?;
+        if header == 0 {
+            return Ok((0, 0));
+        }
+        let element = header & 0x0f;
+        if element == 0 || element > UUID {
+            return Err(Halt::Stop);
+        }
+        let short = i64::from(header >> 4);
+        // The crate keeps the low 32 bits of a long count, as an i32.
+        let declared = if short == 15 {
+            i64::from(self.varint()? as u32 as i32)
+        } else {
+            short
+        };
+        Ok((element, self.count(declared, what)?))
+    }
+
     /// The crate's generic skip of a value of declared type `kind`.
     fn skip(&mut self, kind: u8, depth: u32) -> Walk<()> {
         if depth == 0 {
@@ -156,22 +178,8 @@ impl Walker<'_> {
                 Ok(())
             }
             LIST | SET => {
-                let header = self.byte()?;
-                if header == 0 {
-                    return Ok(());
-                }
-                let element = header & 0x0f;
-                if element == 0 || element > UUID {
-                    return Err(Halt::Stop);
-                }
-                let short = i64::from(header >> 4);
-                // The crate keeps the low 32 bits of a long count, as an i32.
-                let declared = if short == 15 {
-                    self.varint()? as u32 as i32 as i64
-                } else {
-                    short
-                };
-                for _ in 0..self.count(declared, "list")? {
+                let (element, n) = self.list_header("list")?;
+                for _ in 0..n {
                     self.skip(element, depth - 1)?;
                 }
                 Ok(())
@@ -289,17 +297,7 @@ impl Walker<'_> {
     }
 
     fn schema_elements(&mut self) -> Walk<()> {
-        let header = self.byte()?;
-        if header == 0 {
-            return Ok(());
-        }
-        let short = i64::from(header >> 4);
-        let declared = if short == 15 {
-            i64::from(self.varint()? as u32 as i32)
-        } else {
-            short
-        };
-        let n_elements = self.count(declared, "schema list")?;
+        let (_, n_elements) = self.list_header("schema list")?;
         for _ in 0..n_elements {
             let mut last = 0;
             while let Some((kind, id)) = self.field(last)? {
