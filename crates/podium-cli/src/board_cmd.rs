@@ -10,13 +10,17 @@ use podium_board::{
     parameters_text, score_text,
 };
 
+use crate::UserError;
 use crate::args::{BoardArgs, Format};
 use crate::board::Table;
 
-/// The catalogue: built-in, overlaid by `--catalog` / `PODIUM_CATALOG` when given.
+/// The catalogue: built-in, overlaid by `--catalog` / `PODIUM_CATALOG` when
+/// given. A bad file is the user's error (exit code 2), naming its line.
 pub(crate) fn catalog(path: Option<&Path>) -> anyhow::Result<BoardCatalog> {
     match path {
-        Some(path) => Ok(BoardCatalog::with_user_file(path)?),
+        Some(path) => {
+            BoardCatalog::with_user_file(path).map_err(|err| UserError(err.to_string()).into())
+        }
         None => Ok(BoardCatalog::builtin()),
     }
 }

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use podium_board::{BoardCatalog, BoardOptions};
-
-use crate::UserError;
+use podium_board::BoardOptions;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -37,12 +35,7 @@ pub(crate) struct ServeArgs {
 pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // Errors behind a 500 are logged (main's subscriber, PODIUM_LOG); the client
     // sees only that one happened.
-    let catalog = match &args.catalog {
-        Some(path) => {
-            BoardCatalog::with_user_file(path).map_err(|err| UserError(err.to_string()))?
-        }
-        None => BoardCatalog::builtin(),
-    };
+    let catalog = crate::board_cmd::catalog(args.catalog.as_deref())?;
     let options = BoardOptions {
         bench_load: args.bench_load.clone(),
         machine_price: args.machine_price,
