@@ -7,6 +7,7 @@
 //! ([`Setting`]: task content hash, board metric, shots, chat template, doc
 //! set) is equal; nothing ranks a model against a run of another setting.
 
+pub mod arena;
 mod board;
 mod catalog;
 mod error;

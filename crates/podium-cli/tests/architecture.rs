@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("podium-store", 0),
     ("podium-tokenizer", 1),
     ("podium-tasks", 1),
+    ("podium-arena", 1),
     ("podium-models", 1),
     ("podium-local", 2),
     ("podium-backends", 3),
@@ -43,6 +44,11 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "podium-tasks",
         &["podium-store", "podium-backends", "podium-local"],
         "core, stats and tasks do no network IO and know nothing of storage",
+    ),
+    (
+        "podium-arena",
+        &["podium-store", "podium-backends", "podium-local"],
+        "the arena's ratings are pure: battles in, ratings out",
     ),
     (
         "podium-board",

@@ -5,6 +5,7 @@
 //! other crate goes through [`Store`], whose methods are synchronous; async
 //! callers wrap it in a mutex and `spawn_blocking`.
 
+mod arena;
 mod board;
 mod error;
 mod import;
@@ -13,6 +14,7 @@ mod records;
 mod store;
 mod timestamp;
 
+pub use arena::{BattleFilter, BattleRow};
 pub use board::{BoardRun, MAX_SAMPLES_PER_PAGE, RunRecord, SampleQuery};
 pub use error::StoreError;
 pub use import::ImportedRun;

@@ -101,6 +101,30 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX samples_token_counts
         ON samples (run_id, status, n_input_tokens, n_output_tokens);
     "#,
+    // 5: arena battles: people's votes, judge models' verdicts and imported
+    // battle files, one row per battle. `judge` is NULL for a person's vote.
+    r#"
+    CREATE TABLE battles (
+        id              INTEGER PRIMARY KEY,
+        model_a         TEXT NOT NULL,
+        model_b         TEXT NOT NULL,
+        winner          TEXT NOT NULL
+            CHECK (winner IN ('model_a', 'model_b', 'tie', 'tie (bothbad)')),
+        category        TEXT,
+        judge           TEXT,
+        language        TEXT,
+        tstamp          REAL NOT NULL,
+        turns           INTEGER NOT NULL,
+        anonymous       INTEGER NOT NULL CHECK (anonymous IN (0, 1)),
+        conversation_a  TEXT CHECK (conversation_a IS NULL OR json_valid(conversation_a)),
+        conversation_b  TEXT CHECK (conversation_b IS NULL OR json_valid(conversation_b)),
+        style_json      TEXT CHECK (style_json IS NULL OR json_valid(style_json)),
+        judge_output    TEXT,
+        source          TEXT NOT NULL,
+        created_at      TEXT NOT NULL
+    );
+    CREATE INDEX battles_by_time ON battles (tstamp, id);
+    "#,
 ];
 
 /// Brings the schema up to [`SCHEMA_VERSION`], one transaction per migration.

@@ -1,0 +1,20 @@
+//! Arena ratings: people or judge models compare two anonymous answers, and
+//! the battles become ratings with honest intervals (METRICS.md, "Arena
+//! ratings").
+//!
+//! Pure and IO-free: battles come in as values (or from a reader handed to
+//! [`formats`]), ratings go out as values; every random result is a function
+//! of an explicit seed.
+//!
+//! - [`battle`]: a battle, its outcome, and the interned columnar
+//!   [`BattleSet`] the fits run on.
+//! - [`rating`]: Bradley–Terry by maximum likelihood (ties half a win),
+//!   bootstrap and sandwich intervals, rank (UB), online Elo, win rates.
+
+pub mod battle;
+mod error;
+pub mod rating;
+
+pub use battle::{Battle, BattleSet, Outcome, StyleCounts};
+pub use error::ArenaError;
+pub use rating::{CiMethod, ModelRating, PairStat, RatingOptions, Ratings, rate};
