@@ -13,8 +13,10 @@
 
 pub mod battle;
 mod error;
+pub mod prompts;
 pub mod rating;
 
 pub use battle::{Battle, BattleSet, Outcome, StyleCounts};
 pub use error::ArenaError;
+pub use prompts::{ArenaPrompt, parse_prompts};
 pub use rating::{CiMethod, ModelRating, PairStat, RatingOptions, Ratings, rate};
