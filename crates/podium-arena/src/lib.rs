@@ -13,10 +13,16 @@
 
 pub mod battle;
 mod error;
+mod fit;
+mod linalg;
 pub mod prompts;
 pub mod rating;
+mod style;
 
 pub use battle::{Battle, BattleSet, Outcome, StyleCounts};
 pub use error::ArenaError;
 pub use prompts::{ArenaPrompt, parse_prompts};
-pub use rating::{CiMethod, ModelRating, PairStat, RatingOptions, Ratings, rate};
+pub use rating::{
+    CiMethod, ModelRating, PairStat, RatingOptions, Ratings, online_elo, predicted_win_rate,
+    rank_changes, rate,
+};
