@@ -43,15 +43,9 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// List stored runs
     Runs,
-    /// The main job: pull the default model, evaluate it on the lite suite, print the board
-    Demo {
-        /// Catalogue models to evaluate
-        #[arg(long = "model", default_value = "smollm2-135m-instruct")]
-        models: Vec<String>,
-        /// Only the first N docs of each lite task (a quicker look)
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        limit: Option<u64>,
-    },
+    /// The main job: pull two small open models, evaluate them on the lite suite, measure
+    /// their speed, and serve the leaderboard with the arena on 127.0.0.1
+    Demo(crate::demo_cmd::DemoArgs),
     /// Put a model into the cache: a catalogue NAME, hf:ORG/REPO/FILE.gguf, or a PATH; prints where it is
     Pull { model: String },
     /// Print the token ids (and pieces) a local model's tokenizer gives a text

@@ -33,9 +33,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Tasks { tag, no_counts } => list_tasks(&dirs, tag.as_deref(), no_counts),
         Command::Eval(eval) => run_eval(&db, &dirs, &eval),
         Command::Runs => list_runs(&db),
-        Command::Demo { models, limit } => {
-            crate::local_cmd::demo(args.db.clone(), args.tasks_dirs.clone(), &models, limit)
-        }
+        Command::Demo(ref demo) => crate::demo_cmd::run(&args, demo),
         Command::Pull { model } => crate::local_cmd::pull(&model),
         Command::Tokenize {
             model,

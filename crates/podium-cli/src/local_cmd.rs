@@ -1,4 +1,4 @@
-//! Commands for local models: `pull`, `tokenize`, `serve-model`, and `demo`.
+//! Commands for local models: `pull`, `tokenize` and `serve-model`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use podium_server::{
 use podium_tokenizer::{EncodeOptions, TokenizeReport, Tokenizer};
 
 use crate::UserError;
-use crate::args::{Args, Command, EvalArgs, Format};
+use crate::args::Format;
 
 pub(crate) fn pull(spec: &str) -> anyhow::Result<ExitCode> {
     let cache = podium_models::default_cache_dir()?;
@@ -334,53 +334,4 @@ pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Resu
         .context("server failed")
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The main job: pull the default model, evaluate it on the lite suite, print the board.
-pub(crate) fn demo(
-    db: Option<PathBuf>,
-    tasks_dirs: Vec<PathBuf>,
-    models: &[String],
-    limit: Option<u64>,
-) -> anyhow::Result<ExitCode> {
-    for model in models {
-        pull(model)?;
-    }
-    for model in models {
-        let args = Args {
-            threads: None,
-            db: db.clone(),
-            tasks_dirs: tasks_dirs.clone(),
-            command: Command::Eval(EvalArgs {
-                model: format!("local:{model}"),
-                tasks: vec!["lite".into()],
-                limit,
-                shots: None,
-                apply_chat_template: false,
-                seed: 1234,
-                batch_size: 16,
-                bootstrap_iters: 1000,
-                output: None,
-                resume: true,
-            }),
-        };
-        let code = crate::commands::run(args)?;
-        if code != ExitCode::SUCCESS {
-            return Ok(code);
-        }
-    }
-    crate::commands::run(Args {
-        threads: None,
-        db,
-        tasks_dirs,
-        command: Command::Board(crate::args::BoardArgs {
-            format: Format::Table,
-            speed: false,
-            machine_price: None,
-            catalog: std::env::var_os("PODIUM_CATALOG").map(PathBuf::from),
-            average_over: None,
-            as_of: None,
-            bench_load: "concurrency 1".into(),
-        }),
-    })
 }

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod board;
 mod board_cmd;
 mod commands;
+mod demo_cmd;
 mod local_cmd;
 mod paths;
 mod serve_cmd;

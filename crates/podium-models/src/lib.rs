@@ -11,4 +11,4 @@ mod pull;
 
 pub use catalog::{Access, Catalog, ModelEntry, PackageFile, Price, Source};
 pub use error::PullError;
-pub use pull::{PullSpec, Puller, default_cache_dir, pull, resolve};
+pub use pull::{PullProgress, PullSpec, Puller, default_cache_dir, pull, resolve};

