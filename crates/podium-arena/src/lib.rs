@@ -8,12 +8,16 @@
 //!
 //! - [`battle`]: a battle, its outcome, and the interned columnar
 //!   [`BattleSet`] the fits run on.
+//! - [`formats`]: FastChat battle JSONL and CSV (LLMFAO's layout) read
+//!   from a reader, JSONL written back, and the Markdown style counts of an
+//!   answer.
 //! - [`rating`]: Bradley–Terry by maximum likelihood (ties half a win),
 //!   bootstrap and sandwich intervals, rank (UB), online Elo, win rates.
 
 pub mod battle;
 mod error;
 mod fit;
+pub mod formats;
 mod linalg;
 pub mod prompts;
 pub mod rating;
@@ -21,6 +25,7 @@ mod style;
 
 pub use battle::{Battle, BattleSet, Outcome, StyleCounts};
 pub use error::ArenaError;
+pub use formats::{BattleFormat, ReadLimits};
 pub use prompts::{ArenaPrompt, parse_prompts};
 pub use rating::{
     CiMethod, ModelRating, PairStat, RatingOptions, Ratings, online_elo, predicted_win_rate,
