@@ -30,7 +30,7 @@ pub(crate) struct Args {
     #[arg(long = "tasks-dir", global = true)]
     pub(crate) tasks_dirs: Vec<PathBuf>,
 
-    /// Compute threads for local models (default: PODIUM_THREADS, else all cores)
+    /// Compute threads for local models and arena ratings (default: PODIUM_THREADS, else all cores)
     #[arg(long, global = true)]
     pub(crate) threads: Option<usize>,
 
@@ -103,6 +103,9 @@ pub(crate) enum Command {
     Board(BoardArgs),
     /// Serve the leaderboard as a website and JSON API (read-only): board, charts, pick, models, samples, history
     Serve(crate::serve_cmd::ServeArgs),
+    /// Arena ratings from pairwise battles: import and export battle files, print ratings
+    #[command(subcommand)]
+    Arena(crate::arena_cmd::ArenaCommand),
 }
 
 /// `podium board`.

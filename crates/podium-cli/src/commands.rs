@@ -18,14 +18,19 @@ use crate::board::Table;
 use crate::paths;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(threads) = args.threads {
-        podium_local::set_thread_count(threads);
-    } else if let Some(threads) = std::env::var("PODIUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-    {
+    let threads = args.threads.or_else(|| {
+        std::env::var("PODIUM_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+    });
+    if let Some(threads) = threads {
         podium_local::set_thread_count(threads);
     }
+    // Threads for CPU work outside the local engine (the arena's bootstrap).
+    let threads = threads
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
     let db = args.db.clone().unwrap_or_else(paths::default_db);
     let mut dirs = vec![paths::bundled_tasks_dir()];
     dirs.extend(args.tasks_dirs.iter().cloned());
@@ -53,6 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Serve(serve) => crate::serve_cmd::run(&db, &dirs, &serve),
+        Command::Arena(arena) => crate::arena_cmd::run(&db, threads, &arena),
     }
 }
 
