@@ -143,7 +143,10 @@ pub(crate) fn read_battle_file(path: &Path) -> anyhow::Result<Vec<Battle>> {
     let head = reader
         .fill_buf()
         .map_err(|err| UserError(format!("cannot read {}: {err}", path.display())))?;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let format = BattleFormat::detect(&name, head);
     read_battles(reader, format, &ReadLimits::default()).map_err(|err| {
         let message = match err {

@@ -35,7 +35,11 @@ fn podium(db: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
     };
-    assert!(!run.stderr.contains("panicked"), "podium panicked:\n{}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked"),
+        "podium panicked:\n{}",
+        run.stderr
+    );
     run
 }
 
@@ -60,7 +64,11 @@ fn arg(path: &Path) -> &str {
 fn ladder_jsonl() -> String {
     let mut text = String::new();
     let mut t = 0;
-    for (a, b, n_wins) in [("strong", "middle", 8), ("middle", "weak", 8), ("strong", "weak", 8)] {
+    for (a, b, n_wins) in [
+        ("strong", "middle", 8),
+        ("middle", "weak", 8),
+        ("strong", "weak", 8),
+    ] {
         for i in 0..n_wins {
             t += 1;
             // Sides alternate, so position cannot explain the result.
@@ -118,7 +126,11 @@ fn import_then_ratings_from_the_store() {
     assert_eq!(ratings["n_battles"], 27);
     let models = ratings["models"].as_array().unwrap();
     assert_eq!(models[0]["rank_ub"], 1);
-    let mean = models.iter().map(|m| m["rating"].as_f64().unwrap()).sum::<f64>() / 3.0;
+    let mean = models
+        .iter()
+        .map(|m| m["rating"].as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
     assert!((mean - 1000.0).abs() < 1e-6, "mean {mean}");
     for m in models {
         let (lower, rating, upper) = (
@@ -132,17 +144,42 @@ fn import_then_ratings_from_the_store() {
 
     let table = podium_ok(&db, &["arena", "ratings", "--bootstrap", "20"]).stdout;
     let header = table.lines().next().unwrap();
-    for column in ["rank (UB)", "model", "rating", "95% interval", "Elo", "avg win rate", "battles"] {
+    for column in [
+        "rank (UB)",
+        "model",
+        "rating",
+        "95% interval",
+        "Elo",
+        "avg win rate",
+        "battles",
+    ] {
         assert!(header.contains(column), "{header}");
     }
     let first_row = table.lines().nth(2).unwrap();
     assert!(first_row.trim_start().starts_with("1  strong"), "{table}");
     assert!(table.contains("27 battles, 3 models"), "{table}");
 
-    let csv = podium_ok(&db, &["arena", "ratings", "--bootstrap", "20", "--format", "csv"]).stdout;
-    assert!(csv.starts_with("rank_ub,model,rating,lower,upper,elo,average_win_rate,battles"), "{csv}");
-    let markdown =
-        podium_ok(&db, &["arena", "ratings", "--bootstrap", "20", "--format", "markdown"]).stdout;
+    let csv = podium_ok(
+        &db,
+        &["arena", "ratings", "--bootstrap", "20", "--format", "csv"],
+    )
+    .stdout;
+    assert!(
+        csv.starts_with("rank_ub,model,rating,lower,upper,elo,average_win_rate,battles"),
+        "{csv}"
+    );
+    let markdown = podium_ok(
+        &db,
+        &[
+            "arena",
+            "ratings",
+            "--bootstrap",
+            "20",
+            "--format",
+            "markdown",
+        ],
+    )
+    .stdout;
     assert!(markdown.starts_with("| rank (UB) |"), "{markdown}");
 }
 
@@ -160,7 +197,11 @@ fn a_bad_file_is_exit_2_and_the_store_is_untouched() {
          {\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_a\"}\n\
          {\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"draw\"}\n",
     );
-    let bad_csv = write(dir.path(), "bad.csv", "left,right,winner\nx,y,left\nx,x,tie\n");
+    let bad_csv = write(
+        dir.path(),
+        "bad.csv",
+        "left,right,winner\nx,y,left\nx,x,tie\n",
+    );
     let cases = [
         (&bad_jsonl, ":3: field `winner`: `draw` is not one of"),
         (&bad_csv, ":3: field `right`: model `x` battles itself"),
@@ -169,11 +210,17 @@ fn a_bad_file_is_exit_2_and_the_store_is_untouched() {
         let run = podium(&db, &["arena", "import", arg(file)]);
         assert_eq!(run.code, 2, "{}", run.stderr);
         assert!(
-            run.stderr.contains(&format!("{}{expected}", file.display())),
+            run.stderr
+                .contains(&format!("{}{expected}", file.display())),
             "{}",
             run.stderr
         );
-        assert_eq!(stored_battles(&db), 27, "nothing of {} stored", file.display());
+        assert_eq!(
+            stored_battles(&db),
+            27,
+            "nothing of {} stored",
+            file.display()
+        );
     }
 
     let missing = dir.path().join("missing.jsonl");
@@ -183,7 +230,11 @@ fn a_bad_file_is_exit_2_and_the_store_is_untouched() {
 
     let run = podium(&db, &["arena", "ratings", "--battles", arg(&bad_jsonl)]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("bad.jsonl:3: field `winner`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("bad.jsonl:3: field `winner`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -196,7 +247,10 @@ fn ratings_from_a_file_leave_the_store_alone() {
     assert!(!db.exists(), "the store was not opened");
 
     // The LLMFAO crowd judgements: GPT 4 is ahead in every published ranking.
-    let llmfao = concat!(env!("CARGO_MANIFEST_DIR"), "/../podium-arena/tests/data/llmfao.csv");
+    let llmfao = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../podium-arena/tests/data/llmfao.csv"
+    );
     let ratings = ratings_json(&db, &["--battles", llmfao]);
     assert_eq!(ratings["models"].as_array().unwrap().len(), 59);
     assert_eq!(model_order(&ratings)[0], "GPT 4");
@@ -251,10 +305,30 @@ fn filters_select_judges_people_categories_and_anonymous_votes() {
     let mut text = ladder_jsonl();
     // Each selection below holds a win and a tie, so its ratings are finite.
     for (winner, judge, category, anony) in [
-        ("model_a", "\"judge\":\"gpt-judge\"", "\"category\":\"coding\"", true),
-        ("tie", "\"judge\":\"gpt-judge\"", "\"category\":\"math\"", true),
-        ("tie", "\"judge\":\"arena_user_7\"", "\"category\":\"coding\"", true),
-        ("model_b", "\"judge\":null", "\"category\":\"coding\"", false),
+        (
+            "model_a",
+            "\"judge\":\"gpt-judge\"",
+            "\"category\":\"coding\"",
+            true,
+        ),
+        (
+            "tie",
+            "\"judge\":\"gpt-judge\"",
+            "\"category\":\"math\"",
+            true,
+        ),
+        (
+            "tie",
+            "\"judge\":\"arena_user_7\"",
+            "\"category\":\"coding\"",
+            true,
+        ),
+        (
+            "model_b",
+            "\"judge\":null",
+            "\"category\":\"coding\"",
+            false,
+        ),
     ] {
         text.push_str(&format!(
             "{{\"model_a\":\"weak\",\"model_b\":\"strong\",\"winner\":\"{winner}\",{judge},{category},\"anony\":{anony},\"tstamp\":100}}\n"
@@ -273,13 +347,21 @@ fn filters_select_judges_people_categories_and_anonymous_votes() {
         assert_eq!(count(&[]), 27 + 3, "{source}: all anonymous votes");
         assert_eq!(count(&["--include-non-anonymous"]), 27 + 4, "{source}");
         assert_eq!(count(&["--judge", "gpt-judge"]), 2, "{source}");
-        assert_eq!(count(&["--people"]), 27 + 1, "{source}: arena_user_ is a person");
+        assert_eq!(
+            count(&["--people"]),
+            27 + 1,
+            "{source}: arena_user_ is a person"
+        );
         assert_eq!(
             count(&["--people", "--include-non-anonymous"]),
             27 + 2,
             "{source}"
         );
-        assert_eq!(count(&["--category", "coding", "--include-non-anonymous"]), 3, "{source}");
+        assert_eq!(
+            count(&["--category", "coding", "--include-non-anonymous"]),
+            3,
+            "{source}"
+        );
     }
 }
 
@@ -304,7 +386,10 @@ fn export_round_trip() {
     let db2 = dir.path().join("second.db");
     podium_ok(&db2, &["arena", "import", arg(&out)]);
     let stdout = podium_ok(&db2, &["arena", "export", "-"]).stdout;
-    assert_eq!(parse_battles(&stdout, BattleFormat::Jsonl).unwrap(), original);
+    assert_eq!(
+        parse_battles(&stdout, BattleFormat::Jsonl).unwrap(),
+        original
+    );
 }
 
 #[test]
