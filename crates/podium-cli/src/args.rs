@@ -103,6 +103,16 @@ pub(crate) enum Command {
     Board(BoardArgs),
     /// Serve the leaderboard as a website and JSON API (read-only): board, charts, pick, models, samples, history
     Serve(crate::serve_cmd::ServeArgs),
+    /// The arena: pairwise battles between models, judged by people or by a judge model
+    #[command(subcommand)]
+    Arena(ArenaCommand),
+}
+
+/// `podium arena …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArenaCommand {
+    /// Judge the answers of two or more models on a prompt set with a judge model, both orders per pair; stores the battles
+    Judge(crate::arena_judge_cmd::JudgeArgs),
 }
 
 /// `podium board`.

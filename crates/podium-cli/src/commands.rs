@@ -13,7 +13,7 @@ use podium_tasks::results::{MetricResult, TaskResult};
 use podium_tasks::{Registry, Selection, Task};
 
 use crate::UserError;
-use crate::args::{Args, Command, EvalArgs, Format};
+use crate::args::{ArenaCommand, Args, Command, EvalArgs, Format};
 use crate::board::Table;
 use crate::paths;
 
@@ -53,6 +53,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Serve(serve) => crate::serve_cmd::run(&db, &dirs, &serve),
+        Command::Arena(arena) => match arena {
+            ArenaCommand::Judge(judge) => crate::arena_judge_cmd::run(&db, &judge),
+        },
     }
 }
 

@@ -2,6 +2,7 @@
 //! exit codes (2 for bad input, 1 for everything else), printing the whole
 //! error chain.
 
+mod arena_judge_cmd;
 mod args;
 mod bench_cmd;
 mod board;
