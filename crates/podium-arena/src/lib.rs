@@ -13,11 +13,14 @@
 //!   answer.
 //! - [`rating`]: Bradley–Terry by maximum likelihood (ties half a win),
 //!   bootstrap and sandwich intervals, rank (UB), online Elo, win rates.
+//! - [`judge`]: judge models: the pairwise judging prompt, its verdict's
+//!   parser, and one outcome from the two orders a pair is judged in.
 
 pub mod battle;
 mod error;
 mod fit;
 pub mod formats;
+pub mod judge;
 mod linalg;
 pub mod prompts;
 pub mod rating;

@@ -207,15 +207,14 @@ fn battle_weights(set: &BattleSet, reweight: bool, counts: Option<&[u32]>) -> Ve
         None => vec![1.0; set.len()],
     };
     if reweight {
+        let pair = |b: usize| (set.a[b].min(set.b[b]), set.a[b].max(set.b[b]));
         let mut pair_total = std::collections::HashMap::new();
-        for b in 0..set.len() {
-            let key = (set.a[b].min(set.b[b]), set.a[b].max(set.b[b]));
-            *pair_total.entry(key).or_insert(0.0) += w[b];
+        for (b, &weight) in w.iter().enumerate() {
+            *pair_total.entry(pair(b)).or_insert(0.0) += weight;
         }
-        for b in 0..set.len() {
-            let key = (set.a[b].min(set.b[b]), set.a[b].max(set.b[b]));
-            let total: f64 = pair_total.get(&key).copied().unwrap_or(1.0);
-            w[b] /= total.max(50.0);
+        for (b, weight) in w.iter_mut().enumerate() {
+            let total: f64 = pair_total.get(&pair(b)).copied().unwrap_or(1.0);
+            *weight /= total.max(50.0);
         }
     }
     w

@@ -23,7 +23,7 @@ pub use http::{
     redact_spec,
 };
 pub use local::{local_model_path, open_local};
-pub use mock::{MockBackend, MockOptions};
+pub use mock::{MockBackend, MockOptions, MockVerdicts};
 pub use openai::{NO_PROMPT_LOGPROBS, OpenAiApi, OpenAiBackend};
 
 #[derive(Debug, thiserror::Error)]

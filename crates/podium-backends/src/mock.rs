@@ -2,9 +2,14 @@
 //! and every generated text is a function of a hash of the model name and the
 //! request, so runs are reproducible and different mock names disagree.
 //!
-//! Spec: `mock:NAME[?delay_ms=N&fail_every=K]`. `delay_ms` sleeps per request
-//! (to interrupt runs in tests); `fail_every=K` fails the requests whose hash
-//! is divisible by K (to test failure recording and retry on resume).
+//! Spec: `mock:NAME[?delay_ms=N&fail_every=K&verdicts=first|hash]`. `delay_ms`
+//! sleeps per request (to interrupt runs in tests); `fail_every=K` fails the
+//! requests whose hash is divisible by K (to test failure recording and retry
+//! on resume); `verdicts` makes it a judge model for `podium arena judge`
+//! tests: every generated text ends with a verdict, `[[A>B]]` always for
+//! `first` (a judge that always prefers the first answer), and for `hash` one
+//! of the five Arena-Hard labels or none at all (an unparseable answer), by
+//! the request's hash.
 
 use std::time::Duration;
 
@@ -22,6 +27,16 @@ use crate::OpenError;
 pub struct MockOptions {
     pub delay_ms: u64,
     pub fail_every: Option<u64>,
+    pub verdicts: Option<MockVerdicts>,
+}
+
+/// How a mock judge ends its generated texts (`verdicts=first|hash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MockVerdicts {
+    /// Always `[[A>B]]`.
+    First,
+    /// `[[A>>B]]`, `[[A>B]]`, `[[A=B]]`, `[[B>A]]`, `[[B>>A]]` or no verdict, by hash.
+    Hash,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +60,19 @@ impl MockBackend {
         let mut options = MockOptions::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key == "verdicts" {
+                options.verdicts = Some(match value {
+                    "first" => MockVerdicts::First,
+                    "hash" => MockVerdicts::Hash,
+                    _ => {
+                        return Err(OpenError::Invalid {
+                            spec: spec.to_string(),
+                            message: format!("`verdicts` is `first` or `hash`, got `{value}`"),
+                        });
+                    }
+                });
+                continue;
+            }
             let number: u64 = value.parse().map_err(|_| OpenError::Invalid {
                 spec: spec.to_string(),
                 message: format!("`{key}` needs a whole number, got `{value}`"),
@@ -56,7 +84,7 @@ impl MockBackend {
                     return Err(OpenError::Invalid {
                         spec: spec.to_string(),
                         message: format!(
-                            "unknown mock option `{key}` (known: delay_ms, fail_every)"
+                            "unknown mock option `{key}` (known: delay_ms, fail_every, verdicts)"
                         ),
                     });
                 }
@@ -101,6 +129,23 @@ impl MockBackend {
             is_greedy: h.is_multiple_of(5),
             n_tokens,
         }
+    }
+}
+
+/// The end of a mock judge's answer.
+fn mock_verdict(verdicts: MockVerdicts, h: u64) -> &'static str {
+    const ENDINGS: [&str; 6] = [
+        "\nMy final verdict is: [[A>>B]]",
+        "\nMy final verdict is: [[A>B]]",
+        "\nMy final verdict is tie: [[A=B]]",
+        "\nMy final verdict is: [[B>A]]",
+        "\nMy final verdict is: [[B>>A]]",
+        "\nI cannot decide.",
+    ];
+    match verdicts {
+        MockVerdicts::First => ENDINGS[1],
+        // The hash's high bits: its low ones also pick the numbers above.
+        MockVerdicts::Hash => ENDINGS[((h >> 32) % 6) as usize],
     }
 }
 
@@ -181,6 +226,9 @@ impl Backend for MockBackend {
                     .min()
                 {
                     text.truncate(cut);
+                }
+                if let Some(verdicts) = self.options.verdicts {
+                    text.push_str(mock_verdict(verdicts, h));
                 }
                 GenerateResult {
                     n_input_tokens: Some(mock_token_count(&request.context)),
@@ -268,11 +316,45 @@ mod tests {
             backend.options,
             MockOptions {
                 delay_ms: 5,
-                fail_every: Some(3)
+                fail_every: Some(3),
+                verdicts: None,
             }
         );
         assert_eq!(backend.identity().fingerprint, "mock:a");
         let err = MockBackend::from_spec("mock:a?x=1", "a?x=1").unwrap_err();
         assert!(err.to_string().contains("unknown mock option `x`"), "{err}");
+        let err = MockBackend::from_spec("mock:a?verdicts=x", "a?verdicts=x").unwrap_err();
+        assert!(err.to_string().contains("`verdicts` is"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_mock_judge_ends_with_a_verdict() {
+        let request = |context: &str| GenerateRequest {
+            context: context.into(),
+            until: vec![],
+            max_tokens: 4,
+            temperature: 0.0,
+            top_p: 1.0,
+            do_sample: false,
+            seed: 0,
+        };
+        let first = MockBackend::from_spec("mock:j?verdicts=first", "j?verdicts=first").unwrap();
+        let out = first.generate_until(&[request("x")]).await.unwrap();
+        assert!(out[0].as_ref().unwrap().text.ends_with("[[A>B]]"));
+        // By hash: every ending appears over enough requests.
+        let hash = MockBackend::from_spec("mock:j?verdicts=hash", "j?verdicts=hash").unwrap();
+        let requests: Vec<_> = (0..200).map(|i| request(&i.to_string())).collect();
+        let texts: Vec<String> = hash
+            .generate_until(&requests)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap().text)
+            .collect();
+        for ending in [
+            "[[A>>B]]", "[[A>B]]", "[[A=B]]", "[[B>A]]", "[[B>>A]]", "decide.",
+        ] {
+            assert!(texts.iter().any(|t| t.ends_with(ending)), "{ending}");
+        }
     }
 }

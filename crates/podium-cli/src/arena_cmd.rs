@@ -48,6 +48,8 @@ unchanged.")]
     },
     /// The arena board: Bradley–Terry ratings, 95% intervals, rank (UB), online Elo, win rates
     Ratings(RatingsArgs),
+    /// Judge the answers of two or more models on a prompt set with a judge model, both orders per pair; stores the battles
+    Judge(crate::arena_judge_cmd::JudgeArgs),
 }
 
 /// `podium arena ratings`.
@@ -130,6 +132,7 @@ pub(crate) fn run(db: &Path, threads: usize, command: &ArenaCommand) -> anyhow::
         ArenaCommand::Import { file, source } => import(db, file, source.as_deref()),
         ArenaCommand::Export { file } => export(db, file),
         ArenaCommand::Ratings(args) => ratings(db, threads, args),
+        ArenaCommand::Judge(judge) => crate::arena_judge_cmd::run(db, judge),
     }
 }
 

@@ -103,8 +103,11 @@ pub(crate) enum Command {
     Board(BoardArgs),
     /// Serve the leaderboard as a website and JSON API (read-only): board, charts, pick, models, samples, history
     Serve(crate::serve_cmd::ServeArgs),
-    /// Arena ratings from pairwise battles: import and export battle files, print ratings
-    #[command(subcommand)]
+    /// The arena: pairwise battles judged by people or a judge model; import, export, judge, ratings
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  podium arena import battles.jsonl\n  podium arena judge --judge openai:gpt-4o-mini -m local:smollm2-135m-instruct -m local:gemma3-270m\n  podium arena ratings --format table\n  podium serve --arena --contender local:smollm2-135m-instruct --contender local:gemma3-270m   # people vote"
+    )]
     Arena(crate::arena_cmd::ArenaCommand),
 }
 

@@ -3,6 +3,7 @@
 //! error chain.
 
 mod arena_cmd;
+mod arena_judge_cmd;
 mod args;
 mod bench_cmd;
 mod board;

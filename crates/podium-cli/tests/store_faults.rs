@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use podium_store::{ModelRecord, PAUSE_MIGRATION_ENV, SCHEMA_VERSION, Store, create_at_version};
 
-/// The schema version before the last migration (which adds the index
-/// `samples_token_counts`).
+/// The schema version before the last migration.
 const OLD_VERSION: i64 = SCHEMA_VERSION - 1;
+/// What the last migration adds: present exactly at [`SCHEMA_VERSION`].
+/// Update it with each new migration.
+const LAST_MIGRATION_ADDS: &str = "judgements";
 
 /// An older Podium's database at `path`, with a model and a task stored.
 fn old_database(path: &Path) {
@@ -27,24 +29,23 @@ fn old_database(path: &Path) {
 }
 
 /// The database's version and whether its schema is exactly that version's (the
-/// last migration adds the index `samples_token_counts`), and the rows are all there.
+/// last migration adds [`LAST_MIGRATION_ADDS`]), and the rows are all there.
 fn check_consistent(path: &Path) -> i64 {
     let connection = rusqlite::Connection::open(path).unwrap();
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    let has_new_index: bool = connection
+    let has_new_object: bool = connection
         .query_row(
-            "SELECT count(*) FROM sqlite_master
-             WHERE type = 'index' AND name = 'samples_token_counts'",
-            [],
+            "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+            [LAST_MIGRATION_ADDS],
             |row| row.get::<_, i64>(0),
         )
         .unwrap()
         == 1;
     assert!(
-        version == OLD_VERSION && !has_new_index || version == SCHEMA_VERSION && has_new_index,
-        "half-migrated: version {version}, samples_token_counts present: {has_new_index}"
+        version == OLD_VERSION && !has_new_object || version == SCHEMA_VERSION && has_new_object,
+        "half-migrated: version {version}, {LAST_MIGRATION_ADDS} present: {has_new_object}"
     );
     let integrity: String = connection
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))

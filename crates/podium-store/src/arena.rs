@@ -70,41 +70,48 @@ fn battle_from_row(row: &Row<'_>) -> rusqlite::Result<BattleRow> {
     })
 }
 
+/// Inserts one battle inside the caller's transaction; returns its id.
+pub(crate) fn insert_battle(
+    transaction: &rusqlite::Transaction<'_>,
+    b: &BattleRow,
+    created_at: &str,
+) -> Result<i64, rusqlite::Error> {
+    let mut statement = transaction.prepare_cached(
+        "INSERT INTO battles (model_a, model_b, winner, category, judge, language,
+             tstamp, turns, anonymous, conversation_a, conversation_b, style_json,
+             judge_output, source, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    statement.execute(params![
+        b.model_a,
+        b.model_b,
+        b.winner,
+        b.category,
+        b.judge,
+        b.language,
+        b.tstamp,
+        b.turns,
+        b.anonymous,
+        b.conversation_a,
+        b.conversation_b,
+        b.style_json,
+        b.judge_output,
+        b.source,
+        created_at,
+    ])?;
+    Ok(transaction.last_insert_rowid())
+}
+
 impl Store {
     /// Stores `battles` in one transaction (all or none) and returns their ids.
     pub fn insert_battles(&self, battles: &[BattleRow]) -> Result<Vec<i64>, StoreError> {
         self.with(|this| {
             let created_at = crate::rfc3339_utc(std::time::SystemTime::now());
             let transaction = this.connection.unchecked_transaction()?;
-            let mut ids = Vec::with_capacity(battles.len());
-            {
-                let mut statement = transaction.prepare_cached(
-                    "INSERT INTO battles (model_a, model_b, winner, category, judge, language,
-                         tstamp, turns, anonymous, conversation_a, conversation_b, style_json,
-                         judge_output, source, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )?;
-                for b in battles {
-                    statement.execute(params![
-                        b.model_a,
-                        b.model_b,
-                        b.winner,
-                        b.category,
-                        b.judge,
-                        b.language,
-                        b.tstamp,
-                        b.turns,
-                        b.anonymous,
-                        b.conversation_a,
-                        b.conversation_b,
-                        b.style_json,
-                        b.judge_output,
-                        b.source,
-                        created_at,
-                    ])?;
-                    ids.push(transaction.last_insert_rowid());
-                }
-            }
+            let ids = battles
+                .iter()
+                .map(|battle| insert_battle(&transaction, battle, &created_at))
+                .collect::<Result<Vec<_>, _>>()?;
             transaction.commit()?;
             Ok(ids)
         })

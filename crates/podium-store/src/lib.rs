@@ -1,5 +1,6 @@
 //! Podium's persistent state in SQLite: models, tasks, runs, per-document
-//! samples (for resume) and the response cache.
+//! samples (for resume), the response cache, benchmarks, arena battles and
+//! judge models' verdicts.
 //!
 //! *Architecture Invariant:* this is the only crate that contains SQL. Every
 //! other crate goes through [`Store`], whose methods are synchronous; async
@@ -9,6 +10,7 @@ mod arena;
 mod board;
 mod error;
 mod import;
+mod judgements;
 mod migrations;
 mod records;
 mod store;
@@ -18,6 +20,7 @@ pub use arena::{BattleFilter, BattleRow};
 pub use board::{BoardRun, MAX_SAMPLES_PER_PAGE, RunRecord, SampleQuery};
 pub use error::StoreError;
 pub use import::ImportedRun;
+pub use judgements::{JudgedPair, JudgementRow};
 pub use migrations::{PAUSE_MIGRATION_ENV, SCHEMA_VERSION, create_at_version};
 pub use records::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,

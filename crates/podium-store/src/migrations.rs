@@ -125,6 +125,30 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX battles_by_time ON battles (tstamp, id);
     "#,
+    // 6: every answer of a judge model (`podium arena judge`), one row per
+    // order a pair was judged in, with its parsed verdict or why it has none.
+    // A pair whose two verdicts parse is one battle (`battle_id`); a pair with
+    // an unparseable verdict makes no battle but is kept and counted here.
+    // `a_first`: whether model_a's answer was shown as Assistant A.
+    r#"
+    CREATE TABLE judgements (
+        id          INTEGER PRIMARY KEY,
+        battle_id   INTEGER REFERENCES battles (id),
+        judge       TEXT NOT NULL,
+        prompt_id   TEXT NOT NULL,
+        prompt_hash TEXT NOT NULL,
+        category    TEXT,
+        model_a     TEXT NOT NULL,
+        model_b     TEXT NOT NULL,
+        a_first     INTEGER NOT NULL CHECK (a_first IN (0, 1)),
+        output      TEXT NOT NULL,
+        verdict     TEXT CHECK (verdict IN ('A>>B', 'A>B', 'A=B', 'B>A', 'B>>A')),
+        reason      TEXT,
+        created_at  TEXT NOT NULL,
+        CHECK ((verdict IS NULL) = (reason IS NOT NULL))
+    );
+    CREATE INDEX judgements_by_pair ON judgements (judge, prompt_hash, model_a, model_b);
+    "#,
 ];
 
 /// Brings the schema up to [`SCHEMA_VERSION`], one transaction per migration.
