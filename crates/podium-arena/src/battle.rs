@@ -134,8 +134,10 @@ pub struct BattleSet {
     pub(crate) a: Vec<u32>,
     pub(crate) b: Vec<u32>,
     pub(crate) outcome: Vec<Outcome>,
-    /// Empty, or one entry per battle.
+    /// One entry per battle while every battle has style counts; emptied
+    /// (and `unstyled` set) by the first battle without them.
     pub(crate) style: Vec<[StyleCounts; 2]>,
+    unstyled: bool,
 }
 
 impl BattleSet {
@@ -149,17 +151,16 @@ impl BattleSet {
         battles: impl IntoIterator<Item = &'a Battle>,
     ) -> Result<BattleSet, ArenaError> {
         let mut set = BattleSet::new();
-        let mut styles = Vec::new();
-        let mut all_styled = true;
         for battle in battles {
-            set.push(&battle.model_a, &battle.model_b, battle.outcome)?;
-            match battle.style {
-                Some(style) if all_styled => styles.push(style),
-                _ => all_styled = false,
+            if battle.model_a == battle.model_b {
+                return Err(ArenaError::Input(format!(
+                    "model `{}` battles itself",
+                    battle.model_a
+                )));
             }
-        }
-        if all_styled {
-            set.style = styles;
+            let a = set.intern(&battle.model_a);
+            let b = set.intern(&battle.model_b);
+            set.push_ids_styled(a, b, battle.outcome, battle.style)?;
         }
         Ok(set)
     }
@@ -189,17 +190,32 @@ impl BattleSet {
         }
         let a = self.intern(model_a);
         let b = self.intern(model_b);
-        self.a.push(a);
-        self.b.push(b);
-        self.outcome.push(outcome);
-        Ok(())
+        self.push_ids(a, b, outcome)
     }
 
     /// Adds a battle by interned ids (from [`BattleSet::intern`]).
     pub fn push_ids(&mut self, a: u32, b: u32, outcome: Outcome) -> Result<(), ArenaError> {
+        self.push_ids_styled(a, b, outcome, None)
+    }
+
+    /// Adds a battle by interned ids with the two sides' style counts, when known.
+    pub fn push_ids_styled(
+        &mut self,
+        a: u32,
+        b: u32,
+        outcome: Outcome,
+        style: Option<[StyleCounts; 2]>,
+    ) -> Result<(), ArenaError> {
         let n = self.models.len() as u32;
         if a == b || a >= n || b >= n {
             return Err(ArenaError::Input(format!("bad model ids {a} and {b}")));
+        }
+        match style {
+            Some(style) if !self.unstyled => self.style.push(style),
+            _ => {
+                self.unstyled = true;
+                self.style = Vec::new();
+            }
         }
         self.a.push(a);
         self.b.push(b);
@@ -222,6 +238,6 @@ impl BattleSet {
 
     /// Whether every battle carries style counts.
     pub fn has_style(&self) -> bool {
-        !self.a.is_empty() && self.style.len() == self.a.len()
+        !self.a.is_empty() && !self.unstyled
     }
 }

@@ -80,9 +80,27 @@ pub fn read_battles(
     format: BattleFormat,
     limits: &ReadLimits,
 ) -> Result<Vec<Battle>, ArenaError> {
+    let mut battles = Vec::new();
+    for_each_battle(reader, format, limits, &mut |battle| {
+        battles.push(battle);
+        Ok(())
+    })?;
+    Ok(battles)
+}
+
+/// Hands every battle of `reader` in `format` to `sink`, in file order,
+/// without keeping them: a caller that needs only part of each battle (the
+/// ratings need two ids and an outcome) reads a file of any size in little
+/// memory. The first malformed row (or error of `sink`) stops the reading.
+pub fn for_each_battle(
+    reader: impl BufRead,
+    format: BattleFormat,
+    limits: &ReadLimits,
+    sink: &mut dyn FnMut(Battle) -> Result<(), ArenaError>,
+) -> Result<(), ArenaError> {
     match format {
-        BattleFormat::Jsonl => read_jsonl(reader, limits),
-        BattleFormat::Csv => read_csv(reader, limits),
+        BattleFormat::Jsonl => each_jsonl(reader, limits, sink),
+        BattleFormat::Csv => each_csv(reader, limits, sink),
     }
 }
 
@@ -157,11 +175,16 @@ const FIELD_TYPES: &[(&str, &str)] = &[
 /// `header_count_a`, `list_count_a`, `bold_count_a` and the `_b` ones, each
 /// a number or an object of numbers that is summed, as FastChat does) when it
 /// has them all, else from both conversations by [`conversation_style`].
-pub fn read_jsonl(
+pub fn read_jsonl(reader: impl BufRead, limits: &ReadLimits) -> Result<Vec<Battle>, ArenaError> {
+    read_battles(reader, BattleFormat::Jsonl, limits)
+}
+
+fn each_jsonl(
     mut reader: impl BufRead,
     limits: &ReadLimits,
-) -> Result<Vec<Battle>, ArenaError> {
-    let mut battles = Vec::new();
+    sink: &mut dyn FnMut(Battle) -> Result<(), ArenaError>,
+) -> Result<(), ArenaError> {
+    let mut count = 0usize;
     let mut line = Vec::new();
     let mut line_no: u64 = 0;
     let mut total: u64 = 0;
@@ -203,16 +226,17 @@ pub fn read_jsonl(
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if battles.len() == limits.max_battles {
+        if count == limits.max_battles {
             return Err(row_error(
                 line_no,
                 "(file)",
                 format!("more than {} battles in one file", limits.max_battles),
             ));
         }
-        battles.push(jsonl_battle(text, line_no, limits)?);
+        count += 1;
+        sink(jsonl_battle(text, line_no, limits)?)?;
     }
-    Ok(battles)
+    Ok(())
 }
 
 fn jsonl_battle(text: &[u8], line: u64, limits: &ReadLimits) -> Result<Battle, ArenaError> {
@@ -495,7 +519,16 @@ impl CsvColumns {
 /// Reads CSV battles (the layouts of [`BattleFormat::Csv`]); the first line
 /// is the header, columns may come in any order and extra ones are ignored.
 /// An empty optional cell is no value.
-pub fn read_csv(reader: impl Read, limits: &ReadLimits) -> Result<Vec<Battle>, ArenaError> {
+pub fn read_csv(reader: impl BufRead, limits: &ReadLimits) -> Result<Vec<Battle>, ArenaError> {
+    read_battles(reader, BattleFormat::Csv, limits)
+}
+
+fn each_csv(
+    reader: impl Read,
+    limits: &ReadLimits,
+    sink: &mut dyn FnMut(Battle) -> Result<(), ArenaError>,
+) -> Result<(), ArenaError> {
+    let mut count = 0usize;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -508,7 +541,6 @@ pub fn read_csv(reader: impl Read, limits: &ReadLimits) -> Result<Vec<Battle>, A
         return Err(row_error(1, "(header)", "the file is empty".into()));
     }
     let columns = CsvColumns::of(&header)?;
-    let mut battles = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match csv.read_record(&mut record) {
@@ -524,16 +556,17 @@ pub fn read_csv(reader: impl Read, limits: &ReadLimits) -> Result<Vec<Battle>, A
                 format!("longer than {} bytes", limits.max_line_bytes),
             ));
         }
-        if battles.len() == limits.max_battles {
+        if count == limits.max_battles {
             return Err(row_error(
                 line,
                 "(file)",
                 format!("more than {} battles in one file", limits.max_battles),
             ));
         }
-        battles.push(csv_battle(&record, &header, &columns, line, limits)?);
+        count += 1;
+        sink(csv_battle(&record, &header, &columns, line, limits)?)?;
     }
-    Ok(battles)
+    Ok(())
 }
 
 fn csv_battle(

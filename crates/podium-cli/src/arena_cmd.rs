@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use podium_arena::formats::{read_battles, write_jsonl};
+use podium_arena::formats::{for_each_battle, write_jsonl};
 use podium_arena::{
     ArenaError, Battle, BattleFormat, BattleSet, CiMethod, RatingOptions, Ratings, ReadLimits,
 };
@@ -140,6 +140,19 @@ pub(crate) fn run(db: &Path, threads: usize, command: &ArenaCommand) -> anyhow::
 /// Every problem with the file is the user's (exit code 2), named
 /// `FILE:LINE: field `F`: …`.
 pub(crate) fn read_battle_file(path: &Path) -> anyhow::Result<Vec<Battle>> {
+    let mut battles = Vec::new();
+    each_battle_of_file(path, &mut |battle| {
+        battles.push(battle);
+        Ok(())
+    })?;
+    Ok(battles)
+}
+
+/// Hands each battle of the file at `path` to `sink`, in file order, keeping none.
+fn each_battle_of_file(
+    path: &Path,
+    sink: &mut dyn FnMut(Battle) -> Result<(), ArenaError>,
+) -> anyhow::Result<()> {
     let file = std::fs::File::open(path)
         .map_err(|err| UserError(format!("cannot read {}: {err}", path.display())))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -151,7 +164,7 @@ pub(crate) fn read_battle_file(path: &Path) -> anyhow::Result<Vec<Battle>> {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let format = BattleFormat::detect(&name, head);
-    read_battles(reader, format, &ReadLimits::default()).map_err(|err| {
+    for_each_battle(reader, format, &ReadLimits::default(), sink).map_err(|err| {
         let message = match err {
             ArenaError::Row {
                 line,
@@ -162,6 +175,55 @@ pub(crate) fn read_battle_file(path: &Path) -> anyhow::Result<Vec<Battle>> {
         };
         UserError(message).into()
     })
+}
+
+/// The selected battles of a file as the fits read them, in time order
+/// (stable, as the store orders them), and how many lack style counts. Only
+/// two ids, an outcome and the style of each battle are kept, so a file of
+/// millions of battles with their conversations is rated in little memory.
+fn battle_set_of_file(path: &Path, filter: &BattleFilter) -> anyhow::Result<(BattleSet, usize)> {
+    // 24 bytes a battle; style counts (72 bytes) apart, kept only while
+    // every battle so far has them (style control needs all or none).
+    struct Row {
+        tstamp: f64,
+        a: u32,
+        b: u32,
+        index: u32,
+        outcome: podium_arena::Outcome,
+    }
+    let mut set = BattleSet::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut styles: Vec<[podium_arena::StyleCounts; 2]> = Vec::new();
+    let mut without_style = 0usize;
+    each_battle_of_file(path, &mut |battle| {
+        if selected(&battle, filter) {
+            match battle.style {
+                Some(style) if without_style == 0 => styles.push(style),
+                Some(_) => {}
+                None => {
+                    without_style += 1;
+                    styles = Vec::new();
+                }
+            }
+            rows.push(Row {
+                tstamp: battle.tstamp,
+                a: set.intern(&battle.model_a),
+                b: set.intern(&battle.model_b),
+                // The reader stops at 10,000,000 battles, far below u32::MAX.
+                index: rows.len() as u32,
+                outcome: battle.outcome,
+            });
+        }
+        Ok(())
+    })?;
+    // Online Elo takes battles in time order, as the store gives them.
+    rows.sort_by(|x, y| x.tstamp.total_cmp(&y.tstamp));
+    for row in rows {
+        let style = styles.get(row.index as usize).copied();
+        set.push_ids_styled(row.a, row.b, row.outcome, style)
+            .map_err(|err| UserError(format!("{}: {err}", path.display())))?;
+    }
+    Ok((set, without_style))
 }
 
 fn model_count(battles: &[Battle]) -> usize {
@@ -250,23 +312,24 @@ fn selected(battle: &Battle, filter: &BattleFilter) -> bool {
 fn ratings(db: &Path, threads: usize, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
     let filter = battle_filter(args);
     let mut store_is_empty = false;
-    let (mut battles, origin) = match &args.battles {
-        Some(file) => {
-            let mut battles = read_battle_file(file)?;
-            // Online Elo takes battles in time order, as the store gives them.
-            battles.sort_by(|a, b| a.tstamp.total_cmp(&b.tstamp));
-            (battles, file.display().to_string())
-        }
+    let ((set, without_style), origin) = match &args.battles {
+        Some(file) => (
+            battle_set_of_file(file, &filter)?,
+            file.display().to_string(),
+        ),
         None => {
             let store = crate::commands::open_store(db)?;
             let battles = podium_board::arena::load_battles(&store, &filter)
                 .with_context(|| format!("cannot read the battles of {}", db.display()))?;
             store_is_empty = battles.is_empty() && store.battle_count()? == 0;
-            (battles, format!("the store {}", db.display()))
+            let selected: Vec<&Battle> = battles.iter().filter(|b| selected(b, &filter)).collect();
+            let set = BattleSet::from_battles(selected.iter().copied())
+                .map_err(|err| UserError(err.to_string()))?;
+            let without_style = selected.iter().filter(|b| b.style.is_none()).count();
+            ((set, without_style), format!("the store {}", db.display()))
         }
     };
-    battles.retain(|b| selected(b, &filter));
-    if battles.is_empty() {
+    if set.is_empty() {
         let message = if store_is_empty {
             format!("no battles in {origin}; store some first: podium arena import FILE")
         } else {
@@ -274,12 +337,10 @@ fn ratings(db: &Path, threads: usize, args: &RatingsArgs) -> anyhow::Result<Exit
         };
         return Err(UserError(message).into());
     }
-    let set = BattleSet::from_battles(&battles).map_err(|err| UserError(err.to_string()))?;
     if args.style_control && !set.has_style() {
-        let n_without = battles.iter().filter(|b| b.style.is_none()).count();
         return Err(UserError(format!(
-            "--style-control needs style counts on every battle (FastChat's conv_metadata, or both conversations); {n_without} of {} battles have none",
-            battles.len()
+            "--style-control needs style counts on every battle (FastChat's conv_metadata, or both conversations); {without_style} of {} battles have none",
+            set.len()
         ))
         .into());
     }
