@@ -162,7 +162,10 @@ mod tests {
             );
         };
         check("I am ChatGPT, a model by OpenAI.", Some("OpenAI"));
-        check("As a large language model trained by google…", Some("Google"));
+        check(
+            "As a large language model trained by google…",
+            Some("Google"),
+        );
         check("i'm claude", Some("Claude"));
         check("I was built by Hugging Face.", Some("Hugging Face"));
         check("Metadata and metaphors are fine; so is llamas.", None);
@@ -174,7 +177,10 @@ mod tests {
     fn identity_word_lists_parse_one_per_line() {
         let words = parse_identity_words("# ours\nAcmeGPT\n\n  Widget Co  \n");
         assert_eq!(words, vec!["AcmeGPT".to_string(), "Widget Co".to_string()]);
-        assert_eq!(revealed_identity("made by widget co.", &words), Some("Widget Co"));
+        assert_eq!(
+            revealed_identity("made by widget co.", &words),
+            Some("Widget Co")
+        );
     }
 
     #[test]
