@@ -214,23 +214,12 @@ async fn facets(state: &AppState) -> Result<(Vec<String>, Vec<String>), AppError
 /// Each model's overall rank (UB) minus its rank in this category: positive
 /// when the model ranks higher (a smaller number) here.
 fn rank_changes(board: &ArenaBoard, overall: Option<&ArenaBoard>) -> HashMap<String, i64> {
-    let (Ok(ratings), Some(Ok(overall))) = (&board.ratings, overall.map(|o| &o.ratings)) else {
-        return HashMap::new();
-    };
-    let overall: HashMap<&str, u32> = overall
-        .models
-        .iter()
-        .map(|m| (m.model.as_str(), m.rank_ub))
-        .collect();
-    ratings
-        .models
-        .iter()
-        .filter_map(|m| {
-            overall
-                .get(m.model.as_str())
-                .map(|&o| (m.model.clone(), i64::from(o) - i64::from(m.rank_ub)))
-        })
-        .collect()
+    match (&board.ratings, overall.map(|o| &o.ratings)) {
+        (Ok(category), Some(Ok(overall))) => podium_arena::rank_changes(overall, category)
+            .into_iter()
+            .collect(),
+        _ => HashMap::new(),
+    }
 }
 
 async fn arena_json(state: &AppState, raw: Option<&str>) -> Result<Value, AppError> {
