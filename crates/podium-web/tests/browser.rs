@@ -291,7 +291,7 @@ fn seed_battles(store: &Store) {
         let outcome = match (i * 7919) % 10 {
             0 => Outcome::Tie,
             1 => Outcome::BothBad,
-            k if (k as usize) < 3 + 2 * (b.saturating_sub(a)) => Outcome::A,
+            k if k < 3 + 2 * b.saturating_sub(a) => Outcome::A,
             _ => Outcome::B,
         };
         let mut battle = Battle::new(models[a], models[b], outcome);
