@@ -1,8 +1,6 @@
-//! What an answer's text tells about a battle before anyone votes on it: its
-//! style counts (the covariates of style control) and whether it reveals
-//! which model wrote it.
-
-use crate::StyleCounts;
+//! What an answer's text tells about a battle before anyone votes on it:
+//! whether it reveals which model wrote it. (Its style counts are
+//! [`crate::formats::style_counts`].)
 
 /// Words that name a model family or its maker. An answer containing one
 /// (as a whole word, any case) may reveal its model, so a vote on it is kept
@@ -80,74 +78,6 @@ fn contains_word(haystack: &str, needle: &str) -> bool {
     false
 }
 
-/// The style counts of one answer, as FastChat counts them (code blocks
-/// removed first): Markdown headers (`#` … `######` then a space, at a line
-/// start), list items (`- `, `* `, `+ ` or `1. ` after optional indent) and
-/// bold spans (`**…**` or `__…__` within a line). `tokens` is the answer's
-/// length in tokens, as the backend counted it.
-pub fn style_counts(answer: &str, tokens: f64) -> StyleCounts {
-    let mut counts = StyleCounts {
-        tokens,
-        ..StyleCounts::default()
-    };
-    let mut in_code = false;
-    for line in answer.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            continue;
-        }
-        if is_header(line) {
-            counts.headers += 1.0;
-        }
-        if is_list_item(trimmed) {
-            counts.lists += 1.0;
-        }
-        counts.bold += (bold_spans(line, "**") + bold_spans(line, "__")) as f64;
-    }
-    counts
-}
-
-fn is_header(line: &str) -> bool {
-    let hashes = line.chars().take_while(|&c| c == '#').count();
-    (1..=6).contains(&hashes) && line[hashes..].starts_with(char::is_whitespace)
-}
-
-fn is_list_item(trimmed: &str) -> bool {
-    let mut chars = trimmed.chars();
-    match chars.next() {
-        Some('-' | '*' | '+') => chars.next().is_some_and(char::is_whitespace),
-        Some(c) if c.is_ascii_digit() => {
-            let rest = trimmed.trim_start_matches(|c: char| c.is_ascii_digit());
-            rest.strip_prefix('.')
-                .is_some_and(|r| r.starts_with(char::is_whitespace))
-        }
-        _ => false,
-    }
-}
-
-/// Spans `MARK text MARK` with non-empty text free of the mark's character,
-/// counted left to right without overlap (FastChat's `\*\*[^*\n]+\*\*`).
-fn bold_spans(line: &str, mark: &str) -> usize {
-    let mark_char = mark.chars().next().unwrap_or('*');
-    let mut count = 0;
-    let mut rest = line;
-    while let Some(open) = rest.find(mark) {
-        let after = &rest[open + mark.len()..];
-        let text_len = after.find(mark_char).unwrap_or(after.len());
-        if text_len > 0 && after[text_len..].starts_with(mark) {
-            count += 1;
-            rest = &after[text_len + mark.len()..];
-        } else {
-            rest = &rest[open + 1..];
-        }
-    }
-    count
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,22 +110,6 @@ mod tests {
         assert_eq!(
             revealed_identity("made by widget co.", &words),
             Some("Widget Co")
-        );
-    }
-
-    #[test]
-    fn style_counts_follow_fastchat() {
-        let answer = "# Title\n## Sub\n#NotAHeader\n- one\n* two\n  + three\n1. first\n10. tenth\n\
-                      **bold** and __also__ and **not closed\n```\n# in code\n- in code\n**code**\n```\nplain";
-        let counts = style_counts(answer, 17.0);
-        assert_eq!(
-            counts,
-            StyleCounts {
-                tokens: 17.0,
-                headers: 2.0,
-                lists: 5.0,
-                bold: 2.0
-            }
         );
     }
 }

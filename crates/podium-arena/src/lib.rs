@@ -12,7 +12,7 @@
 //!   from a reader, JSONL written back, and the Markdown style counts of an
 //!   answer.
 //! - [`pairing`]: which two models answer the next arena prompt.
-//! - [`answer`]: an answer's style counts and whether it reveals its model.
+//! - [`answer`]: whether an answer reveals its model (identity words).
 //! - [`rating`]: Bradley–Terry by maximum likelihood (ties half a win),
 //!   bootstrap and sandwich intervals, rank (UB), online Elo, win rates.
 //! - [`judge`]: judge models: the pairwise judging prompt, its verdict's

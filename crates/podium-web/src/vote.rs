@@ -33,7 +33,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use hmac::{Hmac, Mac};
-use podium_arena::answer::{revealed_identity, style_counts};
+use podium_arena::answer::revealed_identity;
 use podium_arena::pairing::{Candidate, pick_pair};
 use podium_arena::{ArenaPrompt, Battle, Outcome, RatingOptions};
 use podium_store::BattleFilter;
@@ -725,12 +725,15 @@ async fn cast(
         ])
         .to_string()
     };
-    // Tokens as the backend counted them, else words: style control compares
-    // the two sides' lengths, so an estimate on both sides still compares.
-    let tokens = |answer: &FinishedAnswer| {
-        answer
-            .output_tokens
-            .unwrap_or_else(|| answer.text.split_whitespace().count()) as f64
+    // FastChat's style counts; the length in tokens as the backend counted
+    // them, else podium-arena's estimate (style control compares the two
+    // sides' lengths, so an estimate on both sides still compares).
+    let style = |answer: &FinishedAnswer| {
+        let mut counts = podium_arena::formats::style_counts(&answer.text);
+        if let Some(tokens) = answer.output_tokens {
+            counts.tokens = tokens as f64;
+        }
+        counts
     };
     let stored = Battle {
         model_a: battle.model_a.clone(),
@@ -746,10 +749,7 @@ async fn cast(
         anonymous: identity_word.is_none(),
         conversation_a: Some(conversation(&answer_a.text)),
         conversation_b: Some(conversation(&answer_b.text)),
-        style: Some([
-            style_counts(&answer_a.text, tokens(&answer_a)),
-            style_counts(&answer_b.text, tokens(&answer_b)),
-        ]),
+        style: Some([style(&answer_a), style(&answer_b)]),
         judge_output: None,
     };
     let saved = state
