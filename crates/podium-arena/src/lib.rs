@@ -11,17 +11,21 @@
 //! - [`formats`]: FastChat battle JSONL and CSV (LLMFAO's layout) read
 //!   from a reader, JSONL written back, and the Markdown style counts of an
 //!   answer.
+//! - [`pairing`]: which two models answer the next arena prompt.
+//! - [`answer`]: whether an answer reveals its model (identity words).
 //! - [`rating`]: Bradley–Terry by maximum likelihood (ties half a win),
 //!   bootstrap and sandwich intervals, rank (UB), online Elo, win rates.
 //! - [`judge`]: judge models: the pairwise judging prompt, its verdict's
 //!   parser, and one outcome from the two orders a pair is judged in.
 
+pub mod answer;
 pub mod battle;
 mod error;
 mod fit;
 pub mod formats;
 pub mod judge;
 mod linalg;
+pub mod pairing;
 pub mod prompts;
 pub mod rating;
 mod style;

@@ -4,6 +4,7 @@
 
 mod arena_cmd;
 mod arena_judge_cmd;
+mod arena_source;
 mod args;
 mod bench_cmd;
 mod board;

@@ -30,6 +30,16 @@ pub(crate) enum AppError {
     NotFound(String),
     /// 400, with what is wrong with the request.
     BadRequest(String),
+    /// 403: an arena token that the server did not sign.
+    Forbidden(String),
+    /// 409: the request conflicts with what happened before (a second vote
+    /// on one battle, a vote before the answers are in).
+    Conflict(String),
+    /// 410: an arena battle that expired (or was issued by an earlier run
+    /// of the server).
+    Gone(String),
+    /// 429, with the limit that was reached and when to try again.
+    TooManyRequests { message: String, retry_after_s: u64 },
     /// 500; the message was logged and is never shown.
     Internal,
 }
@@ -53,6 +63,10 @@ impl AppError {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,7 +74,12 @@ impl AppError {
     /// What the client is told.
     pub(crate) fn message(&self) -> &str {
         match self {
-            AppError::NotFound(m) | AppError::BadRequest(m) => m,
+            AppError::NotFound(m)
+            | AppError::BadRequest(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::Gone(m)
+            | AppError::TooManyRequests { message: m, .. } => m,
             AppError::Internal => {
                 "the server failed to answer this request; the details are in its log"
             }

@@ -1,7 +1,9 @@
 //! `podium serve`: the leaderboard of [`podium_board`] as web pages (the
 //! board, charts, the pick, model and sample pages, history, definitions),
-//! a JSON API and a CSV export. Read-only over the store: it answers GET and
-//! HEAD only and never writes.
+//! a JSON API and a CSV export, and the arena's ratings. Read-only over the
+//! store (GET and HEAD only), except the arena's votes when voting is on
+//! (`podium serve --arena`): then `POST /arena/battles` and `POST
+//! /arena/vote` are answered too, and a vote is the one thing it writes.
 //!
 //! *Architecture Invariant:* every number shown comes from a
 //! [`Leaderboard`] (or the store's rows as they are); this crate formats,
@@ -9,6 +11,7 @@
 //! reaches HTML through minijinja's auto-escaping; no template marks data safe.
 
 mod api;
+mod arena;
 mod charts;
 mod error;
 mod pages;
@@ -16,30 +19,38 @@ mod params;
 mod render;
 mod samples;
 mod view;
+mod vote;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use podium_board::{BoardCatalog, BoardOptions, History, Leaderboard};
 use podium_store::Store;
 
 pub(crate) use error::AppError;
 pub use error::WebError;
+pub use vote::{
+    ANSWER_IDLE_TIMEOUT, AnswerChunk, AnswerSource, AnswerStream, ArenaConfig, BATTLE_LIFETIME,
+    MAX_ANSWER_BYTES, MAX_PENDING_BATTLES, MAX_TYPED_PROMPT_BYTES, MAX_VOTED_IDS,
+};
 
 /// The Content-Security-Policy every response carries: no inline script or
 /// style, nothing from elsewhere.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Boards kept per data version (one per distinct set of board options).
 const CACHED_BOARDS: usize = 16;
+
+/// Arena boards kept per data version (one per set of battles and options).
+const CACHED_ARENA_BOARDS: usize = 16;
 
 /// Response bodies kept per data version (one per route and query string;
 /// a board's JSON or page at 1,000 models is ~15 MB).
@@ -57,6 +68,8 @@ struct Inner {
     catalog: BoardCatalog,
     options: BoardOptions,
     cache: Mutex<BoardCache>,
+    /// Set when voting is on (`podium serve --arena`).
+    arena: OnceLock<Arc<vote::Arena>>,
 }
 
 /// Boards computed at one data version; emptied when the data changes.
@@ -70,6 +83,8 @@ struct BoardCache {
     /// string: a repeated request is answered with these bytes, not serialized
     /// or rendered again.
     bodies: Vec<(String, axum::body::Bytes)>,
+    /// Arena boards, by query.
+    arena: Vec<(arena::ArenaQuery, Arc<arena::ArenaBoard>)>,
 }
 
 impl BoardCache {
@@ -80,6 +95,7 @@ impl BoardCache {
             self.boards.clear();
             self.history = None;
             self.bodies.clear();
+            self.arena.clear();
         }
     }
 }
@@ -94,8 +110,66 @@ impl AppState {
                 catalog,
                 options,
                 cache: Mutex::new(BoardCache::default()),
+                arena: OnceLock::new(),
             }),
         }
+    }
+
+    /// This state with voting on: `/arena` shows the voting panel and
+    /// answers `POST /arena/battles` and `POST /arena/vote`. Call it once,
+    /// before serving; a second call changes nothing.
+    pub fn with_arena(self, config: ArenaConfig) -> AppState {
+        let _ = self.inner.arena.set(Arc::new(vote::Arena::new(config)));
+        self
+    }
+
+    /// The arena's voting state, when voting is on.
+    pub(crate) fn arena(&self) -> Option<&Arc<vote::Arena>> {
+        self.inner.arena.get()
+    }
+
+    pub(crate) fn catalog(&self) -> &BoardCatalog {
+        &self.inner.catalog
+    }
+
+    /// The arena board cached for `query` at `version`, if any.
+    fn cached_arena(
+        &self,
+        version: (i64, u64),
+        query: &arena::ArenaQuery,
+    ) -> Result<Option<Arc<arena::ArenaBoard>>, AppError> {
+        let mut cache = self
+            .inner
+            .cache
+            .lock()
+            .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+        cache.at_version(version);
+        Ok(cache
+            .arena
+            .iter()
+            .find(|(q, _)| q == query)
+            .map(|(_, board)| Arc::clone(board)))
+    }
+
+    /// Keep `board` for `query`, unless the data changed since `version`.
+    fn keep_arena(
+        &self,
+        version: (i64, u64),
+        query: arena::ArenaQuery,
+        board: Arc<arena::ArenaBoard>,
+    ) -> Result<(), AppError> {
+        let mut cache = self
+            .inner
+            .cache
+            .lock()
+            .map_err(|_| AppError::internal("the board cache lock is poisoned"))?;
+        if cache.version == Some(version) {
+            if cache.arena.len() >= CACHED_ARENA_BOARDS {
+                cache.arena.remove(0);
+            }
+            cache.arena.push((query, board));
+        }
+        Ok(())
     }
 
     pub(crate) fn default_options(&self) -> &BoardOptions {
@@ -267,6 +341,11 @@ pub fn app(state: AppState) -> Router {
         .route("/runs/{id}/samples", get(pages::samples))
         .route("/history", get(pages::history))
         .route("/about", get(pages::about))
+        .route("/arena", get(arena::page))
+        .route("/arena/prompt", get(vote::draw_prompt))
+        .route("/arena/battles", post(vote::start_battle))
+        .route("/arena/vote", post(vote::vote))
+        .route("/api/v1/arena", get(arena::api))
         .route("/board.csv", get(api::board_csv))
         .route("/api/v1/board", get(api::board))
         .route("/api/v1/models/{id}", get(api::model))
@@ -277,15 +356,31 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/static/style.css", get(pages::style_css))
         .route("/static/board.js", get(pages::board_js))
+        .route("/static/arena.js", get(pages::arena_js))
         .fallback(pages::not_found)
-        .layer(middleware::from_fn(read_only_and_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_only_and_headers,
+        ))
         .with_state(state)
 }
 
-/// Refuse anything but GET and HEAD (the server is read-only), and put the
-/// security headers on every response.
-async fn read_only_and_headers(request: Request, next: Next) -> Response {
-    let mut response = if request.method() == Method::GET || request.method() == Method::HEAD {
+/// The routes that take a POST, when voting is on.
+const VOTING_ROUTES: [&str; 2] = ["/arena/battles", "/arena/vote"];
+
+/// Refuse anything but GET and HEAD (the server is read-only) except the
+/// arena's POSTs when voting is on, and put the security headers on every
+/// response.
+async fn read_only_and_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method();
+    let voting_post = method == Method::POST
+        && state.arena().is_some()
+        && VOTING_ROUTES.contains(&request.uri().path());
+    let mut response = if method == Method::GET || method == Method::HEAD || voting_post {
         next.run(request).await
     } else {
         let mut response = (
@@ -328,10 +423,14 @@ pub async fn serve_listener(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(WebError::Serve)
+    // The peer's address is each client's key for the arena's vote limits.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(WebError::Serve)
 }
 
 /// Open the database at `db_path`, bind `addr` and serve until `shutdown`.

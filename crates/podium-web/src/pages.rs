@@ -24,6 +24,7 @@ use crate::{AppError, AppState};
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const BOARD_JS: &str = include_str!("../static/board.js");
+const ARENA_JS: &str = include_str!("../static/arena.js");
 
 pub(crate) async fn style_css() -> Response {
     static_file(STYLE_CSS, "text/css; charset=utf-8")
@@ -31,6 +32,10 @@ pub(crate) async fn style_css() -> Response {
 
 pub(crate) async fn board_js() -> Response {
     static_file(BOARD_JS, "text/javascript; charset=utf-8")
+}
+
+pub(crate) async fn arena_js() -> Response {
+    static_file(ARENA_JS, "text/javascript; charset=utf-8")
 }
 
 fn static_file(body: &'static str, content_type: &'static str) -> Response {

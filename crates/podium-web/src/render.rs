@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("samples.html", include_str!("../templates/samples.html")),
     ("history.html", include_str!("../templates/history.html")),
     ("about.html", include_str!("../templates/about.html")),
+    ("arena.html", include_str!("../templates/arena.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 
@@ -141,6 +142,10 @@ impl AppError {
         let title = match status {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::BAD_REQUEST => "Bad request",
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::GONE => "Expired",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
             _ => "Server error",
         };
         let ctx = context! { title => title, status => status.as_u16(), message => self.message() };
@@ -153,10 +158,17 @@ impl AppError {
     /// The error as JSON: `{"error": {"status": 400, "message": "…"}}`.
     pub(crate) fn into_json(self) -> Response {
         let status = self.status();
+        let message = self.message().to_string();
         let body = serde_json::json!({
-            "error": { "status": status.as_u16(), "message": self.message() }
+            "error": { "status": status.as_u16(), "message": message }
         });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::TooManyRequests { retry_after_s, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        response
     }
 }
 

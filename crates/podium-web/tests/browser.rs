@@ -224,3 +224,237 @@ async fn the_board_in_a_real_browser() {
     let _ = server.stop.take().unwrap().send(());
     server.task.await.unwrap();
 }
+
+/// Contenders for the arena's browser test: fixed answers, streamed a few
+/// words at a time; one of them hostile.
+struct StreamedAnswers;
+
+const ARENA_ANSWERS: [(&str, &str); 3] = [
+    (
+        "mock:able",
+        "The Moon has phases because we see different parts of its sunlit half as it orbits Earth.\n\n- New moon: the lit side faces away from us.\n- Full moon: the lit side faces us.\n\nOne cycle takes about 29.5 days.",
+    ),
+    (
+        "mock:baker",
+        "As the Moon orbits Earth, the angle between the Sun, Earth and Moon changes, so the sunlit part we can see grows (waxing) and shrinks (waning). It is not Earth's shadow: that is an eclipse. <img src=x onerror=\"window.__podium_xss=9\">",
+    ),
+    (
+        "mock:charlie",
+        "Phases come from geometry: half the Moon is always lit by the Sun, and from Earth we see a changing share of that half over a month.",
+    ),
+];
+
+impl podium_web::AnswerSource for StreamedAnswers {
+    fn models(&self) -> Vec<String> {
+        ARENA_ANSWERS
+            .iter()
+            .map(|(m, _)| (*m).to_string())
+            .collect()
+    }
+
+    fn answer(&self, model: &str, _prompt: &str) -> podium_web::AnswerStream {
+        use futures_util::StreamExt;
+        let text = ARENA_ANSWERS
+            .iter()
+            .find(|(m, _)| *m == model)
+            .map_or("", |(_, a)| a);
+        let pieces: Vec<String> = text
+            .split_inclusive(' ')
+            .collect::<Vec<_>>()
+            .chunks(3)
+            .map(|words| words.concat())
+            .collect();
+        futures_util::stream::iter(pieces)
+            .then(|piece| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                Ok(podium_web::AnswerChunk {
+                    text: piece,
+                    output_tokens: None,
+                })
+            })
+            .boxed()
+    }
+}
+
+/// Seeded arena battles: four models, two categories, people and a judge.
+fn seed_battles(store: &Store) {
+    use podium_arena::{Battle, Outcome, StyleCounts};
+    let models = ["mock:able", "mock:baker", "mock:charlie", "mock:delta"];
+    let mut battles = Vec::new();
+    for i in 0..240usize {
+        let a = i % 4;
+        let b = (i / 4 + a + 1) % 4;
+        if a == b {
+            continue;
+        }
+        // Lower index wins more often; a few ties.
+        let outcome = match (i * 7919) % 10 {
+            0 => Outcome::Tie,
+            1 => Outcome::BothBad,
+            k if k < 3 + 2 * b.saturating_sub(a) => Outcome::A,
+            _ => Outcome::B,
+        };
+        let mut battle = Battle::new(models[a], models[b], outcome);
+        battle.category = Some(if i % 3 == 0 { "coding" } else { "writing" }.to_string());
+        battle.tstamp = 1.7e9 + i as f64;
+        battle.judge = (i % 5 == 0).then(|| "judge-model".to_string());
+        let style = |n: f64| StyleCounts {
+            tokens: n,
+            headers: 0.0,
+            lists: (n as usize % 3) as f64,
+            bold: 0.0,
+        };
+        battle.style = Some([
+            style(100.0 + a as f64 * 20.0),
+            style(90.0 + b as f64 * 15.0),
+        ]);
+        battles.push(battle);
+    }
+    podium_board::arena::save_battles(store, &battles, "test").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_arena_in_a_real_browser() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("podium.db")).unwrap();
+    seed_battles(&store);
+    let config = podium_web::ArenaConfig {
+        source: std::sync::Arc::new(StreamedAnswers),
+        prompts: podium_arena::prompts::bundled(),
+        identity_words: podium_arena::answer::DEFAULT_IDENTITY_WORDS
+            .iter()
+            .map(|w| (*w).to_string())
+            .collect(),
+        votes_per_hour: 100,
+        votes_per_day: 100,
+    };
+    let state = podium_web::AppState::new(store, BoardCatalog::builtin(), BoardOptions::default())
+        .with_arena(config);
+    let listener = podium_web::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        podium_web::serve_listener(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let browser = Browser::start().await.expect("a headless Chromium");
+    let client = browser.client();
+
+    browser.goto(&format!("{base}/arena")).await.unwrap();
+    for button in ["a", "b", "tie", "bothbad"] {
+        let element = client
+            .find(Locator::Css(&format!("button[data-winner='{button}']")))
+            .await
+            .unwrap();
+        assert!(
+            !element.is_enabled().await.unwrap(),
+            "no vote before a battle"
+        );
+    }
+    browser.screenshot("arena_empty").await.unwrap();
+
+    // Draw a prompt, then type our own instead.
+    browser.click("#arena-draw").await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#arena-category:not([hidden])"))
+        .await
+        .unwrap();
+    let drawn = client
+        .find(Locator::Css("#arena-prompt-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(!drawn.is_empty(), "a drawn prompt fills the box");
+    let prompt_box = client
+        .find(Locator::Css("#arena-prompt-text"))
+        .await
+        .unwrap();
+    prompt_box.clear().await.unwrap();
+    prompt_box
+        .send_keys("Why does the Moon have phases? Answer briefly.")
+        .await
+        .unwrap();
+    browser.click("#arena-send").await.unwrap();
+
+    // Both answers stream in; then the vote opens.
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(
+            ".arena-buttons button[data-winner='a']:not([disabled])",
+        ))
+        .await
+        .unwrap();
+    let text_a = browser.text("#text-a").await.unwrap();
+    let text_b = browser.text("#text-b").await.unwrap();
+    let answers: Vec<&str> = ARENA_ANSWERS.iter().map(|(_, a)| *a).collect();
+    let normalize = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for shown in [&text_a, &text_b] {
+        assert!(
+            answers.iter().any(|a| normalize(a) == normalize(shown)),
+            "{shown:?}"
+        );
+    }
+    assert_ne!(text_a, text_b);
+    assert!(
+        browser.text("#reveal-a").await.unwrap().is_empty(),
+        "no names before the vote"
+    );
+    browser.assert_no_script_ran().await.unwrap();
+    browser.screenshot("arena_answers").await.unwrap();
+
+    // Vote: the names appear, the buttons are disabled.
+    browser.click("button[data-winner='a']").await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("article.answer.revealed"))
+        .await
+        .unwrap();
+    let name_a = browser.text("#reveal-a").await.unwrap();
+    let name_b = browser.text("#reveal-b").await.unwrap();
+    let models: Vec<&str> = ARENA_ANSWERS.iter().map(|(m, _)| *m).collect();
+    assert!(models.contains(&name_a.as_str()), "{name_a}");
+    assert!(models.contains(&name_b.as_str()), "{name_b}");
+    assert_ne!(name_a, name_b);
+    for button in ["a", "b", "tie", "bothbad"] {
+        let element = client
+            .find(Locator::Css(&format!("button[data-winner='{button}']")))
+            .await
+            .unwrap();
+        assert!(!element.is_enabled().await.unwrap(), "no second vote");
+    }
+    let result = browser.text("#arena-result").await.unwrap();
+    assert!(result.contains("vote is counted"), "{result}");
+    browser.assert_no_script_ran().await.unwrap();
+    browser.screenshot("arena_voted").await.unwrap();
+
+    // The ratings, overall and for one category.
+    browser
+        .goto(&format!("{base}/arena?voters=all#ratings"))
+        .await
+        .unwrap();
+    browser.assert_no_script_ran().await.unwrap();
+    browser.screenshot("arena_ratings").await.unwrap();
+    browser
+        .goto(&format!("{base}/arena?category=coding#ratings"))
+        .await
+        .unwrap();
+    browser.screenshot("arena_category").await.unwrap();
+
+    browser.close().await.unwrap();
+    let _ = stop.send(());
+    server.await.unwrap();
+}
