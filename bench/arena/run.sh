@@ -5,7 +5,9 @@
 #
 #   bench/arena/run.sh                 # 1,000,000 battles, 50 models, 100 bootstrap rounds, 3 repeats
 #   bench/arena/run.sh --quick         # 100,000 battles
-#   options: --n N  --seed S  --bootstrap B  --repeats R  --no-podium  --no-evalica-api
+#   options: --n N  --seed S  --bootstrap B  --repeats R  --no-podium
+#            --evalica-api-repeats K (default 1: at 1M battles one run takes minutes and ~10 GB)
+#            --no-evalica-api (= --evalica-api-repeats 0)
 #
 # The battle file is generated once into $PODIUM_ARENA_CACHE (default ~/.cache/podium-arena-bench),
 # never into the repository; each run's outputs go to a fresh folder under it (printed).
@@ -17,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-N=1000000 SEED=1 BOOT=100 REPEATS=3 WITH_PODIUM=1 WITH_EVALICA_API=1 MODELS=50
+N=1000000 SEED=1 BOOT=100 REPEATS=3 WITH_PODIUM=1 API_REPEATS=1 MODELS=50
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) N=100000 ;;
@@ -26,8 +28,9 @@ while [ $# -gt 0 ]; do
     --bootstrap) BOOT="$2"; shift ;;
     --repeats) REPEATS="$2"; shift ;;
     --no-podium) WITH_PODIUM=0 ;;
-    --no-evalica-api) WITH_EVALICA_API=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --no-evalica-api) API_REPEATS=0 ;;
+    --evalica-api-repeats) API_REPEATS="$2"; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,7 +70,7 @@ cat "$FILE" > /dev/null  # every tool reads it from the page cache
 TOOLS=() LABELS=()
 [ "$WITH_PODIUM" = 1 ] && TOOLS+=(podium) LABELS+=("Podium")
 TOOLS+=(fastchat evalica) LABELS+=("FastChat's method (Python)" "evalica, multinomial refits")
-[ "$WITH_EVALICA_API" = 1 ] && TOOLS+=(evalica-api) LABELS+=("evalica, its bootstrap API")
+[ "$API_REPEATS" -gt 0 ] && TOOLS+=(evalica-api) LABELS+=("evalica, its bootstrap API")
 
 run_one() {  # tool repeat
   local tool=$1 i=$2 cmd
@@ -84,7 +87,10 @@ run_one() {  # tool repeat
 }
 
 for i in $(seq 1 "$REPEATS"); do
-  for tool in "${TOOLS[@]}"; do run_one "$tool" "$i"; done
+  for tool in "${TOOLS[@]}"; do
+    [ "$tool" = evalica-api ] && [ "$i" -gt "$API_REPEATS" ] && continue
+    run_one "$tool" "$i"
+  done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
