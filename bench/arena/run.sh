@@ -46,6 +46,10 @@ fi
 export VENV="${VENV:-$ROOT/bench/arena/.venv}"
 bench/arena/setup.sh
 PY="$VENV/bin/python"
+# The Python fits work on 50×50 problems; OpenBLAS's own threads only fight over the cores
+# (on a busy 2-core machine they made FastChat's fit and bootstrap 8-15x slower). One BLAS
+# thread per process is the Python side's best case.
+PYENV=(env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
 
 if [ "$WITH_PODIUM" = 1 ]; then
   PODIUM="${PODIUM:-${CARGO_TARGET_DIR:-$ROOT/target}/release/podium}"
@@ -76,9 +80,9 @@ run_one() {  # tool repeat
   local tool=$1 i=$2 cmd
   case "$tool" in
     podium) cmd=("$PODIUM" arena ratings --battles "$FILE" --bootstrap "$BOOT" --format json ${PODIUM_ARGS:-}) ;;
-    fastchat) cmd=("$PY" bench/arena/fastchat_bt.py "$FILE" --bootstrap "$BOOT") ;;
-    evalica) cmd=("$PY" bench/arena/evalica_bt.py "$FILE" --bootstrap "$BOOT" --bootstrap-mode multinomial) ;;
-    evalica-api) cmd=("$PY" bench/arena/evalica_bt.py "$FILE" --bootstrap "$BOOT" --bootstrap-mode api) ;;
+    fastchat) cmd=("${PYENV[@]}" "$PY" bench/arena/fastchat_bt.py "$FILE" --bootstrap "$BOOT") ;;
+    evalica) cmd=("${PYENV[@]}" "$PY" bench/arena/evalica_bt.py "$FILE" --bootstrap "$BOOT" --bootstrap-mode multinomial) ;;
+    evalica-api) cmd=("${PYENV[@]}" "$PY" bench/arena/evalica_bt.py "$FILE" --bootstrap "$BOOT" --bootstrap-mode api) ;;
   esac
   echo "[$i/$REPEATS] $tool: ${cmd[*]}" >&2
   /usr/bin/time -v -o "$OUT/$tool.$i.time" "${cmd[@]}" > "$OUT/$tool.$i.json" 2> "$OUT/$tool.$i.err" || {
