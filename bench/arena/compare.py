@@ -58,15 +58,16 @@ def parse_time(path: Path) -> tuple[float, int, int]:
     return wall, rss, status
 
 
-def own_total(path: Path) -> float | None:
+def own_phases(path: Path) -> dict[str, float] | None:
+    """The `phases` of the JSON line a Python script prints on stderr."""
     if not path.exists():
         return None
     for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
         line = line.strip()
         if line.startswith("{") and '"phases"' in line:
             try:
-                return float(json.loads(line)["phases"]["total"])
-            except (ValueError, KeyError):
+                return {k: float(v) for k, v in json.loads(line)["phases"].items()}
+            except (ValueError, KeyError, AttributeError):
                 return None
     return None
 
@@ -111,19 +112,22 @@ def main() -> int:
         runs = sorted(args.dir.glob(f"{tool}.*.time"), key=lambda p: int(p.name.split(".")[-2]))
         if not runs:
             continue
-        walls, rsss, statuses, totals = [], [], [], []
+        walls, rsss, statuses, phases = [], [], [], []
         for t in runs:
             wall, rss, status = parse_time(t)
             walls.append(wall)
             rsss.append(rss)
             statuses.append(status)
-            totals.append(own_total(t.with_suffix(".err")))
+            ph = own_phases(t.with_suffix(".err"))
+            if ph:
+                phases.append(ph)
         last = runs[-1].with_suffix(".json")
         ratings = None
         if all(s == 0 for s in statuses) and last.exists() and last.stat().st_size > 0:
             ratings = load_ratings(last)
         rows[tool] = dict(walls=walls, rss=max(rsss), statuses=statuses,
-                          totals=[x for x in totals if x is not None], ratings=ratings)
+                          totals=[p["total"] for p in phases if "total" in p], phases=phases,
+                          ratings=ratings)
 
     ref = rows.get(args.reference, {}).get("ratings")
     ref_rating = centred(field(ref, "rating")) if ref else None
@@ -164,9 +168,27 @@ def main() -> int:
             width = sum(ws) / len(ws) if ws else None
         print(
             f"| {labels[tool]} | {wall:.2f} {spread} | {fmt(total, '.2f')} | {r['rss'] / 1024:.0f} "
-            f"| {fmt(wall / base_wall, '.2f')} | {fmt(d_ref, '.4f')} | {fmt(d_exact, '.4f')} | {fmt(rmse, '.3f')} "
+            f"| {fmt(wall / base_wall, '.2f')} | {fmt(d_ref, '.3g')} | {fmt(d_exact, '.3g')} | {fmt(rmse, '.3f')} "
             f"| {fmt(d_elo, '.2e')} | {fmt(width, '.2f')} |"
         )
+
+    timed = [t for t in tools if t in rows and rows[t]["phases"]]
+    if timed:
+        names = []
+        for t in timed:
+            for p in rows[t]["phases"]:
+                names += [k for k in p if k not in names and k not in ("exact_check", "write", "total")]
+        print()
+        print("In-process phases, median seconds over the repeats:")
+        print()
+        print("| tool | " + " | ".join(names) + " | total |")
+        print("|---|" + "---|" * (len(names) + 1))
+        for t in timed:
+            cells = []
+            for k in names + ["total"]:
+                vals = [p[k] for p in rows[t]["phases"] if k in p]
+                cells.append(f"{statistics.median(vals):.2f}" if vals else "–")
+            print(f"| {labels[t]} | " + " | ".join(cells) + " |")
     return 0
 
 
