@@ -196,6 +196,12 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     header("Serving");
+    if models.len() >= 2 {
+        eprintln!(
+            "the arena pairs {} on the bundled prompts: open /arena to vote (names show after your vote)",
+            models.join(" and ")
+        );
+    }
     let port = match args.port {
         Some(port) => port,
         None => free_port(FIRST_PORT)?,
@@ -209,10 +215,17 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     sub_command(global, &argv)
 }
 
-/// The arena flags for `podium serve`: votes on, the demo's models as contenders.
+/// The arena flags for `podium serve`: votes on, the demo's models as
+/// contenders (an arena needs two; with one model the board serves without it).
 fn serve_arena_args(models: &[String]) -> Vec<String> {
-    let _ = models;
-    Vec::new()
+    if models.len() < 2 {
+        return Vec::new();
+    }
+    let mut argv = vec!["--arena".to_owned()];
+    for model in models {
+        argv.extend(["--contender".to_owned(), format!("local:{model}")]);
+    }
+    argv
 }
 
 /// Runs `podium ARGV…` with the demo's global options (database, tasks folders, threads).
@@ -347,6 +360,21 @@ mod tests {
         assert_eq!(demo_models(&parse(&[])), DEFAULT_MODELS);
         assert_eq!(demo_models(&parse(&["--quick"])), [DEFAULT_MODELS[0]]);
         assert_eq!(demo_models(&parse(&["--model", "x", "--quick"])), ["x"]);
+    }
+
+    #[test]
+    fn the_arena_pairs_the_demo_models() {
+        assert_eq!(
+            serve_arena_args(&["a".to_owned(), "b".to_owned()]),
+            [
+                "--arena",
+                "--contender",
+                "local:a",
+                "--contender",
+                "local:b"
+            ]
+        );
+        assert!(serve_arena_args(&["a".to_owned()]).is_empty());
     }
 
     #[test]
