@@ -144,7 +144,7 @@ impl Progress for Bars {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>24} [{bar:30}] {pos}/{len} docs {elapsed} (eta {eta}) {msg}",
+                "{prefix:>24} [{bar:30}] {pos}/{len} docs {per_sec} {elapsed} (eta {eta}) {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
