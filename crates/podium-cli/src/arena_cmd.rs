@@ -277,7 +277,7 @@ fn export(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         write_jsonl(&mut out, &battles)
             .and_then(|()| out.flush())
             .with_context(|| format!("cannot write {}", file.display()))?;
-        eprintln!(
+        crate::note!(
             "exported {} battles among {} models to {}",
             battles.len(),
             model_count(&battles),

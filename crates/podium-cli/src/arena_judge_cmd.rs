@@ -160,7 +160,7 @@ pub(crate) fn run(db: &Path, args: &JudgeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let bar = ProgressBar::new(prompts.len() as u64);
+    let bar = crate::progress_bar(prompts.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{prefix:>24} [{bar:30}] {pos}/{len} prompts {elapsed} (eta {eta}) {msg}",

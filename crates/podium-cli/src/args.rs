@@ -34,6 +34,10 @@ pub(crate) struct Args {
     #[arg(long, global = true)]
     pub(crate) threads: Option<usize>,
 
+    /// Print only results, warnings and errors: no progress bars, no notes (for scripts)
+    #[arg(long, short = 'q', global = true)]
+    pub(crate) quiet: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -350,7 +350,7 @@ async fn show_progress(level: String, stop: Stop, counts: Arc<LiveCounts>) {
         Stop::Requests(n) => (n as u64, "requests"),
         Stop::Duration(seconds) => ((seconds * 10.0).ceil() as u64, "x 0.1 s"),
     };
-    let bar = ProgressBar::new(length);
+    let bar = crate::progress_bar(length);
     bar.set_style(
         ProgressStyle::with_template(&format!(
             "{{prefix:>16}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}} {{msg}}"

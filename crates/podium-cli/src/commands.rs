@@ -141,7 +141,7 @@ struct Bars {
 
 impl Progress for Bars {
     fn task_started(&self, task: &str, total: usize, done: usize) {
-        let bar = ProgressBar::new(total as u64);
+        let bar = crate::progress_bar(total as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix:>24} [{bar:30}] {pos}/{len} docs {per_sec} {elapsed} (eta {eta}) {msg}",
@@ -249,9 +249,11 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
 
     for outcome in &report.tasks {
         if outcome.n_resumed > 0 {
-            eprintln!(
+            crate::note!(
                 "{}: resumed run {} ({} samples were already stored)",
-                outcome.result.name, outcome.run_id, outcome.n_resumed
+                outcome.result.name,
+                outcome.run_id,
+                outcome.n_resumed
             );
         }
     }
@@ -287,7 +289,7 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
             )
             .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        eprintln!("wrote {} and per-sample JSONL", results_path.display());
+        crate::note!("wrote {} and per-sample JSONL", results_path.display());
     }
 
     let n_failed = report.n_failed();

@@ -88,7 +88,7 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut step = 0;
     let mut header = |text: &str| {
         step += 1;
-        eprintln!("\n[{step}/{steps}] {text}");
+        crate::note!("\n[{step}/{steps}] {text}");
     };
 
     header("Models");
@@ -131,7 +131,7 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
     header("Speed on this machine");
     if args.no_bench {
-        eprintln!("skipped (--no-bench)");
+        crate::note!("skipped (--no-bench)");
     } else {
         let store = crate::commands::open_store(&db)?;
         let benched: Vec<String> = store
@@ -144,7 +144,7 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         for model in &models {
             let spec = format!("local:{model}");
             if benched.contains(&spec) {
-                eprintln!(
+                crate::note!(
                     "{spec}: speed already measured (the board shows the latest `podium bench`)"
                 );
                 continue;
@@ -197,7 +197,7 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
     header("Serving");
     if models.len() >= 2 {
-        eprintln!(
+        crate::note!(
             "the arena pairs {} on the bundled prompts: open /arena to vote (names show after your vote)",
             models.join(" and ")
         );
@@ -272,7 +272,11 @@ fn check_pip() -> anyhow::Result<()> {
 }
 
 fn pull_with_bar(model: &str, cache: &Path) -> anyhow::Result<PathBuf> {
-    let bar = ProgressBar::new_spinner();
+    let bar = if crate::quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix:>22} {msg} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),

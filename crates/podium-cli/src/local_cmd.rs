@@ -19,7 +19,7 @@ use crate::args::Format;
 
 pub(crate) fn pull(spec: &str) -> anyhow::Result<ExitCode> {
     let cache = podium_models::default_cache_dir()?;
-    eprintln!("pulling {spec} into {} …", cache.display());
+    crate::note!("pulling {spec} into {} …", cache.display());
     let path = podium_models::pull(spec, &cache).map_err(|e| UserError(e.to_string()))?;
     crate::emit(&format!("{}\n", path.display()))?;
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,32 @@
 mod arena_cmd;
 mod arena_judge_cmd;
 mod arena_source;
+/// `--quiet`: only results, warnings and errors; no notes, no progress bars.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A note on stderr (what is happening, where things went), left out with `--quiet`.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use note;
+
+/// A progress bar of `len` steps that draws nothing with `--quiet`.
+pub(crate) fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if quiet() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(len)
+    }
+}
+
 mod args;
 mod bench_cmd;
 mod board;
@@ -75,6 +101,7 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     let args = args::Args::parse();
+    QUIET.store(args.quiet, std::sync::atomic::Ordering::Relaxed);
     init_logging();
     // A panic the program catches and reports as an error (inside the parquet
     // reader) prints nothing of its own; every other panic prints as usual.

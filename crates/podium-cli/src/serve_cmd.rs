@@ -135,7 +135,7 @@ pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Resu
             .await
             .context("the web server failed")
     })?;
-    eprintln!("podium serve: stopped");
+    crate::note!("podium serve: stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -491,7 +491,7 @@ fn unknown_model_kind_lists_known_kinds() {
     check_bad_input(BadInput {
         files: &[],
         args: &["-m", "mock:a?speed=3", "-t", "arc_easy"],
-        expected: &["unknown mock option `speed` (known: delay_ms, fail_every)"],
+        expected: &["unknown mock option `speed` (known: delay_ms, fail_every, verdicts)"],
     });
 }
 
@@ -776,4 +776,22 @@ fn bench_records_and_the_speed_board() {
     let bad = bench("1", &dir.path().join("no/such/dir/r.jsonl"), &[]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("--records"), "{}", bad.stderr);
+}
+
+/// `--quiet` leaves results on stdout and nothing else: no notes (a resumed
+/// run says so without it), no progress; errors still reach stderr.
+#[test]
+fn quiet_prints_only_results_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_arg(&dir.path().join("q.db"));
+    let args = ["--db", &db, "eval", "-m", "mock:a", "-t", "lite_arc_easy", "--limit", "3"];
+    run_ok(&args);
+    let loud = run_ok(&args);
+    assert!(loud.stderr.contains("resumed run"), "{}", loud.stderr);
+    let quiet = run_ok(&[&["--quiet"][..], &args[..]].concat());
+    assert_eq!(quiet.stderr, "");
+    assert_eq!(quiet.stdout, loud.stdout);
+    let failed = run(&["-q", "--db", &db, "eval", "-m", "nope:x", "-t", "lite_arc_easy"]);
+    assert_eq!(failed.code, 2);
+    assert!(failed.stderr.starts_with("error: "), "{}", failed.stderr);
 }
