@@ -784,14 +784,33 @@ fn bench_records_and_the_speed_board() {
 fn quiet_prints_only_results_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_arg(&dir.path().join("q.db"));
-    let args = ["--db", &db, "eval", "-m", "mock:a", "-t", "lite_arc_easy", "--limit", "3"];
+    let args = [
+        "--db",
+        &db,
+        "eval",
+        "-m",
+        "mock:a",
+        "-t",
+        "lite_arc_easy",
+        "--limit",
+        "3",
+    ];
     run_ok(&args);
     let loud = run_ok(&args);
     assert!(loud.stderr.contains("resumed run"), "{}", loud.stderr);
     let quiet = run_ok(&[&["--quiet"][..], &args[..]].concat());
     assert_eq!(quiet.stderr, "");
     assert_eq!(quiet.stdout, loud.stdout);
-    let failed = run(&["-q", "--db", &db, "eval", "-m", "nope:x", "-t", "lite_arc_easy"]);
+    let failed = run(&[
+        "-q",
+        "--db",
+        &db,
+        "eval",
+        "-m",
+        "nope:x",
+        "-t",
+        "lite_arc_easy",
+    ]);
     assert_eq!(failed.code, 2);
     assert!(failed.stderr.starts_with("error: "), "{}", failed.stderr);
 }
