@@ -440,18 +440,20 @@ async fn judge_round(
                 } else {
                     tally.ties_agreed += 1;
                 }
+                let answer_a = answers[job.a][job.prompt].as_deref().unwrap_or_default();
+                let answer_b = answers[job.b][job.prompt].as_deref().unwrap_or_default();
                 let battle = Battle {
                     category: prompt.category.clone(),
                     judge: Some(settings.judge_name.to_owned()),
                     tstamp,
-                    conversation_a: Some(conversation_json(
-                        &prompt.prompt,
-                        answers[job.a][job.prompt].as_deref().unwrap_or_default(),
-                    )),
-                    conversation_b: Some(conversation_json(
-                        &prompt.prompt,
-                        answers[job.b][job.prompt].as_deref().unwrap_or_default(),
-                    )),
+                    conversation_a: Some(conversation_json(&prompt.prompt, answer_a)),
+                    conversation_b: Some(conversation_json(&prompt.prompt, answer_b)),
+                    // Both sides counted alike from the answers' text, so style
+                    // control covers judged battles too.
+                    style: Some([
+                        podium_arena::formats::style_counts(answer_a),
+                        podium_arena::formats::style_counts(answer_b),
+                    ]),
                     judge_output: Some(transcript.to_json()),
                     ..Battle::new(model_a, model_b, combined.outcome)
                 };

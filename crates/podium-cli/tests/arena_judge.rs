@@ -167,6 +167,10 @@ fn a_mock_judge_stores_every_pair_with_both_outputs() {
             );
         }
         assert_ne!(battle.conversation_a, battle.conversation_b);
+        // Style counts of both answers, for style control.
+        let style: [podium_arena::StyleCounts; 2] =
+            serde_json::from_str(battle.style_json.as_deref().unwrap()).unwrap();
+        assert!(style.iter().all(|side| side.tokens > 0.0), "{style:?}");
     }
 
     // The same judging again: every pair is stored already, nothing is added.
