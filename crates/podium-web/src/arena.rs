@@ -119,6 +119,18 @@ pub(crate) struct ArenaBoard {
 }
 
 impl ArenaBoard {
+    /// How many battles of this board `model` fought (0 when it has none or
+    /// there are no ratings: an empty board).
+    pub(crate) fn battles_of(&self, model: &str) -> u64 {
+        self.ratings.as_ref().ok().map_or(0, |ratings| {
+            ratings
+                .models
+                .iter()
+                .find(|m| m.model == model)
+                .map_or(0, |m| m.battles)
+        })
+    }
+
     pub(crate) fn rating_of(&self, model: &str) -> Option<f64> {
         self.ratings
             .as_ref()

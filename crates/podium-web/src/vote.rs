@@ -36,7 +36,6 @@ use hmac::{Hmac, Mac};
 use podium_arena::answer::revealed_identity;
 use podium_arena::pairing::{Candidate, pick_pair};
 use podium_arena::{ArenaPrompt, Battle, Outcome, RatingOptions};
-use podium_store::BattleFilter;
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -791,32 +790,19 @@ async fn cast(
 
 impl AppState {
     /// The contenders with their battle counts and ratings among people's
-    /// anonymous votes (ratings when they can be computed; counts alone
-    /// otherwise), for [`pick_pair`].
+    /// anonymous votes, for [`pick_pair`]: both from the arena board, which
+    /// is computed once per data version (not from the battles again per
+    /// new battle).
     async fn pairing_candidates(&self, contenders: &[String]) -> Result<Vec<Candidate>, AppError> {
-        let contenders = contenders.to_vec();
         let board = self
             .arena_board(crate::arena::ArenaQuery::for_pairing())
             .await?;
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let filter = BattleFilter {
-            judge: Some(None),
-            anonymous_only: true,
-            ..BattleFilter::default()
-        };
-        let rows = self
-            .with_store(move |store, _| Ok(store.battles(&filter)?))
-            .await?;
-        for row in rows {
-            *counts.entry(row.model_a).or_default() += 1;
-            *counts.entry(row.model_b).or_default() += 1;
-        }
         Ok(contenders
-            .into_iter()
+            .iter()
             .map(|model| Candidate {
-                battles: counts.get(&model).copied().unwrap_or(0),
-                rating: board.rating_of(&model),
-                model,
+                battles: board.battles_of(model),
+                rating: board.rating_of(model),
+                model: model.clone(),
             })
             .collect())
     }
