@@ -10,6 +10,7 @@
 //!
 //! Each area adds its targets to its own module's `TARGETS`.
 
+pub mod arena;
 pub mod backends;
 pub mod local;
 pub mod server;
@@ -26,6 +27,7 @@ pub struct Target {
 /// Every target of every area.
 pub fn targets() -> Vec<&'static Target> {
     [
+        arena::TARGETS,
         backends::TARGETS,
         local::TARGETS,
         server::TARGETS,
