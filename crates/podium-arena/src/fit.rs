@@ -109,7 +109,7 @@ pub(crate) fn pair_sums(counts: &[f64], weights: &[f64]) -> (Vec<f64>, Vec<f64>)
 }
 
 /// `ln σ(x)`, stable for large |x|.
-fn ln_sigmoid(x: f64) -> f64 {
+pub(crate) fn ln_sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         -(-x).exp().ln_1p()
     } else {
@@ -117,7 +117,8 @@ fn ln_sigmoid(x: f64) -> f64 {
     }
 }
 
-fn sigmoid(x: f64) -> f64 {
+/// `σ(x) = 1 / (1 + e^(−x))`, without overflow for large |x|.
+pub(crate) fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {
@@ -233,6 +234,41 @@ pub(crate) fn fit(
         }
     }
     (theta, MAX_ITERATIONS)
+}
+
+/// `round(r)` for every bootstrap round `r` in `0..rounds`, spread over up to
+/// `threads` threads in contiguous chunks, results in round order. Each round
+/// seeds its own generator from its index, so the results do not depend on
+/// the thread count.
+pub(crate) fn run_rounds<T: Send>(
+    rounds: usize,
+    threads: usize,
+    round: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    if rounds == 0 {
+        return Vec::new();
+    }
+    let threads = threads.clamp(1, rounds);
+    if threads == 1 {
+        return (0..rounds).map(&round).collect();
+    }
+    let chunk = rounds.div_ceil(threads);
+    let round = &round;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * chunk).min(rounds)..((t + 1) * chunk).min(rounds);
+                scope.spawn(move || range.map(round).collect::<Vec<T>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// The sandwich covariance `A⁻¹ G A⁻¹` of the centred strengths, with `G`

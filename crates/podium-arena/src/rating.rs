@@ -284,40 +284,15 @@ pub(crate) fn to_ratings(theta: &[f64], anchor: Option<(usize, f64)>) -> Vec<f64
 /// does), then refits. Round `r` draws from its own ChaCha stream of `seed`,
 /// so the replicates are the same for any number of threads.
 fn bootstrap(table: &Table, options: &RatingOptions, start: &[f64]) -> Vec<Vec<f64>> {
-    let rounds = options.bootstrap_rounds;
-    if rounds == 0 {
-        return Vec::new();
-    }
-    let threads = options.threads.clamp(1, rounds);
-    let chunk = rounds.div_ceil(threads);
     let n_battles: f64 = table.counts.iter().sum();
-    let run = |range: std::ops::Range<usize>| -> Vec<Vec<f64>> {
-        range
-            .map(|round| {
-                let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-                rng.set_stream(round as u64);
-                let counts = multinomial(&table.counts, n_battles as u64, &mut rng);
-                let totals = table.pair_totals(&counts);
-                let weights = fit::pair_weights(&totals, options.reweight);
-                let (score, total) = fit::pair_sums(&counts, &weights);
-                fit::fit(table.models, &table.pairs, &score, &total, Some(start)).0
-            })
-            .collect()
-    };
-    if threads == 1 {
-        return run(0..rounds);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let range = (t * chunk).min(rounds)..((t + 1) * chunk).min(rounds);
-                scope.spawn(move || run(range))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    fit::run_rounds(options.bootstrap_rounds, options.threads, |round| {
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        rng.set_stream(round as u64);
+        let counts = multinomial(&table.counts, n_battles as u64, &mut rng);
+        let totals = table.pair_totals(&counts);
+        let weights = fit::pair_weights(&totals, options.reweight);
+        let (score, total) = fit::pair_sums(&counts, &weights);
+        fit::fit(table.models, &table.pairs, &score, &total, Some(start)).0
     })
 }
 

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::battle::StyleCounts;
-use crate::fit::project_centred;
+use crate::fit::{ln_sigmoid, project_centred, run_rounds, sigmoid};
 use crate::linalg::{cholesky, cholesky_inverse, cholesky_solve, matmul};
 use crate::rating::{CiMethod, RatingOptions};
 use crate::{ArenaError, BattleSet};
@@ -59,23 +59,6 @@ fn features(set: &BattleSet) -> Vec<f64> {
         }
     }
     x
-}
-
-fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-fn ln_sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        -(-x).exp().ln_1p()
-    } else {
-        x - x.exp().ln_1p()
-    }
 }
 
 struct Problem<'a> {
@@ -284,49 +267,22 @@ pub(crate) fn bootstrap_style(
     let m = set.models().len();
     let n = set.len();
     let x = features(set);
-    let rounds = options.bootstrap_rounds;
-    if rounds == 0 {
-        return Ok(Vec::new());
-    }
-    let threads = options.threads.clamp(1, rounds);
-    let chunk = rounds.div_ceil(threads);
-    let run = |range: std::ops::Range<usize>| -> Result<Vec<Vec<f64>>, ArenaError> {
-        range
-            .map(|round| {
-                let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-                rng.set_stream(round as u64);
-                let mut counts = vec![0u32; n];
-                for _ in 0..n {
-                    counts[rng.random_range(0..n as u64) as usize] += 1;
-                }
-                let w = battle_weights(set, options.reweight, Some(&counts));
-                let problem = Problem {
-                    set,
-                    x: &x,
-                    w: &w,
-                    m,
-                };
-                Ok(strengths(&problem.fit(Some(&fitted.params))?, m))
-            })
-            .collect()
-    };
-    if threads == 1 {
-        return run(0..rounds);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let range = (t * chunk).min(rounds)..((t + 1) * chunk).min(rounds);
-                scope.spawn(move || run(range))
-            })
-            .collect();
-        let mut all = Vec::with_capacity(rounds);
-        for handle in handles {
-            let part = handle
-                .join()
-                .map_err(|_| ArenaError::Input("a bootstrap thread failed".into()))??;
-            all.extend(part);
+    run_rounds(options.bootstrap_rounds, options.threads, |round| {
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        rng.set_stream(round as u64);
+        let mut counts = vec![0u32; n];
+        for _ in 0..n {
+            counts[rng.random_range(0..n as u64) as usize] += 1;
         }
-        Ok(all)
+        let w = battle_weights(set, options.reweight, Some(&counts));
+        let problem = Problem {
+            set,
+            x: &x,
+            w: &w,
+            m,
+        };
+        Ok(strengths(&problem.fit(Some(&fitted.params))?, m))
     })
+    .into_iter()
+    .collect()
 }
