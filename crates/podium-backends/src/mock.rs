@@ -2,14 +2,16 @@
 //! and every generated text is a function of a hash of the model name and the
 //! request, so runs are reproducible and different mock names disagree.
 //!
-//! Spec: `mock:NAME[?delay_ms=N&fail_every=K&verdicts=first|hash]`. `delay_ms`
+//! Spec: `mock:NAME[?delay_ms=N&fail_every=K&verdicts=first|hash|grade|rating]`. `delay_ms`
 //! sleeps per request (to interrupt runs in tests); `fail_every=K` fails the
 //! requests whose hash is divisible by K (to test failure recording and retry
 //! on resume); `verdicts` makes it a judge model for `podium arena judge`
 //! tests: every generated text ends with a verdict, `[[A>B]]` always for
 //! `first` (a judge that always prefers the first answer), and for `hash` one
 //! of the five Arena-Hard labels or none at all (an unparseable answer), by
-//! the request's hash.
+//! the request's hash; `grade` and `rating` make it a judge for the `judge`
+//! task metric: `[[PASS]]`, `[[FAIL]]` or no verdict, or a rating `[[1]]` to
+//! `[[10]]` or none, by the request's hash.
 
 use std::time::Duration;
 
@@ -37,6 +39,10 @@ pub enum MockVerdicts {
     First,
     /// `[[A>>B]]`, `[[A>B]]`, `[[A=B]]`, `[[B>A]]`, `[[B>>A]]` or no verdict, by hash.
     Hash,
+    /// `[[PASS]]` (1/2), `[[FAIL]]` (3/8) or no verdict (1/8), by hash.
+    Grade,
+    /// `[[1]]` … `[[10]]` (10/11) or no verdict (1/11), by hash.
+    Rating,
 }
 
 #[derive(Debug, Clone)]
@@ -64,10 +70,14 @@ impl MockBackend {
                 options.verdicts = Some(match value {
                     "first" => MockVerdicts::First,
                     "hash" => MockVerdicts::Hash,
+                    "grade" => MockVerdicts::Grade,
+                    "rating" => MockVerdicts::Rating,
                     _ => {
                         return Err(OpenError::Invalid {
                             spec: spec.to_string(),
-                            message: format!("`verdicts` is `first` or `hash`, got `{value}`"),
+                            message: format!(
+                                "`verdicts` is `first`, `hash`, `grade` or `rating`, got `{value}`"
+                            ),
                         });
                     }
                 });
@@ -133,7 +143,29 @@ impl MockBackend {
 }
 
 /// The end of a mock judge's answer.
-fn mock_verdict(verdicts: MockVerdicts, h: u64) -> &'static str {
+fn mock_verdict(verdicts: MockVerdicts, h: u64) -> String {
+    const GRADES: [&str; 8] = [
+        "\nVerdict: [[PASS]]",
+        "\nVerdict: [[PASS]]",
+        "\nVerdict: [[PASS]]",
+        "\nVerdict: [[PASS]]",
+        "\nVerdict: [[FAIL]]",
+        "\nVerdict: [[FAIL]]",
+        "\nVerdict: [[FAIL]]",
+        "\nI cannot decide.",
+    ];
+    match verdicts {
+        MockVerdicts::Grade => GRADES[((h >> 32) % 8) as usize].to_string(),
+        MockVerdicts::Rating => match (h >> 32) % 11 {
+            10 => "\nNo rating.".to_string(),
+            r => format!("\nRating: [[{}]]", r + 1),
+        },
+        _ => pairwise_verdict(verdicts, h).to_string(),
+    }
+}
+
+/// The end of a mock pairwise judge's answer.
+fn pairwise_verdict(verdicts: MockVerdicts, h: u64) -> &'static str {
     const ENDINGS: [&str; 6] = [
         "\nMy final verdict is: [[A>>B]]",
         "\nMy final verdict is: [[A>B]]",
@@ -143,9 +175,9 @@ fn mock_verdict(verdicts: MockVerdicts, h: u64) -> &'static str {
         "\nI cannot decide.",
     ];
     match verdicts {
-        MockVerdicts::First => ENDINGS[1],
         // The hash's high bits: its low ones also pick the numbers above.
         MockVerdicts::Hash => ENDINGS[((h >> 32) % 6) as usize],
+        _ => ENDINGS[1],
     }
 }
 
@@ -228,7 +260,7 @@ impl Backend for MockBackend {
                     text.truncate(cut);
                 }
                 if let Some(verdicts) = self.options.verdicts {
-                    text.push_str(mock_verdict(verdicts, h));
+                    text.push_str(&mock_verdict(verdicts, h));
                 }
                 GenerateResult {
                     n_input_tokens: Some(mock_token_count(&request.context)),

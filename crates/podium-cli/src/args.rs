@@ -164,6 +164,7 @@ pub(crate) struct BoardArgs {
   podium eval -m mock:a -t arc_easy,hellaswag --limit 20          # the plumbing, without a model
   podium eval -m openai-compatible:http://127.0.0.1:8000/v1#m -t mmlu --apply-chat-template
   podium eval -m local:gemma3-270m -t ./my_task.yaml --output out/
+  podium eval -m openai:gpt-4o-mini -t ./support.yaml --judge anthropic:claude-3-5-haiku-latest   # `metric: judge`
 Model specs: mock:NAME, local:NAME, gguf:PATH, openai-compatible:URL#MODEL, openai:M, together:M, anthropic:M
 (README \"Model specs\"). Every sample is stored as it is scored; the same command resumes.")]
 pub(crate) struct EvalArgs {
@@ -206,6 +207,10 @@ pub(crate) struct EvalArgs {
     /// Resume an interrupted run (the default: a run with the same model, task, shots, seed and limit always resumes)
     #[arg(long)]
     pub(crate) resume: bool,
+
+    /// Judge model for tasks with `metric: judge` (any model spec, e.g. openai:gpt-4o-mini); overrides the tasks' own `model:`
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) judge: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

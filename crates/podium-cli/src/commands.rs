@@ -222,7 +222,8 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
     // cache (its own connection), so a rerun costs nothing.
     let cache: std::sync::Arc<dyn podium_core::ResponseCache> =
         std::sync::Arc::new(podium_eval::StoreCache::new(open_store(db)?));
-    let backend = podium_backends::open_with_cache(&args.model, Some(cache))?;
+    let backend = podium_backends::open_with_cache(&args.model, Some(cache.clone()))?;
+    let judges = open_judges(&tasks, args.judge.as_deref(), &cache)?;
     let options = EvalOptions {
         limit: args.limit.map(|l| l as usize),
         num_fewshot: args.shots,
@@ -230,6 +231,7 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
         apply_chat_template: args.apply_chat_template,
         batch_size: args.batch_size as usize,
         bootstrap_iters: args.bootstrap_iters,
+        judges,
     };
     let progress = Bars {
         current: Mutex::new(None),
@@ -272,6 +274,11 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
         }
     }
     crate::emit(&table.render(Format::Table)?)?;
+    for outcome in &report.tasks {
+        for judge in &outcome.result.judges {
+            crate::note!("{}", judge_line(&outcome.result.name, judge));
+        }
+    }
 
     if let Some(dir) = &args.output {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -308,6 +315,81 @@ fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<Exit
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The judge models of the selected tasks' `metric: judge` entries: `--judge`
+/// for all of them, else each entry's own `model:`. Every spec is checked
+/// before anything runs; a judge entry with neither is an error of the run.
+fn open_judges(
+    tasks: &[Task],
+    chosen: Option<&str>,
+    cache: &std::sync::Arc<dyn podium_core::ResponseCache>,
+) -> anyhow::Result<podium_eval::Judges> {
+    let mut judges = podium_eval::Judges::default();
+    let has_judges = tasks.iter().any(|t| !t.config.judges.is_empty());
+    if let Some(spec) = chosen {
+        podium_backends::parse_spec(spec)?;
+        if !has_judges {
+            eprintln!("warning: --judge is ignored: no selected task has a `metric: judge` entry");
+            return Ok(judges);
+        }
+        let backend = podium_backends::open_with_cache(spec, Some(cache.clone()))?;
+        judges.chosen = Some(backend);
+        return Ok(judges);
+    }
+    for task in tasks {
+        for metric in &task.config.judges {
+            let Some(spec) = &metric.model else {
+                return Err(UserError(format!(
+                    "task `{}`: metric `{}` needs a judge model: pass --judge SPEC (e.g. --judge openai:gpt-4o-mini) or set `model:` in its metric_list entry",
+                    task.name(),
+                    metric.name
+                ))
+                .into());
+            };
+            if judges.by_spec.contains_key(spec) {
+                continue;
+            }
+            podium_backends::parse_spec(spec).with_context(|| {
+                format!(
+                    "task `{}`, metric `{}`: judge model",
+                    task.name(),
+                    metric.name
+                )
+            })?;
+            let backend = podium_backends::open_with_cache(spec, Some(cache.clone()))?;
+            judges.by_spec.insert(spec.clone(), backend);
+        }
+    }
+    Ok(judges)
+}
+
+/// One line on a judge's work: its verdicts, the unparseable ones, and its
+/// tokens and cost, apart from the candidate's.
+fn judge_line(task: &str, judge: &podium_tasks::judge::JudgeSummary) -> String {
+    let mut line = format!(
+        "{task}: judge {} ({}): {} verdicts, {} unparseable; {} input + {} output tokens",
+        judge.judge,
+        judge.metric,
+        judge.n_verdicts,
+        judge.n_unparseable,
+        judge.n_input_tokens,
+        judge.n_output_tokens
+    );
+    if judge.n_uncounted > 0 {
+        line.push_str(&format!(" ({} answers uncounted)", judge.n_uncounted));
+    }
+    if let Some(entry) = podium_models::Catalog::builtin().entry_for_spec(&judge.judge) {
+        let cost = podium_stats::request_cost_usd(
+            judge.n_input_tokens as usize,
+            judge.n_output_tokens as usize,
+            entry.price.input_per_mtok,
+            entry.price.output_per_mtok,
+        );
+        line.push_str(&format!(", ${cost:.4}"));
+    }
+    line.push_str(" (not in the model's cost)");
+    line
 }
 
 fn results_table() -> Table {

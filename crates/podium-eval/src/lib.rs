@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::json;
 
+mod judging;
+pub use judging::{Judges, run_task_hash};
+
 use podium_core::{Backend, BackendError, ChatMessage, PODIUM_VERSION, ResponseCache};
 use podium_store::{ModelRecord, RunKey, SampleRecord, SampleStatus, Store, StoreError};
 use podium_tasks::metrics::SampleValue;
@@ -42,6 +45,8 @@ pub struct EvalOptions {
     /// Docs sent to the backend at once.
     pub batch_size: usize,
     pub bootstrap_iters: usize,
+    /// The judge models of tasks with `metric: judge` entries.
+    pub judges: Judges,
 }
 
 impl Default for EvalOptions {
@@ -53,6 +58,7 @@ impl Default for EvalOptions {
             apply_chat_template: false,
             batch_size: 16,
             bootstrap_iters: podium_stats::DEFAULT_BOOTSTRAP_ITERS,
+            judges: Judges::default(),
         }
     }
 }
@@ -158,6 +164,8 @@ pub async fn evaluate(
             None
         };
         all_instances.push(task.build_instances(&build, chat)?);
+        // A judge metric without a judge fails here, before anything is stored.
+        options.judges.for_task(task)?;
     }
 
     let model_id = store.upsert_model(&ModelRecord {
@@ -224,9 +232,11 @@ async fn run_task(
 ) -> Result<TaskOutcome, EvalError> {
     let identity = backend.identity();
     let n_shots = options.num_fewshot.unwrap_or(task.config.num_fewshot);
+    let judges = options.judges.for_task(task)?;
+    let task_hash = run_task_hash(task, &judges);
     let task_id = store.upsert_task(
         task.name(),
-        &task.content_hash,
+        &task_hash,
         &serde_json::to_string(&task.config.raw).unwrap_or_default(),
     )?;
     let manifest = json!({
@@ -234,6 +244,10 @@ async fn run_task(
         "model": identity,
         "task": task.name(),
         "task_hash": task.content_hash,
+        "judges": judges.iter().map(|(metric, judge)| json!({
+            "metric": metric.name,
+            "judge": judge.identity(),
+        })).collect::<Vec<_>>(),
         "n_shots": n_shots,
         "apply_chat_template": options.apply_chat_template,
         "chat_template_hash": if options.apply_chat_template { identity.chat_template_hash.clone() } else { None },
@@ -265,6 +279,7 @@ async fn run_task(
     let mut first_error = None;
     for batch in pending.chunks(options.batch_size.max(1)) {
         let responses = call_backend(backend, batch).await?;
+        let mut scored = Vec::with_capacity(batch.len());
         for (instance, response) in batch.iter().zip(responses) {
             // A NaN or infinite log-prob is a failed request, not a score: it
             // is stored as failed, so the next run of the same task retries it.
@@ -276,9 +291,20 @@ async fn run_task(
                         .map(|()| response)
                         .map_err(|message| format!("doc {}: {message}", instance.doc_id))
                 });
-            let record = match response {
+            scored.push(match response {
                 Ok(response) => {
                     let scores = task.score(instance, &response)?;
+                    (*instance, Ok((response, scores)))
+                }
+                Err(message) => (*instance, Err(message)),
+            });
+        }
+        if !judges.is_empty() {
+            judge_scored(task, &judges, &mut scored).await?;
+        }
+        for (instance, outcome) in scored {
+            let record = match outcome {
+                Ok((response, scores)) => {
                     sample_record(instance, Some(&response), Some(&scores), None)
                 }
                 Err(message) => {
@@ -297,6 +323,7 @@ async fn run_task(
     let wanted: HashSet<u64> = instances.iter().map(|i| i.doc_id as u64).collect();
     let stored = store.samples(run_id)?;
     let mut metrics: Vec<BTreeMap<String, SampleValue>> = Vec::new();
+    let mut judgements = Vec::new();
     let mut n_stored_failed = 0;
     for sample in stored.iter().filter(|s| wanted.contains(&s.doc_id)) {
         match sample.status {
@@ -310,6 +337,7 @@ async fn run_task(
                         ),
                     })?;
                 metrics.push(scores.metrics);
+                judgements.push(scores.judgements);
             }
             SampleStatus::Failed => {
                 n_stored_failed += 1;
@@ -320,7 +348,7 @@ async fn run_task(
         }
     }
     let baseline = task.random_baseline(instances);
-    let result = results::aggregate_task(
+    let mut result = results::aggregate_task(
         task,
         &metrics,
         n_shots,
@@ -328,6 +356,7 @@ async fn run_task(
         options.bootstrap_iters,
         options.seed,
     );
+    result.judges = podium_tasks::judge::summarize(&judgements);
     if n_stored_failed == 0 && metrics.len() == instances.len() {
         store.finish_run(run_id, &serde_json::to_string(&result).unwrap_or_default())?;
     }
@@ -338,6 +367,45 @@ async fn run_task(
         n_failed: n_stored_failed.max(n_failed),
         first_error,
     })
+}
+
+type Scored<'a> = (&'a Instance, Result<(Response, SampleScores), String>);
+
+/// Grade the scored answers of a batch with the task's judges; a failed
+/// judge request turns its sample into a failed one.
+async fn judge_scored(
+    task: &Task,
+    judges: &[(&podium_tasks::judge::JudgeMetric, &dyn Backend)],
+    scored: &mut [Scored<'_>],
+) -> Result<(), EvalError> {
+    let mut items: Vec<judging::ToJudge<'_>> = scored
+        .iter_mut()
+        .filter_map(|(instance, outcome)| match outcome {
+            Ok((_, scores)) => Some(judging::ToJudge {
+                instance,
+                scores,
+                error: None,
+            }),
+            Err(_) => None,
+        })
+        .collect();
+    judging::judge_batch(task, judges, &mut items)
+        .await
+        .map_err(|source| EvalError::Backend {
+            model: String::new(),
+            task: String::new(),
+            source,
+        })?;
+    let failed: BTreeMap<usize, String> = items
+        .into_iter()
+        .filter_map(|item| item.error.map(|e| (item.instance.doc_id, e)))
+        .collect();
+    for (instance, outcome) in scored.iter_mut() {
+        if let Some(error) = failed.get(&instance.doc_id) {
+            *outcome = Err(format!("doc {}: {error}", instance.doc_id));
+        }
+    }
+    Ok(())
 }
 
 type BatchResponses = Vec<Result<Response, BackendError>>;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::TaskError;
 use crate::filters::{FilterPipeline, FilterStep};
+use crate::judge::{self, JudgeMetric, JudgeScale};
 use crate::metrics::{MetricName, MetricSpec};
 use crate::yaml::{Loc, Node, Value};
 
@@ -131,6 +132,8 @@ pub struct TaskConfig {
     pub repeats: usize,
     pub filters: Vec<FilterPipeline>,
     pub metrics: Vec<MetricSpec>,
+    /// `metric: judge` entries: scored by a judge model in the runner.
+    pub judges: Vec<JudgeMetric>,
     pub process_docs: Option<ProcessDocs>,
     pub process_results: Option<ProcessResults>,
     pub doc_subset: Option<DocSubset>,
@@ -519,6 +522,7 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
     let generation_kwargs = generation_kwargs(&fields, warnings)?;
     let filters = filter_list(&fields)?;
     let metrics = metric_list(&fields, output_type)?;
+    let judges = judge_metrics(&fields, output_type)?;
 
     fields.reject_function_tag("process_docs", PROCESS_DOCS_BUILTINS)?;
     let process_docs = fields.one_of(
@@ -590,6 +594,7 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         repeats: repeats(&fields)?,
         filters,
         metrics,
+        judges,
         process_docs,
         process_results,
         doc_subset,
@@ -968,6 +973,10 @@ fn metric_list(fields: &Fields<'_>, output_type: OutputType) -> Result<Vec<Metri
             loc: item.loc.clone(),
             message: "a `metric_list` entry needs `metric`".into(),
         })?;
+        if name == JUDGE_METRIC {
+            // Read by `judge_metrics`.
+            continue;
+        }
         let metric_loc = m.loc_of("metric");
         let metric = MetricName::parse(&name).ok_or_else(|| {
             TaskError::invalid(
@@ -1053,6 +1062,147 @@ fn metric_list(fields: &Fields<'_>, output_type: OutputType) -> Result<Vec<Metri
         });
     }
     Ok(metrics)
+}
+
+/// The metric name of a judge model's verdict.
+pub const JUDGE_METRIC: &str = "judge";
+
+/// The `metric: judge` entries of `metric_list`.
+fn judge_metrics(
+    fields: &Fields<'_>,
+    output_type: OutputType,
+) -> Result<Vec<JudgeMetric>, TaskError> {
+    let Some((_, node)) = fields.get("metric_list") else {
+        return Ok(Vec::new());
+    };
+    let Value::Seq(items) = &node.value else {
+        return Ok(Vec::new());
+    };
+    let mut judges: Vec<JudgeMetric> = Vec::new();
+    for item in items {
+        let m = Fields::new(item)?;
+        if m.string("metric")?.as_deref() != Some(JUDGE_METRIC) {
+            continue;
+        }
+        let metric_loc = m.loc_of("metric");
+        if output_type != OutputType::GenerateUntil {
+            return Err(TaskError::invalid(
+                metric_loc,
+                "metric",
+                format!(
+                    "metric `judge` grades generated answers: it needs `output_type: generate_until`, not `{}`",
+                    output_type.as_str()
+                ),
+            ));
+        }
+        for (key, loc, _) in m.entries {
+            if ![
+                "metric",
+                "name",
+                "scale",
+                "rubric",
+                "template",
+                "reference",
+                "model",
+                "max_tokens",
+                "higher_is_better",
+                "aggregation",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(TaskError::invalid(
+                    loc,
+                    key,
+                    "unsupported option for metric `judge` (its options: name, scale, rubric, template, reference, model, max_tokens)",
+                ));
+            }
+        }
+        if let Some(aggregation) = m.string("aggregation")?
+            && aggregation != "mean"
+        {
+            return Err(TaskError::invalid(
+                m.loc_of("aggregation"),
+                "aggregation",
+                "a judge's verdicts aggregate by their mean",
+            ));
+        }
+        if m.bool("higher_is_better")? == Some(false) {
+            return Err(TaskError::invalid(
+                m.loc_of("higher_is_better"),
+                "higher_is_better",
+                "a judge's verdicts are better when higher",
+            ));
+        }
+        let scale = m
+            .one_of(
+                "scale",
+                &[
+                    ("pass_fail", JudgeScale::PassFail),
+                    ("score_1_10", JudgeScale::Score10),
+                ],
+                "judge scale",
+            )?
+            .unwrap_or(JudgeScale::PassFail);
+        let name = m
+            .string("name")?
+            .unwrap_or_else(|| JUDGE_METRIC.to_string());
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(TaskError::invalid(
+                m.loc_of("name"),
+                "name",
+                "a judge metric's name is letters, digits, `_` and `-`",
+            ));
+        }
+        if judges.iter().any(|j| j.name == name) {
+            return Err(TaskError::invalid(
+                m.loc_of("name"),
+                "name",
+                format!("two judge metrics are named `{name}`: give each its own `name`"),
+            ));
+        }
+        let rubric = m
+            .string("rubric")?
+            .unwrap_or_else(|| judge::DEFAULT_RUBRIC.to_string());
+        if rubric.len() > judge::MAX_TEMPLATE_BYTES {
+            return Err(TaskError::invalid(
+                m.loc_of("rubric"),
+                "rubric",
+                format!(
+                    "the rubric is longer than {} bytes",
+                    judge::MAX_TEMPLATE_BYTES
+                ),
+            ));
+        }
+        let template = m
+            .string("template")?
+            .unwrap_or_else(|| judge::default_template(scale).to_string());
+        judge::check_template(&template)
+            .map_err(|message| TaskError::invalid(m.loc_of("template"), "template", message))?;
+        let max_tokens = m
+            .usize("max_tokens")?
+            .unwrap_or(judge::DEFAULT_JUDGE_MAX_TOKENS);
+        if max_tokens == 0 || max_tokens > 32_768 {
+            return Err(TaskError::invalid(
+                m.loc_of("max_tokens"),
+                "max_tokens",
+                "a judge's `max_tokens` is between 1 and 32768",
+            ));
+        }
+        judges.push(JudgeMetric {
+            name,
+            scale,
+            rubric,
+            template,
+            use_reference: m.bool("reference")?.unwrap_or(true),
+            model: m.string("model")?,
+            max_tokens,
+        });
+    }
+    Ok(judges)
 }
 
 const GROUP_KEYS: &[&str] = &[

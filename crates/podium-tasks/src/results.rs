@@ -132,6 +132,9 @@ pub struct TaskResult {
     pub version: Json,
     pub config: Json,
     pub content_hash: String,
+    /// The judge models' work, for tasks with judge metrics (filled by the runner).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<crate::judge::JudgeSummary>,
 }
 
 impl TaskResult {
@@ -199,6 +202,7 @@ pub fn aggregate_task(
         version: task.config.version.clone(),
         config: task.config.raw.clone(),
         content_hash: task.content_hash.clone(),
+        judges: Vec::new(),
     }
 }
 
@@ -387,6 +391,14 @@ pub fn lm_eval_json(
             )
             .collect();
         section.insert("intervals".into(), Json::Object(intervals));
+        let judges: serde_json::Map<String, Json> = tasks
+            .iter()
+            .filter(|t| !t.judges.is_empty())
+            .map(|t| (t.name.clone(), json!(t.judges)))
+            .collect();
+        if !judges.is_empty() {
+            section.insert("judges".into(), Json::Object(judges));
+        }
     }
     let mut results = serde_json::Map::new();
     let mut versions = serde_json::Map::new();

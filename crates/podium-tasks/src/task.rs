@@ -123,12 +123,15 @@ impl Response {
 }
 
 /// The scores of one doc.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SampleScores {
     /// `metric,filter` → value.
     pub metrics: BTreeMap<String, SampleValue>,
     /// `filter` → the answers after that filter (generation tasks).
     pub filtered: BTreeMap<String, Vec<String>>,
+    /// Judge metric name → what the judge model said (filled by the runner).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judgements: BTreeMap<String, crate::judge::Judgement>,
 }
 
 pub use podium_core::sha256_hex;
@@ -262,6 +265,24 @@ impl Task {
             .iter()
             .find(|(id, _)| *id == doc_id)
             .map(|(_, doc)| doc)
+    }
+
+    /// A doc's question as a judge reads it: its `doc_to_text` alone, without
+    /// the description, few-shot examples or chat template of the prompt.
+    pub fn question(&self, doc_id: usize) -> Result<String, TaskError> {
+        let doc = self.doc(doc_id).ok_or_else(|| TaskError::Task {
+            task: self.config.name.clone(),
+            message: format!("no doc {doc_id}"),
+        })?;
+        self.text(doc_id, "doc_to_text", &self.config.doc_to_text, doc)
+    }
+
+    /// The filter whose answer a judge grades: the task's first.
+    pub fn judged_filter(&self) -> &str {
+        self.config
+            .filters
+            .first()
+            .map_or("none", |f| f.name.as_str())
     }
 
     pub fn num_fewshot(&self, options: &BuildOptions) -> usize {
@@ -740,6 +761,7 @@ impl Task {
         let mut scores = SampleScores {
             metrics: BTreeMap::new(),
             filtered: BTreeMap::new(),
+            judgements: BTreeMap::new(),
         };
         match (&instance.target, response) {
             (
@@ -840,6 +862,15 @@ impl Task {
                     spec.higher_is_better,
                 ));
             }
+        }
+        // A judge grades one answer per doc: the first filter's. Its verdicts
+        // aggregate by their mean, as exact_match's do.
+        for judge in &self.config.judges {
+            keys.push((
+                format!("{},{}", judge.name, self.judged_filter()),
+                MetricName::ExactMatch,
+                true,
+            ));
         }
         keys
     }

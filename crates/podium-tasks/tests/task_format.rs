@@ -850,6 +850,7 @@ fn task_result(name: &str, n_samples: usize, metrics: Vec<MetricResult>) -> Task
         version: json!(1.0),
         config: json!({"task": name}),
         content_hash: "h".into(),
+        judges: Vec::new(),
     }
 }
 

@@ -511,7 +511,7 @@ fn choice_samples(task: &SeedTask, model: &SeedModel, rng: &mut ChaCha8Rng) -> R
                         SampleValue::Scalar(f64::from(u8::from(acc_norm))),
                     ),
                 ]),
-                filtered: BTreeMap::new(),
+                ..SampleScores::default()
             };
             SampleRecord {
                 doc_id: doc_id as u64,
@@ -588,6 +588,7 @@ fn generation_samples(
                     SampleValue::Scalar(f64::from(u8::from(correct))),
                 )]),
                 filtered: BTreeMap::from([("strict-match".to_string(), vec![filtered_answer])]),
+                ..SampleScores::default()
             };
             SampleRecord {
                 doc_id: doc_id as u64,
@@ -669,6 +670,7 @@ fn task_result(task: &SeedTask, values: &[Vec<f64>]) -> TaskResult {
         version: json!(1.0),
         config: task.config.clone(),
         content_hash: task.content_hash.clone(),
+        judges: Vec::new(),
     }
 }
 
