@@ -512,6 +512,7 @@ fn choice_samples(task: &SeedTask, model: &SeedModel, rng: &mut ChaCha8Rng) -> R
                     ),
                 ]),
                 filtered: BTreeMap::new(),
+                reasons: BTreeMap::new(),
             };
             SampleRecord {
                 doc_id: doc_id as u64,
@@ -588,6 +589,7 @@ fn generation_samples(
                     SampleValue::Scalar(f64::from(u8::from(correct))),
                 )]),
                 filtered: BTreeMap::from([("strict-match".to_string(), vec![filtered_answer])]),
+                reasons: BTreeMap::new(),
             };
             SampleRecord {
                 doc_id: doc_id as u64,
@@ -605,7 +607,10 @@ fn generation_samples(
                             seed: RUN_SEED,
                         }],
                     },
-                    "target": Target::Texts { golds: vec![answer] },
+                    "target": Target::Texts {
+                        golds: vec![answer],
+                        fields: BTreeMap::new(),
+                    },
                 })
                 .to_string(),
                 responses_json: serde_json::to_string(&response).unwrap_or_else(|_| "null".into()),
