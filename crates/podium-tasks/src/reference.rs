@@ -445,7 +445,13 @@ fn match_statistics<K: std::hash::Hash + Eq>(
     reference: &HashMap<K, u64>,
     out: &mut Vec<f64>,
 ) {
-    let n_hyp: u64 = hypothesis.values().sum();
+    // sacrebleu counts no hypothesis n-grams of an order the reference has none of (a
+    // reference shorter than n characters or words), so they lower no corpus precision.
+    let n_hyp: u64 = if reference.is_empty() {
+        0
+    } else {
+        hypothesis.values().sum()
+    };
     let n_ref: u64 = reference.values().sum();
     let n_match: u64 = hypothesis
         .iter()
