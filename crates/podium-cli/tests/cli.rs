@@ -814,3 +814,115 @@ fn quiet_prints_only_results_and_errors() {
     assert_eq!(failed.code, 2);
     assert!(failed.stderr.starts_with("error: "), "{}", failed.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// Rule and reference metrics (issue 14)
+// ---------------------------------------------------------------------------
+
+/// A generation task scored by several rule metrics and two reference metrics, run end to
+/// end with the mock backend: result keys (one per entry, `name:` when a metric repeats),
+/// values that do not depend on the mock's text, reasons stored with each sample, BLEU's
+/// bootstrap stderr, and the same numbers again when the run resumes from the store.
+#[test]
+fn rule_and_reference_metrics_score_a_generation_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks");
+    std::fs::create_dir(&tasks).unwrap();
+    let data: String = (0..6)
+        .map(|i| format!("{{\"question\": \"Ticket {i}?\", \"answer\": \"refund number {i}\"}}\n"))
+        .collect();
+    std::fs::write(tasks.join("data.jsonl"), data).unwrap();
+    std::fs::write(
+        tasks.join("support.yaml"),
+        "task: support\n\
+         dataset_path: json\n\
+         dataset_kwargs:\n  data_files:\n    test: data.jsonl\n\
+         test_split: test\n\
+         output_type: generate_until\n\
+         doc_to_text: \"{{question}}\"\n\
+         doc_to_target: answer\n\
+         generation_kwargs:\n  max_gen_toks: 16\n\
+         metric_list:\n\
+         \x20 - metric: regex\n    name: always\n    pattern: '(?s).*'\n\
+         \x20 - metric: regex\n    name: never\n    pattern: '(?s).*'\n    negate: true\n\
+         \x20 - metric: length\n    max: 100000\n\
+         \x20 - metric: json_valid\n\
+         \x20 - metric: rules\n    name: mix\n    rules:\n      - {metric: regex, pattern: '(?s).*', weight: 3}\n      - {metric: length, max: 0, negate: false, min: 0, weight: 1, regexes_to_ignore: ['(?s).+']}\n      - {metric: contains, value: 'never-in-any-answer-%%', weight: 1}\n\
+         \x20 - metric: bleu\n\
+         \x20 - metric: rougeL\n",
+    )
+    .unwrap();
+    let db = dir.path().join("podium.db");
+    let out_dir = dir.path().join("out");
+    let eval = |out: &Path| {
+        run_command(
+            podium()
+                .args(["eval", "-m", "mock:a", "-t", "support", "--tasks-dir"])
+                .arg(&tasks)
+                .arg("--db")
+                .arg(&db)
+                .arg("--output")
+                .arg(out),
+        )
+    };
+    let first = eval(&out_dir);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let results: Json =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    let task = &results["results"]["support"];
+    assert_eq!(task["always,none"], 1.0, "{task}");
+    assert_eq!(task["never,none"], 0.0);
+    assert_eq!(task["length,none"], 1.0);
+    // 3 · 1 + 1 · 1 (every answer is empty once `.+` is ignored) + 1 · 0, of 5.
+    let mix = task["mix,none"].as_f64().unwrap();
+    assert!((mix - 0.8).abs() < 1e-12, "{mix}");
+    for key in [
+        "json_valid,none",
+        "bleu,none",
+        "bleu_stderr,none",
+        "rougeL,none",
+    ] {
+        assert!(
+            task[key].is_number(),
+            "results.support[{key}] = {}",
+            task[key]
+        );
+    }
+    let intervals = &results["podium"]["intervals"]["support"];
+    assert_eq!(intervals["always,none"]["method"], "wilson");
+    assert!(intervals["bleu,none"]["ci95"].is_array(), "{intervals}");
+
+    let samples = std::fs::read_to_string(out_dir.join("samples_support.jsonl")).unwrap();
+    let lines: Vec<Json> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for line in &lines {
+        let scores = &line["metrics"];
+        let reason = scores["reasons"]["always,none"].as_str().unwrap();
+        assert!(reason.starts_with("pass: `(?s).*` matches"), "{reason}");
+        let reason = scores["reasons"]["never,none"].as_str().unwrap();
+        assert!(reason.starts_with("fail: negated, "), "{reason}");
+        assert!(scores["reasons"]["json_valid,none"].is_string(), "{scores}");
+        // BLEU stores its sufficient statistics; ROUGE has no reason.
+        assert_eq!(
+            scores["metrics"]["bleu,none"]["stats"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
+        assert!(scores["reasons"].get("rougeL,none").is_none());
+    }
+
+    // Again: every sample comes from the store, and the numbers are the same.
+    let again_dir = dir.path().join("again");
+    let second = eval(&again_dir);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let again: Json =
+        serde_json::from_str(&std::fs::read_to_string(again_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(again["results"], results["results"]);
+}

@@ -145,7 +145,7 @@ pub(crate) async fn judge_batch(
                 .cloned()
                 .unwrap_or_default();
             let reference = match &item.instance.target {
-                Target::Texts { golds } => golds.first().map(String::as_str),
+                Target::Texts { golds, .. } => golds.first().map(String::as_str),
                 _ => None,
             };
             let prompt = metric.render(&question, &answer, reference);
@@ -196,10 +196,17 @@ pub(crate) async fn judge_batch(
                 Ok(result) => {
                     let output = judge::bounded_output(&result.text).to_string();
                     let verdict = metric.parse(&output);
-                    if let Ok(value) = verdict {
-                        item.scores
-                            .metrics
-                            .insert(key.clone(), SampleValue::Scalar(value));
+                    match verdict {
+                        Ok(value) => item.scores.insert_with_reason(
+                            key.clone(),
+                            SampleValue::Scalar(value),
+                            verdict_reason(metric, value),
+                        ),
+                        Err(why) => {
+                            item.scores
+                                .reasons
+                                .insert(key.clone(), format!("no value: {why}"));
+                        }
                     }
                     item.scores.judgements.insert(
                         metric.name.clone(),
@@ -218,6 +225,17 @@ pub(crate) async fn judge_batch(
         }
     }
     Ok(())
+}
+
+/// The reason stored beside a verdict's value.
+fn verdict_reason(metric: &JudgeMetric, value: f64) -> String {
+    match metric.scale {
+        judge::JudgeScale::PassFail if value >= 1.0 => {
+            "pass: the judge's verdict is [[PASS]]".into()
+        }
+        judge::JudgeScale::PassFail => "fail: the judge's verdict is [[FAIL]]".into(),
+        judge::JudgeScale::Score10 => format!("the judge's rating is [[{value}]]"),
+    }
 }
 
 /// `text` as the judge's user turn: through its chat template when it has

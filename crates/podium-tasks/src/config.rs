@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::TaskError;
 use crate::filters::{FilterPipeline, FilterStep};
 use crate::judge::{self, JudgeMetric, JudgeScale};
-use crate::metrics::{MetricName, MetricSpec};
+use crate::metrics::{MetricFamily, MetricName, MetricSpec, TextNormalization};
 use crate::yaml::{Loc, Node, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,13 +248,13 @@ pub fn is_group(node: &Node) -> bool {
 }
 
 /// Typed access to one mapping, recording which keys were read.
-struct Fields<'a> {
-    entries: &'a [(String, Loc, Node)],
-    map_loc: &'a Loc,
+pub(crate) struct Fields<'a> {
+    pub(crate) entries: &'a [(String, Loc, Node)],
+    pub(crate) map_loc: &'a Loc,
 }
 
 impl<'a> Fields<'a> {
-    fn new(node: &'a Node) -> Result<Fields<'a>, TaskError> {
+    pub(crate) fn new(node: &'a Node) -> Result<Fields<'a>, TaskError> {
         match &node.value {
             Value::Map(entries) => Ok(Fields {
                 entries,
@@ -269,13 +269,13 @@ impl<'a> Fields<'a> {
 
     /// Where `key`'s value is, for an error about it (the mapping itself when
     /// the key is absent).
-    fn loc_of(&self, key: &str) -> &'a Loc {
+    pub(crate) fn loc_of(&self, key: &str) -> &'a Loc {
         self.get(key).map_or(self.map_loc, |(loc, _)| loc)
     }
 
     /// A string `key` that must name one of `choices` (a built-in, an output
     /// type): its value, `None` when absent, or an error at the key listing them.
-    fn one_of<T: Copy>(
+    pub(crate) fn one_of<T: Copy>(
         &self,
         key: &str,
         choices: &[(&str, T)],
@@ -301,7 +301,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn get(&self, key: &str) -> Option<(&'a Loc, &'a Node)> {
+    pub(crate) fn get(&self, key: &str) -> Option<(&'a Loc, &'a Node)> {
         self.entries
             .iter()
             .find(|(k, _, _)| k == key)
@@ -309,7 +309,11 @@ impl<'a> Fields<'a> {
             .filter(|(_, node)| node.value != Value::Null)
     }
 
-    fn reject_function_tag(&self, key: &str, builtins: &[&str]) -> Result<(), TaskError> {
+    pub(crate) fn reject_function_tag(
+        &self,
+        key: &str,
+        builtins: &[&str],
+    ) -> Result<(), TaskError> {
         if let Some((loc, node)) = self.get(key)
             && node.tag.as_deref() == Some("function")
         {
@@ -333,7 +337,7 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 
-    fn string(&self, key: &str) -> Result<Option<String>, TaskError> {
+    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, TaskError> {
         self.reject_function_tag(key, &[])?;
         match self.get(key) {
             None => Ok(None),
@@ -347,7 +351,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn usize(&self, key: &str) -> Result<Option<usize>, TaskError> {
+    pub(crate) fn usize(&self, key: &str) -> Result<Option<usize>, TaskError> {
         match self.get(key) {
             None => Ok(None),
             Some((_, node)) => match node.value {
@@ -357,7 +361,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn float(&self, key: &str) -> Result<Option<f64>, TaskError> {
+    pub(crate) fn float(&self, key: &str) -> Result<Option<f64>, TaskError> {
         match self.get(key) {
             None => Ok(None),
             Some((_, node)) => match node.value {
@@ -368,7 +372,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn bool(&self, key: &str) -> Result<Option<bool>, TaskError> {
+    pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, TaskError> {
         match self.get(key) {
             None => Ok(None),
             Some((_, node)) => match node.value {
@@ -379,7 +383,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string or a list of strings.
-    fn string_list(&self, key: &str) -> Result<Option<Vec<String>>, TaskError> {
+    pub(crate) fn string_list(&self, key: &str) -> Result<Option<Vec<String>>, TaskError> {
         match self.get(key) {
             None => Ok(None),
             Some((_, node)) => match &node.value {
@@ -402,7 +406,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn field_spec(&self, key: &str) -> Result<Option<FieldSpec>, TaskError> {
+    pub(crate) fn field_spec(&self, key: &str) -> Result<Option<FieldSpec>, TaskError> {
         self.reject_function_tag(key, &[])?;
         match self.get(key) {
             None => Ok(None),
@@ -418,7 +422,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn wrong_type(&self, key: &str, expected: &'static str, node: &Node) -> TaskError {
+    pub(crate) fn wrong_type(&self, key: &str, expected: &'static str, node: &Node) -> TaskError {
         let loc = self
             .get(key)
             .map(|(loc, _)| loc.clone())
@@ -432,7 +436,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Warn about every key outside `known`.
-    fn warn_unknown(&self, known: &[&str], context: &str, warnings: &mut Vec<String>) {
+    pub(crate) fn warn_unknown(&self, known: &[&str], context: &str, warnings: &mut Vec<String>) {
         for (key, loc, _) in self.entries {
             if !known.contains(&key.as_str()) && !KNOWN_IGNORED_KEYS.contains(&key.as_str()) {
                 warnings.push(format!("{loc}: unknown key `{key}`{context} (ignored)"));
@@ -965,7 +969,9 @@ fn metric_list(fields: &Fields<'_>, output_type: OutputType) -> Result<Vec<Metri
             found: node.type_name(),
         });
     };
-    let mut metrics = Vec::new();
+    let mut metrics: Vec<MetricSpec> = Vec::new();
+    // Result key → the line of the entry that uses it.
+    let mut keys: BTreeMap<String, usize> = BTreeMap::new();
     for item in items {
         let m = Fields::new(item)?;
         m.reject_function_tag("metric", &[])?;
@@ -1002,66 +1008,127 @@ fn metric_list(fields: &Fields<'_>, output_type: OutputType) -> Result<Vec<Metri
                 ),
             ));
         }
-        let regexes_to_ignore = m
-            .string_list("regexes_to_ignore")?
-            .unwrap_or_default()
-            .iter()
-            .map(|pattern| {
-                crate::filters::compile_python_regex(pattern).map_err(|err| {
-                    TaskError::invalid(
-                        m.get("regexes_to_ignore")
-                            .map(|(l, _)| l)
-                            .unwrap_or(metric_loc),
-                        "regexes_to_ignore",
-                        err,
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(aggregation) = m.string("aggregation")?
-            && !["mean", "perplexity", "weighted_perplexity", "bits_per_byte"]
-                .contains(&aggregation.as_str())
-        {
-            let loc = m.loc_of("aggregation");
+        let mut spec = match metric.family() {
+            MetricFamily::Builtin => builtin_metric(&m, metric, metric_loc)?,
+            MetricFamily::Rule => MetricSpec {
+                rule: Some(crate::rules::parse_rule(&m, metric, metric_loc, false)?),
+                ..MetricSpec::plain(metric)
+            },
+            MetricFamily::Reference => MetricSpec {
+                reference: Some(crate::reference::parse_reference(&m, metric)?),
+                ..MetricSpec::plain(metric)
+            },
+        };
+        if let Some(key) = m.string("name")? {
+            check_metric_key_name(&key, m.loc_of("name"))?;
+            spec.key = key;
+        }
+        if let Some(line) = keys.get(&spec.key) {
             return Err(TaskError::invalid(
-                loc,
-                "aggregation",
+                metric_loc,
+                "metric",
                 format!(
-                    "unsupported aggregation `{aggregation}`: Podium uses each metric's standard aggregation (mean for acc and exact_match)"
+                    "the result key `{}` is already used by the entry at line {line}; give one of them a different `name:`",
+                    spec.key
                 ),
             ));
         }
-        for (key, loc, _) in m.entries {
-            if ![
-                "metric",
-                "aggregation",
-                "higher_is_better",
-                "ignore_case",
-                "ignore_punctuation",
-                "ignore_numbers",
-                "regexes_to_ignore",
-            ]
-            .contains(&key.as_str())
-            {
-                return Err(TaskError::invalid(
-                    loc,
-                    key,
-                    format!("unsupported option for metric `{name}`"),
-                ));
-            }
+        keys.insert(spec.key.clone(), metric_loc.line);
+        metrics.push(spec);
+    }
+    Ok(metrics)
+}
+
+/// A `name:` for a metric entry's result keys: letters, digits, `_`, `-` and `.`, not
+/// ending in `_stderr` (lm-evaluation-harness's stderr keys are `NAME_stderr,filter`).
+fn check_metric_key_name(name: &str, loc: &Loc) -> Result<(), TaskError> {
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.ends_with("_stderr");
+    if valid {
+        Ok(())
+    } else {
+        Err(TaskError::invalid(
+            loc,
+            "name",
+            format!(
+                "`{name}` cannot name a result key: use 1 to 100 letters, digits, `_`, `-` or `.`, not ending in `_stderr`"
+            ),
+        ))
+    }
+}
+
+/// An entry of one of lm-evaluation-harness's own metrics.
+fn builtin_metric(
+    m: &Fields<'_>,
+    metric: MetricName,
+    metric_loc: &Loc,
+) -> Result<MetricSpec, TaskError> {
+    let name = metric.as_str();
+    let regexes_to_ignore = m
+        .string_list("regexes_to_ignore")?
+        .unwrap_or_default()
+        .iter()
+        .map(|pattern| {
+            crate::filters::compile_python_regex(pattern).map_err(|err| {
+                TaskError::invalid(
+                    m.get("regexes_to_ignore")
+                        .map(|(l, _)| l)
+                        .unwrap_or(metric_loc),
+                    "regexes_to_ignore",
+                    err,
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(aggregation) = m.string("aggregation")?
+        && !["mean", "perplexity", "weighted_perplexity", "bits_per_byte"]
+            .contains(&aggregation.as_str())
+    {
+        let loc = m.loc_of("aggregation");
+        return Err(TaskError::invalid(
+            loc,
+            "aggregation",
+            format!(
+                "unsupported aggregation `{aggregation}`: Podium uses each metric's standard aggregation (mean for acc and exact_match)"
+            ),
+        ));
+    }
+    for (key, loc, _) in m.entries {
+        if ![
+            "metric",
+            "name",
+            "aggregation",
+            "higher_is_better",
+            "ignore_case",
+            "ignore_punctuation",
+            "ignore_numbers",
+            "regexes_to_ignore",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(TaskError::invalid(
+                loc,
+                key,
+                format!("unsupported option for metric `{name}`"),
+            ));
         }
-        metrics.push(MetricSpec {
-            name: metric,
-            higher_is_better: m
-                .bool("higher_is_better")?
-                .unwrap_or(metric.higher_is_better()),
+    }
+    Ok(MetricSpec {
+        higher_is_better: m
+            .bool("higher_is_better")?
+            .unwrap_or(metric.higher_is_better()),
+        normalization: TextNormalization {
             ignore_case: m.bool("ignore_case")?.unwrap_or(false),
             ignore_punctuation: m.bool("ignore_punctuation")?.unwrap_or(false),
             ignore_numbers: m.bool("ignore_numbers")?.unwrap_or(false),
             regexes_to_ignore,
-        });
-    }
-    Ok(metrics)
+        },
+        ..MetricSpec::plain(metric)
+    })
 }
 
 /// The metric name of a judge model's verdict.

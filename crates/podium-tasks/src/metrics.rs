@@ -19,10 +19,43 @@ pub enum MetricName {
     WordPerplexity,
     BytePerplexity,
     BitsPerByte,
+    // Rule metrics (`rules.rs`): a 0/1 pass value per sample, with a reason.
+    Contains,
+    ContainsAny,
+    ContainsAll,
+    Regex,
+    StartsWith,
+    JsonValid,
+    JsonSchema,
+    Numeric,
+    Similarity,
+    Length,
+    /// Several rules in one score: their weighted mean, or all / any of them.
+    Rules,
+    // Reference metrics (`reference.rs`): sacrebleu's and rouge-score's definitions.
+    Bleu,
+    Chrf,
+    Rouge1,
+    Rouge2,
+    RougeL,
+}
+
+/// Where a metric's per-sample value is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricFamily {
+    /// lm-evaluation-harness's own metrics, computed in `task.rs`.
+    Builtin,
+    /// A rule over the answer (`rules.rs`), with a reason per sample.
+    Rule,
+    /// A comparison with the reference texts (`reference.rs`).
+    Reference,
+    // A metric whose value needs a backend call (a judge model) would be a family of its
+    // own: `Task::score` leaves it out, and the runner adds its values to the sample's
+    // `SampleScores` (`insert_with_reason`) before storing it.
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 9] = [
+    pub const ALL: [MetricName; 25] = [
         MetricName::Acc,
         MetricName::AccNorm,
         MetricName::AccBytes,
@@ -32,6 +65,22 @@ impl MetricName {
         MetricName::WordPerplexity,
         MetricName::BytePerplexity,
         MetricName::BitsPerByte,
+        MetricName::Contains,
+        MetricName::ContainsAny,
+        MetricName::ContainsAll,
+        MetricName::Regex,
+        MetricName::StartsWith,
+        MetricName::JsonValid,
+        MetricName::JsonSchema,
+        MetricName::Numeric,
+        MetricName::Similarity,
+        MetricName::Length,
+        MetricName::Rules,
+        MetricName::Bleu,
+        MetricName::Chrf,
+        MetricName::Rouge1,
+        MetricName::Rouge2,
+        MetricName::RougeL,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +94,44 @@ impl MetricName {
             MetricName::WordPerplexity => "word_perplexity",
             MetricName::BytePerplexity => "byte_perplexity",
             MetricName::BitsPerByte => "bits_per_byte",
+            MetricName::Contains => "contains",
+            MetricName::ContainsAny => "contains_any",
+            MetricName::ContainsAll => "contains_all",
+            MetricName::Regex => "regex",
+            MetricName::StartsWith => "starts_with",
+            MetricName::JsonValid => "json_valid",
+            MetricName::JsonSchema => "json_schema",
+            MetricName::Numeric => "numeric",
+            MetricName::Similarity => "similarity",
+            MetricName::Length => "length",
+            MetricName::Rules => "rules",
+            MetricName::Bleu => "bleu",
+            MetricName::Chrf => "chrf",
+            MetricName::Rouge1 => "rouge1",
+            MetricName::Rouge2 => "rouge2",
+            MetricName::RougeL => "rougeL",
+        }
+    }
+
+    pub fn family(self) -> MetricFamily {
+        match self {
+            MetricName::Contains
+            | MetricName::ContainsAny
+            | MetricName::ContainsAll
+            | MetricName::Regex
+            | MetricName::StartsWith
+            | MetricName::JsonValid
+            | MetricName::JsonSchema
+            | MetricName::Numeric
+            | MetricName::Similarity
+            | MetricName::Length
+            | MetricName::Rules => MetricFamily::Rule,
+            MetricName::Bleu
+            | MetricName::Chrf
+            | MetricName::Rouge1
+            | MetricName::Rouge2
+            | MetricName::RougeL => MetricFamily::Reference,
+            _ => MetricFamily::Builtin,
         }
     }
 
@@ -73,10 +160,13 @@ impl MetricName {
                 output_type == OutputType::MultipleChoice
             }
             MetricName::ExactMatch => output_type == OutputType::GenerateUntil,
+            // Rule and reference metrics score generated text.
+            _ if self.family() != MetricFamily::Builtin => output_type == OutputType::GenerateUntil,
             MetricName::Perplexity => output_type == OutputType::Loglikelihood,
             MetricName::WordPerplexity | MetricName::BytePerplexity | MetricName::BitsPerByte => {
                 output_type == OutputType::LoglikelihoodRolling
             }
+            _ => false,
         }
     }
 
@@ -87,6 +177,8 @@ impl MetricName {
                 Aggregation::WeightedPerplexity
             }
             MetricName::BitsPerByte => Aggregation::BitsPerByte,
+            MetricName::Bleu => Aggregation::CorpusBleu,
+            MetricName::Chrf => Aggregation::CorpusChrf,
             _ => Aggregation::Mean,
         }
     }
@@ -101,44 +193,99 @@ pub enum Aggregation {
     WeightedPerplexity,
     /// −Σll / Σbytes / ln 2 over (ll, bytes) pairs.
     BitsPerByte,
+    /// sacrebleu's `corpus_bleu` from the summed per-sample statistics.
+    CorpusBleu,
+    /// sacrebleu's `corpus_chrf` from the summed per-sample statistics.
+    CorpusChrf,
 }
 
 #[derive(Debug, Clone)]
 pub struct MetricSpec {
     pub name: MetricName,
+    /// The metric part of the result keys (`KEY,filter`): the entry's `name:`, else the
+    /// metric's name. Two entries of one task never share a key.
+    pub key: String,
     pub higher_is_better: bool,
-    pub ignore_case: bool,
-    pub ignore_punctuation: bool,
-    pub ignore_numbers: bool,
-    pub regexes_to_ignore: Vec<Regex>,
+    pub normalization: TextNormalization,
+    /// A rule metric's rule (`rules.rs`).
+    pub rule: Option<crate::rules::RuleSpec>,
+    /// A reference metric's options (`reference.rs`).
+    pub reference: Option<crate::reference::ReferenceSpec>,
 }
 
 impl MetricSpec {
     pub fn plain(name: MetricName) -> MetricSpec {
         MetricSpec {
             name,
+            key: name.as_str().to_string(),
             higher_is_better: name.higher_is_better(),
-            ignore_case: false,
-            ignore_punctuation: false,
-            ignore_numbers: false,
-            regexes_to_ignore: Vec::new(),
+            normalization: TextNormalization::default(),
+            rule: None,
+            reference: None,
         }
+    }
+
+    /// The doc fields the metric reads its per-row arguments from (`field:`).
+    pub fn row_fields(&self) -> Vec<&str> {
+        self.rule
+            .as_ref()
+            .map(|r| r.row_fields())
+            .unwrap_or_default()
     }
 }
 
-/// One sample's value of one metric: a number, or (value, weight) for the
-/// corpus-level perplexities.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// exact_match's options to normalize texts before comparing them
+/// (`ignore_case`, `ignore_punctuation`, `ignore_numbers`, `regexes_to_ignore`), shared
+/// by the rule metrics that compare texts.
+#[derive(Debug, Clone, Default)]
+pub struct TextNormalization {
+    pub ignore_case: bool,
+    pub ignore_punctuation: bool,
+    pub ignore_numbers: bool,
+    pub regexes_to_ignore: Vec<Regex>,
+}
+
+impl TextNormalization {
+    /// Hugging Face `evaluate`'s order: the regexes, then case, punctuation, digits.
+    pub fn apply(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for regex in &self.regexes_to_ignore {
+            text = regex.replace_all(&text, "").into_owned();
+        }
+        if self.ignore_case {
+            text = text.to_lowercase();
+        }
+        if self.ignore_punctuation {
+            text.retain(|c| !PUNCTUATION.contains(c));
+        }
+        if self.ignore_numbers {
+            text.retain(|c| !c.is_ascii_digit());
+        }
+        text
+    }
+}
+
+/// One sample's value of one metric: a number, (value, weight) for the corpus-level
+/// perplexities, or a per-sample score with the sufficient statistics of a corpus-level
+/// metric (BLEU, chrF), from which the corpus score is aggregated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SampleValue {
     Scalar(f64),
     Weighted(f64, f64),
+    /// Serialized as `{"value": …, "stats": [...]}`, which neither older form can be.
+    Stats {
+        /// The sentence-level score (shown per sample; not what is aggregated).
+        value: f64,
+        stats: Vec<f64>,
+    },
 }
 
 impl SampleValue {
-    pub fn scalar(self) -> f64 {
-        match self {
+    pub fn scalar(&self) -> f64 {
+        match *self {
             SampleValue::Scalar(x) | SampleValue::Weighted(x, _) => x,
+            SampleValue::Stats { value, .. } => value,
         }
     }
 }
@@ -204,22 +351,7 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 /// The `exact_match` of Hugging Face `evaluate`, as lm-evaluation-harness calls it.
 pub fn exact_match(spec: &MetricSpec, prediction: &str, reference: &str) -> f64 {
-    let normalize = |text: &str| {
-        let mut text = text.to_string();
-        for regex in &spec.regexes_to_ignore {
-            text = regex.replace_all(&text, "").into_owned();
-        }
-        if spec.ignore_case {
-            text = text.to_lowercase();
-        }
-        if spec.ignore_punctuation {
-            text.retain(|c| !PUNCTUATION.contains(c));
-        }
-        if spec.ignore_numbers {
-            text.retain(|c| !c.is_ascii_digit());
-        }
-        text
-    };
+    let normalize = |text: &str| spec.normalization.apply(text);
     if normalize(prediction) == normalize(reference) {
         1.0
     } else {
@@ -253,6 +385,10 @@ pub struct AggregateValue {
     pub value: f64,
     pub stderr: Option<f64>,
     pub n: usize,
+    /// The 95% percentile bootstrap interval, for the corpus-level scores (BLEU, chrF);
+    /// `None` for the others, whose interval `results` forms.
+    #[serde(default)]
+    pub interval: Option<(f64, f64)>,
 }
 
 pub fn aggregate(
@@ -270,14 +406,22 @@ pub fn aggregate(
                     loglikelihood: ll,
                     weight: w,
                 },
-                SampleValue::Scalar(ll) => podium_stats::WeightedLogLikelihood {
-                    loglikelihood: ll,
-                    weight: 1.0,
-                },
+                SampleValue::Scalar(ll) | SampleValue::Stats { value: ll, .. } => {
+                    podium_stats::WeightedLogLikelihood {
+                        loglikelihood: ll,
+                        weight: 1.0,
+                    }
+                }
             })
             .collect()
     };
     let scalars = || -> Vec<f64> { values.iter().map(|v| v.scalar()).collect() };
+    if matches!(
+        aggregation,
+        Aggregation::CorpusBleu | Aggregation::CorpusChrf
+    ) {
+        return crate::reference::aggregate_corpus(aggregation, values, bootstrap_iters, seed);
+    }
     // With no samples (or one, for spreads) the statistics are undefined: NaN
     // value and no stderr, which the board shows as "—".
     let (value, stderr) = match aggregation {
@@ -309,11 +453,13 @@ pub fn aggregate(
                 podium_stats::bits_per_byte_stderr(&items, bootstrap_iters, seed).ok(),
             )
         }
+        Aggregation::CorpusBleu | Aggregation::CorpusChrf => (None, None),
     };
     AggregateValue {
         value: value.unwrap_or(f64::NAN),
         stderr: stderr.filter(|se| se.is_finite()),
         n,
+        interval: None,
     }
 }
 
@@ -387,20 +533,20 @@ mod tests {
     fn exact_match_options() {
         let mut spec = MetricSpec::plain(MetricName::ExactMatch);
         assert_eq!(exact_match(&spec, "Paris", "paris"), 0.0);
-        spec.ignore_case = true;
+        spec.normalization.ignore_case = true;
         assert_eq!(exact_match(&spec, "Paris", "paris"), 1.0);
-        spec.ignore_punctuation = true;
+        spec.normalization.ignore_punctuation = true;
         assert_eq!(exact_match(&spec, "Paris!", "paris"), 1.0);
         // gsm8k's regexes_to_ignore: commas, dollars, the "#### " prefix and a final period.
         let mut gsm = MetricSpec::plain(MetricName::ExactMatch);
-        gsm.regexes_to_ignore = [",", r"\$", "(?s).*#### ", r"\.$"]
+        gsm.normalization.regexes_to_ignore = [",", r"\$", "(?s).*#### ", r"\.$"]
             .iter()
             .map(|p| Regex::new(p).unwrap())
             .collect();
         assert_eq!(exact_match(&gsm, "$1,000.", "Work...\n#### 1000"), 1.0);
         assert_eq!(exact_match(&gsm, "1001", "#### 1000"), 0.0);
         let mut numbers = MetricSpec::plain(MetricName::ExactMatch);
-        numbers.ignore_numbers = true;
+        numbers.normalization.ignore_numbers = true;
         assert_eq!(exact_match(&numbers, "a1b", "ab2"), 1.0);
     }
 

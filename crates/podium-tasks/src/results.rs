@@ -168,7 +168,7 @@ pub fn aggregate_task(
         .map(|(key, name, higher_is_better)| {
             let values: Vec<SampleValue> = samples
                 .iter()
-                .filter_map(|s| s.get(&key).copied())
+                .filter_map(|s| s.get(&key).cloned())
                 .collect();
             let aggregation = name.aggregation();
             let aggregated = metrics::aggregate(aggregation, &values, bootstrap_iters, seed);
@@ -176,6 +176,14 @@ pub fn aggregate_task(
                 metrics::Aggregation::Mean => {
                     let scalars: Vec<f64> = values.iter().map(|v| v.scalar()).collect();
                     interval_of_mean(&scalars, aggregated.value, aggregated.stderr)
+                }
+                // Corpus scores (BLEU, chrF, 0–100): the bootstrap's percentile interval.
+                metrics::Aggregation::CorpusBleu | metrics::Aggregation::CorpusChrf => {
+                    MeanInterval {
+                        interval: aggregated.interval,
+                        unit_range: false,
+                        proportion: false,
+                    }
                 }
                 _ => MeanInterval::default(),
             };

@@ -19,6 +19,8 @@ use crate::config::{FieldSpec, OutputType, ProcessDocs, ProcessResults, Sampler,
 use crate::dataset::{self, Doc};
 use crate::error::TaskError;
 use crate::metrics::{self, MetricName, SampleValue};
+use crate::reference;
+use crate::rules::RowArgs;
 use crate::template::Templates;
 
 pub struct Task {
@@ -72,6 +74,10 @@ pub enum Target {
     },
     Texts {
         golds: Vec<String>,
+        /// The doc fields rule metrics read their arguments from (`field:`), so a
+        /// stored sample shows what it was scored against.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        fields: BTreeMap<String, Json>,
     },
     Continuation,
     Rolling {
@@ -132,6 +138,19 @@ pub struct SampleScores {
     /// Judge metric name → what the judge model said (filled by the runner).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub judgements: BTreeMap<String, crate::judge::Judgement>,
+    /// `metric,filter` → why the sample got its value (rule metrics: `pass: …` or
+    /// `fail: …`). Absent from samples stored before Podium kept reasons.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reasons: BTreeMap<String, String>,
+}
+
+impl SampleScores {
+    /// Records one metric's value with the reason for it. Metrics computed outside this
+    /// crate (a judge model's verdict) are added this way by the runner.
+    pub fn insert_with_reason(&mut self, key: String, value: SampleValue, reason: String) {
+        self.reasons.insert(key.clone(), reason);
+        self.metrics.insert(key, value);
+    }
 }
 
 pub use podium_core::sha256_hex;
@@ -698,10 +717,11 @@ impl Task {
                         (other, _) => other.to_string(),
                     }
                 };
-                let golds = match &target {
+                let golds: Vec<String> = match &target {
                     Json::Array(items) => items.iter().map(as_text).collect(),
                     other => vec![as_text(other)],
                 };
+                let fields = self.rule_fields(doc_id, doc, &golds)?;
                 let kwargs = &config.generation_kwargs;
                 let until = kwargs.until.clone().unwrap_or_else(|| {
                     if config.fewshot_delimiter.is_empty() {
@@ -727,7 +747,7 @@ impl Task {
                     .collect();
                 (
                     InstanceRequest::Generate { requests },
-                    Target::Texts { golds },
+                    Target::Texts { golds, fields },
                 )
             }
         };
@@ -739,6 +759,38 @@ impl Task {
             request,
             target,
         })
+    }
+
+    /// The doc fields the task's rule metrics read (`field:`), after checking every rule's
+    /// arguments for this doc, so a bad row fails the run before anything is sent.
+    fn rule_fields(
+        &self,
+        doc_id: usize,
+        doc: &Doc,
+        golds: &[String],
+    ) -> Result<BTreeMap<String, Json>, TaskError> {
+        let fields: BTreeMap<String, Json> = self
+            .config
+            .metrics
+            .iter()
+            .flat_map(|spec| spec.row_fields())
+            .filter_map(|name| Some((name.to_string(), doc.get(name)?.clone())))
+            .collect();
+        let row = RowArgs {
+            golds,
+            fields: &fields,
+        };
+        for spec in &self.config.metrics {
+            if let Some(rule) = &spec.rule {
+                rule.check_row(row).map_err(|message| TaskError::Template {
+                    task: self.config.name.clone(),
+                    doc_id,
+                    field: format!("metric_list: {}", spec.key),
+                    message,
+                })?;
+            }
+        }
+        Ok(fields)
     }
 
     /// Score one doc's responses with every metric and filter of the task.
@@ -758,11 +810,7 @@ impl Task {
             task: self.config.name.clone(),
             message: format!("doc {}: {message}", instance.doc_id),
         })?;
-        let mut scores = SampleScores {
-            metrics: BTreeMap::new(),
-            filtered: BTreeMap::new(),
-            judgements: BTreeMap::new(),
-        };
+        let mut scores = SampleScores::default();
         match (&instance.target, response) {
             (
                 Target::Choices {
@@ -784,10 +832,9 @@ impl Task {
                 }
                 for spec in &self.config.metrics {
                     let value = metrics::multiple_choice_value(spec.name, results, choices, golds);
-                    scores.metrics.insert(
-                        format!("{},none", spec.name.as_str()),
-                        SampleValue::Scalar(value),
-                    );
+                    scores
+                        .metrics
+                        .insert(format!("{},none", spec.key), SampleValue::Scalar(value));
                 }
             }
             (Target::Continuation, Response::Loglikelihood { results }) => {
@@ -797,10 +844,9 @@ impl Task {
                         MetricName::Perplexity => result.logprob,
                         _ => f64::from(u8::from(result.is_greedy)),
                     };
-                    scores.metrics.insert(
-                        format!("{},none", spec.name.as_str()),
-                        SampleValue::Scalar(value),
-                    );
+                    scores
+                        .metrics
+                        .insert(format!("{},none", spec.key), SampleValue::Scalar(value));
                 }
             }
             (Target::Rolling { n_words, n_bytes }, Response::Rolling { result }) => {
@@ -810,25 +856,41 @@ impl Task {
                         _ => *n_bytes,
                     };
                     scores.metrics.insert(
-                        format!("{},none", spec.name.as_str()),
+                        format!("{},none", spec.key),
                         SampleValue::Weighted(result.logprob, weight as f64),
                     );
                 }
             }
-            (Target::Texts { golds }, Response::Generate { results }) => {
+            (Target::Texts { golds, fields }, Response::Generate { results }) => {
                 let texts: Vec<String> = results.iter().map(|r| r.text.clone()).collect();
+                let row = RowArgs { golds, fields };
                 for pipeline in &self.config.filters {
                     let filtered = pipeline.apply(&texts);
                     let answer = filtered.first().cloned().unwrap_or_default();
                     for spec in &self.config.metrics {
-                        let value = golds
-                            .iter()
-                            .map(|gold| metrics::exact_match(spec, &answer, gold))
-                            .fold(0.0, f64::max);
-                        scores.metrics.insert(
-                            format!("{},{}", spec.name.as_str(), pipeline.name),
-                            SampleValue::Scalar(value),
-                        );
+                        let key = format!("{},{}", spec.key, pipeline.name);
+                        match (&spec.rule, &spec.reference) {
+                            (Some(rule), _) => {
+                                let verdict = rule.evaluate(&answer, row);
+                                scores.insert_with_reason(
+                                    key,
+                                    SampleValue::Scalar(verdict.value),
+                                    verdict.reason,
+                                );
+                            }
+                            (None, Some(reference)) => {
+                                let value =
+                                    reference::sample_value(spec.name, reference, &answer, golds);
+                                scores.metrics.insert(key, value);
+                            }
+                            (None, None) => {
+                                let value = golds
+                                    .iter()
+                                    .map(|gold| metrics::exact_match(spec, &answer, gold))
+                                    .fold(0.0, f64::max);
+                                scores.metrics.insert(key, SampleValue::Scalar(value));
+                            }
+                        }
                     }
                     scores.filtered.insert(pipeline.name.clone(), filtered);
                 }
@@ -857,7 +919,7 @@ impl Task {
         for filter in filters {
             for spec in &self.config.metrics {
                 keys.push((
-                    format!("{},{filter}", spec.name.as_str()),
+                    format!("{},{filter}", spec.key),
                     spec.name,
                     spec.higher_is_better,
                 ));

@@ -275,7 +275,13 @@ fn gsm8k_prompts_are_eight_cot_exemplars() {
         assert_eq!(instance.prompt, format!("{shots}Q: {question}\nA:"));
         let answer = doc["answer"].as_str().unwrap();
         let gold = answer.rsplit("####").next().unwrap().trim().to_string();
-        assert_eq!(instance.target, Target::Texts { golds: vec![gold] });
+        assert_eq!(
+            instance.target,
+            Target::Texts {
+                golds: vec![gold],
+                fields: Default::default()
+            }
+        );
         match &instance.request {
             InstanceRequest::Generate { requests } => {
                 assert_eq!(requests.len(), 1);
@@ -291,7 +297,8 @@ fn gsm8k_prompts_are_eight_cot_exemplars() {
     assert_eq!(
         instances[0].target,
         Target::Texts {
-            golds: vec!["18".into()]
+            golds: vec!["18".into()],
+            fields: Default::default()
         }
     );
 }

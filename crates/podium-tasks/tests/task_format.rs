@@ -565,7 +565,8 @@ fn generate_until_requests_follow_generation_kwargs() {
     assert_eq!(
         instances[2].target,
         Target::Texts {
-            golds: vec!["zero".into()]
+            golds: vec!["zero".into()],
+            fields: Default::default()
         }
     );
 }
@@ -1500,7 +1501,8 @@ fn unknown_metric_names_file_line_and_lists_metrics() {
         "tiny.yaml",
         "tiny.yaml:11: `metric`: unknown metric `accuracy`; the metrics are: acc, acc_norm, \
          acc_bytes, acc_norm_tokens, exact_match, perplexity, word_perplexity, byte_perplexity, \
-         bits_per_byte",
+         bits_per_byte, contains, contains_any, contains_all, regex, starts_with, json_valid, \
+         json_schema, numeric, similarity, length, rules, bleu, chrf, rouge1, rouge2, rougeL",
     );
     // A known metric that does not fit the output type.
     let yaml = tiny_task("metric_list:\n  - metric: acc_norm\n");

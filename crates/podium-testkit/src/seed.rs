@@ -606,7 +606,10 @@ fn generation_samples(
                             seed: RUN_SEED,
                         }],
                     },
-                    "target": Target::Texts { golds: vec![answer] },
+                    "target": Target::Texts {
+                        golds: vec![answer],
+                        fields: BTreeMap::new(),
+                    },
                 })
                 .to_string(),
                 responses_json: serde_json::to_string(&response).unwrap_or_else(|_| "null".into()),
