@@ -297,6 +297,7 @@ async fn run_task(
     let wanted: HashSet<u64> = instances.iter().map(|i| i.doc_id as u64).collect();
     let stored = store.samples(run_id)?;
     let mut metrics: Vec<BTreeMap<String, SampleValue>> = Vec::new();
+    let mut doc_ids: Vec<usize> = Vec::new();
     let mut n_stored_failed = 0;
     for sample in stored.iter().filter(|s| wanted.contains(&s.doc_id)) {
         match sample.status {
@@ -310,6 +311,7 @@ async fn run_task(
                         ),
                     })?;
                 metrics.push(scores.metrics);
+                doc_ids.push(sample.doc_id as usize);
             }
             SampleStatus::Failed => {
                 n_stored_failed += 1;
@@ -320,7 +322,7 @@ async fn run_task(
         }
     }
     let baseline = task.random_baseline(instances);
-    let result = results::aggregate_task(
+    let mut result = results::aggregate_task(
         task,
         &metrics,
         n_shots,
@@ -328,6 +330,16 @@ async fn run_task(
         options.bootstrap_iters,
         options.seed,
     );
+    if task.config.doc_to_category.is_some() {
+        let with_ids: Vec<(usize, BTreeMap<String, SampleValue>)> =
+            doc_ids.into_iter().zip(metrics.iter().cloned()).collect();
+        result.categories = results::aggregate_categories(
+            task,
+            &with_ids,
+            options.bootstrap_iters,
+            options.seed,
+        );
+    }
     if n_stored_failed == 0 && metrics.len() == instances.len() {
         store.finish_run(run_id, &serde_json::to_string(&result).unwrap_or_default())?;
     }

@@ -596,6 +596,7 @@ fn generation_samples(
                     "prompt": prompt,
                     "request": InstanceRequest::Generate {
                         requests: vec![GenerateRequest {
+                            messages: None,
                             context: prompt.clone(),
                             until: vec!["\n\n".into()],
                             max_tokens: 256,
@@ -669,6 +670,7 @@ fn task_result(task: &SeedTask, values: &[Vec<f64>]) -> TaskResult {
         version: json!(1.0),
         config: task.config.clone(),
         content_hash: task.content_hash.clone(),
+        categories: Vec::new(),
     }
 }
 
