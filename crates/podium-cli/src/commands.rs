@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use podium_eval::{EvalOptions, Progress};
 use podium_store::Store;
-use podium_tasks::results::{MetricResult, TaskResult};
 use podium_tasks::from_data::{self, DataTaskOptions};
+use podium_tasks::results::{MetricResult, TaskResult};
 use podium_tasks::{Registry, Selection, Task};
 
 use crate::UserError;

@@ -333,12 +333,8 @@ async fn run_task(
     if task.config.doc_to_category.is_some() {
         let with_ids: Vec<(usize, BTreeMap<String, SampleValue>)> =
             doc_ids.into_iter().zip(metrics.iter().cloned()).collect();
-        result.categories = results::aggregate_categories(
-            task,
-            &with_ids,
-            options.bootstrap_iters,
-            options.seed,
-        );
+        result.categories =
+            results::aggregate_categories(task, &with_ids, options.bootstrap_iters, options.seed);
     }
     if n_stored_failed == 0 && metrics.len() == instances.len() {
         store.finish_run(run_id, &serde_json::to_string(&result).unwrap_or_default())?;

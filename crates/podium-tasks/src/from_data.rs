@@ -275,7 +275,13 @@ fn given_column(
 
 fn recognize(path: &Path, docs: &[Doc], options: &DataTaskOptions) -> Result<Layout, TaskError> {
     let columns = columns_of(path, docs)?;
-    let messages = find_one(path, &columns, &["messages"], "chat messages", "--input-col")?;
+    let messages = find_one(
+        path,
+        &columns,
+        &["messages"],
+        "chat messages",
+        "--input-col",
+    )?;
     let input = match given_column(path, &columns, &options.input_col, "--input-col")? {
         Some(column) => Some(column),
         None => find_one(path, &columns, INPUT_NAMES, "prompt", "--input-col")?,
@@ -579,7 +585,11 @@ fn check_rows(path: &Path, docs: &[Doc], layout: &Layout) -> Result<(), TaskErro
         let target = required_text(&layout.target, &mut errors);
         match &layout.kind {
             Kind::Generation => {}
-            Kind::ChoicesColumn { column, target: form, .. } => {
+            Kind::ChoicesColumn {
+                column,
+                target: form,
+                ..
+            } => {
                 let choices = match doc.get(column) {
                     None | Some(Json::Null) => {
                         errors.push(row, column, "missing");
@@ -601,7 +611,10 @@ fn check_rows(path: &Path, docs: &[Doc], layout: &Layout) -> Result<(), TaskErro
                     check_target(row, &layout.target, &target, *form, &choices, &mut errors);
                 }
             }
-            Kind::LetterColumns { letters, target: form } => {
+            Kind::LetterColumns {
+                letters,
+                target: form,
+            } => {
                 let choices: Vec<String> = letters
                     .iter()
                     .map(|l| required_text(l, &mut errors).unwrap_or_default())
@@ -705,10 +718,7 @@ fn quoted(text: &str) -> String {
 }
 
 fn letters_list(n: usize) -> String {
-    let letters: Vec<String> = ('A'..='Z')
-        .take(n)
-        .map(|c| format!("'{c}'"))
-        .collect();
+    let letters: Vec<String> = ('A'..='Z').take(n).map(|c| format!("'{c}'")).collect();
     format!("[{}]", letters.join(", "))
 }
 
@@ -742,7 +752,9 @@ fn write_yaml(
         let _ = writeln!(
             y,
             "description: {}",
-            quoted(&format!("{{% if {system} %}}{{{{{system}}}}}\n\n{{% endif %}}"))
+            quoted(&format!(
+                "{{% if {system} %}}{{{{{system}}}}}\n\n{{% endif %}}"
+            ))
         );
     }
     let text = match (&layout.input, &layout.messages) {

@@ -223,8 +223,7 @@ fn metric_results(
     bootstrap_iters: usize,
     seed: u64,
 ) -> Vec<MetricResult> {
-    task
-        .metric_keys()
+    task.metric_keys()
         .into_iter()
         .map(|(key, name, higher_is_better)| {
             let values: Vec<SampleValue> = samples

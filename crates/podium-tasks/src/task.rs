@@ -993,7 +993,9 @@ fn category_of(templates: &Templates, spec: &FieldSpec, doc: &Doc) -> Result<Str
         Json::String(s) if !s.trim().is_empty() => Ok(s),
         Json::Number(n) => Ok(n.to_string()),
         Json::Bool(b) => Ok(b.to_string()),
-        other => Err(format!("the category is {other}, expected a non-empty text")),
+        other => Err(format!(
+            "the category is {other}, expected a non-empty text"
+        )),
     }
 }
 

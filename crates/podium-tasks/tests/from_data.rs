@@ -57,7 +57,9 @@ fn generation_layout_with_category_and_id() {
         data.summary,
         "tickets.csv: 2 rows, generation task, input `question`, target `answer`, category `category`, id `id` (unique), metric exact_match"
     );
-    let instances = task.build_instances(&BuildOptions::default(), None).unwrap();
+    let instances = task
+        .build_instances(&BuildOptions::default(), None)
+        .unwrap();
     assert_eq!(instances[0].prompt, "Question: Where is my order?\nAnswer:");
     let InstanceRequest::Generate { requests } = &instances[0].request else {
         panic!("not a generation")
@@ -84,8 +86,14 @@ fn input_and_target_names_are_recognized_without_case() {
         b"{\"Prompt\": \"Say hi\", \"Expected\": \"hi\"}\n",
     );
     let (data, task) = load(&path, &DataTaskOptions::default());
-    assert!(data.summary.contains("input `Prompt`, target `Expected`"), "{}", data.summary);
-    let instances = task.build_instances(&BuildOptions::default(), None).unwrap();
+    assert!(
+        data.summary.contains("input `Prompt`, target `Expected`"),
+        "{}",
+        data.summary
+    );
+    let instances = task
+        .build_instances(&BuildOptions::default(), None)
+        .unwrap();
     assert_eq!(instances[0].prompt, "Say hi");
 }
 
@@ -99,8 +107,17 @@ fn choices_column_with_each_target_form() {
         b"question,choices,answer\nSky?,\"[\"\"blue\"\", \"\"green\"\"]\",blue\nGrass?,\"[\"\"blue\"\", \"\"green\"\", \"\"red\"\"]\",green\n",
     );
     let (data, task) = load(&path, &DataTaskOptions::default());
-    assert!(data.summary.contains("choices `choices`, target as the choice's text"), "{}", data.summary);
-    assert!(data.summary.contains("metrics acc, acc_norm"), "{}", data.summary);
+    assert!(
+        data.summary
+            .contains("choices `choices`, target as the choice's text"),
+        "{}",
+        data.summary
+    );
+    assert!(
+        data.summary.contains("metrics acc, acc_norm"),
+        "{}",
+        data.summary
+    );
     assert_eq!(
         golds_and_choices(&task),
         vec![
@@ -119,8 +136,15 @@ fn choices_column_with_each_target_form() {
         );
         let path = write(dir.path(), name, text.as_bytes());
         let (data, task) = load(&path, &DataTaskOptions::default());
-        assert!(data.summary.contains(&format!("target as {form}")), "{}", data.summary);
-        let golds: Vec<Vec<usize>> = golds_and_choices(&task).into_iter().map(|(_, g)| g).collect();
+        assert!(
+            data.summary.contains(&format!("target as {form}")),
+            "{}",
+            data.summary
+        );
+        let golds: Vec<Vec<usize>> = golds_and_choices(&task)
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect();
         assert_eq!(golds, vec![vec![1], vec![0]], "{name}");
     }
 }
@@ -139,8 +163,14 @@ fn letter_columns_with_each_target_form() {
         );
         let path = write(dir.path(), name, text.as_bytes());
         let (data, task) = load(&path, &DataTaskOptions::default());
-        assert!(data.summary.contains("choices in columns A/B/C/D"), "{}", data.summary);
-        let instances = task.build_instances(&BuildOptions::default(), None).unwrap();
+        assert!(
+            data.summary.contains("choices in columns A/B/C/D"),
+            "{}",
+            data.summary
+        );
+        let instances = task
+            .build_instances(&BuildOptions::default(), None)
+            .unwrap();
         assert_eq!(
             instances[0].prompt,
             "Capital of France?\nA. Rome\nB. Berlin\nC. Paris\nD. Madrid\nAnswer:"
@@ -162,9 +192,14 @@ fn system_column_becomes_description_and_chat_messages() {
     );
     let (data, task) = load(&path, &DataTaskOptions::default());
     assert!(data.yaml.contains("native_chat: true"), "{}", data.yaml);
-    let instances = task.build_instances(&BuildOptions::default(), None).unwrap();
+    let instances = task
+        .build_instances(&BuildOptions::default(), None)
+        .unwrap();
     // Without a chat template the system prompt precedes the prompt (lm-eval's description).
-    assert_eq!(instances[0].prompt, "Answer in one word.\n\nColour of the sky?");
+    assert_eq!(
+        instances[0].prompt,
+        "Answer in one word.\n\nColour of the sky?"
+    );
     assert_eq!(instances[1].prompt, "2+2?");
     let InstanceRequest::Generate { requests } = &instances[0].request else {
         panic!()
@@ -182,7 +217,11 @@ fn system_column_becomes_description_and_chat_messages() {
     let InstanceRequest::Generate { requests } = &instances[1].request else {
         panic!()
     };
-    assert_eq!(requests[0].messages.as_ref().unwrap().len(), 1, "no empty system message");
+    assert_eq!(
+        requests[0].messages.as_ref().unwrap().len(),
+        1,
+        "no empty system message"
+    );
     // Under a chat template the system prompt is the system message.
     let render = |messages: &[podium_core::ChatMessage], _: bool| -> Result<String, String> {
         Ok(messages
@@ -214,9 +253,18 @@ fn messages_column_in_csv_and_jsonl() {
     );
     for path in [csv, jsonl] {
         let (data, task) = load(&path, &DataTaskOptions::default());
-        assert!(data.summary.contains("messages `messages`"), "{}", data.summary);
-        let instances = task.build_instances(&BuildOptions::default(), None).unwrap();
-        assert_eq!(instances[0].prompt, "system: Be brief.\n\nuser: Hi?\n\nassistant:");
+        assert!(
+            data.summary.contains("messages `messages`"),
+            "{}",
+            data.summary
+        );
+        let instances = task
+            .build_instances(&BuildOptions::default(), None)
+            .unwrap();
+        assert_eq!(
+            instances[0].prompt,
+            "system: Be brief.\n\nuser: Hi?\n\nassistant:"
+        );
         let InstanceRequest::Generate { requests } = &instances[0].request else {
             panic!()
         };
@@ -235,7 +283,10 @@ fn messages_column_in_csv_and_jsonl() {
         let InstanceRequest::Generate { requests } = &instances[0].request else {
             panic!()
         };
-        assert_eq!(requests[0].messages, None, "the template already rendered them");
+        assert_eq!(
+            requests[0].messages, None,
+            "the template already rendered them"
+        );
     }
 }
 
@@ -244,15 +295,25 @@ fn ambiguous_and_unknown_layouts_ask_for_flags() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "two.csv", b"input,question,answer\na,b,c\n");
     let err = error(&path, &DataTaskOptions::default());
-    assert!(err.contains("`input` and `question` could each be"), "{err}");
+    assert!(
+        err.contains("`input` and `question` could each be"),
+        "{err}"
+    );
     assert!(err.contains("--input-col"), "{err}");
-    assert!(err.contains("columns found: `input`, `question`, `answer`"), "{err}");
+    assert!(
+        err.contains("columns found: `input`, `question`, `answer`"),
+        "{err}"
+    );
     let options = DataTaskOptions {
         input_col: Some("question".into()),
         ..Default::default()
     };
     let (data, _) = load(&path, &options);
-    assert!(data.summary.contains("input `question`"), "{}", data.summary);
+    assert!(
+        data.summary.contains("input `question`"),
+        "{}",
+        data.summary
+    );
 
     let path = write(dir.path(), "odd.csv", b"ticket,queue\na,b\n");
     let err = error(&path, &DataTaskOptions::default());
@@ -276,7 +337,10 @@ fn ambiguous_and_unknown_layouts_ask_for_flags() {
         ..Default::default()
     };
     let err = error(&path, &options);
-    assert!(err.contains("--input-col `tickets`: no such column"), "{err}");
+    assert!(
+        err.contains("--input-col `tickets`: no such column"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -288,7 +352,10 @@ fn broken_rows_are_all_reported_by_row_and_column() {
         b"id,question,answer,category\n1,ok,fine,a\n2,,x,a\n3,q,,\n1,q,y,b\n",
     );
     let err = error(&path, &DataTaskOptions::default());
-    assert!(err.starts_with(&format!("{}: 4 problems", path.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}: 4 problems", path.display())),
+        "{err}"
+    );
     for expected in [
         "row 2, column `question`: empty",
         "row 3, column `answer`: empty",
@@ -319,8 +386,14 @@ fn broken_rows_are_all_reported_by_row_and_column() {
         b"{\"messages\": [{\"role\": \"user\"}], \"answer\": \"a\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}], \"answer\": \"a\"}\n",
     );
     let err = error(&path, &DataTaskOptions::default());
-    assert!(err.contains("row 1, column `messages`: message 1 needs a `role` and a text `content`"), "{err}");
-    assert!(err.contains("row 2, column `messages`: the last message must be the user's"), "{err}");
+    assert!(
+        err.contains("row 1, column `messages`: message 1 needs a `role` and a text `content`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("row 2, column `messages`: the last message must be the user's"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -333,7 +406,10 @@ fn row_errors_are_bounded() {
     let path = write(dir.path(), "many.csv", text.as_bytes());
     let err = error(&path, &DataTaskOptions::default());
     assert!(err.contains("500 problems"), "{err}");
-    assert_eq!(err.matches("column `answer`: empty").count(), from_data::MAX_ROW_ERRORS);
+    assert_eq!(
+        err.matches("column `answer`: empty").count(),
+        from_data::MAX_ROW_ERRORS
+    );
     assert!(err.contains("… and 450 more"), "{err}");
 }
 
@@ -343,11 +419,14 @@ fn csv_quirks_bom_quoted_newlines_trailing_line() {
     let path = write(
         dir.path(),
         "quirks.csv",
-        "\u{feff}question,answer\r\n\"Line one\nline two\",\"yes, really\"\r\nsecond,no\r\n\r\n".as_bytes(),
+        "\u{feff}question,answer\r\n\"Line one\nline two\",\"yes, really\"\r\nsecond,no\r\n\r\n"
+            .as_bytes(),
     );
     let (data, task) = load(&path, &DataTaskOptions::default());
     assert_eq!(data.n_rows, 2);
-    let instances = task.build_instances(&BuildOptions::default(), None).unwrap();
+    let instances = task
+        .build_instances(&BuildOptions::default(), None)
+        .unwrap();
     assert_eq!(instances[0].prompt, "Question: Line one\nline two\nAnswer:");
     assert_eq!(
         instances[0].target,
@@ -373,7 +452,9 @@ fn json_array_and_parquet() {
     let (data, task) = load(&path, &DataTaskOptions::default());
     assert_eq!(data.n_rows, 2);
     assert_eq!(
-        task.build_instances(&BuildOptions::default(), None).unwrap()[1].target,
+        task.build_instances(&BuildOptions::default(), None)
+            .unwrap()[1]
+            .target,
         Target::Texts {
             golds: vec!["7".into()]
         }
@@ -394,11 +475,7 @@ fn json_array_and_parquet() {
     for values in [["q1", "q2"], ["a1", "a2"]] {
         let mut col = group.next_column().unwrap().unwrap();
         col.typed::<ByteArrayType>()
-            .write_batch(
-                &values.map(ByteArray::from),
-                None,
-                None,
-            )
+            .write_batch(&values.map(ByteArray::from), None, None)
             .unwrap();
         col.close().unwrap();
     }
@@ -418,7 +495,12 @@ fn metric_names_pass_through_to_metric_list() {
         ..Default::default()
     };
     let data = from_data::data_task(&path, dir.path(), &options).unwrap();
-    assert!(data.yaml.contains("  - metric: \"contains\"\n  - metric: \"exact_match\""), "{}", data.yaml);
+    assert!(
+        data.yaml
+            .contains("  - metric: \"contains\"\n  - metric: \"exact_match\""),
+        "{}",
+        data.yaml
+    );
 }
 
 #[test]
@@ -433,12 +515,18 @@ fn yaml_written_elsewhere_names_the_data_file_absolutely() {
     let there = from_data::data_task(&path, &tasks_dir, &DataTaskOptions::default()).unwrap();
     let absolute = std::fs::canonicalize(&path).unwrap();
     assert!(
-        there.yaml.contains(&format!("test: \"{}\"", absolute.display())),
+        there
+            .yaml
+            .contains(&format!("test: \"{}\"", absolute.display())),
         "{}",
         there.yaml
     );
     let parent = from_data::data_task(&path, dir.path(), &DataTaskOptions::default()).unwrap();
-    assert!(parent.yaml.contains("test: \"data/t.csv\""), "{}", parent.yaml);
+    assert!(
+        parent.yaml.contains("test: \"data/t.csv\""),
+        "{}",
+        parent.yaml
+    );
 }
 
 #[test]
@@ -446,7 +534,10 @@ fn empty_and_oversized_names() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "empty.csv", b"question,answer\n");
     assert!(error(&path, &DataTaskOptions::default()).contains("has no rows"));
-    assert_eq!(from_data::default_task_name(Path::new("2024 tickets.csv")), "task_2024_tickets");
+    assert_eq!(
+        from_data::default_task_name(Path::new("2024 tickets.csv")),
+        "task_2024_tickets"
+    );
     assert!(from_data::is_data_file(Path::new("x.JSONL")));
     assert!(!from_data::is_data_file(Path::new("x.yaml")));
 }
