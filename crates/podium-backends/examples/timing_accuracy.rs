@@ -24,6 +24,7 @@ fn backend(server: &FakeServer, options: &str) -> OpenAiBackend {
 
 fn generate_request(context: &str) -> GenerateRequest {
     GenerateRequest {
+        messages: None,
         context: context.to_string(),
         until: vec!["\n\nQ:".to_string()],
         max_tokens: 64,

@@ -189,6 +189,21 @@ fn messages_body(model: &str, thinking_budget: Option<u64>, request: &GenerateRe
         "max_tokens": request.max_tokens.max(1),
         "messages": [{ "role": "user", "content": request.context }],
     });
+    // A chat-shaped task's messages: Anthropic takes the system prompt as a
+    // field of its own, the turns as messages.
+    if let Some(messages) = &request.messages {
+        let system: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+            .collect();
+        let turns: Vec<&podium_core::ChatMessage> =
+            messages.iter().filter(|m| m.role != "system").collect();
+        body["messages"] = json!(turns);
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
+    }
     match thinking_budget {
         // Extended thinking requires the default temperature.
         Some(budget) => body["thinking"] = json!({ "type": "enabled", "budget_tokens": budget }),
@@ -385,6 +400,7 @@ mod tests {
     #[test]
     fn bodies() {
         let request = GenerateRequest {
+            messages: None,
             context: "Q".into(),
             until: vec!["\n\n".into(), "Q:".into()],
             max_tokens: 16,
@@ -400,5 +416,25 @@ mod tests {
         let thinking = messages_body("claude", Some(1024), &request);
         assert_eq!(thinking["thinking"]["budget_tokens"], 1024);
         assert!(thinking.get("temperature").is_none());
+        // A chat-shaped request: the system prompt in `system`, the turns as messages.
+        let chat = GenerateRequest {
+            messages: Some(vec![
+                podium_core::ChatMessage {
+                    role: "system".into(),
+                    content: "Be brief.".into(),
+                },
+                podium_core::ChatMessage {
+                    role: "user".into(),
+                    content: "Q".into(),
+                },
+            ]),
+            ..request
+        };
+        let body = messages_body("claude", None, &chat);
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(
+            body["messages"],
+            serde_json::json!([{"role": "user", "content": "Q"}])
+        );
     }
 }

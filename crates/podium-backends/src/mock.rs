@@ -323,6 +323,7 @@ mod tests {
     async fn generation_stops_at_until() {
         let a = MockBackend::new("a", MockOptions::default());
         let request = GenerateRequest {
+            messages: None,
             context: "Q: x".into(),
             until: vec!["\n\n".into()],
             max_tokens: 256,
@@ -362,6 +363,7 @@ mod tests {
     #[tokio::test]
     async fn a_mock_judge_ends_with_a_verdict() {
         let request = |context: &str| GenerateRequest {
+            messages: None,
             context: context.into(),
             until: vec![],
             max_tokens: 4,

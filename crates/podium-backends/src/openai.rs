@@ -348,7 +348,12 @@ fn generation_body(model: &str, api: OpenAiApi, request: &GenerateRequest) -> Va
     match api {
         OpenAiApi::Completions => body["prompt"] = json!(request.context),
         OpenAiApi::Chat => {
-            body["messages"] = json!([{ "role": "user", "content": request.context }]);
+            // A chat-shaped task's own messages (system prompt, turns); else the
+            // prompt as one user message.
+            body["messages"] = match &request.messages {
+                Some(messages) => json!(messages),
+                None => json!([{ "role": "user", "content": request.context }]),
+            };
         }
     }
     body["max_tokens"] = json!(request.max_tokens);
@@ -1308,6 +1313,7 @@ mod tests {
     #[test]
     fn generation_bodies() {
         let request = GenerateRequest {
+            messages: None,
             context: "Q: 2+2?\nA:".into(),
             until: ["\n\n", "Q:", "", "</s>", "<|im_end|>", "Question:"]
                 .map(String::from)
@@ -1325,6 +1331,29 @@ mod tests {
         );
         let chat = generation_body("m", OpenAiApi::Chat, &request);
         assert_eq!(chat["messages"][0]["content"], "Q: 2+2?\nA:");
+        // A chat-shaped request sends its own messages, system prompt first.
+        let messages = vec![
+            podium_core::ChatMessage {
+                role: "system".into(),
+                content: "Be brief.".into(),
+            },
+            podium_core::ChatMessage {
+                role: "user".into(),
+                content: "2+2?".into(),
+            },
+        ];
+        let chat_shaped = GenerateRequest {
+            messages: Some(messages),
+            ..request.clone()
+        };
+        let chat = generation_body("m", OpenAiApi::Chat, &chat_shaped);
+        assert_eq!(
+            chat["messages"],
+            json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}])
+        );
+        // The completions API still gets the rendered text.
+        let plain = generation_body("m", OpenAiApi::Completions, &chat_shaped);
+        assert_eq!(plain["prompt"], "Q: 2+2?\nA:");
         assert!(chat.get("prompt").is_none());
     }
 }

@@ -164,6 +164,7 @@ pub fn gamma_schedule(
 
 fn request(workload: &Workload, index: usize, config: &BenchConfig) -> GenerateRequest {
     GenerateRequest {
+        messages: None,
         context: workload.prompt(index),
         until: Vec::new(),
         max_tokens: workload.output_tokens,

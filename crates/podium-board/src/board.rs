@@ -26,6 +26,9 @@ pub struct Setting {
     pub chat_template: bool,
     /// The doc set: `None` is every doc, `Some(n)` the first n (`--limit`).
     pub limit: Option<u64>,
+    /// A category's sub-column of the task's column (`metadata.doc_to_category`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +55,9 @@ pub struct Column {
     /// For a group column (`mmlu`): its member tasks, each also a column.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// For a category's sub-column: the id of its task's column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// One model's score in one column.
@@ -264,6 +270,7 @@ impl Leaderboard {
                 n_shots: run.n_shots,
                 chat_template: run.chat_template,
                 limit: run.limit,
+                category: None,
             };
             per_setting
                 .entry(setting)
@@ -299,6 +306,7 @@ impl Leaderboard {
                 n_docs_in_split: first_result.n_original,
                 proportion: first_metric.proportion,
                 members: Vec::new(),
+                parent: None,
                 setting,
             });
             for (run, metric, _) in entries {
@@ -351,6 +359,9 @@ impl Leaderboard {
             }
         }
         let mut models: Vec<ModelRow> = rows.into_values().collect();
+        // Per-category sub-columns after every task column whose runs have
+        // categories; they stay out of the default average.
+        let sub_columns = add_category_columns(&runs, &mut columns, &mut models);
 
         // Group columns, then every column in id order (a group, e.g.
         // `lite_mmlu`, sorts just before its members).
@@ -368,6 +379,7 @@ impl Leaderboard {
         // and a group inside a larger one (`mmlu_stem` within `mmlu`).
         let mut covered: BTreeSet<usize> =
             added.iter().flat_map(|(_, m)| m.iter().copied()).collect();
+        covered.extend(sub_columns);
         for (a, members_a) in &added {
             let inside = added.iter().any(|(b, members_b)| {
                 b != a
@@ -545,6 +557,119 @@ fn average_of(model: &ModelRow, columns: &[usize]) -> Option<Average> {
         ci95,
         rank: 0,
     })
+}
+
+/// Adds a sub-column per category to each task column whose runs report
+/// per-category scores (the board metric's value, stderr and interval over that
+/// category's samples); returns the indices of the columns added.
+fn add_category_columns(
+    runs: &[(BoardRun, TaskResult)],
+    columns: &mut Vec<Column>,
+    models: &mut [ModelRow],
+) -> Vec<usize> {
+    let mut added = Vec::new();
+    let n_task_columns = columns.len();
+    for parent_index in 0..n_task_columns {
+        let parent = columns[parent_index].clone();
+        // The runs in this column, found by their run ids in the models' cells.
+        let run_ids: Vec<(usize, i64)> = models
+            .iter()
+            .enumerate()
+            .filter_map(|(m, row)| row.cells[parent_index].as_ref().map(|c| (m, c.run_id)))
+            .collect();
+        let in_column: Vec<(usize, &TaskResult)> = run_ids
+            .iter()
+            .filter_map(|(m, run_id)| {
+                runs.iter()
+                    .find(|(run, _)| run.run_id == *run_id)
+                    .map(|(_, result)| (*m, result))
+            })
+            .collect();
+        let names: BTreeSet<&str> = in_column
+            .iter()
+            .flat_map(|(_, result)| result.categories.iter().map(|c| c.name.as_str()))
+            .collect();
+        for name in names {
+            let index = columns.len();
+            let mut setting = parent.setting.clone();
+            setting.category = Some(name.to_string());
+            let mut unit_range = parent.unit_range;
+            let mut proportion = parent.proportion;
+            for model in models.iter_mut() {
+                model.cells.push(None);
+            }
+            for (m, result) in &in_column {
+                let Some(metric) = result
+                    .categories
+                    .iter()
+                    .find(|c| c.name == name)
+                    .and_then(|c| c.metrics.iter().find(|x| x.key == parent.setting.metric))
+                else {
+                    continue;
+                };
+                unit_range &= metric.unit_range || metric.proportion;
+                proportion &= metric.proportion;
+                let Some(parent_cell) = models[*m].cells[parent_index].clone() else {
+                    continue;
+                };
+                let (normalized, normalized_stderr) = match parent.random_baseline {
+                    Some(b) if metric.value.is_finite() => (
+                        podium_stats::normalized_score(metric.value, b).ok(),
+                        metric.stderr.map(|se| 100.0 * se / (1.0 - b)),
+                    ),
+                    _ => (None, None),
+                };
+                models[*m].cells[index] = Some(Cell {
+                    run_id: parent_cell.run_id,
+                    value: metric.value,
+                    stderr: metric.stderr,
+                    ci95: metric.ci95(),
+                    n: metric.n,
+                    low_confidence: metric.low_confidence(),
+                    normalized,
+                    normalized_stderr,
+                    rank: 0,
+                    finished_at: parent_cell.finished_at,
+                    member_runs: Vec::new(),
+                });
+            }
+            columns.push(Column {
+                id: format!("{}:{}", parent.id, slug(name)),
+                label: format!("{} · {name}", parent.label),
+                setting,
+                higher_is_better: parent.higher_is_better,
+                unit_range,
+                random_baseline: parent.random_baseline,
+                // Tags stay with the task column (the history averages by tag).
+                categories: Vec::new(),
+                n_docs_in_split: parent.n_docs_in_split,
+                proportion,
+                members: Vec::new(),
+                parent: Some(parent.id.clone()),
+            });
+            added.push(index);
+        }
+    }
+    added
+}
+
+/// A category name as part of a column id: letters and digits kept (lower
+/// case), every other run of characters one `-`.
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_matches('-');
+    if trimmed.is_empty() {
+        "category".to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// Column ids and labels: the task name alone where it is unique on the

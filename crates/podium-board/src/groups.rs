@@ -36,7 +36,7 @@ pub(crate) fn add_group_columns(
         // The settings (shots, chat template, doc set) any member ran in.
         let mut keys: Vec<(u32, bool, Option<u64>)> = columns
             .iter()
-            .filter(|c| group.members.contains(&c.setting.task))
+            .filter(|c| group.members.contains(&c.setting.task) && c.parent.is_none())
             .map(|c| (c.setting.n_shots, c.setting.chat_template, c.setting.limit))
             .collect();
         keys.sort();
@@ -50,6 +50,7 @@ pub(crate) fn add_group_columns(
                     .enumerate()
                     .filter(|(_, c)| {
                         &c.setting.task == task
+                            && c.parent.is_none()
                             && c.setting.n_shots == n_shots
                             && c.setting.chat_template == chat_template
                             && c.setting.limit == limit
@@ -97,6 +98,7 @@ pub(crate) fn add_group_columns(
                     n_shots,
                     chat_template,
                     limit,
+                    category: None,
                 },
                 higher_is_better,
                 unit_range,
@@ -104,6 +106,7 @@ pub(crate) fn add_group_columns(
                 random_baseline: if same_baseline { baseline } else { None },
                 categories,
                 n_docs_in_split: members.iter().map(|&i| of(i).n_docs_in_split).sum(),
+                parent: None,
                 members: members
                     .iter()
                     .map(|&i| of(i).setting.task.clone())

@@ -505,6 +505,7 @@ fn chat_prompt(backend: &dyn Backend, text: &str) -> Result<String, BackendError
 /// so the response cache can answer a rerun).
 fn generation(context: String, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
+        messages: None,
         context,
         until: Vec::new(),
         max_tokens,

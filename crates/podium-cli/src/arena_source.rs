@@ -72,6 +72,7 @@ fn context(backend: &dyn Backend, prompt: &str) -> String {
 
 fn request(backend: &dyn Backend, prompt: &str) -> GenerateRequest {
     GenerateRequest {
+        messages: None,
         context: context(backend, prompt),
         until: Vec::new(),
         max_tokens: ARENA_MAX_TOKENS,

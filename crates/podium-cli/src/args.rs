@@ -107,6 +107,9 @@ pub(crate) enum Command {
     Board(BoardArgs),
     /// Serve the leaderboard as a website and JSON API (read-only): board, charts, pick, models, samples, history
     Serve(crate::serve_cmd::ServeArgs),
+    /// Make a task: `podium task new NAME --from FILE` writes the lm-eval YAML of a data file
+    #[command(subcommand)]
+    Task(crate::task_cmd::TaskCommand),
     /// The arena: pairwise battles judged by people or a judge model; import, export, judge, ratings
     #[command(
         subcommand,
@@ -165,6 +168,17 @@ pub(crate) struct BoardArgs {
   podium eval -m openai-compatible:http://127.0.0.1:8000/v1#m -t mmlu --apply-chat-template
   podium eval -m local:gemma3-270m -t ./my_task.yaml --output out/
   podium eval -m openai:gpt-4o-mini -t ./support.yaml --judge anthropic:claude-3-5-haiku-latest   # `metric: judge`
+  podium eval -m local:smollm2-135m-instruct -t ./tickets.csv --apply-chat-template   # your own data
+
+Your own data: a -t value ending in .csv, .jsonl, .json or .parquet is a task. Podium
+recognizes the columns input/prompt/question (the prompt) and target/expected/answer (the
+answer); a `choices` column (a JSON list) or columns A, B, C, D make it multiple choice
+(target as a letter, an index or the choice's text); optional `system`, `messages` (an
+OpenAI message list), `id` and `category` (per-category scores). It prints what it
+recognized; where it cannot tell, name the columns with --input-col, --target-col,
+--choices-col. Every row is checked first: a bad row is reported by row and column,
+and nothing runs (exit code 2). `podium task new NAME --from FILE` saves the same task
+as an lm-eval YAML to edit and share.
 Model specs: mock:NAME, local:NAME, gguf:PATH, openai-compatible:URL#MODEL, openai:M, together:M, anthropic:M
 (README \"Model specs\"). Every sample is stored as it is scored; the same command resumes.")]
 pub(crate) struct EvalArgs {
@@ -172,9 +186,27 @@ pub(crate) struct EvalArgs {
     #[arg(short, long)]
     pub(crate) model: String,
 
-    /// Comma-separated task, tag or group names, or paths to task YAML files
+    /// Comma-separated task, tag or group names, paths to task YAML files, or data
+    /// files (.csv, .jsonl, .json, .parquet) to evaluate on directly
     #[arg(short, long, value_delimiter = ',', required = true)]
     pub(crate) tasks: Vec<String>,
+
+    /// For a data file given to -t: the column holding the prompt
+    #[arg(long, value_name = "COLUMN")]
+    pub(crate) input_col: Option<String>,
+
+    /// For a data file given to -t: the column holding the expected answer
+    #[arg(long, value_name = "COLUMN")]
+    pub(crate) target_col: Option<String>,
+
+    /// For a data file given to -t: the column holding the choices (a JSON list): multiple choice
+    #[arg(long, value_name = "COLUMN")]
+    pub(crate) choices_col: Option<String>,
+
+    /// For a data file given to -t: the metrics, comma-separated (default: exact_match
+    /// for generation, acc for multiple choice); any metric name a task YAML takes
+    #[arg(long, value_delimiter = ',', value_name = "METRIC")]
+    pub(crate) metric: Vec<String>,
 
     /// Evaluate only the first N docs of each task
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]

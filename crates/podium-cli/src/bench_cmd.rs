@@ -212,7 +212,12 @@ pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Resu
 /// Every doc's prompt of the `--task` tasks, in order, as `podium eval` builds it
 /// (the task's own number of few-shot examples, drawn with `--seed`).
 fn task_prompts(dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Result<Vec<String>> {
-    let (tasks, _) = crate::commands::load_tasks(dirs, &args.task, "--task")?;
+    let (tasks, _) = crate::commands::load_tasks(
+        dirs,
+        &args.task,
+        "--task",
+        &podium_tasks::from_data::DataTaskOptions::default(),
+    )?;
     let options = podium_tasks::BuildOptions {
         limit: None,
         num_fewshot: None,

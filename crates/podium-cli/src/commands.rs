@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use podium_eval::{EvalOptions, Progress};
 use podium_store::Store;
+use podium_tasks::from_data::{self, DataTaskOptions};
 use podium_tasks::results::{MetricResult, TaskResult};
 use podium_tasks::{Registry, Selection, Task};
 
@@ -59,6 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(serve) => crate::serve_cmd::run(&db, &dirs, &serve),
         Command::Arena(arena) => crate::arena_cmd::run(&db, threads, &arena),
+        Command::Task(task) => crate::task_cmd::run(&args.tasks_dirs, &task),
     }
 }
 
@@ -182,10 +184,28 @@ pub(crate) fn load_tasks(
     dirs: &[PathBuf],
     requested: &[String],
     flag: &str,
+    data_options: &DataTaskOptions,
 ) -> anyhow::Result<(Vec<Task>, Vec<Selection>)> {
     let mut registry = registry(dirs);
     let n_discovery_warnings = registry.warnings.len();
-    let selections = registry.resolve(requested)?;
+    // A data file is a task of its own: its YAML is built from the columns and
+    // added as if it lay beside the file, then selected by name.
+    let mut requested = requested.to_vec();
+    for item in &mut requested {
+        let path = Path::new(item.trim());
+        if !from_data::is_data_file(path) {
+            continue;
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let task = from_data::data_task(path, &dir, data_options)?;
+        crate::note!("{}", task.summary);
+        registry.add_text(&task.yaml, &dir.join(format!("{}.yaml", task.name)))?;
+        *item = task.name;
+    }
+    let selections = registry.resolve(&requested)?;
     // A task YAML given by path is read only now, so its unknown-key warnings
     // come after discovery's.
     for warning in &registry.warnings[n_discovery_warnings..] {
@@ -215,7 +235,14 @@ pub(crate) fn load_tasks(
 }
 
 fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let (tasks, selections) = load_tasks(dirs, &args.tasks, "-t")?;
+    let data_options = DataTaskOptions {
+        name: None,
+        input_col: args.input_col.clone(),
+        target_col: args.target_col.clone(),
+        choices_col: args.choices_col.clone(),
+        metrics: args.metric.clone(),
+    };
+    let (tasks, selections) = load_tasks(dirs, &args.tasks, "-t", &data_options)?;
     podium_backends::parse_spec(&args.model)?;
     let mut store = open_store(db)?;
     // Remote backends answer repeated requests from the store's response
@@ -408,6 +435,17 @@ fn results_table() -> Table {
 fn push_result_rows(table: &mut Table, model: &str, result: &TaskResult) {
     for metric in &result.metrics {
         table.push(metric_row(model, &result.name, metric, result.n_samples));
+    }
+    // Per-category scores (a `category` column), one row per category and metric.
+    for category in &result.categories {
+        for metric in &category.metrics {
+            table.push(metric_row(
+                model,
+                &format!("{} · {}", result.name, category.name),
+                metric,
+                category.n_samples,
+            ));
+        }
     }
 }
 

@@ -114,6 +114,7 @@ impl Engine for LocalEngine {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<GenerateOutcome, String> {
         let request = GenerateRequest {
+            messages: None,
             context: prompt.to_string(),
             until: Vec::new(),
             max_tokens: params.max_tokens,

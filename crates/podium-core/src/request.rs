@@ -57,6 +57,12 @@ pub struct GenerateRequest {
     pub do_sample: bool,
     /// Seed for sampling; the same seed and request give the same text.
     pub seed: u64,
+    /// The prompt as chat messages, for tasks that are chat-shaped (a
+    /// `messages` column, a system prompt): chat APIs send these instead of
+    /// `context` as one user message. Absent (and not serialized) for every
+    /// other task, so their request hashes and cache keys stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatMessage>>,
 }
 
 /// Where a token count came from (the server's `usage`, or our own tokenizer).

@@ -164,6 +164,7 @@ pub(crate) async fn judge_batch(
                 top_p: 1.0,
                 do_sample: false,
                 seed: 0,
+                messages: None,
             });
             prompts.push(prompt);
             which.push(i);

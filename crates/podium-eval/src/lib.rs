@@ -324,6 +324,7 @@ async fn run_task(
     let stored = store.samples(run_id)?;
     let mut metrics: Vec<BTreeMap<String, SampleValue>> = Vec::new();
     let mut judgements = Vec::new();
+    let mut doc_ids: Vec<usize> = Vec::new();
     let mut n_stored_failed = 0;
     for sample in stored.iter().filter(|s| wanted.contains(&s.doc_id)) {
         match sample.status {
@@ -338,6 +339,7 @@ async fn run_task(
                     })?;
                 metrics.push(scores.metrics);
                 judgements.push(scores.judgements);
+                doc_ids.push(sample.doc_id as usize);
             }
             SampleStatus::Failed => {
                 n_stored_failed += 1;
@@ -357,6 +359,12 @@ async fn run_task(
         options.seed,
     );
     result.judges = podium_tasks::judge::summarize(&judgements);
+    if task.config.doc_to_category.is_some() {
+        let with_ids: Vec<(usize, BTreeMap<String, SampleValue>)> =
+            doc_ids.into_iter().zip(metrics.iter().cloned()).collect();
+        result.categories =
+            results::aggregate_categories(task, &with_ids, options.bootstrap_iters, options.seed);
+    }
     if n_stored_failed == 0 && metrics.len() == instances.len() {
         store.finish_run(run_id, &serde_json::to_string(&result).unwrap_or_default())?;
     }

@@ -1079,6 +1079,7 @@ fn number_changing_options_enter_the_identity_and_threads_do_not() {
 
 fn generate_request(context: &str, until: &[&str], max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
+        messages: None,
         context: context.into(),
         until: until.iter().map(|s| s.to_string()).collect(),
         max_tokens,

@@ -422,6 +422,7 @@ async fn podiums_own_client_round_trips_through_both_http_clients() {
         let backend = podium_backends::OpenAiBackend::open(&spec, None).unwrap();
         let requests: Vec<GenerateRequest> = (1..=8)
             .map(|n| GenerateRequest {
+                messages: None,
                 context: format!("Q{n}"),
                 until: Vec::new(),
                 max_tokens: n,

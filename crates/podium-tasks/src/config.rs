@@ -138,6 +138,15 @@ pub struct TaskConfig {
     pub process_results: Option<ProcessResults>,
     pub doc_subset: Option<DocSubset>,
     pub version: serde_json::Value,
+    /// Podium-only (`metadata.doc_to_category`): the column or template that
+    /// gives each doc's category, for per-category scores.
+    pub doc_to_category: Option<FieldSpec>,
+    /// Podium-only (`metadata.doc_to_messages`): the column holding each doc's
+    /// chat messages (an OpenAI message list, or one written as JSON text).
+    pub doc_to_messages: Option<String>,
+    /// Podium-only (`metadata.native_chat`): chat APIs get the description as
+    /// the system message and the prompt as the user's, instead of one text.
+    pub native_chat: bool,
     /// The merged config as JSON: hashed into the task's identity and written
     /// to the results' `configs`.
     pub raw: serde_json::Value,
@@ -192,6 +201,13 @@ pub fn load_merged(path: &Path, depth: usize) -> Result<Node, TaskError> {
         .map_err(|err| TaskError::file(path, format!("cannot read task file: {err}")))?;
     let node = crate::yaml::parse(&text, path)?;
     merge_include(node, path, depth)
+}
+
+/// Read a task YAML given as text (a task built from a data file), as if it
+/// were the file `path`: relative paths in it resolve against `path`'s folder.
+pub fn load_text(text: &str, path: &Path) -> Result<Node, TaskError> {
+    let node = crate::yaml::parse(text, path)?;
+    merge_include(node, path, 0)
 }
 
 fn merge_include(node: Node, path: &Path, depth: usize) -> Result<Node, TaskError> {
@@ -571,7 +587,11 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         .map(Node::to_json)
         .unwrap_or(serde_json::Value::Null);
 
+    let (doc_to_category, doc_to_messages, native_chat) = podium_metadata(&fields, output_type)?;
     let config = TaskConfig {
+        doc_to_category,
+        doc_to_messages,
+        native_chat,
         alias: fields.string("task_alias")?,
         tags: fields.string_list("tag")?.unwrap_or_default(),
         file,
@@ -642,6 +662,36 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
         }
     }
     Ok(config)
+}
+
+/// Podium-only keys kept under `metadata` (which lm-evaluation-harness passes
+/// through without reading): `doc_to_category`, `doc_to_messages`, `native_chat`.
+fn podium_metadata(
+    fields: &Fields<'_>,
+    output_type: OutputType,
+) -> Result<(Option<FieldSpec>, Option<String>, bool), TaskError> {
+    let Some((_, node)) = fields.get("metadata") else {
+        return Ok((None, None, false));
+    };
+    let Ok(meta) = Fields::new(node) else {
+        return Ok((None, None, false));
+    };
+    let category = meta.field_spec("doc_to_category")?;
+    let messages = meta.string("doc_to_messages")?;
+    let native_chat = meta.bool("native_chat")?.unwrap_or(false);
+    if (messages.is_some() || native_chat) && output_type != OutputType::GenerateUntil {
+        let key = if messages.is_some() {
+            "doc_to_messages"
+        } else {
+            "native_chat"
+        };
+        return Err(TaskError::invalid(
+            meta.loc_of(key),
+            key,
+            "chat messages apply to `output_type: generate_until` only",
+        ));
+    }
+    Ok((category, messages, native_chat))
 }
 
 /// The most generations per doc a task may ask for with `repeats`

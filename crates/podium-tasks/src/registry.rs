@@ -135,6 +135,13 @@ impl Registry {
         self.add_node(node, OnDuplicate::Reject)
     }
 
+    /// Add a task given as YAML text, as if read from `path` (which need not
+    /// exist); returns its name.
+    pub fn add_text(&mut self, text: &str, path: &Path) -> Result<String, TaskError> {
+        let node = config::load_text(text, path)?;
+        self.add_node(node, OnDuplicate::Reject)
+    }
+
     fn add_node(&mut self, node: Node, on_duplicate: OnDuplicate) -> Result<String, TaskError> {
         let mut warnings = Vec::new();
         let entry = if config::is_group(&node) {

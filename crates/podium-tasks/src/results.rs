@@ -135,6 +135,18 @@ pub struct TaskResult {
     /// The judge models' work, for tasks with judge metrics (filled by the runner).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub judges: Vec<crate::judge::JudgeSummary>,
+    /// Per-category scores (`metadata.doc_to_category`): each metric with its
+    /// stderr and interval over that category's samples, by category name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryResult>,
+}
+
+/// One category's scores within a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryResult {
+    pub name: String,
+    pub metrics: Vec<MetricResult>,
+    pub n_samples: usize,
 }
 
 impl TaskResult {
@@ -162,8 +174,60 @@ pub fn aggregate_task(
     bootstrap_iters: usize,
     seed: u64,
 ) -> TaskResult {
-    let metrics = task
-        .metric_keys()
+    TaskResult {
+        name: task.config.name.clone(),
+        alias: task.config.alias.clone(),
+        metrics: metric_results(task, samples, bootstrap_iters, seed),
+        n_samples: samples.len(),
+        n_original: task.n_original_docs,
+        n_shot,
+        random_baseline,
+        version: task.config.version.clone(),
+        config: task.config.raw.clone(),
+        content_hash: task.content_hash.clone(),
+        judges: Vec::new(),
+        categories: Vec::new(),
+    }
+}
+
+/// Per-category results of one task's samples, given with their doc ids; empty
+/// when the task has no `metadata.doc_to_category`. Categories in name order,
+/// each aggregated like the task (the same stderr and interval rules).
+pub fn aggregate_categories(
+    task: &Task,
+    samples: &[(usize, BTreeMap<String, SampleValue>)],
+    bootstrap_iters: usize,
+    seed: u64,
+) -> Vec<CategoryResult> {
+    if task.config.doc_to_category.is_none() {
+        return Vec::new();
+    }
+    let mut by_category: BTreeMap<String, Vec<BTreeMap<String, SampleValue>>> = BTreeMap::new();
+    for (doc_id, metrics) in samples {
+        if let Some(category) = task.category(*doc_id) {
+            by_category
+                .entry(category)
+                .or_default()
+                .push(metrics.clone());
+        }
+    }
+    by_category
+        .into_iter()
+        .map(|(name, samples)| CategoryResult {
+            metrics: metric_results(task, &samples, bootstrap_iters, seed),
+            n_samples: samples.len(),
+            name,
+        })
+        .collect()
+}
+
+fn metric_results(
+    task: &Task,
+    samples: &[BTreeMap<String, SampleValue>],
+    bootstrap_iters: usize,
+    seed: u64,
+) -> Vec<MetricResult> {
+    task.metric_keys()
         .into_iter()
         .map(|(key, name, higher_is_better)| {
             let values: Vec<SampleValue> = samples
@@ -198,20 +262,7 @@ pub fn aggregate_task(
                 proportion: found.proportion,
             }
         })
-        .collect();
-    TaskResult {
-        name: task.config.name.clone(),
-        alias: task.config.alias.clone(),
-        metrics,
-        n_samples: samples.len(),
-        n_original: task.n_original_docs,
-        n_shot,
-        random_baseline,
-        version: task.config.version.clone(),
-        config: task.config.raw.clone(),
-        content_hash: task.content_hash.clone(),
-        judges: Vec::new(),
-    }
+        .collect()
 }
 
 /// Aggregate every group of the selections, as lm-evaluation-harness does
@@ -406,6 +457,27 @@ pub fn lm_eval_json(
             .collect();
         if !judges.is_empty() {
             section.insert("judges".into(), Json::Object(judges));
+        }
+        let categories: serde_json::Map<String, Json> = tasks
+            .iter()
+            .filter(|t| !t.categories.is_empty())
+            .map(|t| {
+                let entries: serde_json::Map<String, Json> = t
+                    .categories
+                    .iter()
+                    .map(|c| {
+                        let mut entry = metric_entries(&c.name, &c.metrics);
+                        entry.remove("alias");
+                        entry.insert("n".into(), json!(c.n_samples));
+                        entry.insert("intervals".into(), interval_entries(&c.metrics));
+                        (c.name.clone(), Json::Object(entry))
+                    })
+                    .collect();
+                (t.name.clone(), Json::Object(entries))
+            })
+            .collect();
+        if !categories.is_empty() {
+            section.insert("categories".into(), Json::Object(categories));
         }
     }
     let mut results = serde_json::Map::new();

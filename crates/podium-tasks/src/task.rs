@@ -223,6 +223,7 @@ impl Task {
                 ),
             });
         }
+        let all_eval = chat_messages_column(&config, &eval_split, all_eval)?;
         let mut eval_docs: Vec<(usize, Doc)> = all_eval.into_iter().enumerate().collect();
         if let Some(subset) = &config.doc_subset {
             if subset.size == 0 {
@@ -254,6 +255,18 @@ impl Task {
                 (None, None) => (Vec::new(), false),
             };
 
+        let templates = Templates::new();
+        if let Some(spec) = &config.doc_to_category {
+            for (doc_id, doc) in &eval_docs {
+                category_of(&templates, spec, doc).map_err(|message| TaskError::Template {
+                    task: config.name.clone(),
+                    doc_id: *doc_id,
+                    field: "metadata.doc_to_category".into(),
+                    message,
+                })?;
+            }
+        }
+
         Ok(Task {
             config,
             content_hash,
@@ -262,7 +275,7 @@ impl Task {
             eval_split,
             fewshot_docs,
             fewshot_is_eval_split,
-            templates: Templates::new(),
+            templates,
         })
     }
 
@@ -302,6 +315,13 @@ impl Task {
             .filters
             .first()
             .map_or("none", |f| f.name.as_str())
+
+    }
+
+    /// The doc's category (`metadata.doc_to_category`), when the task has one.
+    pub fn category(&self, doc_id: usize) -> Option<String> {
+        let spec = self.config.doc_to_category.as_ref()?;
+        category_of(&self.templates, spec, self.doc(doc_id)?).ok()
     }
 
     pub fn num_fewshot(&self, options: &BuildOptions) -> usize {
@@ -330,6 +350,12 @@ impl Task {
                     ),
                 });
             }
+        }
+        if n_shots > 0 && self.config.doc_to_messages.is_some() {
+            return Err(TaskError::Task {
+                task: self.config.name.clone(),
+                message: "a task whose prompts are chat messages (`metadata.doc_to_messages`) takes no few-shot examples".into(),
+            });
         }
         let limit = options.limit.unwrap_or(usize::MAX);
         self.eval_docs
@@ -594,7 +620,73 @@ impl Task {
             _ => question,
         };
 
+        // The prompt as chat messages, for chat-shaped tasks: the doc's own
+        // messages, or the description as the system message and the rest as
+        // the user's (without a gen_prefix, which a chat API cannot continue).
+        let chat_messages: Option<Vec<ChatMessage>> = match &config.doc_to_messages {
+            Some(column) => {
+                let mut messages = doc
+                    .get(column)
+                    .ok_or_else(|| TaskError::Template {
+                        task: config.name.clone(),
+                        doc_id,
+                        field: "metadata.doc_to_messages".into(),
+                        message: format!("the doc has no column `{column}`"),
+                    })
+                    .and_then(|value| {
+                        crate::from_data::message_list(value).map_err(|message| {
+                            TaskError::Template {
+                                task: config.name.clone(),
+                                doc_id,
+                                field: "metadata.doc_to_messages".into(),
+                                message: format!("column `{column}` {message}"),
+                            }
+                        })
+                    })?;
+                let system = description.trim_end();
+                if !system.is_empty() && messages.first().is_none_or(|m| m.role != "system") {
+                    messages.insert(
+                        0,
+                        ChatMessage {
+                            role: "system".into(),
+                            content: system.to_string(),
+                        },
+                    );
+                }
+                Some(messages)
+            }
+            None if config.native_chat && gen_prefix.is_none() => {
+                let mut messages = Vec::new();
+                let system = description.trim_end();
+                if !system.is_empty() {
+                    messages.push(ChatMessage {
+                        role: "system".into(),
+                        content: system.to_string(),
+                    });
+                }
+                let mut user = String::new();
+                for (u, a) in &turns {
+                    user.push_str(u);
+                    user.push_str(a);
+                }
+                user.push_str(&question_turn);
+                messages.push(ChatMessage {
+                    role: "user".into(),
+                    content: user,
+                });
+                Some(messages)
+            }
+            None => None,
+        };
+
         let prompt = match chat {
+            Some(render) if config.doc_to_messages.is_some() => {
+                let messages = chat_messages.as_deref().unwrap_or_default();
+                render(messages, true).map_err(|message| TaskError::Task {
+                    task: config.name.clone(),
+                    message: format!("chat template failed on doc {doc_id}: {message}"),
+                })?
+            }
             None => {
                 let mut prompt = description.clone();
                 for (user, assistant) in &turns {
@@ -732,6 +824,12 @@ impl Task {
                 });
                 let requests = (0..config.repeats)
                     .map(|repeat| GenerateRequest {
+                        // Under a chat template the prompt is already rendered.
+                        messages: if chat.is_some() {
+                            None
+                        } else {
+                            chat_messages.clone()
+                        },
                         context: prompt.clone(),
                         until: until.clone(),
                         max_tokens: kwargs.max_gen_toks,
@@ -983,6 +1081,59 @@ fn mc2_labels(doc: &Doc) -> Option<Vec<i64>> {
 }
 
 /// Whether `a` and `b` need a delimiter between them (neither side has whitespace).
+/// A doc's category as text (a column's value or a rendered template).
+fn category_of(templates: &Templates, spec: &FieldSpec, doc: &Doc) -> Result<String, String> {
+    match templates.eval_field(spec, doc)? {
+        Json::String(s) if !s.trim().is_empty() => Ok(s),
+        Json::Number(n) => Ok(n.to_string()),
+        Json::Bool(b) => Ok(b.to_string()),
+        other => Err(format!(
+            "the category is {other}, expected a non-empty text"
+        )),
+    }
+}
+
+/// With `metadata.doc_to_messages`, every doc's messages column read as a list
+/// of messages (a CSV cell holds it as JSON text), so templates and requests see
+/// a list; a doc whose messages are malformed is an error naming its row.
+fn chat_messages_column(
+    config: &TaskConfig,
+    split: &str,
+    docs: Vec<Doc>,
+) -> Result<Vec<Doc>, TaskError> {
+    let Some(column) = &config.doc_to_messages else {
+        return Ok(docs);
+    };
+    let file = config
+        .dataset
+        .data_files
+        .get(split)
+        .and_then(|files| files.first())
+        .cloned()
+        .unwrap_or_default();
+    docs.into_iter()
+        .enumerate()
+        .map(|(i, mut doc)| {
+            let messages = doc
+                .get(column)
+                .ok_or_else(|| "missing".to_string())
+                .and_then(crate::from_data::message_list)
+                .map_err(|message| TaskError::DataRow {
+                    path: file.clone(),
+                    row: i + 1,
+                    message: format!("column `{column}` {message}"),
+                })?;
+            if let Some(object) = doc.as_object_mut() {
+                object.insert(
+                    column.clone(),
+                    serde_json::to_value(&messages).unwrap_or(Json::Null),
+                );
+            }
+            Ok(doc)
+        })
+        .collect()
+}
+
 fn requires_delimiter(a: &str, b: &str) -> bool {
     !a.ends_with(char::is_whitespace) && !b.starts_with(char::is_whitespace)
 }

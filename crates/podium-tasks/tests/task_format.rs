@@ -552,6 +552,7 @@ fn generate_until_requests_follow_generation_kwargs() {
         instances[0].request,
         InstanceRequest::Generate {
             requests: vec![GenerateRequest {
+                messages: None,
                 context: prompt.to_string(),
                 until: vec!["\n\n".into(), "Q:".into()],
                 max_tokens: 32,
@@ -852,6 +853,7 @@ fn task_result(name: &str, n_samples: usize, metrics: Vec<MetricResult>) -> Task
         config: json!({"task": name}),
         content_hash: "h".into(),
         judges: Vec::new(),
+        categories: Vec::new(),
     }
 }
 

@@ -597,6 +597,7 @@ fn generation_samples(
                     "prompt": prompt,
                     "request": InstanceRequest::Generate {
                         requests: vec![GenerateRequest {
+                            messages: None,
                             context: prompt.clone(),
                             until: vec!["\n\n".into()],
                             max_tokens: 256,
@@ -674,6 +675,7 @@ fn task_result(task: &SeedTask, values: &[Vec<f64>]) -> TaskResult {
         config: task.config.clone(),
         content_hash: task.content_hash.clone(),
         judges: Vec::new(),
+        categories: Vec::new(),
     }
 }
 

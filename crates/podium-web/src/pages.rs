@@ -199,6 +199,15 @@ fn board_table(
                 setting.content_hash.chars().take(16).collect::<String>(),
             ));
             header["in_average"] = json!(board.average_columns.contains(&i));
+            // A category's sub-column: headed by the category under its task's name.
+            if let (Some(parent), Some(category)) = (&column.parent, &setting.category) {
+                header["sub"] = json!(true);
+                header["label"] = json!(format!("{parent} › {category}"));
+                header["title"] = json!(format!(
+                    "category `{category}` of {}",
+                    header["title"].as_str().unwrap_or_default()
+                ));
+            }
             header
         })
         .collect();

@@ -458,3 +458,75 @@ async fn the_arena_in_a_real_browser() {
     let _ = stop.send(());
     server.await.unwrap();
 }
+
+/// Per-category scores (a data file's `category` column) as sub-columns: one
+/// task's runs get two categories, split from their own metric, and the board
+/// shows `task › category` headers with cells beside the task's column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn category_sub_columns_in_a_real_browser() {
+    use podium_tasks::results::{CategoryResult, TaskResult};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("podium.db");
+    let mut store = Store::open(&db).unwrap();
+    let seeded = seed::fill(
+        &mut store,
+        &SeedSpec {
+            models: 4,
+            tasks: 2,
+            samples_per_run: 30,
+            seed: 5,
+            hostile: false,
+        },
+    )
+    .unwrap();
+    let runs = store.board_runs(None).unwrap();
+    let task = runs[0].task_name.clone();
+    for run in runs.iter().filter(|r| r.task_name == task) {
+        let mut result: TaskResult = serde_json::from_str(&run.results_json).unwrap();
+        let metric = result.metrics[0].clone();
+        let share = |name: &str, scale: f64, n: usize| {
+            let mut m = metric.clone();
+            m.value *= scale;
+            m.n = n;
+            m.interval = None;
+            CategoryResult {
+                name: name.into(),
+                metrics: vec![m],
+                n_samples: n,
+            }
+        };
+        result.categories = vec![share("billing", 1.0, 18), share("shipping", 0.8, 12)];
+        store
+            .finish_run(run.run_id, &serde_json::to_string(&result).unwrap())
+            .unwrap();
+    }
+    let catalog = BoardCatalog::with_user_toml(&seeded.catalog_toml).unwrap();
+    let state = podium_web::AppState::new(store, catalog, BoardOptions::default());
+    let listener = podium_web::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        podium_web::serve_listener(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let browser = Browser::start().await.expect("a headless Chromium");
+    browser.goto(&format!("{base}/")).await.unwrap();
+    let headers = texts(&browser, "table.board thead th.sub > a:first-child").await;
+    assert_eq!(
+        headers,
+        [format!("{task} › billing"), format!("{task} › shipping")],
+        "{headers:?}"
+    );
+    let cells = texts(&browser, "table.board tbody tr:first-child td").await;
+    assert!(cells.len() > 4, "{cells:?}");
+    browser.assert_no_script_ran().await.unwrap();
+    browser.screenshot("board_categories").await.unwrap();
+    browser.close().await.unwrap();
+    let _ = stop.send(());
+    server.await.unwrap();
+}

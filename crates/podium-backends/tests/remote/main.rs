@@ -25,6 +25,7 @@ pub(crate) fn set_fake_key(name: &str, value: &str) {
 
 pub(crate) fn generate_request(context: &str) -> GenerateRequest {
     GenerateRequest {
+        messages: None,
         context: context.to_string(),
         until: vec!["\n\nQ:".to_string()],
         max_tokens: 64,
