@@ -6,6 +6,7 @@ pub mod config;
 pub mod dataset;
 mod error;
 pub mod filters;
+pub mod ifeval;
 pub mod metrics;
 mod parquet_guard;
 pub mod registry;

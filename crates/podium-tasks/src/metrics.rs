@@ -19,10 +19,16 @@ pub enum MetricName {
     WordPerplexity,
     BytePerplexity,
     BitsPerByte,
+    /// IFEval (`process_results: ifeval`): every instruction of the prompt followed.
+    PromptLevelStrictAcc,
+    /// IFEval: instructions followed over instructions, over all prompts.
+    InstLevelStrictAcc,
+    PromptLevelLooseAcc,
+    InstLevelLooseAcc,
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 9] = [
+    pub const ALL: [MetricName; 13] = [
         MetricName::Acc,
         MetricName::AccNorm,
         MetricName::AccBytes,
@@ -32,6 +38,10 @@ impl MetricName {
         MetricName::WordPerplexity,
         MetricName::BytePerplexity,
         MetricName::BitsPerByte,
+        MetricName::PromptLevelStrictAcc,
+        MetricName::InstLevelStrictAcc,
+        MetricName::PromptLevelLooseAcc,
+        MetricName::InstLevelLooseAcc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +55,10 @@ impl MetricName {
             MetricName::WordPerplexity => "word_perplexity",
             MetricName::BytePerplexity => "byte_perplexity",
             MetricName::BitsPerByte => "bits_per_byte",
+            MetricName::PromptLevelStrictAcc => "prompt_level_strict_acc",
+            MetricName::InstLevelStrictAcc => "inst_level_strict_acc",
+            MetricName::PromptLevelLooseAcc => "prompt_level_loose_acc",
+            MetricName::InstLevelLooseAcc => "inst_level_loose_acc",
         }
     }
 
@@ -73,6 +87,10 @@ impl MetricName {
                 output_type == OutputType::MultipleChoice
             }
             MetricName::ExactMatch => output_type == OutputType::GenerateUntil,
+            MetricName::PromptLevelStrictAcc
+            | MetricName::InstLevelStrictAcc
+            | MetricName::PromptLevelLooseAcc
+            | MetricName::InstLevelLooseAcc => output_type == OutputType::GenerateUntil,
             MetricName::Perplexity => output_type == OutputType::Loglikelihood,
             MetricName::WordPerplexity | MetricName::BytePerplexity | MetricName::BitsPerByte => {
                 output_type == OutputType::LoglikelihoodRolling
@@ -87,6 +105,9 @@ impl MetricName {
                 Aggregation::WeightedPerplexity
             }
             MetricName::BitsPerByte => Aggregation::BitsPerByte,
+            MetricName::InstLevelStrictAcc | MetricName::InstLevelLooseAcc => {
+                Aggregation::RatioOfSums
+            }
             _ => Aggregation::Mean,
         }
     }
@@ -101,6 +122,9 @@ pub enum Aggregation {
     WeightedPerplexity,
     /// −Σll / Σbytes / ln 2 over (ll, bytes) pairs.
     BitsPerByte,
+    /// Σx / Σn over (x, n) pairs, with the cluster-robust stderr of a ratio
+    /// (lm-eval's `agg_inst_level_acc`: the mean over all instructions, flattened).
+    RatioOfSums,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +270,18 @@ pub fn count_words(text: &str) -> usize {
     n
 }
 
+/// (numerator, weight) pairs of [`Aggregation::RatioOfSums`]: a scalar counts as
+/// one item.
+pub fn ratio_pairs(values: &[SampleValue]) -> Vec<(f64, f64)> {
+    values
+        .iter()
+        .map(|v| match *v {
+            SampleValue::Weighted(x, n) => (x, n),
+            SampleValue::Scalar(x) => (x, 1.0),
+        })
+        .collect()
+}
+
 /// A task's aggregated metric: the value, its standard error, and how the
 /// error was computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,6 +345,10 @@ pub fn aggregate(
                 podium_stats::bits_per_byte_stderr(&items, bootstrap_iters, seed).ok(),
             )
         }
+        Aggregation::RatioOfSums => match podium_stats::ratio_of_sums(&ratio_pairs(values)) {
+            Ok(ratio) => (Some(ratio.value), ratio.stderr),
+            Err(_) => (None, None),
+        },
     };
     AggregateValue {
         value: value.unwrap_or(f64::NAN),

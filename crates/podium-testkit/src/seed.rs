@@ -512,6 +512,7 @@ fn choice_samples(task: &SeedTask, model: &SeedModel, rng: &mut ChaCha8Rng) -> R
                     ),
                 ]),
                 filtered: BTreeMap::new(),
+                instructions: Vec::new(),
             };
             SampleRecord {
                 doc_id: doc_id as u64,
@@ -588,6 +589,7 @@ fn generation_samples(
                     SampleValue::Scalar(f64::from(u8::from(correct))),
                 )]),
                 filtered: BTreeMap::from([("strict-match".to_string(), vec![filtered_answer])]),
+                instructions: Vec::new(),
             };
             SampleRecord {
                 doc_id: doc_id as u64,
