@@ -305,16 +305,22 @@ impl Instruction {
                 let a = args(&["letter", "let_frequency", "let_relation"])?;
                 let letter = a.string("letter")?;
                 let mut chars = letter.chars();
-                // lm-eval's test: one character whose `lower()` is in a-z.
-                let lowered = chars.next().filter(|_| chars.next().is_none()).map(|c| {
-                    let mut lower = c.to_lowercase();
-                    (lower.next(), lower.next())
-                });
-                let letter = match lowered {
-                    Some((Some(c), None)) if c.is_ascii_lowercase() => c,
+                // lm-eval takes one character whose `lower()` is in a-z, and draws a
+                // random letter for anything else. Two IFEval docs (19 and 22) ask to
+                // count `#` and `!`: Podium counts that character itself, which is what
+                // their prompts ask for and does not depend on chance.
+                let mut chars = letter.chars();
+                let letter = match (chars.next(), chars.next()) {
+                    (Some(c), None) => {
+                        let mut lower = c.to_lowercase();
+                        match (lower.next(), lower.next()) {
+                            (Some(l), None) => l,
+                            _ => c,
+                        }
+                    }
                     _ => {
                         return Err(format!(
-                            "`{id}`: `letter` must be one letter a-z, found `{letter}` (lm-eval would draw a random one)"
+                            "`{id}`: `letter` must be one character, found `{letter}` (lm-eval would draw a random letter)"
                         ));
                     }
                 };

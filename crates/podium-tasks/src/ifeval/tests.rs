@@ -83,7 +83,7 @@ fn parse_errors_name_the_instruction() {
         (
             vec!["keywords:letter_frequency"],
             vec![json!({"letter": "ab", "let_frequency": 2, "let_relation": "at least"})],
-            "one letter",
+            "one character",
         ),
         (
             vec!["length_constraints:nth_paragraph_first_word"],
