@@ -304,7 +304,6 @@ impl Instruction {
             "keywords:letter_frequency" => {
                 let a = args(&["letter", "let_frequency", "let_relation"])?;
                 let letter = a.string("letter")?;
-                let mut chars = letter.chars();
                 // lm-eval takes one character whose `lower()` is in a-z, and draws a
                 // random letter for anything else. Two IFEval docs (19 and 22) ask to
                 // count `#` and `!`: Podium counts that character itself, which is what
