@@ -104,7 +104,9 @@ def from_samples(path, results_path=None):
     reported = None
     if results_path:
         with open(results_path, encoding="utf-8") as f:
-            reported = json.load(f)["results"]["ifeval"]
+            # samples_<task>.jsonl: the task's entry (ifeval, or a bench variant).
+            task = os.path.basename(path)[len("samples_"):-len(".jsonl")]
+            reported = json.load(f)["results"][task]
     return compare(items, reported)
 
 
