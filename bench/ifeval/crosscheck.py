@@ -16,8 +16,9 @@ v0.4.9) against Podium's verdicts on the same responses.
       ifeval_verdicts < FILE.jsonl`, the code path Task::score uses) with lm-eval's.
 
 Prints the agreement and lists every disagreement. Exit status 1 when the
-agreement is below 99.5% of instructions or an aggregate differs by more than
-0.2 points.
+agreement is below 99.5% of the verdicts lm-eval does not draw at random (it
+draws a random letter for docs 19 and 22; those are counted and listed apart)
+or an aggregate differs by more than 0.2 points.
 """
 
 import json
@@ -50,6 +51,7 @@ def aggregates(rows):
 def compare(items, podium_results=None):
     """items: (label, doc, response, podium_strict, podium_loose). Returns ok."""
     n = agree = 0
+    n_random = agree_random = 0
     disagreements = []
     lm_rows, podium_rows = [], []
     for label, doc, response, p_strict, p_loose in items:
@@ -60,16 +62,25 @@ def compare(items, podium_results=None):
         lm_rows.append((l_strict, l_loose))
         podium_rows.append((p_strict, p_loose))
         for i, iid in enumerate(doc["instruction_id_list"]):
+            random_draw = drawn_at_random(iid, doc["kwargs"][i])
             for mode, p, q in (("strict", p_strict[i], l_strict[i]), ("loose", p_loose[i], l_loose[i])):
                 n += 1
+                n_random += random_draw
                 if p == q:
                     agree += 1
+                    agree_random += random_draw
                 else:
                     disagreements.append((label, iid, mode, p, q, doc["kwargs"][i], response))
     print(f"verdicts: {agree}/{n} agree ({100 * agree / max(n, 1):.3f}%), "
           f"{len(items)} responses, {n // 2} instructions x (strict, loose)")
+    n_fixed, agree_fixed = n - n_random, agree - agree_random
+    print(f"verdicts lm-eval does not draw at random: {agree_fixed}/{n_fixed} agree "
+          f"({100 * agree_fixed / max(n_fixed, 1):.3f}%); {n_random} verdicts on a `letter` that is not "
+          f"a letter, which lm-eval replaces by a random one ({agree_random} agree)")
     lm_agg, podium_agg = aggregates(lm_rows), aggregates(podium_rows)
-    ok = n > 0 and agree / n >= 0.995
+    # The 99.5% goal is judged on the verdicts lm-eval defines; its random draws
+    # (docs 19 and 22) are listed below and in docs/CROSSCHECK.md.
+    ok = n_fixed > 0 and agree_fixed / n_fixed >= 0.995
     print(f"{'metric':<26} {'lm-eval':>9} {'Podium':>9} {'results.json':>13} {'diff (pts)':>10}")
     for metric in METRICS:
         reported = None
@@ -87,6 +98,15 @@ def compare(items, podium_results=None):
         print(f"  DIFFER {label} {iid} {mode}: Podium {p}, lm-eval {q}; kwargs {json.dumps(kwargs)}; "
               f"response {json.dumps(excerpt, ensure_ascii=False)}")
     return ok
+
+
+def drawn_at_random(iid, kwargs):
+    """lm-eval's LetterFrequencyChecker draws a random letter for a `letter` that is
+    not one character whose lower case is in a-z (IFEval docs 19 and 22: `#`, `!`)."""
+    if iid != "keywords:letter_frequency":
+        return False
+    letter = kwargs.get("letter") or ""
+    return not (len(letter) == 1 and 97 <= ord(letter.lower()) <= 122)
 
 
 def from_samples(path, results_path=None):
@@ -210,7 +230,8 @@ def main(argv):
     else:
         print(__doc__)
         return 2
-    print("PASS" if ok else "FAIL: below 99.5% agreement or an aggregate off by more than 0.2 points")
+    print("PASS" if ok else "FAIL: below 99.5% agreement (on the verdicts lm-eval does not draw at random) "
+          "or an aggregate off by more than 0.2 points")
     return 0 if ok else 1
 
 
