@@ -267,6 +267,64 @@ fn output_folder_is_lm_eval_style_and_env_sets_db() {
     }
 }
 
+/// IFEval end to end: the four metrics under lm-eval's keys, each with a stderr and an
+/// interval, and every sample's per-instruction verdicts in samples_ifeval.jsonl.
+#[test]
+fn ifeval_runs_with_the_mock_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ifeval.db");
+    let out_dir = dir.path().join("out");
+    run_command(
+        podium()
+            .env("PODIUM_DB", &db)
+            .args(["eval", "-m", "mock:a", "-t", "ifeval", "--limit", "5"])
+            .arg("--output")
+            .arg(&out_dir),
+    );
+    let results: Json =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    let ifeval = &results["results"]["ifeval"];
+    for metric in [
+        "prompt_level_strict_acc",
+        "inst_level_strict_acc",
+        "prompt_level_loose_acc",
+        "inst_level_loose_acc",
+    ] {
+        let value = ifeval[format!("{metric},none")].as_f64();
+        assert!(
+            value.is_some_and(|v| (0.0..=1.0).contains(&v)),
+            "{metric}: {ifeval}"
+        );
+        assert!(
+            ifeval[format!("{metric}_stderr,none")].is_number(),
+            "{metric}: {ifeval}"
+        );
+    }
+    assert_eq!(
+        results["n-samples"]["ifeval"],
+        serde_json::json!({"original": 541, "effective": 5})
+    );
+    let samples = std::fs::read_to_string(out_dir.join("samples_ifeval.jsonl")).unwrap();
+    let lines: Vec<Json> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    for line in &lines {
+        let ids = line["doc"]["instruction_id_list"].as_array().unwrap();
+        let verdicts = line["metrics"]["instructions"].as_array().unwrap();
+        assert_eq!(verdicts.len(), ids.len(), "{line}");
+        for (verdict, id) in verdicts.iter().zip(ids) {
+            assert_eq!(&verdict["id"], id);
+            assert!(verdict["strict"].is_boolean() && verdict["loose"].is_boolean());
+        }
+    }
+    // The run is stored and listed.
+    let table = run_ok(&["runs", "--db", &db_arg(&db)]).stdout;
+    assert!(table.contains("ifeval"), "{table}");
+}
+
 // ---------------------------------------------------------------------------
 // Bad input: exit code 2, one error line, nothing stored.
 // ---------------------------------------------------------------------------
@@ -367,7 +425,7 @@ fn function_tag_for_process_results() {
         args: &["-m", "mock:a", "-t", "{dir}/tiny.yaml"],
         expected: &[
             "{dir}/tiny.yaml:10: `process_results`: `!function utils.process_results`",
-            "use a built-in name instead (truthfulqa_mc2)",
+            "use a built-in name instead (truthfulqa_mc2, ifeval)",
         ],
     });
 }

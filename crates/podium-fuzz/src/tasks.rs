@@ -28,7 +28,73 @@ pub const TARGETS: &[Target] = &[
         name: "dataset_llama_cpp_hellaswag",
         run: dataset_llama_cpp_hellaswag,
     },
+    Target {
+        name: "ifeval_checkers",
+        run: ifeval_checkers,
+    },
 ];
+
+/// IFEval's instruction checkers on arbitrary responses, and its argument parser on
+/// arbitrary arguments. The input's first line is a JSON object of arguments given
+/// to the instruction the first byte picks (any error is fine); the rest is the
+/// response, checked strict and loose by all 25 instructions with fixed arguments
+/// whose keywords, phrases and markers are the first line's words, so that patterns
+/// built from user text are exercised too.
+pub fn ifeval_checkers(data: &[u8]) {
+    use podium_tasks::ifeval::{INSTRUCTION_IDS, Instructions};
+    use serde_json::json;
+
+    let text = String::from_utf8_lossy(data);
+    let (head, response) = text.split_once('\n').unwrap_or((&text, ""));
+    if let Ok(kwargs) = serde_json::from_str::<serde_json::Value>(head) {
+        let id = INSTRUCTION_IDS
+            [usize::from(data.first().copied().unwrap_or(0)) % INSTRUCTION_IDS.len()];
+        if let Ok(instructions) = Instructions::parse(&[id.to_string()], &[kwargs]) {
+            instructions.verdicts(response);
+        }
+    }
+    let word = head.split_whitespace().next().unwrap_or("word");
+    let ids: Vec<String> = INSTRUCTION_IDS.iter().map(|id| id.to_string()).collect();
+    let kwargs: Vec<serde_json::Value> = INSTRUCTION_IDS
+        .iter()
+        .map(|id| match *id {
+            "keywords:existence" => json!({"keywords": [word]}),
+            "keywords:frequency" => {
+                json!({"keyword": word, "frequency": 2, "relation": "at least"})
+            }
+            "keywords:forbidden_words" => json!({"forbidden_words": [word]}),
+            "keywords:letter_frequency" => {
+                json!({"letter": "e", "let_frequency": 3, "let_relation": "less than"})
+            }
+            "language:response_language" => json!({"language": "de"}),
+            "length_constraints:number_sentences" => {
+                json!({"num_sentences": 3, "relation": "less than"})
+            }
+            "length_constraints:number_paragraphs" => json!({"num_paragraphs": 2}),
+            "length_constraints:number_words" => json!({"num_words": 5, "relation": "at least"}),
+            "length_constraints:nth_paragraph_first_word" => {
+                json!({"num_paragraphs": 2, "nth_paragraph": 2, "first_word": word})
+            }
+            "detectable_content:number_placeholders" => json!({"num_placeholders": 1}),
+            "detectable_content:postscript" => json!({"postscript_marker": word}),
+            "detectable_format:number_bullet_lists" => json!({"num_bullets": 2}),
+            "detectable_format:number_highlighted_sections" => json!({"num_highlights": 1}),
+            "detectable_format:multiple_sections" => {
+                json!({"section_spliter": word, "num_sections": 2})
+            }
+            "combination:repeat_prompt" => json!({"prompt_to_repeat": word}),
+            "startend:end_checker" => json!({"end_phrase": word}),
+            "change_case:capital_word_frequency" => {
+                json!({"capital_frequency": 2, "capital_relation": "at least"})
+            }
+            _ => json!({}),
+        })
+        .collect();
+    // A word that is not a valid pattern makes the set fail to parse: an error, fine.
+    if let Ok(instructions) = Instructions::parse(&ids, &kwargs) {
+        instructions.verdicts(response);
+    }
+}
 
 /// The line that starts a new file in a `task_yaml` input; the rest of the
 /// line names the file (`%% data.jsonl`). The first file is `task.yaml`.

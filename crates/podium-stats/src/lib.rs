@@ -13,6 +13,7 @@ mod group;
 mod normalize;
 mod percentile;
 mod perplexity;
+mod ratio;
 mod speed;
 
 pub use bootstrap::{
@@ -31,6 +32,7 @@ pub use perplexity::{
     WeightedLogLikelihood, bits_per_byte, bits_per_byte_stderr, perplexity, perplexity_stderr,
     weighted_perplexity, weighted_perplexity_stderr,
 };
+pub use ratio::{RatioOfSums, ratio_of_sums};
 pub use speed::{output_tokens_per_s, tpot_s};
 
 #[cfg(test)]

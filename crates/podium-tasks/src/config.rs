@@ -95,10 +95,13 @@ pub enum ProcessDocs {
 pub enum ProcessResults {
     /// lm-evaluation-harness's `process_results_mc2`.
     TruthfulqaMc2,
+    /// lm-evaluation-harness's IFEval `process_results` (crate::ifeval): the
+    /// doc's `instruction_id_list` and `kwargs` checked on the response.
+    Ifeval,
 }
 
 pub const PROCESS_DOCS_BUILTINS: &[&str] = &["hellaswag"];
-pub const PROCESS_RESULTS_BUILTINS: &[&str] = &["truthfulqa_mc2"];
+pub const PROCESS_RESULTS_BUILTINS: &[&str] = &["truthfulqa_mc2", "ifeval"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocSubset {
@@ -541,7 +544,7 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
     let fewshot_config = fewshot_config(&fields)?;
     let generation_kwargs = generation_kwargs(&fields, warnings)?;
     let filters = filter_list(&fields)?;
-    let metrics = metric_list(&fields, output_type)?;
+    let mut metrics = metric_list(&fields, output_type)?;
     let judges = judge_metrics(&fields, output_type)?;
 
     fields.reject_function_tag("process_docs", PROCESS_DOCS_BUILTINS)?;
@@ -553,16 +556,54 @@ pub fn task_from_node(node: &Node, warnings: &mut Vec<String>) -> Result<TaskCon
     fields.reject_function_tag("process_results", PROCESS_RESULTS_BUILTINS)?;
     let process_results = fields.one_of(
         "process_results",
-        &[("truthfulqa_mc2", ProcessResults::TruthfulqaMc2)],
+        &[
+            ("truthfulqa_mc2", ProcessResults::TruthfulqaMc2),
+            ("ifeval", ProcessResults::Ifeval),
+        ],
         "built-in",
     )?;
-    if process_results.is_some() && output_type != OutputType::MultipleChoice {
+    let needed_output = match process_results {
+        Some(ProcessResults::TruthfulqaMc2) => Some(("truthfulqa_mc2", OutputType::MultipleChoice)),
+        Some(ProcessResults::Ifeval) => Some(("ifeval", OutputType::GenerateUntil)),
+        None => None,
+    };
+    if let Some((builtin, needed)) = needed_output
+        && output_type != needed
+    {
         let loc = fields.loc_of("process_results");
         return Err(TaskError::invalid(
             loc,
             "process_results",
-            "truthfulqa_mc2 needs `output_type: multiple_choice`",
+            format!("{builtin} needs `output_type: {}`", needed.as_str()),
         ));
+    }
+    if process_results == Some(ProcessResults::Ifeval) && fields.get("metric_list").is_none() {
+        metrics = crate::ifeval::METRICS
+            .iter()
+            .filter_map(|name| MetricName::parse(name))
+            .map(MetricSpec::plain)
+            .collect();
+    }
+    // IFEval's metrics come only from its checkers, and its checkers give only them.
+    let ifeval_metric = |m: &MetricSpec| crate::ifeval::METRICS.contains(&m.name.as_str());
+    if let Some(spec) = metrics
+        .iter()
+        .find(|m| ifeval_metric(m) != (process_results == Some(ProcessResults::Ifeval)))
+    {
+        let loc = fields.loc_of("metric_list");
+        let message = if process_results == Some(ProcessResults::Ifeval) {
+            format!(
+                "`process_results: ifeval` computes {}, not `{}`",
+                crate::ifeval::METRICS.join(", "),
+                spec.name.as_str()
+            )
+        } else {
+            format!(
+                "metric `{}` needs `process_results: ifeval`",
+                spec.name.as_str()
+            )
+        };
+        return Err(TaskError::invalid(loc, "metric_list", message));
     }
 
     let doc_subset = match fields.get("doc_subset") {
@@ -1135,8 +1176,14 @@ fn builtin_metric(
         })
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(aggregation) = m.string("aggregation")?
-        && !["mean", "perplexity", "weighted_perplexity", "bits_per_byte"]
-            .contains(&aggregation.as_str())
+        && ![
+            "mean",
+            "perplexity",
+            "weighted_perplexity",
+            "bits_per_byte",
+            "agg_inst_level_acc",
+        ]
+        .contains(&aggregation.as_str())
     {
         let loc = m.loc_of("aggregation");
         return Err(TaskError::invalid(

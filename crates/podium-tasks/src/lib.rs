@@ -7,6 +7,7 @@ pub mod dataset;
 mod error;
 pub mod filters;
 pub mod from_data;
+pub mod ifeval;
 pub mod judge;
 pub mod metrics;
 mod parquet_guard;

@@ -38,6 +38,12 @@ pub enum MetricName {
     Rouge1,
     Rouge2,
     RougeL,
+    /// IFEval (`process_results: ifeval`): every instruction of the prompt followed.
+    PromptLevelStrictAcc,
+    /// IFEval: instructions followed over instructions, over all prompts.
+    InstLevelStrictAcc,
+    PromptLevelLooseAcc,
+    InstLevelLooseAcc,
 }
 
 /// Where a metric's per-sample value is computed.
@@ -55,7 +61,7 @@ pub enum MetricFamily {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 25] = [
+    pub const ALL: [MetricName; 29] = [
         MetricName::Acc,
         MetricName::AccNorm,
         MetricName::AccBytes,
@@ -81,6 +87,10 @@ impl MetricName {
         MetricName::Rouge1,
         MetricName::Rouge2,
         MetricName::RougeL,
+        MetricName::PromptLevelStrictAcc,
+        MetricName::InstLevelStrictAcc,
+        MetricName::PromptLevelLooseAcc,
+        MetricName::InstLevelLooseAcc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +120,10 @@ impl MetricName {
             MetricName::Rouge1 => "rouge1",
             MetricName::Rouge2 => "rouge2",
             MetricName::RougeL => "rougeL",
+            MetricName::PromptLevelStrictAcc => "prompt_level_strict_acc",
+            MetricName::InstLevelStrictAcc => "inst_level_strict_acc",
+            MetricName::PromptLevelLooseAcc => "prompt_level_loose_acc",
+            MetricName::InstLevelLooseAcc => "inst_level_loose_acc",
         }
     }
 
@@ -160,6 +174,10 @@ impl MetricName {
                 output_type == OutputType::MultipleChoice
             }
             MetricName::ExactMatch => output_type == OutputType::GenerateUntil,
+            MetricName::PromptLevelStrictAcc
+            | MetricName::InstLevelStrictAcc
+            | MetricName::PromptLevelLooseAcc
+            | MetricName::InstLevelLooseAcc => output_type == OutputType::GenerateUntil,
             // Rule and reference metrics score generated text.
             _ if self.family() != MetricFamily::Builtin => output_type == OutputType::GenerateUntil,
             MetricName::Perplexity => output_type == OutputType::Loglikelihood,
@@ -179,6 +197,9 @@ impl MetricName {
             MetricName::BitsPerByte => Aggregation::BitsPerByte,
             MetricName::Bleu => Aggregation::CorpusBleu,
             MetricName::Chrf => Aggregation::CorpusChrf,
+            MetricName::InstLevelStrictAcc | MetricName::InstLevelLooseAcc => {
+                Aggregation::RatioOfSums
+            }
             _ => Aggregation::Mean,
         }
     }
@@ -197,6 +218,9 @@ pub enum Aggregation {
     CorpusBleu,
     /// sacrebleu's `corpus_chrf` from the summed per-sample statistics.
     CorpusChrf,
+    /// Σx / Σn over (x, n) pairs, with the cluster-robust stderr of a ratio
+    /// (lm-eval's `agg_inst_level_acc`: the mean over all instructions, flattened).
+    RatioOfSums,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +402,18 @@ pub fn count_words(text: &str) -> usize {
     n
 }
 
+/// (numerator, weight) pairs of [`Aggregation::RatioOfSums`]: a scalar counts as
+/// one item.
+pub fn ratio_pairs(values: &[SampleValue]) -> Vec<(f64, f64)> {
+    values
+        .iter()
+        .map(|v| match *v {
+            SampleValue::Weighted(x, n) => (x, n),
+            SampleValue::Scalar(x) | SampleValue::Stats { value: x, .. } => (x, 1.0),
+        })
+        .collect()
+}
+
 /// A task's aggregated metric: the value, its standard error, and how the
 /// error was computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -454,6 +490,10 @@ pub fn aggregate(
             )
         }
         Aggregation::CorpusBleu | Aggregation::CorpusChrf => (None, None),
+        Aggregation::RatioOfSums => match podium_stats::ratio_of_sums(&ratio_pairs(values)) {
+            Ok(ratio) => (Some(ratio.value), ratio.stderr),
+            Err(_) => (None, None),
+        },
     };
     AggregateValue {
         value: value.unwrap_or(f64::NAN),

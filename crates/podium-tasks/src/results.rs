@@ -98,6 +98,28 @@ pub fn interval_of_mean(values: &[f64], mean: f64, stderr: Option<f64>) -> MeanI
     }
 }
 
+/// The interval of a ratio of sums (METRICS.md, IFEval's instruction-level
+/// accuracy): Wilson's at the effective sample size of the clustered items when
+/// every item is a 0/1 value (each numerator between 0 and its weight).
+fn interval_of_ratio(values: &[SampleValue]) -> MeanInterval {
+    let pairs = metrics::ratio_pairs(values);
+    let unit_range = !pairs.is_empty() && pairs.iter().all(|&(x, n)| (0.0..=n).contains(&x));
+    let Ok(ratio) = podium_stats::ratio_of_sums(&pairs) else {
+        return MeanInterval::default();
+    };
+    MeanInterval {
+        interval: if unit_range {
+            ratio.wilson_interval()
+        } else {
+            ratio
+                .stderr
+                .map(|se| normal_interval(ratio.value, se, false))
+        },
+        unit_range,
+        proportion: false,
+    }
+}
+
 /// What [`interval_of_mean`] finds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MeanInterval {
@@ -249,6 +271,7 @@ fn metric_results(
                         proportion: false,
                     }
                 }
+                metrics::Aggregation::RatioOfSums => interval_of_ratio(&values),
                 _ => MeanInterval::default(),
             };
             MetricResult {

@@ -18,6 +18,7 @@ use podium_core::{
 use crate::config::{FieldSpec, OutputType, ProcessDocs, ProcessResults, Sampler, TaskConfig};
 use crate::dataset::{self, Doc};
 use crate::error::TaskError;
+use crate::ifeval;
 use crate::metrics::{self, MetricName, SampleValue};
 use crate::reference;
 use crate::rules::RowArgs;
@@ -84,6 +85,11 @@ pub enum Target {
         n_words: usize,
         n_bytes: usize,
     },
+    /// IFEval (`process_results: ifeval`): the doc's instructions and their arguments.
+    Instructions {
+        instruction_id_list: Vec<String>,
+        kwargs: Vec<Json>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +148,10 @@ pub struct SampleScores {
     /// `fail: …`). Absent from samples stored before Podium kept reasons.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, String>,
+    /// IFEval: each instruction's strict and loose verdict on the answer of the
+    /// first filter. Absent from samples stored before Podium kept it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<ifeval::InstructionVerdict>,
 }
 
 impl SampleScores {
@@ -315,7 +325,6 @@ impl Task {
             .filters
             .first()
             .map_or("none", |f| f.name.as_str())
-
     }
 
     /// The doc's category (`metadata.doc_to_category`), when the task has one.
@@ -763,7 +772,8 @@ impl Task {
                         field: "process_results".into(),
                         message: "truthfulqa_mc2 needs `mc2_targets.labels` (a list of 0/1) in the doc".into(),
                     })?),
-                    None => None,
+                    // Config checks that ifeval is a generation task.
+                    Some(ProcessResults::Ifeval) | None => None,
                 };
                 (
                     InstanceRequest::Loglikelihood(LoglikelihoodRequest {
@@ -813,7 +823,13 @@ impl Task {
                     Json::Array(items) => items.iter().map(as_text).collect(),
                     other => vec![as_text(other)],
                 };
-                let fields = self.rule_fields(doc_id, doc, &golds)?;
+                let target = match config.process_results {
+                    Some(ProcessResults::Ifeval) => self.instructions_target(doc_id, doc)?,
+                    _ => {
+                        let fields = self.rule_fields(doc_id, doc, &golds)?;
+                        Target::Texts { golds, fields }
+                    }
+                };
                 let kwargs = &config.generation_kwargs;
                 let until = kwargs.until.clone().unwrap_or_else(|| {
                     if config.fewshot_delimiter.is_empty() {
@@ -843,10 +859,7 @@ impl Task {
                         seed: seed.wrapping_add(repeat as u64),
                     })
                     .collect();
-                (
-                    InstanceRequest::Generate { requests },
-                    Target::Texts { golds, fields },
-                )
+                (InstanceRequest::Generate { requests }, target)
             }
         };
         let request_json = serde_json::to_string(&request).unwrap_or_default();
@@ -993,9 +1006,77 @@ impl Task {
                     scores.filtered.insert(pipeline.name.clone(), filtered);
                 }
             }
+            (
+                Target::Instructions {
+                    instruction_id_list,
+                    kwargs,
+                },
+                Response::Generate { results },
+            ) => {
+                let instructions = ifeval::Instructions::parse(instruction_id_list, kwargs)
+                    .map_err(|message| TaskError::Task {
+                        task: self.config.name.clone(),
+                        message: format!("doc {}: {message}", instance.doc_id),
+                    })?;
+                let texts: Vec<String> = results.iter().map(|r| r.text.clone()).collect();
+                for (index, pipeline) in self.config.filters.iter().enumerate() {
+                    let filtered = pipeline.apply(&texts);
+                    let answer = filtered.first().map(String::as_str).unwrap_or_default();
+                    let verdicts = instructions.verdicts(answer);
+                    let values = ifeval::doc_metrics(&verdicts);
+                    for spec in &self.config.metrics {
+                        let Some(position) = ifeval::METRICS
+                            .iter()
+                            .position(|m| *m == spec.name.as_str())
+                        else {
+                            continue;
+                        };
+                        let (value, weight) = values[position];
+                        let value = match spec.name.aggregation() {
+                            metrics::Aggregation::RatioOfSums => {
+                                SampleValue::Weighted(value, weight)
+                            }
+                            _ => SampleValue::Scalar(value),
+                        };
+                        scores
+                            .metrics
+                            .insert(format!("{},{}", spec.name.as_str(), pipeline.name), value);
+                    }
+                    if index == 0 {
+                        scores.instructions = verdicts;
+                    }
+                    scores.filtered.insert(pipeline.name.clone(), filtered);
+                }
+            }
             _ => return Err(mismatch()),
         }
         Ok(scores)
+    }
+
+    /// IFEval's target: the doc's `instruction_id_list` and `kwargs`, checked
+    /// now so that a bad doc fails before anything runs.
+    fn instructions_target(&self, doc_id: usize, doc: &Doc) -> Result<Target, TaskError> {
+        let error = |message: String| TaskError::Template {
+            task: self.config.name.clone(),
+            doc_id,
+            field: "process_results".into(),
+            message: format!("ifeval: {message}"),
+        };
+        let instruction_id_list: Vec<String> = doc
+            .get("instruction_id_list")
+            .and_then(Json::as_array)
+            .and_then(|ids| ids.iter().map(|id| id.as_str().map(String::from)).collect())
+            .ok_or_else(|| error("the doc needs `instruction_id_list`, a list of text".into()))?;
+        let kwargs: Vec<Json> = doc
+            .get("kwargs")
+            .and_then(Json::as_array)
+            .cloned()
+            .ok_or_else(|| error("the doc needs `kwargs`, a list of objects".into()))?;
+        ifeval::Instructions::parse(&instruction_id_list, &kwargs).map_err(error)?;
+        Ok(Target::Instructions {
+            instruction_id_list,
+            kwargs,
+        })
     }
 
     /// How each `metric,filter` key aggregates, and whether higher is better.

@@ -70,7 +70,8 @@ fn generation_layout_with_category_and_id() {
     assert_eq!(
         instances[1].target,
         Target::Texts {
-            golds: vec!["technical".into()]
+            golds: vec!["technical".into()],
+            fields: Default::default(),
         }
     );
     assert_eq!(task.category(0).as_deref(), Some("web"));
@@ -431,7 +432,8 @@ fn csv_quirks_bom_quoted_newlines_trailing_line() {
     assert_eq!(
         instances[0].target,
         Target::Texts {
-            golds: vec!["yes, really".into()]
+            golds: vec!["yes, really".into()],
+            fields: Default::default(),
         }
     );
 }
@@ -456,7 +458,8 @@ fn json_array_and_parquet() {
             .unwrap()[1]
             .target,
         Target::Texts {
-            golds: vec!["7".into()]
+            golds: vec!["7".into()],
+            fields: Default::default(),
         }
     );
 

@@ -1391,7 +1391,7 @@ fn function_tags_are_errors_listing_built_ins() {
         &[("tiny.yaml", &yaml), ("data.jsonl", TINY_DATA)],
         "tiny.yaml",
         "tiny.yaml:10: `process_results`: `!function utils.process_results` runs Python code, \
-         which Podium does not; use a built-in name instead (truthfulqa_mc2)",
+         which Podium does not; use a built-in name instead (truthfulqa_mc2, ifeval)",
     );
     let yaml = tiny_task("process_docs: !function utils.process_docs\n");
     check_error_contains(
@@ -1504,7 +1504,8 @@ fn unknown_metric_names_file_line_and_lists_metrics() {
         "tiny.yaml:11: `metric`: unknown metric `accuracy`; the metrics are: acc, acc_norm, \
          acc_bytes, acc_norm_tokens, exact_match, perplexity, word_perplexity, byte_perplexity, \
          bits_per_byte, contains, contains_any, contains_all, regex, starts_with, json_valid, \
-         json_schema, numeric, similarity, length, rules, bleu, chrf, rouge1, rouge2, rougeL",
+         json_schema, numeric, similarity, length, rules, bleu, chrf, rouge1, rouge2, rougeL, \
+         prompt_level_strict_acc, inst_level_strict_acc, prompt_level_loose_acc, inst_level_loose_acc",
     );
     // A known metric that does not fit the output type.
     let yaml = tiny_task("metric_list:\n  - metric: acc_norm\n");
@@ -1543,5 +1544,36 @@ fn too_few_fewshot_docs_is_an_error() {
         &[("tiny.yaml", &yaml), ("data.jsonl", TINY_DATA)],
         "tiny.yaml",
         "task `tiny`: 3 few-shot examples asked, but the few-shot source has only 0 docs",
+    );
+}
+
+#[test]
+fn ifeval_config_errors_name_file_line_and_key() {
+    let data = TINY_DATA;
+    let cases = [
+        (
+            "metric_list:\n  - metric: inst_level_strict_acc\n",
+            "tiny.yaml:10: `metric_list`: metric `inst_level_strict_acc` needs `process_results: ifeval`",
+        ),
+        (
+            "process_results: ifeval\nmetric_list:\n  - metric: exact_match\n",
+            "tiny.yaml:11: `metric_list`: `process_results: ifeval` computes prompt_level_strict_acc, \
+             inst_level_strict_acc, prompt_level_loose_acc, inst_level_loose_acc, not `exact_match`",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let yaml = tiny_task(extra);
+        check_error(
+            &[("tiny.yaml", &yaml), ("data.jsonl", data)],
+            "tiny.yaml",
+            expected,
+        );
+    }
+    // A doc without instructions fails before anything runs, naming the doc.
+    let yaml = tiny_task("process_results: ifeval\n");
+    check_error_contains(
+        &[("tiny.yaml", &yaml), ("data.jsonl", data)],
+        "tiny.yaml",
+        &["doc 0", "ifeval: the doc needs `instruction_id_list`"],
     );
 }
