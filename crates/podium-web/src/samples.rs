@@ -60,10 +60,61 @@ pub(crate) struct SampleView {
     pub(crate) extracted: Vec<(String, Text)>,
     /// (metric key, value).
     pub(crate) metrics: Vec<(String, String)>,
+    /// (metric key, why the sample got its value): rule metrics and judges.
+    pub(crate) reasons: Vec<(String, Text)>,
+    /// What judge models said about the answer.
+    pub(crate) judgements: Vec<JudgementView>,
     pub(crate) n_input_tokens: String,
     pub(crate) n_output_tokens: String,
     /// Correct on the board metric: `None` where it has no value.
     pub(crate) correct: Option<bool>,
+}
+
+/// One judge model's grading of a sample's answer.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct JudgementView {
+    /// The judge metric's name.
+    pub(crate) metric: String,
+    /// The judge model's spec.
+    pub(crate) judge: String,
+    /// The verdict's value, or why there is none.
+    pub(crate) verdict: String,
+    pub(crate) prompt: Text,
+    pub(crate) output: Text,
+    pub(crate) tokens: String,
+}
+
+fn judgement_views(metrics: &Value) -> Vec<JudgementView> {
+    let Some(judgements) = metrics.get("judgements").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    judgements
+        .iter()
+        .map(|(metric, j)| {
+            let field = |key: &str| j.get(key).map(as_text).unwrap_or_default();
+            let verdict = match j.get("value").and_then(Value::as_f64) {
+                Some(v) => format!("{v}"),
+                None => format!("none ({})", field("unparseable").replace('_', " ")),
+            };
+            let count = |key: &str| {
+                j.get(key)
+                    .and_then(Value::as_u64)
+                    .map_or_else(|| "—".to_string(), |n| n.to_string())
+            };
+            JudgementView {
+                metric: metric.clone(),
+                judge: field("judge"),
+                verdict,
+                prompt: Text::new(&field("prompt")),
+                output: Text::new(&field("output")),
+                tokens: format!(
+                    "in {}, out {}",
+                    count("n_input_tokens"),
+                    count("n_output_tokens")
+                ),
+            }
+        })
+        .collect()
 }
 
 fn parse(text: &str) -> Value {
@@ -191,8 +242,11 @@ pub(crate) fn sample_view(sample: &SampleRecord, board_metric: Option<&str>) -> 
         .map(|m| {
             m.iter()
                 .map(|(k, v)| {
-                    let shown = v
+                    // A corpus metric's sample keeps its sentence score in `value`.
+                    let number = v
                         .as_f64()
+                        .or_else(|| v.get("value").and_then(Value::as_f64));
+                    let shown = number
                         .map_or_else(|| as_text(v), |x| format!("{}", (x * 1e4).round() / 1e4));
                     (k.clone(), shown)
                 })
@@ -225,6 +279,16 @@ pub(crate) fn sample_view(sample: &SampleRecord, board_metric: Option<&str>) -> 
         target: target_text.map(|t| Text::new(&t)),
         extracted,
         metrics: metric_values,
+        reasons: metrics
+            .get("reasons")
+            .and_then(Value::as_object)
+            .map(|r| {
+                r.iter()
+                    .map(|(k, v)| (k.clone(), Text::new(&as_text(v))))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        judgements: judgement_views(&metrics),
         n_input_tokens: count(sample.n_input_tokens),
         n_output_tokens: count(sample.n_output_tokens),
         correct,
@@ -234,6 +298,51 @@ pub(crate) fn sample_view(sample: &SampleRecord, board_metric: Option<&str>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_judgements_and_corpus_values_are_shown() {
+        let metrics = serde_json::json!({
+            "metrics": {"contains,none": 0.0, "judge,none": 1.0, "bleu,none": {"value": 12.5, "stats": [1.0, 2.0]}},
+            "filtered": {"none": ["Sorry, no refund."]},
+            "reasons": {"contains,none": "fail: missing `refund policy`", "judge,none": "pass: the judge's verdict is [[PASS]]"},
+            "judgements": {
+                "judge": {"judge": "mock:j", "prompt": "[Criteria] polite", "output": "Fine. Verdict: [[PASS]]", "value": 1.0, "n_input_tokens": 40, "n_output_tokens": 5},
+                "tone": {"judge": "mock:j", "prompt": "p", "output": "hmm", "value": null, "unparseable": "no_verdict", "n_input_tokens": null, "n_output_tokens": null}
+            }
+        });
+        let sample = SampleRecord {
+            doc_id: 3,
+            prompt_hash: "h".into(),
+            requests_json: "{}".into(),
+            responses_json: "null".into(),
+            metrics_json: metrics.to_string(),
+            n_input_tokens: None,
+            n_output_tokens: None,
+            timing_json: "null".into(),
+            status: SampleStatus::Ok,
+            error: None,
+        };
+        let view = sample_view(&sample, None);
+        assert!(view.metrics.contains(&("bleu,none".into(), "12.5".into())));
+        let reasons: Vec<(&str, &str)> = view
+            .reasons
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.shown.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("contains,none", "fail: missing `refund policy`"),
+                ("judge,none", "pass: the judge's verdict is [[PASS]]")
+            ]
+        );
+        assert_eq!(view.judgements.len(), 2);
+        assert_eq!(view.judgements[0].verdict, "1");
+        assert_eq!(view.judgements[0].output.shown, "Fine. Verdict: [[PASS]]");
+        assert_eq!(view.judgements[0].tokens, "in 40, out 5");
+        assert_eq!(view.judgements[1].verdict, "none (no verdict)");
+        assert_eq!(view.judgements[1].tokens, "in —, out —");
+    }
 
     #[test]
     fn long_texts_say_how_much_is_cut_and_invisible_characters_show() {
