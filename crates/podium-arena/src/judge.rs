@@ -159,28 +159,9 @@ pub fn parse_verdict(output: &str) -> Result<Verdict, Unparseable> {
     }
     let mut last = None;
     let mut seen_in_code = false;
-    // The open fence's character and length: a fence closes on a line of at
-    // least as many of the same character and nothing else (CommonMark).
-    let mut fence: Option<(u8, usize)> = None;
-    for line in output.lines() {
-        let trimmed = line.trim();
-        if let Some((ch, len)) = fence_marker(trimmed) {
-            match fence {
-                None => {
-                    fence = Some((ch, len));
-                    continue;
-                }
-                Some((open_ch, open_len))
-                    if ch == open_ch && len >= open_len && trimmed.len() == len =>
-                {
-                    fence = None;
-                    continue;
-                }
-                Some(_) => {}
-            }
-        }
+    for (line, in_code) in podium_core::lines_outside_fences(output) {
         if let Some(verdict) = last_verdict_in(line) {
-            if fence.is_some() {
+            if in_code {
                 seen_in_code = true;
             } else {
                 last = Some(verdict);
@@ -192,17 +173,6 @@ pub fn parse_verdict(output: &str) -> Result<Verdict, Unparseable> {
         None if seen_in_code => Err(Unparseable::OnlyInCode),
         None => Err(Unparseable::NoVerdict),
     }
-}
-
-/// The fence a line opens or closes: its character and how many (3 or more
-/// backticks or tildes at the start).
-fn fence_marker(trimmed: &str) -> Option<(u8, usize)> {
-    let first = *trimmed.as_bytes().first()?;
-    if first != b'`' && first != b'~' {
-        return None;
-    }
-    let len = trimmed.bytes().take_while(|&b| b == first).count();
-    (len >= 3).then_some((first, len))
 }
 
 /// The last verdict on one line. Every `[[` is tried (overlapping ones too:

@@ -5,12 +5,14 @@
 
 mod backend;
 mod digest;
+mod fences;
 mod model_spec;
 mod request;
 mod stop;
 
 pub use backend::{Backend, BackendError, ModelIdentity, ResponseCache};
 pub use digest::{cache_key, hex, sha256_hex, sha256_hex_reader};
+pub use fences::lines_outside_fences;
 pub use model_spec::{KNOWN_MODEL_KINDS, ModelKind, ModelSpec, ModelSpecError};
 pub use request::{
     ChatMessage, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult,

@@ -266,25 +266,8 @@ pub fn parse_verdict(scale: JudgeScale, output: &str) -> Result<f64, Unparseable
         return Err(Unparseable::Empty);
     }
     let mut last: Option<Result<f64, Unparseable>> = None;
-    let mut fence: Option<(u8, usize)> = None;
-    for line in output.lines() {
-        let trimmed = line.trim();
-        if let Some((ch, len)) = fence_marker(trimmed) {
-            match fence {
-                None => {
-                    fence = Some((ch, len));
-                    continue;
-                }
-                Some((open_ch, open_len))
-                    if ch == open_ch && len >= open_len && trimmed.len() == len =>
-                {
-                    fence = None;
-                    continue;
-                }
-                Some(_) => {}
-            }
-        }
-        if fence.is_some() {
+    for (line, in_code) in podium_core::lines_outside_fences(output) {
+        if in_code {
             continue;
         }
         if let Some(verdict) = last_verdict_in(scale, line) {
@@ -292,17 +275,6 @@ pub fn parse_verdict(scale: JudgeScale, output: &str) -> Result<f64, Unparseable
         }
     }
     last.unwrap_or(Err(Unparseable::NoVerdict))
-}
-
-/// The fence a line opens or closes: its character and count (3 or more
-/// backticks or tildes at the start).
-fn fence_marker(trimmed: &str) -> Option<(u8, usize)> {
-    let first = *trimmed.as_bytes().first()?;
-    if first != b'`' && first != b'~' {
-        return None;
-    }
-    let len = trimmed.bytes().take_while(|&b| b == first).count();
-    (len >= 3).then_some((first, len))
 }
 
 /// The last `[[…]]` verdict of one line that fits the scale.

@@ -664,27 +664,11 @@ impl Task {
                 }
                 Some(messages)
             }
-            None if config.native_chat && gen_prefix.is_none() => {
-                let mut messages = Vec::new();
-                let system = description.trim_end();
-                if !system.is_empty() {
-                    messages.push(ChatMessage {
-                        role: "system".into(),
-                        content: system.to_string(),
-                    });
-                }
-                let mut user = String::new();
-                for (u, a) in &turns {
-                    user.push_str(u);
-                    user.push_str(a);
-                }
-                user.push_str(&question_turn);
-                messages.push(ChatMessage {
-                    role: "user".into(),
-                    content: user,
-                });
-                Some(messages)
-            }
+            None if config.native_chat && gen_prefix.is_none() => Some(single_turn_messages(
+                description.trim_end(),
+                &turns,
+                &question_turn,
+            )),
             None => None,
         };
 
@@ -712,23 +696,7 @@ impl Task {
                 // lm-evaluation-harness's default single-turn layout: the
                 // description as the system message, the few-shot examples and
                 // the question in one user message.
-                let mut messages = Vec::new();
-                if !description.is_empty() {
-                    messages.push(ChatMessage {
-                        role: "system".into(),
-                        content: description.clone(),
-                    });
-                }
-                let mut user = String::new();
-                for (u, a) in &turns {
-                    user.push_str(u);
-                    user.push_str(a);
-                }
-                user.push_str(&question_turn);
-                messages.push(ChatMessage {
-                    role: "user".into(),
-                    content: user,
-                });
+                let mut messages = single_turn_messages(&description, &turns, &question_turn);
                 if let Some(prefix) = &gen_prefix {
                     messages.push(ChatMessage {
                         role: "assistant".into(),
@@ -1134,6 +1102,34 @@ impl Task {
         }
         n_choices.iter().map(|&n| 1.0 / n as f64).sum::<f64>() / n_choices.len() as f64
     }
+}
+
+/// lm-evaluation-harness's single-turn chat layout: `system` (when not
+/// empty) as the system message, the few-shot turns and the question in one
+/// user message.
+fn single_turn_messages(
+    system: &str,
+    turns: &[(String, String)],
+    question_turn: &str,
+) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    if !system.is_empty() {
+        messages.push(ChatMessage {
+            role: "system".into(),
+            content: system.to_string(),
+        });
+    }
+    let mut user = String::new();
+    for (u, a) in turns {
+        user.push_str(u);
+        user.push_str(a);
+    }
+    user.push_str(question_turn);
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: user,
+    });
+    messages
 }
 
 /// The data files of a split, for messages.
