@@ -11,7 +11,7 @@ out=${1:-$HOME/.cache/podium/llama.cpp-build}
 version=0.3.36
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 -m pip download --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$work" -q
+python3 -m pip download --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$work" -q
 tar xzf "$work"/llama_cpp_python-$version.tar.gz -C "$work"
 src="$work/llama_cpp_python-$version/vendor/llama.cpp"
 # cmake from PyPI if the system has none.
