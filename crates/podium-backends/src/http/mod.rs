@@ -1,0 +1,390 @@
+//! What every remote backend shares: an [`Endpoint`] (its HTTP clients with the key
+//! in their headers, the concurrency limit, retries, the response cache), built from
+//! parts that each do one job:
+//!
+//! - `options`: the spec's `?key=value&…` options and their limits;
+//! - `credentials`: the API key and URL credentials, kept out of every string we
+//!   print or store;
+//! - `limits`: seeded backoff bounds and the sliding-minute rate limiter;
+//! - `failure`: why an attempt failed and whether another may help;
+//! - `transport`: one answer from either HTTP client, and event streams.
+
+mod credentials;
+mod failure;
+mod limits;
+mod options;
+mod transport;
+
+pub use credentials::redact_spec;
+pub(crate) use credentials::*;
+pub(crate) use failure::*;
+use limits::*;
+pub use options::*;
+pub(crate) use transport::*;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use podium_core::{BackendError, ResponseCache};
+
+use crate::h1::{self, H1Pool};
+use crate::secrets;
+pub(crate) use crate::secrets::excerpt;
+
+/// What an attempt is told when it starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttemptStart {
+    /// Time spent waiting for a concurrency slot and the rate limiter before this attempt.
+    pub(crate) queue_s: f64,
+    /// 1 for the first attempt.
+    pub(crate) attempt: u32,
+}
+
+/// One logical request, for the limiter and the backoff jitter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Job {
+    /// A stable number per request (from its cache key), so jitter is seeded per request.
+    pub(crate) jitter_key: u64,
+    /// Tokens charged to the `tpm` limit before the real count is known.
+    pub(crate) estimated_tokens: u64,
+}
+
+/// A remote endpoint: its HTTP clients with the key in their headers, and the
+/// limits every request to it goes through. Requests go through Podium's own
+/// HTTP/1.1 client (`h1`), or through reqwest when a proxy is set in the
+/// environment or `http_client=reqwest` is asked.
+pub(crate) struct Endpoint {
+    client: reqwest::Client,
+    /// `None` when a proxy variable is set: then reqwest, which honours it, does all.
+    h1: Option<H1Pool>,
+    /// The key and fixed headers as `name: value\r\n` lines, for `h1` (secret).
+    h1_headers: String,
+    key: Option<ApiKey>,
+    slots: Semaphore,
+    rate: RateLimiter,
+    options: EndpointOptions,
+    cache: Option<Arc<dyn ResponseCache>>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("key", &self.key)
+            .field("options", &self.options)
+            .field("cached", &self.cache.is_some())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        options: EndpointOptions,
+        key: Option<ApiKey>,
+        key_header: KeyHeader,
+        credentials: Option<&UrlCredentials>,
+        extra_headers: &[(&'static str, &'static str)],
+        cache: Option<Arc<dyn ResponseCache>>,
+    ) -> Result<Endpoint, String> {
+        let mut headers = HeaderMap::new();
+        if let Some(credentials) = credentials {
+            if key.is_some() && key_header == KeyHeader::Bearer {
+                return Err("the base URL's `user:password@` and an API key would both be sent as the `Authorization` header: give only one".into());
+            }
+            headers.insert(reqwest::header::AUTHORIZATION, credentials.header_value()?);
+        }
+        if let Some(key) = &key {
+            let (name, value) = match key_header {
+                KeyHeader::Bearer => (reqwest::header::AUTHORIZATION, key.header_value("Bearer ")?),
+                KeyHeader::XApiKey => (HeaderName::from_static("x-api-key"), key.header_value("")?),
+            };
+            headers.insert(name, value);
+        }
+        for (name, value) in extra_headers {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        // The same headers for h1; `header_value` above has checked they are valid.
+        let h1_headers: String = headers
+            .iter()
+            .map(|(name, value)| {
+                format!("{name}: {}\r\n", String::from_utf8_lossy(value.as_bytes()))
+            })
+            .collect();
+        let h1 = (options.http_client == HttpClient::Builtin && !proxy_in_environment())
+            .then(|| H1Pool::new(options.concurrency, options.connect_timeout));
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .pool_max_idle_per_host(options.concurrency)
+            // As with the built-in client: a redirect is reported, not followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| format!("cannot build the HTTP client: {}", error_chain(&err)))?;
+        Ok(Endpoint {
+            client,
+            h1,
+            h1_headers,
+            key,
+            slots: Semaphore::new(options.concurrency),
+            rate: RateLimiter::new(options.requests_per_minute, options.tokens_per_minute),
+            options,
+            cache,
+        })
+    }
+
+    /// Remove the key from text that came from a server or the network stack
+    /// (servers do echo keys back in "invalid key" errors).
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let text = match &self.key {
+            Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "***"),
+            _ => text.to_string(),
+        };
+        secrets::redact(&text)
+    }
+
+    /// POST a JSON `body` to `url`, asking for `accept`. Returns `t0` (taken right
+    /// before the request is written, or for reqwest, right before it is handed
+    /// over) and the response, its head read.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        accept: &str,
+        body: String,
+    ) -> Result<(Instant, Response<'_>), Failure> {
+        if let Some(pool) = &self.h1
+            && let Some(target) = h1::Target::of(url)
+        {
+            let headers = format!(
+                "content-type: application/json\r\naccept: {accept}\r\n{}",
+                self.h1_headers
+            );
+            let (t0, response) = pool
+                .post(&target, &headers, body.as_bytes(), self.options.timeout)
+                .await
+                .map_err(|err| failure_from_h1(err, "sending the request"))?;
+            return Ok((t0, self.response(Transport::H1(response))));
+        }
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, accept)
+            .body(body);
+        let t0 = Instant::now();
+        let response = request
+            .send()
+            .await
+            .map_err(|err| failure_from_reqwest(&err, "sending the request"))?;
+        Ok((
+            t0,
+            self.response(Transport::Reqwest {
+                response,
+                chunk: Default::default(),
+            }),
+        ))
+    }
+
+    fn response<'e>(&self, transport: Transport<'e>) -> Response<'e> {
+        Response {
+            transport,
+            max_body_bytes: self.options.max_body_bytes,
+            max_event_bytes: self.options.max_event_bytes,
+        }
+    }
+
+    fn cache_get(&self, key: &str) -> Option<String> {
+        self.cache.as_ref()?.get(key)
+    }
+
+    /// Store `value` (serialized only when there is a cache: a streamed result holds
+    /// every inter-chunk gap, and writing them out is wasted work without one).
+    fn cache_put<T: serde::Serialize>(&self, key: &str, value: &T) {
+        if let Some(cache) = &self.cache
+            && let Ok(text) = serde_json::to_string(value)
+        {
+            cache.put(key, &text);
+        }
+    }
+
+    /// `attempt` (with retries) through the response cache: an answer stored under
+    /// `cache_key` comes back without a request, after `on_hit` (which marks it
+    /// cached); a fresh one is stored. `estimated_tokens` is charged to the `tpm`
+    /// limit until the real count is known.
+    pub(crate) async fn cached<T, F, Fut>(
+        &self,
+        url: &str,
+        cache_key: &str,
+        estimated_tokens: usize,
+        on_hit: impl FnOnce(&mut T),
+        attempt: F,
+    ) -> Result<T, BackendError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnMut(AttemptStart) -> Fut,
+        Fut: Future<Output = Result<(T, Option<u64>), Failure>>,
+    {
+        if let Some(mut hit) = self
+            .cache_get(cache_key)
+            .and_then(|text| serde_json::from_str::<T>(&text).ok())
+        {
+            on_hit(&mut hit);
+            return Ok(hit);
+        }
+        let job = Job {
+            jitter_key: key_number(cache_key),
+            estimated_tokens: estimated_tokens as u64,
+        };
+        let value = self
+            .with_retries(&format!("POST {url}"), job, attempt)
+            .await?;
+        self.cache_put(cache_key, &value);
+        Ok(value)
+    }
+
+    /// Run `attempt` until it succeeds, fails for good, or the retries run out.
+    /// Each attempt holds a concurrency slot; the slot is given back during
+    /// backoff so other requests go on. `attempt` returns its value and the
+    /// tokens it really used (for the `tpm` limit), when known.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        job: Job,
+        mut attempt: F,
+    ) -> Result<T, BackendError>
+    where
+        F: FnMut(AttemptStart) -> Fut,
+        Fut: Future<Output = Result<(T, Option<u64>), Failure>>,
+    {
+        let mut n_attempt = 0u32;
+        loop {
+            n_attempt += 1;
+            let waiting_since = Instant::now();
+            let permit = self.acquire_slot().await?;
+            let ticket = self.rate.admit(job.estimated_tokens).await;
+            let start = AttemptStart {
+                queue_s: waiting_since.elapsed().as_secs_f64(),
+                attempt: n_attempt,
+            };
+            let outcome = attempt(start).await;
+            drop(permit);
+            let failure = match outcome {
+                Ok((value, used_tokens)) => {
+                    if let Some(used) = used_tokens {
+                        self.rate.settle(ticket, used);
+                    }
+                    return Ok(value);
+                }
+                Err(failure) => failure,
+            };
+            let message = self.redact(failure.message());
+            match failure {
+                Failure::Unsupported(_) => return Err(BackendError::Unsupported(message)),
+                Failure::Permanent(_) => {
+                    return Err(BackendError::Request(format!("{what}: {message}")));
+                }
+                Failure::Retryable { retry_after, .. } => {
+                    if n_attempt > self.options.max_retries {
+                        let attempts = if n_attempt == 1 {
+                            String::new()
+                        } else {
+                            format!(" (after {n_attempt} attempts)")
+                        };
+                        return Err(BackendError::Request(format!(
+                            "{what}: {message}{attempts}"
+                        )));
+                    }
+                    let wait = retry_after
+                        .map(|wait| wait.min(MAX_RETRY_AFTER))
+                        .unwrap_or_else(|| self.backoff(job.jitter_key, n_attempt));
+                    tracing::warn!(
+                        "{what}: attempt {n_attempt} failed: {message}; retrying in {:.2} s",
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn acquire_slot(&self) -> Result<SemaphorePermit<'_>, BackendError> {
+        self.slots
+            .acquire()
+            .await
+            .map_err(|_| BackendError::Fatal("the endpoint's request queue was closed".into()))
+    }
+
+    /// Exponential backoff with seeded jitter: base · 2^(n−1), at most 30 s,
+    /// times a factor in [0.5, 1) drawn from (seed, request, attempt).
+    fn backoff(&self, jitter_key: u64, n_attempt: u32) -> Duration {
+        let exponential = self
+            .options
+            .backoff_base
+            .saturating_mul(1u32 << (n_attempt - 1).min(16))
+            .min(MAX_BACKOFF);
+        let draw = splitmix64(self.options.retry_seed ^ jitter_key ^ u64::from(n_attempt));
+        let fraction = (draw >> 11) as f64 / (1u64 << 53) as f64;
+        exponential.mul_f64(0.5 + 0.5 * fraction)
+    }
+}
+
+/// Run every request of a batch as its own task (so each one's events are
+/// stamped as they arrive, not when a shared task gets around to polling),
+/// and answer in order. The endpoint's semaphore bounds how many are in flight.
+pub(crate) async fn run_concurrently<T, Fut>(jobs: Vec<Fut>) -> Vec<Result<T, BackendError>>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, BackendError>> + Send + 'static,
+{
+    let handles: Vec<_> = jobs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.unwrap_or_else(|err| {
+            Err(BackendError::Request(format!(
+                "the request's task failed: {err}"
+            )))
+        }));
+    }
+    out
+}
+
+/// Mark a generation that came from the response cache.
+pub(crate) fn mark_cached(result: &mut podium_core::GenerateResult) {
+    if let Some(timing) = &mut result.timing {
+        timing.cached = true;
+    }
+}
+
+/// A number drawn from a cache key, to seed per-request jitter.
+fn key_number(cache_key: &str) -> u64 {
+    u64::from_str_radix(&cache_key[..16.min(cache_key.len())], 16).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_seeded_exponential_and_capped() {
+        let options = EndpointOptions {
+            backoff_base: Duration::from_millis(100),
+            ..EndpointOptions::default()
+        };
+        let endpoint = Endpoint::new(options, None, KeyHeader::Bearer, None, &[], None).unwrap();
+        for n in 1..=20 {
+            let wait = endpoint.backoff(7, n);
+            let full = Duration::from_millis(100)
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(MAX_BACKOFF);
+            assert!(wait >= full / 2 && wait <= full, "attempt {n}: {wait:?}");
+            assert_eq!(wait, endpoint.backoff(7, n));
+        }
+        assert_ne!(endpoint.backoff(7, 1), endpoint.backoff(8, 1));
+    }
+}
