@@ -19,7 +19,7 @@ use podium_core::{
 use crate::OpenError;
 use crate::http::{
     self, ApiKey, AttemptStart, ENDPOINT_OPTION_NAMES, Endpoint, EndpointOptions, Failure,
-    KeyHeader, excerpt, failure_from_status, mark_cached, server_message,
+    KeyHeader, excerpt, server_message,
 };
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder};
@@ -244,11 +244,9 @@ async fn generate_one(
         format!("{}/v1/messages", inner.base_url)
     };
     let body = messages_body(&inner.model, inner.thinking_budget, request).to_string();
-    let cache_key = podium_core::cache_key(&url, &inner.model, &body);
-    let estimated_tokens = request.context.len() / 4 + request.max_tokens;
     inner
         .endpoint
-        .cached(&url, &cache_key, estimated_tokens, mark_cached, |start| {
+        .generation(&url, &inner.model, &body, request, |start| {
             stream_messages(inner, &url, &body, &request.until, start)
         })
         .await
@@ -261,13 +259,7 @@ async fn stream_messages(
     stops: &[String],
     start: AttemptStart,
 ) -> Result<(GenerateResult, Option<u64>), Failure> {
-    let (t0, response) = inner
-        .endpoint
-        .post(url, "text/event-stream", body.to_string())
-        .await?;
-    if !response.is_success() {
-        return Err(failure_from_status(response).await);
-    }
+    let (t0, response) = inner.endpoint.post_stream(url, body).await?;
     if !response.is_event_stream() {
         let text = response.text().await;
         return Err(Failure::Permanent(

@@ -248,6 +248,44 @@ impl Endpoint {
         Ok(value)
     }
 
+    /// A streamed generation through the response cache: the key from the URL, model
+    /// and body; the rate limiter charged an estimate of the request's tokens (a
+    /// quarter of the context's characters plus the most it may generate) until the
+    /// attempt reports what it used; a cached answer marked as such.
+    pub(crate) async fn generation<F, Fut>(
+        &self,
+        url: &str,
+        model: &str,
+        body: &str,
+        request: &podium_core::GenerateRequest,
+        attempt: F,
+    ) -> Result<podium_core::GenerateResult, BackendError>
+    where
+        F: FnMut(AttemptStart) -> Fut,
+        Fut: Future<Output = Result<(podium_core::GenerateResult, Option<u64>), Failure>>,
+    {
+        let cache_key = podium_core::cache_key(url, model, body);
+        let estimated_tokens = request.context.len() / 4 + request.max_tokens;
+        self.cached(url, &cache_key, estimated_tokens, mark_cached, attempt)
+            .await
+    }
+
+    /// POST `body` asking for an event stream; a non-success status is the attempt's
+    /// failure, with the server's own message.
+    pub(crate) async fn post_stream(
+        &self,
+        url: &str,
+        body: &str,
+    ) -> Result<(Instant, Response<'_>), Failure> {
+        let (t0, response) = self
+            .post(url, "text/event-stream", body.to_string())
+            .await?;
+        if !response.is_success() {
+            return Err(failure_from_status(response).await);
+        }
+        Ok((t0, response))
+    }
+
     /// Run `attempt` until it succeeds, fails for good, or the retries run out.
     /// Each attempt holds a concurrency slot; the slot is given back during
     /// backoff so other requests go on. `attempt` returns its value and the

@@ -10,10 +10,7 @@ use serde_json::{Value, json};
 
 use podium_core::{BackendError, GenerateRequest, GenerateResult};
 
-use crate::http::{
-    self, AttemptStart, Failure, MAX_TOKEN_COUNT, excerpt, failure_from_status, mark_cached,
-    server_message,
-};
+use crate::http::{self, AttemptStart, Failure, MAX_TOKEN_COUNT, excerpt, server_message};
 use crate::sse::SseEvent;
 use crate::timing::{Delta, StreamRecorder};
 
@@ -64,11 +61,9 @@ pub(super) async fn generate_one(
         OpenAiApi::Chat => format!("{}/chat/completions", inner.base_url),
     };
     let body = generation_body(&inner.model, inner.api, request).to_string();
-    let cache_key = podium_core::cache_key(&url, &inner.model, &body);
-    let estimated_tokens = request.context.len() / 4 + request.max_tokens;
     inner
         .endpoint
-        .cached(&url, &cache_key, estimated_tokens, mark_cached, |start| {
+        .generation(&url, &inner.model, &body, request, |start| {
             stream_generation(inner, &url, &body, &request.until, start)
         })
         .await
@@ -82,13 +77,7 @@ pub(super) async fn stream_generation(
     stops: &[String],
     start: AttemptStart,
 ) -> Result<(GenerateResult, Option<u64>), Failure> {
-    let (t0, response) = inner
-        .endpoint
-        .post(url, "text/event-stream", body.to_string())
-        .await?;
-    if !response.is_success() {
-        return Err(failure_from_status(response).await);
-    }
+    let (t0, response) = inner.endpoint.post_stream(url, body).await?;
     let mut recorder = StreamRecorder::new(t0, start.queue_s);
     recorder.count_tokens_with(inner.tokenizer.clone());
     if !response.is_event_stream() {
