@@ -77,13 +77,36 @@ pub struct TokenizerInfo {
     pub max_model_len: usize,
 }
 
+/// Why an engine call failed. The HTTP layer answers [`EngineError::Invalid`] with 400
+/// and [`EngineError::Failed`] with 500 (`ApiError`'s `From`, the one mapping).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// The request cannot be served as asked: text the tokenizer refuses, an empty
+    /// prompt, messages the chat template rejects.
+    #[error("{0}")]
+    Invalid(String),
+    /// The model failed on a request that passed validation.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl EngineError {
+    pub fn invalid(err: impl std::fmt::Display) -> EngineError {
+        EngineError::Invalid(err.to_string())
+    }
+
+    pub fn failed(err: impl std::fmt::Display) -> EngineError {
+        EngineError::Failed(err.to_string())
+    }
+}
+
 /// A model `serve-model` can serve. Methods block; `generate` and `prompt_logprobs` run
 /// on the worker thread, the tokenizer methods on a blocking-pool thread.
 pub trait Engine: Send + Sync + 'static {
     fn model_id(&self) -> String;
 
     /// Render chat messages with the model's chat template, generation prompt added.
-    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, String>;
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError>;
 
     /// Generate from `prompt`, calling `on_text` with each new piece of text;
     /// stop when it returns false (a stop string was reached or the client left).
@@ -94,24 +117,24 @@ pub trait Engine: Send + Sync + 'static {
         prompt: &str,
         params: &GenerateParams,
         on_text: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<GenerateOutcome, String>;
+    ) -> Result<GenerateOutcome, EngineError>;
 
     /// Log-probs of every prompt token after the ones before it, and the greedy next
     /// token. A text prompt is tokenized with the model's special tokens (BOS).
-    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String>;
+    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, EngineError>;
 
     /// Scores several prompts at once (the worker batches queued scoring requests);
     /// by default one by one. An engine that can pack them into shared forward passes
     /// overrides this.
-    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, String>> {
+    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, EngineError>> {
         prompts.iter().map(|p| self.prompt_logprobs(p)).collect()
     }
 
     /// Token ids of `text`; control-token text becomes the control token.
-    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, String>;
+    fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, EngineError>;
 
     /// Text of `ids` (control tokens left out).
-    fn detokenize(&self, ids: &[u32]) -> Result<String, String>;
+    fn detokenize(&self, ids: &[u32]) -> Result<String, EngineError>;
 
     fn tokenizer_info(&self) -> TokenizerInfo;
 
@@ -121,7 +144,7 @@ pub trait Engine: Send + Sync + 'static {
 
 pub(crate) enum Piece {
     Text(String),
-    Done(Result<GenerateOutcome, String>),
+    Done(Result<GenerateOutcome, EngineError>),
 }
 
 pub(crate) enum Job {
@@ -133,7 +156,7 @@ pub(crate) enum Job {
     },
     Score {
         prompt: Prompt,
-        reply: oneshot::Sender<Result<PromptScores, String>>,
+        reply: oneshot::Sender<Result<PromptScores, EngineError>>,
     },
 }
 
@@ -195,7 +218,7 @@ impl Worker {
 /// Most queued scoring requests run as one batch.
 const MAX_SCORE_BATCH: usize = 32;
 
-type ScoreReply = oneshot::Sender<Result<PromptScores, String>>;
+type ScoreReply = oneshot::Sender<Result<PromptScores, EngineError>>;
 
 fn run_scores(engine: &dyn Engine, batch: Vec<(Prompt, ScoreReply)>) {
     let (prompts, replies): (Vec<Prompt>, Vec<ScoreReply>) = batch.into_iter().unzip();
@@ -203,7 +226,7 @@ fn run_scores(engine: &dyn Engine, batch: Vec<(Prompt, ScoreReply)>) {
     for reply in replies {
         let result = results
             .next()
-            .unwrap_or_else(|| Err("the engine returned too few scores".into()));
+            .unwrap_or_else(|| Err(EngineError::failed("the engine returned too few scores")));
         let _ = reply.send(result);
     }
 }

@@ -147,3 +147,12 @@ impl IntoResponse for ApiError {
         (self.status, axum::Json(self.to_json())).into_response()
     }
 }
+
+impl From<crate::engine::EngineError> for ApiError {
+    fn from(err: crate::engine::EngineError) -> ApiError {
+        match err {
+            crate::engine::EngineError::Invalid(message) => ApiError::bad_request(message),
+            crate::engine::EngineError::Failed(message) => ApiError::internal(message),
+        }
+    }
+}

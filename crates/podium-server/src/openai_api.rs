@@ -21,7 +21,8 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{
-    Engine, GenerateOutcome, GenerateParams, Job, Piece, Prompt, PromptScores, TokenLogprob, Worker,
+    Engine, EngineError, GenerateOutcome, GenerateParams, Job, Piece, Prompt, PromptScores,
+    TokenLogprob, Worker,
 };
 pub use crate::error::ApiError;
 use crate::request::{self, Limits, ModelShape};
@@ -241,13 +242,13 @@ fn usage(outcome: &GenerateOutcome) -> Json {
 /// Runs a (fast, blocking) engine call such as tokenization on the blocking pool.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
-    call: impl FnOnce(&dyn Engine) -> Result<T, String> + Send + 'static,
+    call: impl FnOnce(&dyn Engine) -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let engine = state.worker.engine.clone();
     tokio::task::spawn_blocking(move || call(engine.as_ref()))
         .await
         .map_err(|e| ApiError::internal(format!("tokenizer task failed: {e}")))?
-        .map_err(ApiError::bad_request)
+        .map_err(ApiError::from)
 }
 
 /// vLLM's fields; `model` is accepted and ignored (one model is served), any other
@@ -322,7 +323,7 @@ async fn score(worker: &Worker, prompt: Prompt) -> Result<PromptScores, ApiError
     receiver
         .await
         .map_err(|_| ApiError::internal("the model thread stopped"))?
-        .map_err(ApiError::internal)
+        .map_err(ApiError::from)
 }
 
 fn start_generation(
@@ -351,7 +352,7 @@ async fn collect(
     while let Some(piece) = pieces.recv().await {
         match piece {
             Piece::Text(t) => text.push_str(&t),
-            Piece::Done(outcome) => return outcome.map(|o| (text, o)).map_err(ApiError::internal),
+            Piece::Done(outcome) => return outcome.map(|o| (text, o)).map_err(ApiError::from),
         }
     }
     Err(ApiError::internal("the model thread stopped"))
@@ -424,9 +425,9 @@ fn stream_response(
                         };
                         Some((Ok(event), (pieces, next)))
                     }
-                    Some(Piece::Done(Err(message))) => {
-                        let event = Event::default()
-                            .data(ApiError::internal(message).to_json().to_string());
+                    Some(Piece::Done(Err(err))) => {
+                        let event =
+                            Event::default().data(ApiError::from(err).to_json().to_string());
                         Some((Ok(event), (pieces, Phase::Done)))
                     }
                     None => None,

@@ -11,8 +11,8 @@ use tower::ServiceExt;
 
 use podium_core::ChatMessage;
 use podium_server::{
-    Engine, FinishReason, GenerateOutcome, GenerateParams, Prompt, PromptScores, TokenLogprob,
-    TokenizerInfo, Worker, app,
+    Engine, EngineError, FinishReason, GenerateOutcome, GenerateParams, Prompt, PromptScores,
+    TokenLogprob, TokenizerInfo, Worker, app,
 };
 
 /// Emits "w0 w1 w2 …" one word per token; each prompt character is a token
@@ -29,7 +29,7 @@ impl Engine for FakeEngine {
         "fake-model".into()
     }
 
-    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, String> {
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
         Ok(messages
             .iter()
             .map(|m| format!("<{}>{}", m.role, m.content))
@@ -42,7 +42,7 @@ impl Engine for FakeEngine {
         prompt: &str,
         params: &GenerateParams,
         on_text: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<GenerateOutcome, String> {
+    ) -> Result<GenerateOutcome, EngineError> {
         let _guard = self.gate.as_ref().map(|g| g.lock().unwrap());
         let mut n = 0;
         for i in 0..params.max_tokens {
@@ -62,7 +62,7 @@ impl Engine for FakeEngine {
         })
     }
 
-    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, String> {
+    fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, EngineError> {
         let prompt = match prompt {
             Prompt::Text(text) => text.clone(),
             Prompt::Ids(ids) => self.detokenize(ids)?,
@@ -88,19 +88,19 @@ impl Engine for FakeEngine {
         })
     }
 
-    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, String>> {
+    fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, EngineError>> {
         self.batches.lock().unwrap().push(prompts.len());
         prompts.iter().map(|p| self.prompt_logprobs(p)).collect()
     }
 
     /// One token per character: its code point.
-    fn tokenize(&self, text: &str, _add_special: bool) -> Result<Vec<u32>, String> {
+    fn tokenize(&self, text: &str, _add_special: bool) -> Result<Vec<u32>, EngineError> {
         Ok(text.chars().map(u32::from).collect())
     }
 
-    fn detokenize(&self, ids: &[u32]) -> Result<String, String> {
+    fn detokenize(&self, ids: &[u32]) -> Result<String, EngineError> {
         ids.iter()
-            .map(|&id| char::from_u32(id).ok_or(format!("no token {id}")))
+            .map(|&id| char::from_u32(id).ok_or(EngineError::Invalid(format!("no token {id}"))))
             .collect()
     }
 
