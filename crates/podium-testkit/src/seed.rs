@@ -292,7 +292,7 @@ impl SeedModel {
         let local = index % 4 == 3;
         let (model_spec, fingerprint) = if local {
             let path = format!("/models/seed/model-{index:04}.Q4_K_M.gguf");
-            let hash = hex(&Sha256::digest(format!("{}:{path}", spec.seed)))[..64].to_string();
+            let hash = podium_core::hex(&Sha256::digest(format!("{}:{path}", spec.seed)))[..64].to_string();
             (format!("gguf:{path}"), format!("sha256:{hash}"))
         } else {
             let url = format!("http://127.0.0.1:8000/v1#model-{index:04}");
@@ -515,7 +515,7 @@ fn choice_samples(task: &SeedTask, model: &SeedModel, rng: &mut ChaCha8Rng) -> R
             };
             SampleRecord {
                 doc_id: doc_id as u64,
-                prompt_hash: hex(&Sha256::digest(&prompt))[..16].to_string(),
+                prompt_hash: podium_core::hex(&Sha256::digest(&prompt))[..16].to_string(),
                 requests_json: json!({
                     "prompt": prompt,
                     "request": InstanceRequest::Loglikelihood(LoglikelihoodRequest {
@@ -592,7 +592,7 @@ fn generation_samples(
             };
             SampleRecord {
                 doc_id: doc_id as u64,
-                prompt_hash: hex(&Sha256::digest(&prompt))[..16].to_string(),
+                prompt_hash: podium_core::hex(&Sha256::digest(&prompt))[..16].to_string(),
                 requests_json: json!({
                     "prompt": prompt,
                     "request": InstanceRequest::Generate {
@@ -788,7 +788,7 @@ fn content_hash(seed: u64, config: &Json) -> String {
         .chain_update(seed.to_le_bytes())
         .chain_update(config.to_string().as_bytes())
         .finalize();
-    format!("sha256:{}", hex(&digest))
+    format!("sha256:{}", podium_core::hex(&digest))
 }
 
 fn sentence(rng: &mut ChaCha8Rng, min_words: usize, max_words: usize) -> String {
@@ -813,15 +813,6 @@ fn argmax(values: &[f64]) -> usize {
 
 fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 fn timestamp(unix_s: u64) -> String {
