@@ -1,4 +1,4 @@
-//! Podium's local CPU inference engine: loads GGUF models (llama and gemma3 families)
+//! Podium's local CPU inference engine: loads GGUF models (llama, qwen2, qwen3, phi3 and gemma3 families)
 //! with candle's quantized tensors and runs our own forward pass over them.
 //!
 //! The engine works on token ids; text comes in through a [`TextTokenizer`]. The model
@@ -24,7 +24,7 @@ mod tokenizer;
 mod tests;
 
 pub use backend::{LocalBackend, LocalOptions, StreamEvent};
-pub use config::{Architecture, ModelConfig, SUPPORTED_ARCHITECTURES};
+pub use config::{Architecture, BlockOptions, ModelConfig, SUPPORTED_ARCHITECTURES};
 pub use engine::{FinishReason, SequenceScore, SpeedReport};
 pub use error::LocalError;
 pub use gguf_tokenizer::GgufTokenizer;
