@@ -21,6 +21,8 @@ mod threads;
 mod tokenizer;
 
 #[cfg(test)]
+mod fidelity_tests;
+#[cfg(test)]
 mod tests;
 
 pub use backend::{LocalBackend, LocalOptions, StreamEvent};
