@@ -37,7 +37,8 @@ pub enum Architecture {
     /// Qwen 3 (dense): NeoX RoPE and a per-head RMS norm on queries and keys.
     Qwen3,
     /// Phi-3 / Phi-4: NeoX RoPE over the first `rope.dimension_count` dimensions of a head
-    /// (partial rotary), fused QKV and fused gate/up (`ffn_up` holds gate then up).
+    /// (partial rotary), fused QKV and fused gate/up (`ffn_up` holds gate then up), and the
+    /// 128k models' long/short RoPE factors.
     Phi3,
     /// Gemma 3: embeddings scaled by sqrt(hidden), q/k norms, post-attention and
     /// post-feed-forward norms, GeGLU (GELU-tanh), NeoX RoPE, interleaved sliding-window layers.
@@ -88,6 +89,9 @@ pub struct BlockOptions {
     pub head_bias: bool,
     /// Whether the family reads RoPE frequency factors from `rope_freqs.weight` (Llama 3.1+).
     pub rope_freq_factors: bool,
+    /// Whether the family reads Phi-3's long-context RoPE factors (`rope_factors_long` and
+    /// `rope_factors_short`, one chosen by the context the model runs on).
+    pub long_short_rope_factors: bool,
     /// Embeddings are multiplied by sqrt(hidden size) (Gemma).
     pub scale_embeddings: bool,
     pub(crate) activation: Activation,
@@ -136,6 +140,9 @@ pub struct ModelConfig {
     /// `rope.scaling.attn_factor`: multiplies RoPE's cos and sin (llama.cpp's
     /// `attn_factor`); 1.0 unless the file says otherwise.
     pub(crate) rope_attn_factor: f32,
+    /// `rope.scaling.original_context_length` (the training context when not given): a
+    /// Phi-3 long-context model uses its long RoPE factors when run on a longer context.
+    pub(crate) rope_original_context: usize,
     /// RoPE of the global (full attention) layers.
     pub(crate) rope_global: RopeParams,
     /// RoPE of the sliding-window layers, when the model has any.
@@ -251,6 +258,15 @@ impl ModelConfig {
         } else {
             1.0
         };
+        let rope_original_context = if meta.get("rope.scaling.original_context_length").is_some() {
+            meta.bounded_usize(
+                "rope.scaling.original_context_length",
+                1,
+                MAX_CONTEXT_LENGTH,
+            )?
+        } else {
+            context_length
+        };
         let attn_logit_softcap = meta.optional_softcap("attn_logit_softcapping")?;
         let final_logit_softcap = meta.optional_softcap("final_logit_softcapping")?;
         let rope_global = RopeParams {
@@ -264,6 +280,7 @@ impl ModelConfig {
             output_and_ffn_biases: false,
             head_bias: false,
             rope_freq_factors: false,
+            long_short_rope_factors: false,
             scale_embeddings: false,
             activation: Activation::Silu,
         };
@@ -287,6 +304,7 @@ impl ModelConfig {
             rope_style,
             rope_dim,
             rope_attn_factor,
+            rope_original_context,
             rope_global,
             rope_local: rope_global,
             layer_is_local: vec![false; n_layers],
@@ -330,6 +348,7 @@ impl ModelConfig {
                 plain(
                     BlockOptions {
                         fused_gate_up: true,
+                        long_short_rope_factors: true,
                         ..silu_block
                     },
                     RopeStyle::Halves,

@@ -238,22 +238,21 @@ fn compare(file: &str, setup: Setup) -> Agreement {
     }
 }
 
-/// Every fixture file, by family: f32 and Q8_0 for all, Q4_K_M for the families new in
-/// issue 15.
-const FAMILIES: [(&str, bool); 7] = [
-    ("llama", false),
-    ("gemma3", false),
-    ("llama3", true),
-    ("llama_biases", false),
-    ("qwen2", true),
-    ("qwen3", true),
-    ("phi3", true),
-];
+/// The weight types a fixture comes in: always f32, most also Q8_0, the families new in
+/// issue 15 also Q4_K_M.
+#[derive(Clone, Copy, PartialEq)]
+enum Types {
+    F32,
+    F32Q8,
+    F32Q8Q4k,
+}
 
-fn check_family(family: &str, has_q4k: bool) {
+fn check_family(family: &str, types: Types) {
     let mut files = vec![(format!("{family}.f32.gguf"), &F32_SETUPS[..])];
-    files.push((format!("{family}.q8_0.gguf"), &QUANTIZED_SETUPS[..]));
-    if has_q4k {
+    if types != Types::F32 {
+        files.push((format!("{family}.q8_0.gguf"), &QUANTIZED_SETUPS[..]));
+    }
+    if types == Types::F32Q8Q4k {
         files.push((format!("{family}.q4_k.gguf"), &QUANTIZED_SETUPS[..]));
     }
     let mut failures = Vec::new();
@@ -286,35 +285,43 @@ fn check_family(family: &str, has_q4k: bool) {
 
 #[test]
 fn llama_matches_llama_cpp() {
-    check_family(FAMILIES[0].0, FAMILIES[0].1);
+    check_family("llama", Types::F32Q8);
 }
 
 #[test]
 fn gemma3_matches_llama_cpp() {
-    check_family(FAMILIES[1].0, FAMILIES[1].1);
+    check_family("gemma3", Types::F32Q8);
 }
 
 #[test]
 fn llama3_rope_factors_match_llama_cpp() {
-    check_family(FAMILIES[2].0, FAMILIES[2].1);
+    check_family("llama3", Types::F32Q8Q4k);
 }
 
 #[test]
 fn llama_with_biases_matches_llama_cpp() {
-    check_family(FAMILIES[3].0, FAMILIES[3].1);
+    check_family("llama_biases", Types::F32Q8);
 }
 
 #[test]
 fn qwen2_matches_llama_cpp() {
-    check_family(FAMILIES[4].0, FAMILIES[4].1);
+    check_family("qwen2", Types::F32Q8Q4k);
 }
 
 #[test]
 fn qwen3_matches_llama_cpp() {
-    check_family(FAMILIES[5].0, FAMILIES[5].1);
+    check_family("qwen3", Types::F32Q8Q4k);
 }
 
 #[test]
 fn phi3_matches_llama_cpp() {
-    check_family(FAMILIES[6].0, FAMILIES[6].1);
+    check_family("phi3", Types::F32Q8Q4k);
+}
+
+#[test]
+fn phi3_long_context_rope_factors_match_llama_cpp() {
+    // Run on a context past the original one: the long factors.
+    check_family("phi3_long", Types::F32);
+    // Within it: the short factors.
+    check_family("phi3_short", Types::F32);
 }

@@ -123,8 +123,11 @@ pub(crate) struct Model {
     embedding: Arc<QTensor>,
     output: Linear,
     output_norm: Tensor,
-    /// Llama 3.1's per-dimension RoPE frequency divisors (`rope_freqs.weight`), when given.
+    /// The per-dimension RoPE frequency divisors in use: Llama 3.1's `rope_freqs.weight`,
+    /// or one of Phi-3's long/short factors (see [`Model::with_context`]).
     rope_freq_factors: Option<Vec<f32>>,
+    /// Phi-3's long and short RoPE factors, when the file has them.
+    long_short_rope_factors: Option<(Vec<f32>, Vec<f32>)>,
     layers: Vec<Layer>,
     device: Device,
 }
@@ -416,12 +419,26 @@ fn check_tensors(content: &Content, config: &ModelConfig) -> Result<usize> {
             vec![config.rope_dim / 2],
         );
     }
-    // Phi-3's long-context RoPE (per-dimension factors chosen by context length, with an
-    // attention factor) is not implemented: refuse it rather than compute something else.
-    for name in ["rope_factors_long.weight", "rope_factors_short.weight"] {
-        if has(name) {
+    // Phi-3's long-context RoPE factors: both or neither (llama.cpp would run a context
+    // past the original one with no factors at all). Other families do not read them
+    // (llama's `longrope` scaling type is refused with the type).
+    let long_short = ["rope_factors_long.weight", "rope_factors_short.weight"];
+    match long_short.map(has) {
+        [false, false] => {}
+        [true, true] if block.long_short_rope_factors => {
+            for name in long_short {
+                expected.push((name.into(), vec![config.rope_dim / 2]));
+            }
+        }
+        _ => {
+            let name = long_short
+                .iter()
+                .find(|n| has(n))
+                .copied()
+                .unwrap_or(long_short[0]);
             return Err(LocalError::UnsupportedFeature(format!(
-                "long-context RoPE factors (tensor `{name}`)"
+                "long-context RoPE factors (tensor `{name}`) without their pair, or for `{}`",
+                config.architecture.name()
             )));
         }
     }
@@ -558,6 +575,7 @@ impl Model {
         dense: Option<DType>,
     ) -> Result<Model> {
         let (config, _) = inspect(&gguf.content, path)?;
+        let config_context = config.context_length;
         let block = config.block;
         let hidden = config.hidden_size;
         let q_dim = config.n_heads * config.head_dim;
@@ -597,20 +615,31 @@ impl Model {
             output.bias = gguf.optional_dense("output.bias", vocab_size)?;
         }
         let output_norm = gguf.dense("output_norm.weight", hidden)?;
+        let mut rope_factors = |name: &str| -> Result<Option<Vec<f32>>> {
+            let Some(factors) = gguf.optional_dense(name, config.rope_dim / 2)? else {
+                return Ok(None);
+            };
+            let factors = factors.to_vec1::<f32>()?;
+            if let Some(bad) = factors.iter().find(|f| !f.is_finite() || **f <= 0.0) {
+                return Err(LocalError::InvalidTensor {
+                    name: name.into(),
+                    message: format!("a frequency factor of {bad} (positive expected)"),
+                });
+            }
+            Ok(Some(factors))
+        };
         let rope_freq_factors = if block.rope_freq_factors {
-            let name = "rope_freqs.weight";
-            match gguf.optional_dense(name, config.rope_dim / 2)? {
-                None => None,
-                Some(factors) => {
-                    let factors = factors.to_vec1::<f32>()?;
-                    if let Some(bad) = factors.iter().find(|f| !f.is_finite() || **f <= 0.0) {
-                        return Err(LocalError::InvalidTensor {
-                            name: name.into(),
-                            message: format!("a frequency factor of {bad} (positive expected)"),
-                        });
-                    }
-                    Some(factors)
-                }
+            rope_factors("rope_freqs.weight")?
+        } else {
+            None
+        };
+        let long_short_rope_factors = if block.long_short_rope_factors {
+            match (
+                rope_factors("rope_factors_long.weight")?,
+                rope_factors("rope_factors_short.weight")?,
+            ) {
+                (Some(long), Some(short)) => Some((long, short)),
+                _ => None,
             }
         } else {
             None
@@ -741,9 +770,26 @@ impl Model {
             output,
             output_norm,
             rope_freq_factors,
+            long_short_rope_factors,
             layers,
             device: Device::Cpu,
-        })
+        }
+        .with_context(config_context))
+    }
+
+    /// Picks what depends on the context length the model will run on: a Phi-3
+    /// long-context model's long RoPE factors past its original context, else its short
+    /// ones (llama.cpp's `get_rope_factors` with the context size as `n_ctx_seq`).
+    /// [`Model::load`] picks for the training context.
+    pub(crate) fn with_context(mut self, max_context: usize) -> Model {
+        if let Some((long, short)) = &self.long_short_rope_factors {
+            self.rope_freq_factors = Some(if max_context > self.config.rope_original_context {
+                long.clone()
+            } else {
+                short.clone()
+            });
+        }
+        self
     }
 
     pub(crate) fn new_cache(&self) -> KvCache {

@@ -110,6 +110,14 @@ SPECS = {
     # Phi-3 / Phi-4-mini: fused QKV and gate/up, 3/4 of each head rotated, a sliding
     # window in the metadata that llama.cpp disables.
     "phi3": dict(arch="phi3", tied=False, q4k=True, fused=True, partial_rope=0.75, phi3_swa=2047),
+    # Phi-3 long-context RoPE (Phi-3.5-mini, Phi-4-mini): long and short factors and an
+    # attention factor. llama.cpp takes the long factors when its context (256 here: it
+    # pads n_ctx 128 up) exceeds the original context, else the short ones; Podium
+    # decides on its context (128 here). Original context 32: long; 1024: short.
+    "phi3_long": dict(arch="phi3", tied=False, fused=True, partial_rope=0.75, f32_only=True,
+                      longrope=dict(original_context=32, attn_factor=1.19)),
+    "phi3_short": dict(arch="phi3", tied=False, fused=True, partial_rope=0.75, f32_only=True,
+                       longrope=dict(original_context=1024, attn_factor=1.19)),
 }
 
 
@@ -150,6 +158,9 @@ def write_model(path, name, spec, wide, seed):
     if "phi3_swa" in spec:
         w.add_sliding_window(spec["phi3_swa"])
         w.add_rope_scaling_orig_ctx_len(CONTEXT)
+    if "longrope" in spec:
+        w.add_rope_scaling_orig_ctx_len(spec["longrope"]["original_context"])
+        w.add_rope_scaling_attn_factors(spec["longrope"]["attn_factor"])
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
 
     w.add_tokenizer_model("gpt2")
@@ -175,6 +186,9 @@ def write_model(path, name, spec, wide, seed):
     if not spec["tied"]:
         w.add_tensor("output.weight", matrix(VOCAB, hidden))
     w.add_tensor("output_norm.weight", norm(hidden))
+    if "longrope" in spec:
+        w.add_tensor("rope_factors_long.weight", rng.uniform(1.0, 8.0, size=rope_dim // 2).astype(np.float32))
+        w.add_tensor("rope_factors_short.weight", rng.uniform(0.8, 1.5, size=rope_dim // 2).astype(np.float32))
     if "llama3_rope" in spec:
         r = spec["llama3_rope"]
         w.add_tensor("rope_freqs.weight", llama3_rope_factors(rope_base, rope_dim, r["factor"], r["low"], r["high"], r["old_context"]))
@@ -270,9 +284,11 @@ def main():
     for i, (name, spec) in enumerate(SPECS.items()):
         f32 = MODELS / f"{name}.f32.gguf"
         write_model(f32, name, spec, wide=False, seed=100 + i)
-        q8 = MODELS / f"{name}.q8_0.gguf"
-        quantize(f32, q8, llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0)
-        paths = [f32, q8]
+        paths = [f32]
+        if not spec.get("f32_only"):
+            q8 = MODELS / f"{name}.q8_0.gguf"
+            quantize(f32, q8, llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0)
+            paths.append(q8)
         if spec.get("q4k"):
             wide = scratch / f"{name}.wide.f32.gguf"
             write_model(wide, name, spec, wide=True, seed=200 + i)
