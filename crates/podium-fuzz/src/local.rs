@@ -87,7 +87,13 @@ pub fn tokenizer_encode(data: &[u8]) {
 mod tests {
     #[test]
     fn the_tiny_seed_models_pass_every_check() {
-        for (architecture, tokenizer) in [("llama", "gpt2"), ("gemma3", "llama")] {
+        for (architecture, tokenizer) in [
+            ("llama", "gpt2"),
+            ("gemma3", "llama"),
+            ("qwen2", "gpt2"),
+            ("qwen3", "gpt2"),
+            ("phi3", "llama"),
+        ] {
             let bytes = podium_local::fuzzing::tiny_gguf(architecture, tokenizer).unwrap();
             podium_local::fuzzing::check_header(&bytes).unwrap();
             // `PODIUM_WRITE_SEEDS=1 cargo test -p podium-fuzz` refreshes the corpus seeds.

@@ -395,7 +395,7 @@ fn load_engine(path: &Path, options: &LocalOptions) -> Result<Engine> {
         .unwrap_or(model.config.context_length)
         .clamp(1, model.config.context_length.max(1));
     Ok(Engine {
-        model,
+        model: model.with_context(max_context),
         settings: EngineSettings {
             max_context,
             max_batch_tokens: options.max_batch_tokens.max(1),

@@ -1,4 +1,4 @@
-//! Podium's local CPU inference engine: loads GGUF models (llama and gemma3 families)
+//! Podium's local CPU inference engine: loads GGUF models (llama, qwen2, qwen3, phi3 and gemma3 families)
 //! with candle's quantized tensors and runs our own forward pass over them.
 //!
 //! The engine works on token ids; text comes in through a [`TextTokenizer`]. The model
@@ -21,10 +21,12 @@ mod threads;
 mod tokenizer;
 
 #[cfg(test)]
+mod fidelity_tests;
+#[cfg(test)]
 mod tests;
 
 pub use backend::{LocalBackend, LocalOptions, StreamEvent};
-pub use config::{Architecture, ModelConfig, SUPPORTED_ARCHITECTURES};
+pub use config::{Architecture, BlockOptions, ModelConfig, SUPPORTED_ARCHITECTURES};
 pub use engine::{FinishReason, SequenceScore, SpeedReport};
 pub use error::LocalError;
 pub use gguf_tokenizer::GgufTokenizer;
@@ -66,8 +68,9 @@ pub mod fuzzing {
         model.and(tokenizer)
     }
 
-    /// A tiny valid GGUF file, a few KB: one layer of `architecture` (`llama` or
-    /// `gemma3`) with a hidden size of 32, zero weights, and a vocabulary of
+    /// A tiny valid GGUF file, a few KB: one layer of `architecture` (`llama`, `qwen2`
+    /// with Q/K/V biases, `qwen3`, `phi3` with fused QKV and gate/up, or `gemma3`) with a
+    /// hidden size of 32, zero weights, and a vocabulary of
     /// `tokenizer_model` (`gpt2` byte-level BPE or `llama` SentencePiece). Seeds the
     /// fuzz corpus.
     pub fn tiny_gguf(architecture: &str, tokenizer_model: &str) -> Result<Vec<u8>, LocalError> {
@@ -165,17 +168,25 @@ pub mod fuzzing {
             ),
         ];
         let layer = |suffix: &str| format!("blk.0.{suffix}.weight");
-        for (suffix, dims) in [
-            ("attn_norm", vec![HIDDEN]),
-            ("attn_q", vec![q_dim, HIDDEN]),
-            ("attn_k", vec![kv_dim, HIDDEN]),
-            ("attn_v", vec![kv_dim, HIDDEN]),
-            ("attn_output", vec![HIDDEN, q_dim]),
-            ("ffn_norm", vec![HIDDEN]),
-            ("ffn_gate", vec![HIDDEN, HIDDEN]),
-            ("ffn_up", vec![HIDDEN, HIDDEN]),
-            ("ffn_down", vec![HIDDEN, HIDDEN]),
-        ] {
+        let fused = arch == "phi3";
+        let mut matrices = vec![("attn_norm", vec![HIDDEN])];
+        if fused {
+            matrices.push(("attn_qkv", vec![q_dim + 2 * kv_dim, HIDDEN]));
+        } else {
+            matrices.push(("attn_q", vec![q_dim, HIDDEN]));
+            matrices.push(("attn_k", vec![kv_dim, HIDDEN]));
+            matrices.push(("attn_v", vec![kv_dim, HIDDEN]));
+        }
+        matrices.push(("attn_output", vec![HIDDEN, q_dim]));
+        matrices.push(("ffn_norm", vec![HIDDEN]));
+        if fused {
+            matrices.push(("ffn_up", vec![2 * HIDDEN, HIDDEN]));
+        } else {
+            matrices.push(("ffn_gate", vec![HIDDEN, HIDDEN]));
+            matrices.push(("ffn_up", vec![HIDDEN, HIDDEN]));
+        }
+        matrices.push(("ffn_down", vec![HIDDEN, HIDDEN]));
+        for (suffix, dims) in matrices {
             let dtype = if dims.len() == 1 {
                 GgmlDType::F32
             } else {
@@ -183,14 +194,22 @@ pub mod fuzzing {
             };
             tensors.push((layer(suffix), zeros(&dims, dtype)?));
         }
+        if gemma || arch == "qwen3" {
+            for suffix in ["attn_q_norm", "attn_k_norm"] {
+                tensors.push((layer(suffix), zeros(&[16], GgmlDType::F32)?));
+            }
+        }
         if gemma {
-            for (suffix, len) in [
-                ("attn_q_norm", 16),
-                ("attn_k_norm", 16),
-                ("post_attention_norm", HIDDEN),
-                ("post_ffw_norm", HIDDEN),
-            ] {
-                tensors.push((layer(suffix), zeros(&[len], GgmlDType::F32)?));
+            for suffix in ["post_attention_norm", "post_ffw_norm"] {
+                tensors.push((layer(suffix), zeros(&[HIDDEN], GgmlDType::F32)?));
+            }
+        }
+        if arch == "qwen2" {
+            for (suffix, len) in [("attn_q", q_dim), ("attn_k", kv_dim), ("attn_v", kv_dim)] {
+                tensors.push((
+                    format!("blk.0.{suffix}.bias"),
+                    zeros(&[len], GgmlDType::F32)?,
+                ));
             }
         }
         let metadata_refs: Vec<(&str, &Value)> =

@@ -1,15 +1,18 @@
-//! GGUF loading and our own transformer forward pass (llama and gemma3) over quantized weights.
+//! GGUF loading and our own transformer forward pass over quantized weights: one
+//! transformer block for every supported family (llama, qwen2, qwen3, phi3, gemma3),
+//! steered by the family's [`crate::config::BlockOptions`].
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{D, DType, Device, Module, Tensor};
 
-use crate::activation::{Activation, gated};
+use crate::activation::gated;
 use crate::config::{Architecture, MAX_VOCAB_SIZE, ModelConfig, RopeParams, RopeStyle};
 use crate::error::{LocalError, Result};
 use crate::gguf::GgufError;
@@ -79,14 +82,20 @@ const DENSE_MIN_ROWS: usize = 8;
 struct Linear {
     quantized: QMatMul,
     dense: Option<QMatMul>,
+    /// Added to every output row (`[out]`, f32), for the families whose files carry one.
+    bias: Option<Tensor>,
 }
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / x.dim(D::Minus1)?.max(1);
-        match &self.dense {
-            Some(dense) if rows >= DENSE_MIN_ROWS => Ok(dense.forward(x)?),
-            _ => Ok(self.quantized.forward(x)?),
+        let out = match &self.dense {
+            Some(dense) if rows >= DENSE_MIN_ROWS => dense.forward(x)?,
+            _ => self.quantized.forward(x)?,
+        };
+        match &self.bias {
+            Some(bias) => Ok(out.broadcast_add(&bias.to_dtype(out.dtype())?)?),
+            None => Ok(out),
         }
     }
 }
@@ -114,6 +123,11 @@ pub(crate) struct Model {
     embedding: Arc<QTensor>,
     output: Linear,
     output_norm: Tensor,
+    /// The per-dimension RoPE frequency divisors in use: Llama 3.1's `rope_freqs.weight`,
+    /// or one of Phi-3's long/short factors (see [`Model::with_context`]).
+    rope_freq_factors: Option<Vec<f32>>,
+    /// Phi-3's long and short RoPE factors, when the file has them.
+    long_short_rope_factors: Option<(Vec<f32>, Vec<f32>)>,
     layers: Vec<Layer>,
     device: Device,
 }
@@ -247,12 +261,77 @@ impl GgufFile {
     ) -> Result<Linear> {
         let tensor = self.qtensor(name)?;
         check_shape(name, tensor.shape().dims(), &[out_dim, in_dim])?;
-        let dense = dense_copy(&tensor, format, dense)?;
-        Ok(Linear {
-            quantized: to_matmul(tensor, format)?,
-            dense,
-        })
+        linear(tensor, format, dense)
     }
+
+    /// The matrix `name`, `[sum(rows), in]`, split into consecutive blocks of `rows` rows,
+    /// one [`Linear`] each: fused QKV and fused gate/up. Splitting rows is exact (each
+    /// output row of a product depends on its weight row only).
+    fn split_matrix(
+        &mut self,
+        name: &str,
+        rows: &[usize],
+        in_dim: usize,
+        format: WeightFormat,
+        dense: Option<DType>,
+    ) -> Result<Vec<Linear>> {
+        let tensor = self.qtensor(name)?;
+        check_shape(name, tensor.shape().dims(), &[rows.iter().sum(), in_dim])?;
+        split_rows(name, &tensor, rows)?
+            .into_iter()
+            .map(|part| linear(part, format, dense))
+            .collect()
+    }
+
+    /// The vector `name` of `len` values, when the file has it.
+    fn optional_dense(&mut self, name: &str, len: usize) -> Result<Option<Tensor>> {
+        if self.has_tensor(name) {
+            self.dense(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// A [`Linear`] over `tensor`, optionally re-quantized, with a dense copy for batches in
+/// the `dense` dtype when one is asked for.
+fn linear(tensor: QTensor, format: WeightFormat, dense: Option<DType>) -> Result<Linear> {
+    let dense = dense_copy(&tensor, format, dense)?;
+    Ok(Linear {
+        quantized: to_matmul(tensor, format)?,
+        dense,
+        bias: None,
+    })
+}
+
+/// `tensor` (`[rows, in]`) cut into consecutive blocks of `rows` rows, without
+/// re-quantizing: a row is whole blocks of its type (the header reader checked that), so
+/// each block of rows is a byte range of the data.
+fn split_rows(name: &str, tensor: &QTensor, rows: &[usize]) -> Result<Vec<QTensor>> {
+    let (_, in_dim) = tensor.shape().dims2()?;
+    let dtype = tensor.dtype();
+    let row_bytes = in_dim / dtype.block_size() * dtype.type_size();
+    let data = tensor.data()?;
+    let mut start = 0;
+    let mut parts = Vec::with_capacity(rows.len());
+    for &n in rows {
+        let end = start + n * row_bytes;
+        let bytes = data
+            .get(start..end)
+            .ok_or_else(|| LocalError::InvalidTensor {
+                name: name.into(),
+                message: format!("{} bytes of data, fewer than its shape needs", data.len()),
+            })?;
+        let storage = QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, dtype)?;
+        parts.push(QTensor::new(storage, (n, in_dim))?);
+        start = end;
+    }
+    Ok(parts)
+}
+
+/// The rows `start..start + len` of a bias vector.
+fn bias_part(bias: &Tensor, start: usize, len: usize) -> Result<Tensor> {
+    Ok(bias.narrow(0, start, len)?.contiguous()?)
 }
 
 /// The architecture `general.architecture` names, if this engine runs it.
@@ -268,14 +347,10 @@ fn architecture_of(content: &Content, path: &Path) -> Result<Architecture> {
         }
         None => return Err(LocalError::MissingMetadata { key: key.into() }),
     };
-    match name {
-        "llama" => Ok(Architecture::Llama),
-        "gemma3" => Ok(Architecture::Gemma3),
-        other => Err(LocalError::UnsupportedArchitecture {
-            path: path.to_path_buf(),
-            architecture: other.to_string(),
-        }),
-    }
+    Architecture::from_name(name).ok_or_else(|| LocalError::UnsupportedArchitecture {
+        path: path.to_path_buf(),
+        architecture: name.to_string(),
+    })
 }
 
 /// The model a GGUF header describes, checked before any weight is read: its
@@ -320,31 +395,104 @@ fn check_tensors(content: &Content, config: &ModelConfig) -> Result<usize> {
             ),
         });
     }
+    let has = |name: &str| content.tensor_infos.contains_key(name);
+    let block = config.block;
     let mut expected: Vec<(String, Vec<usize>)> = vec![("output_norm.weight".into(), vec![hidden])];
-    if content.tensor_infos.contains_key("output.weight") {
-        expected.push(("output.weight".into(), vec![vocab_size, hidden]));
+    // Optional tensors are checked when present; the loader uses them when present.
+    let optional = |expected: &mut Vec<(String, Vec<usize>)>, name: String, shape| {
+        if has(&name) {
+            expected.push((name, shape));
+        }
+    };
+    optional(
+        &mut expected,
+        "output.weight".into(),
+        vec![vocab_size, hidden],
+    );
+    if block.head_bias {
+        optional(&mut expected, "output.bias".into(), vec![vocab_size]);
+    }
+    if block.rope_freq_factors {
+        optional(
+            &mut expected,
+            "rope_freqs.weight".into(),
+            vec![config.rope_dim / 2],
+        );
+    }
+    // Phi-3's long-context RoPE factors: both or neither (llama.cpp would run a context
+    // past the original one with no factors at all). Other families do not read them
+    // (llama's `longrope` scaling type is refused with the type).
+    let long_short = ["rope_factors_long.weight", "rope_factors_short.weight"];
+    match long_short.map(has) {
+        [false, false] => {}
+        [true, true] if block.long_short_rope_factors => {
+            for name in long_short {
+                expected.push((name.into(), vec![config.rope_dim / 2]));
+            }
+        }
+        _ => {
+            let name = long_short
+                .iter()
+                .find(|n| has(n))
+                .copied()
+                .unwrap_or(long_short[0]);
+            return Err(LocalError::UnsupportedFeature(format!(
+                "long-context RoPE factors (tensor `{name}`) without their pair, or for `{}`",
+                config.architecture.name()
+            )));
+        }
     }
     let q_dim = config.n_heads * config.head_dim;
     let kv_dim = config.n_kv_heads * config.head_dim;
     let ffn = config.ffn_size;
     for il in 0..config.n_layers {
+        let name = |suffix: &str| format!("blk.{il}.{suffix}");
         let mut tensor = |suffix: &str, shape: Vec<usize>| {
-            expected.push((format!("blk.{il}.{suffix}.weight"), shape));
+            expected.push((name(&format!("{suffix}.weight")), shape));
         };
         tensor("attn_norm", vec![hidden]);
-        tensor("attn_q", vec![q_dim, hidden]);
-        tensor("attn_k", vec![kv_dim, hidden]);
-        tensor("attn_v", vec![kv_dim, hidden]);
+        // Every family may store Q, K and V fused (`attn_qkv`) or apart, with optional
+        // biases (llama.cpp's `create_tensor_qkv`).
+        let fused_qkv = has(&name("attn_qkv.weight"));
+        if fused_qkv {
+            tensor("attn_qkv", vec![q_dim + 2 * kv_dim, hidden]);
+        } else {
+            tensor("attn_q", vec![q_dim, hidden]);
+            tensor("attn_k", vec![kv_dim, hidden]);
+            tensor("attn_v", vec![kv_dim, hidden]);
+        }
         tensor("attn_output", vec![hidden, q_dim]);
         tensor("ffn_norm", vec![hidden]);
-        tensor("ffn_gate", vec![ffn, hidden]);
-        tensor("ffn_up", vec![ffn, hidden]);
+        if block.fused_gate_up {
+            tensor("ffn_up", vec![2 * ffn, hidden]);
+        } else {
+            tensor("ffn_gate", vec![ffn, hidden]);
+            tensor("ffn_up", vec![ffn, hidden]);
+        }
         tensor("ffn_down", vec![hidden, ffn]);
-        if config.architecture == Architecture::Gemma3 {
+        if block.qk_norm {
             tensor("attn_q_norm", vec![config.head_dim]);
             tensor("attn_k_norm", vec![config.head_dim]);
+        }
+        if block.post_norms {
             tensor("post_attention_norm", vec![hidden]);
             tensor("post_ffw_norm", vec![hidden]);
+        }
+        if fused_qkv {
+            optional(
+                &mut expected,
+                name("attn_qkv.bias"),
+                vec![q_dim + 2 * kv_dim],
+            );
+        }
+        optional(&mut expected, name("attn_q.bias"), vec![q_dim]);
+        optional(&mut expected, name("attn_k.bias"), vec![kv_dim]);
+        optional(&mut expected, name("attn_v.bias"), vec![kv_dim]);
+        if block.output_and_ffn_biases {
+            optional(&mut expected, name("attn_output.bias"), vec![hidden]);
+            optional(&mut expected, name("ffn_gate.bias"), vec![ffn]);
+            optional(&mut expected, name("ffn_up.bias"), vec![ffn]);
+            optional(&mut expected, name("ffn_down.bias"), vec![hidden]);
         }
     }
     for (name, shape) in &expected {
@@ -427,10 +575,12 @@ impl Model {
         dense: Option<DType>,
     ) -> Result<Model> {
         let (config, _) = inspect(&gguf.content, path)?;
-        let architecture = config.architecture;
+        let config_context = config.context_length;
+        let block = config.block;
         let hidden = config.hidden_size;
         let q_dim = config.n_heads * config.head_dim;
         let kv_dim = config.n_kv_heads * config.head_dim;
+        let ffn = config.ffn_size;
 
         let embedding = gguf.qtensor("token_embd.weight")?;
         let embedding_dims = embedding.shape().dims().to_vec();
@@ -446,27 +596,146 @@ impl Model {
         };
         let embedding = Arc::new(embedding);
         // Tied embeddings: without `output.weight` the output head is the embedding matrix.
-        let output = if gguf.has_tensor("output.weight") {
+        let mut output = if gguf.has_tensor("output.weight") {
             gguf.matrix("output.weight", vocab_size, hidden, format, dense)?
         } else if format == WeightFormat::F32Reference {
             Linear {
                 quantized: QMatMul::Tensor(embedding.dequantize(&Device::Cpu)?),
                 dense: None,
+                bias: None,
             }
         } else {
             Linear {
                 dense: dense_copy(&embedding, format, dense)?,
                 quantized: QMatMul::from_arc(embedding.clone())?,
+                bias: None,
             }
         };
+        if block.head_bias {
+            output.bias = gguf.optional_dense("output.bias", vocab_size)?;
+        }
         let output_norm = gguf.dense("output_norm.weight", hidden)?;
+        let mut rope_factors = |name: &str| -> Result<Option<Vec<f32>>> {
+            let Some(factors) = gguf.optional_dense(name, config.rope_dim / 2)? else {
+                return Ok(None);
+            };
+            let factors = factors.to_vec1::<f32>()?;
+            if let Some(bad) = factors.iter().find(|f| !f.is_finite() || **f <= 0.0) {
+                return Err(LocalError::InvalidTensor {
+                    name: name.into(),
+                    message: format!("a frequency factor of {bad} (positive expected)"),
+                });
+            }
+            Ok(Some(factors))
+        };
+        let rope_freq_factors = if block.rope_freq_factors {
+            rope_factors("rope_freqs.weight")?
+        } else {
+            None
+        };
+        let long_short_rope_factors = if block.long_short_rope_factors {
+            match (
+                rope_factors("rope_factors_long.weight")?,
+                rope_factors("rope_factors_short.weight")?,
+            ) {
+                (Some(long), Some(short)) => Some((long, short)),
+                _ => None,
+            }
+        } else {
+            None
+        };
 
-        let is_gemma = architecture == Architecture::Gemma3;
         let mut layers = Vec::with_capacity(config.n_layers);
         for il in 0..config.n_layers {
             let name = |suffix: &str| format!("blk.{il}.{suffix}.weight");
-            let optional_norm = |gguf: &mut GgufFile, suffix: &str, len: usize| {
-                if is_gemma {
+            let bias_name = |suffix: &str| format!("blk.{il}.{suffix}.bias");
+            let with_bias = |mut linear: Linear, bias: Option<Tensor>| {
+                linear.bias = bias;
+                linear
+            };
+            let (q, k, v) = if gguf.has_tensor(&name("attn_qkv")) {
+                let sizes = [q_dim, kv_dim, kv_dim];
+                let mut parts = gguf
+                    .split_matrix(&name("attn_qkv"), &sizes, hidden, format, dense)?
+                    .into_iter();
+                let fused_bias = gguf.optional_dense(&bias_name("attn_qkv"), sizes.iter().sum())?;
+                let separate_biases = (
+                    gguf.optional_dense(&bias_name("attn_q"), q_dim)?,
+                    gguf.optional_dense(&bias_name("attn_k"), kv_dim)?,
+                    gguf.optional_dense(&bias_name("attn_v"), kv_dim)?,
+                );
+                // A fused bias, or else separate ones when all three are there (llama.cpp's rule).
+                let biases = match (fused_bias, separate_biases) {
+                    (Some(b), _) => [
+                        Some(bias_part(&b, 0, q_dim)?),
+                        Some(bias_part(&b, q_dim, kv_dim)?),
+                        Some(bias_part(&b, q_dim + kv_dim, kv_dim)?),
+                    ],
+                    (None, (Some(bq), Some(bk), Some(bv))) => [Some(bq), Some(bk), Some(bv)],
+                    (None, _) => [None, None, None],
+                };
+                let [bq, bk, bv] = biases;
+                let mut next = || {
+                    parts.next().ok_or_else(|| LocalError::InvalidTensor {
+                        name: name("attn_qkv"),
+                        message: "cannot be split into Q, K and V".into(),
+                    })
+                };
+                (
+                    with_bias(next()?, bq),
+                    with_bias(next()?, bk),
+                    with_bias(next()?, bv),
+                )
+            } else {
+                (
+                    with_bias(
+                        gguf.matrix(&name("attn_q"), q_dim, hidden, format, dense)?,
+                        gguf.optional_dense(&bias_name("attn_q"), q_dim)?,
+                    ),
+                    with_bias(
+                        gguf.matrix(&name("attn_k"), kv_dim, hidden, format, dense)?,
+                        gguf.optional_dense(&bias_name("attn_k"), kv_dim)?,
+                    ),
+                    with_bias(
+                        gguf.matrix(&name("attn_v"), kv_dim, hidden, format, dense)?,
+                        gguf.optional_dense(&bias_name("attn_v"), kv_dim)?,
+                    ),
+                )
+            };
+            let optional_bias = |gguf: &mut GgufFile, suffix: &str, len: usize| {
+                if block.output_and_ffn_biases {
+                    gguf.optional_dense(&bias_name(suffix), len)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (gate, up) = if block.fused_gate_up {
+                let mut parts = gguf
+                    .split_matrix(&name("ffn_up"), &[ffn, ffn], hidden, format, dense)?
+                    .into_iter();
+                match (parts.next(), parts.next()) {
+                    (Some(gate), Some(up)) => (gate, up),
+                    _ => {
+                        return Err(LocalError::InvalidTensor {
+                            name: name("ffn_up"),
+                            message: "cannot be split into gate and up".into(),
+                        });
+                    }
+                }
+            } else {
+                (
+                    with_bias(
+                        gguf.matrix(&name("ffn_gate"), ffn, hidden, format, dense)?,
+                        optional_bias(gguf, "ffn_gate", ffn)?,
+                    ),
+                    with_bias(
+                        gguf.matrix(&name("ffn_up"), ffn, hidden, format, dense)?,
+                        optional_bias(gguf, "ffn_up", ffn)?,
+                    ),
+                )
+            };
+            let norm_if = |gguf: &mut GgufFile, present: bool, suffix: &str, len: usize| {
+                if present {
                     gguf.dense(&name(suffix), len).map(Some)
                 } else {
                     Ok(None)
@@ -474,18 +743,24 @@ impl Model {
             };
             layers.push(Layer {
                 attn_norm: gguf.dense(&name("attn_norm"), hidden)?,
-                q: gguf.matrix(&name("attn_q"), q_dim, hidden, format, dense)?,
-                k: gguf.matrix(&name("attn_k"), kv_dim, hidden, format, dense)?,
-                v: gguf.matrix(&name("attn_v"), kv_dim, hidden, format, dense)?,
-                o: gguf.matrix(&name("attn_output"), hidden, q_dim, format, dense)?,
-                q_norm: optional_norm(gguf, "attn_q_norm", config.head_dim)?,
-                k_norm: optional_norm(gguf, "attn_k_norm", config.head_dim)?,
-                post_attn_norm: optional_norm(gguf, "post_attention_norm", hidden)?,
+                q,
+                k,
+                v,
+                o: with_bias(
+                    gguf.matrix(&name("attn_output"), hidden, q_dim, format, dense)?,
+                    optional_bias(gguf, "attn_output", hidden)?,
+                ),
+                q_norm: norm_if(gguf, block.qk_norm, "attn_q_norm", config.head_dim)?,
+                k_norm: norm_if(gguf, block.qk_norm, "attn_k_norm", config.head_dim)?,
+                post_attn_norm: norm_if(gguf, block.post_norms, "post_attention_norm", hidden)?,
                 ffn_norm: gguf.dense(&name("ffn_norm"), hidden)?,
-                gate: gguf.matrix(&name("ffn_gate"), config.ffn_size, hidden, format, dense)?,
-                up: gguf.matrix(&name("ffn_up"), config.ffn_size, hidden, format, dense)?,
-                down: gguf.matrix(&name("ffn_down"), hidden, config.ffn_size, format, dense)?,
-                post_ffn_norm: optional_norm(gguf, "post_ffw_norm", hidden)?,
+                gate,
+                up,
+                down: with_bias(
+                    gguf.matrix(&name("ffn_down"), hidden, ffn, format, dense)?,
+                    optional_bias(gguf, "ffn_down", hidden)?,
+                ),
+                post_ffn_norm: norm_if(gguf, block.post_norms, "post_ffw_norm", hidden)?,
             });
         }
         Ok(Model {
@@ -494,9 +769,27 @@ impl Model {
             embedding,
             output,
             output_norm,
+            rope_freq_factors,
+            long_short_rope_factors,
             layers,
             device: Device::Cpu,
-        })
+        }
+        .with_context(config_context))
+    }
+
+    /// Picks what depends on the context length the model will run on: a Phi-3
+    /// long-context model's long RoPE factors past its original context, else its short
+    /// ones (llama.cpp's `get_rope_factors` with the context size as `n_ctx_seq`).
+    /// [`Model::load`] picks for the training context.
+    pub(crate) fn with_context(mut self, max_context: usize) -> Model {
+        if let Some((long, short)) = &self.long_short_rope_factors {
+            self.rope_freq_factors = Some(if max_context > self.config.rope_original_context {
+                long.clone()
+            } else {
+                short.clone()
+            });
+        }
+        self
     }
 
     pub(crate) fn new_cache(&self) -> KvCache {
@@ -633,15 +926,17 @@ impl Model {
             self.embedding
                 .embedding(&ids)?
                 .reshape((batch, seq_len, config.hidden_size))?;
-        if config.architecture == Architecture::Gemma3 {
+        if config.block.scale_embeddings {
             x = (x * (config.hidden_size as f64).sqrt())?;
         }
 
-        let rope_global = self.rope_tables(config.rope_global, positions)?;
+        let factors = self.rope_freq_factors.as_deref();
+        let rope_global = self.rope_tables(config.rope_global, factors, positions)?;
         let rope_local = if config.rope_local == config.rope_global {
             rope_global.clone()
         } else {
-            self.rope_tables(config.rope_local, positions)?
+            // Gemma 3's local layers: their own base, no frequency factors.
+            self.rope_tables(config.rope_local, None, positions)?
         };
 
         for (il, layer) in self.layers.iter().enumerate() {
@@ -656,12 +951,11 @@ impl Model {
             }
             let x_mid = (residual + attn)?;
             let h = rms_norm(&x_mid, &layer.ffn_norm, config.rms_eps)?;
-            let activation = match config.architecture {
-                Architecture::Llama => Activation::Silu,
-                // GELU with the tanh approximation, as Gemma was trained with.
-                Architecture::Gemma3 => Activation::GeluTanh,
-            };
-            let gated = gated(&layer.gate.forward(&h)?, &layer.up.forward(&h)?, activation)?;
+            let gated = gated(
+                &layer.gate.forward(&h)?,
+                &layer.up.forward(&h)?,
+                config.block.activation,
+            )?;
             let mut ffn = layer.down.forward(&gated)?;
             if let Some(norm) = &layer.post_ffn_norm {
                 ffn = rms_norm(&ffn, norm, config.rms_eps)?;
@@ -726,6 +1020,9 @@ impl Model {
             let mut logits = x
                 .matmul(&weight.narrow(0, start, len)?.t()?)?
                 .to_dtype(DType::F32)?;
+            if let Some(bias) = &self.output.bias {
+                logits = logits.broadcast_add(&bias.narrow(0, start, len)?)?;
+            }
             if let Some(cap) = self.config.final_logit_softcap {
                 logits = softcap(&logits, cap)?;
             }
@@ -796,17 +1093,8 @@ impl Model {
         let q = split_heads(layer.q.forward(x)?, n_heads, &layer.q_norm)?;
         let k = split_heads(layer.k.forward(x)?, n_kv, &layer.k_norm)?;
         let v = split_heads(layer.v.forward(x)?, n_kv, &None)?;
-        let (cos, sin) = rope;
-        let (q, k) = match config.rope_style {
-            RopeStyle::Interleaved => (
-                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
-                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
-            ),
-            RopeStyle::Halves => (
-                candle_nn::rotary_emb::rope(&q, cos, sin)?,
-                candle_nn::rotary_emb::rope(&k, cos, sin)?,
-            ),
-        };
+        let q = apply_rope(&q, rope, config.rope_style, config.rope_dim)?;
+        let k = apply_rope(&k, rope, config.rope_style, config.rope_dim)?;
 
         let cached = cache.take();
         let widen = |t: &Tensor| -> Result<Tensor> {
@@ -886,13 +1174,27 @@ impl Model {
         layer.o.forward(&out)
     }
 
-    /// cos/sin tables `[positions.len(), head_dim / 2]`, one row per position.
-    fn rope_tables(&self, params: RopeParams, positions: &[usize]) -> Result<(Tensor, Tensor)> {
-        let half = self.config.head_dim / 2;
+    /// cos/sin tables `[positions.len(), rope_dim / 2]`, one row per position: angle
+    /// `pos * freq_scale * base^(-2i / rope_dim) / factors[i]`, both scaled by the RoPE
+    /// attention factor (ggml's `rope_yarn` without extrapolation mixing).
+    fn rope_tables(
+        &self,
+        params: RopeParams,
+        factors: Option<&[f32]>,
+        positions: &[usize],
+    ) -> Result<(Tensor, Tensor)> {
+        let rope_dim = self.config.rope_dim;
+        let half = rope_dim / 2;
         let base = f64::from(params.freq_base);
         let inv_freq: Vec<f64> = (0..half)
-            .map(|i| base.powf(-2.0 * i as f64 / self.config.head_dim as f64))
+            .map(|i| {
+                let factor = factors
+                    .and_then(|f| f.get(i))
+                    .map_or(1.0, |&f| f64::from(f));
+                base.powf(-2.0 * i as f64 / rope_dim as f64) / factor
+            })
             .collect();
+        let mscale = f64::from(self.config.rope_attn_factor);
         let seq_len = positions.len();
         let mut cos = Vec::with_capacity(seq_len * half);
         let mut sin = Vec::with_capacity(seq_len * half);
@@ -900,8 +1202,8 @@ impl Model {
             let pos = pos as f64 * f64::from(params.freq_scale);
             for &f in &inv_freq {
                 let angle = pos * f;
-                cos.push(angle.cos() as f32);
-                sin.push(angle.sin() as f32);
+                cos.push((angle.cos() * mscale) as f32);
+                sin.push((angle.sin() * mscale) as f32);
             }
         }
         Ok((
@@ -909,6 +1211,30 @@ impl Model {
             Tensor::from_vec(sin, (seq_len, half), &self.device)?,
         ))
     }
+}
+
+/// RoPE over the first `rope_dim` dimensions of each head of `x` (`[batch, heads, len,
+/// head_dim]`); the rest pass through unrotated (partial rotary, as ggml's `rope` with
+/// `n_dims < head_dim`).
+fn apply_rope(
+    x: &Tensor,
+    (cos, sin): &(Tensor, Tensor),
+    style: RopeStyle,
+    rope_dim: usize,
+) -> Result<Tensor> {
+    let rotate = |t: &Tensor| -> Result<Tensor> {
+        Ok(match style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(t, cos, sin)?,
+            RopeStyle::Halves => candle_nn::rotary_emb::rope(t, cos, sin)?,
+        })
+    };
+    let head_dim = x.dim(D::Minus1)?;
+    if rope_dim == head_dim {
+        return rotate(x);
+    }
+    let rotated = rotate(&x.narrow(D::Minus1, 0, rope_dim)?.contiguous()?)?;
+    let rest = x.narrow(D::Minus1, rope_dim, head_dim - rope_dim)?;
+    Ok(Tensor::cat(&[&rotated, &rest], D::Minus1)?.contiguous()?)
 }
 
 /// Additive mask `[seq_len, start + seq_len]`: causal, and for sliding-window layers a

@@ -788,16 +788,63 @@ fn hostile_hyper_parameters_are_named_errors() {
             "{key} = {value:?}: {error}"
         );
     }
-    // Linear RoPE scaling with a factor of 0 divides by zero.
-    let path = Tiny::llama().write_with(dir.path(), 1, "-rope", |md, _| {
-        set(
-            md,
+    // RoPE and family keys: each names its key. (A linear scaling factor of 0 means no
+    // scaling, as in llama.cpp; a negative or NaN one is an error.)
+    let rope_cases: Vec<(Vec<(&str, Value)>, &str)> = vec![
+        (
+            vec![
+                ("llama.rope.scaling.type", Value::String("linear".into())),
+                ("llama.rope.scaling.factor", Value::F32(-1.0)),
+            ],
+            "llama.rope.scaling.factor",
+        ),
+        (
+            vec![("llama.rope.scaling.factor", Value::F32(f32::NAN))],
+            "llama.rope.scaling.factor",
+        ),
+        (
+            vec![("llama.rope.scaling.type", Value::String("yarn".into()))],
             "llama.rope.scaling.type",
-            Value::String("linear".into()),
+        ),
+        (
+            vec![("llama.rope.scaling.attn_factor", Value::F32(0.0))],
+            "llama.rope.scaling.attn_factor",
+        ),
+        // Partial rotary is phi3's alone; odd or oversized counts are refused everywhere.
+        (
+            vec![("llama.rope.dimension_count", Value::U32(16))],
+            "llama.rope.dimension_count",
+        ),
+        (
+            vec![(
+                "llama.rope.dimension_count",
+                Value::U32(HEAD_DIM as u32 + 2),
+            )],
+            "llama.rope.dimension_count",
+        ),
+        (
+            vec![("llama.expert_count", Value::U32(8))],
+            "llama.expert_count",
+        ),
+    ];
+    for (i, (entries, named)) in rope_cases.into_iter().enumerate() {
+        let path = Tiny::llama().write_with(dir.path(), 1, &format!("-rope{i}"), |md, _| {
+            for (key, value) in &entries {
+                set(md, key, value.clone());
+            }
+        });
+        let error = load_error_text(&path);
+        assert!(
+            error.contains(&format!("`{named}`")),
+            "{entries:?}: {error}"
         );
+    }
+    let path = Tiny::llama().write_with(dir.path(), 1, "-rope-zero", |md, _| {
         set(md, "llama.rope.scaling.factor", Value::F32(0.0));
     });
-    assert!(load_error_text(&path).contains("`llama.rope.scaling.factor`"));
+    let mut gguf = GgufFile::open(&path).unwrap();
+    let model = Model::load(&mut gguf, &path, WeightFormat::AsStored, None).unwrap();
+    assert_eq!(model.config.rope_global.freq_scale, 1.0);
     // Without an explicit head size, the heads must divide the hidden size.
     let path = Tiny::llama().write_with(dir.path(), 1, "-heads", |md, _| {
         md.retain(|(k, _)| k != "llama.attention.key_length");
@@ -928,6 +975,71 @@ fn tensors_that_do_not_match_their_bytes_or_the_config_are_refused_at_load() {
         tensors.retain(|(name, _)| name != "blk.5.post_ffw_norm.weight");
     });
     assert!(load_error_text(&path).contains("`blk.5.post_ffw_norm.weight` is missing"));
+
+    // Optional tensors (biases, RoPE factors) are shape-checked when present, and the
+    // fused layouts against the sizes they must split into.
+    let vector = |len: usize| {
+        QTensor::quantize(
+            &Tensor::ones(len, candle_core::DType::F32, &Device::Cpu).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap()
+    };
+    let path = Tiny::llama().write_with(dir.path(), 1, "-bias", |_, tensors| {
+        tensors.push(("blk.1.attn_k.bias".into(), vector(KV_HEADS * HEAD_DIM + 1)));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("`blk.1.attn_k.bias` has shape [65], expected [64]"),
+        "{error}"
+    );
+    let path = Tiny::llama().write_with(dir.path(), 1, "-freqs", |_, tensors| {
+        tensors.push(("rope_freqs.weight".into(), vector(HEAD_DIM)));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("`rope_freqs.weight` has shape [32], expected [16]"),
+        "{error}"
+    );
+    let path = Tiny::llama().write_with(dir.path(), 1, "-freqs-zero", |_, tensors| {
+        let zeros = Tensor::zeros(HEAD_DIM / 2, candle_core::DType::F32, &Device::Cpu).unwrap();
+        tensors.push((
+            "rope_freqs.weight".into(),
+            QTensor::quantize(&zeros, GgmlDType::F32).unwrap(),
+        ));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("`rope_freqs.weight` is invalid: a frequency factor of 0"),
+        "{error}"
+    );
+    let path = Tiny::llama().write_with(dir.path(), 1, "-longrope", |_, tensors| {
+        tensors.push(("rope_factors_long.weight".into(), vector(HEAD_DIM / 2)));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("long-context RoPE factors (tensor `rope_factors_long.weight`)"),
+        "{error}"
+    );
+    // A fused QKV one row short of Q + K + V.
+    let path = Tiny::llama().write_with(dir.path(), 1, "-qkv", |_, tensors| {
+        tensors.retain(|(name, _)| {
+            !["attn_q", "attn_k", "attn_v"]
+                .iter()
+                .any(|m| name == &format!("blk.0.{m}.weight"))
+        });
+        let rows = (HEADS + 2 * KV_HEADS) * HEAD_DIM - 1;
+        let t = Tensor::zeros((rows, HIDDEN), candle_core::DType::F32, &Device::Cpu).unwrap();
+        tensors.push((
+            "blk.0.attn_qkv.weight".into(),
+            QTensor::quantize(&t, GgmlDType::Q8_0).unwrap(),
+        ));
+    });
+    let error = load_error_text(&path);
+    assert!(
+        error.contains("`blk.0.attn_qkv.weight` has shape [255, 64], expected [256, 64]"),
+        "{error}"
+    );
 }
 
 #[test]
