@@ -352,14 +352,16 @@ impl QuantMatrix {
     /// `x @ W^T` for `x` of `n_x` rows of `cols` values (row-major): `n_x` rows of `rows`
     /// values. The weight rows are split between the compute threads.
     pub(crate) fn matmul(&self, x: &[f32]) -> Result<Vec<f32>, candle_core::Error> {
-        if x.len() % self.cols != 0 {
+        if !x.len().is_multiple_of(self.cols) {
             candle_core::bail!("{} values are not rows of {}", x.len(), self.cols);
         }
         let acts = Arc::new(Activations::quantize(self.kind, x, self.cols));
         let n_x = acts.len();
         let level = Level::detect();
         let row_bytes = self.cols / self.kind.block_values() * self.kind.block_bytes();
-        let out: Arc<[AtomicU32]> = (0..n_x * self.rows).map(|_| AtomicU32::new(0)).collect();
+        // A Vec inside the Arc (not an `Arc<[_]>`, which `collect` would fill by copying).
+        let out: Arc<Vec<AtomicU32>> =
+            Arc::new((0..n_x * self.rows).map(|_| AtomicU32::new(0)).collect());
         let failed = Arc::new(AtomicBool::new(false));
         let chunk_rows = pool::chunk_rows(self.rows, row_bytes);
         let n_chunks = self.rows.div_ceil(chunk_rows);

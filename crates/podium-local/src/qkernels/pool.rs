@@ -4,7 +4,8 @@
 //!
 //! A product is cut into chunks of rows that the caller and the helpers claim from an
 //! atomic counter, so a helper the OS has not scheduled (this machine is shared) delays
-//! nothing: the caller takes its chunks. Between products a helper spins for a short
+//! little: the caller takes the unclaimed chunks, and recomputes a claimed one that is
+//! late (about one chunk's time late). Between products a helper spins for a short
 //! while (the next product of a decoding step usually comes within microseconds), then
 //! parks until woken, so an idle engine costs no CPU.
 
@@ -44,46 +45,76 @@ pub(super) fn run(n_chunks: usize, job: impl Fn(usize) + Send + Sync + 'static) 
         job: Box::new(job),
         n_chunks,
         next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
+        finished: (0..n_chunks).map(|_| AtomicBool::new(false)).collect(),
         panicked: AtomicBool::new(false),
     });
     pool.post(work.clone());
-    work.help();
-    let mut spins = 0u32;
-    while work.done.load(Ordering::Acquire) < n_chunks {
-        spins += 1;
-        if spins < 1 << 12 {
+    let started = Instant::now();
+    let own = work.help();
+    // A chunk a helper claimed but has not finished: wait about as long as one chunk takes
+    // here, then compute it on this thread too. A helper the OS has descheduled (this
+    // machine is shared) then costs one chunk, not a time slice; when it does finish, it
+    // writes the same values again.
+    let patience = started
+        .elapsed()
+        .checked_div(own as u32)
+        .unwrap_or(Duration::ZERO)
+        .max(MIN_PATIENCE);
+    for chunk in 0..n_chunks {
+        let deadline = Instant::now() + patience;
+        let mut spins = 0u32;
+        while !work.is_finished(chunk) {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && Instant::now() >= deadline {
+                work.run_chunk(chunk);
+                break;
+            }
             std::hint::spin_loop();
-        } else {
-            thread::yield_now();
         }
     }
     !work.panicked.load(Ordering::Relaxed)
 }
 
+/// The least time to wait for a helper's chunk before computing it here.
+const MIN_PATIENCE: Duration = Duration::from_micros(20);
+
 struct Work {
     job: Box<dyn Fn(usize) + Send + Sync>,
     n_chunks: usize,
     next: AtomicUsize,
-    done: AtomicUsize,
-    /// Whether a chunk panicked (it still counts as done, so that nobody waits forever).
+    /// Per chunk: whether it has run (a chunk that panicked counts as run).
+    finished: Vec<AtomicBool>,
     panicked: AtomicBool,
 }
 
 impl Work {
-    /// Claims and runs chunks until none are left.
-    fn help(&self) {
+    /// Claims and runs chunks until none are left; returns how many it ran.
+    fn help(&self) -> usize {
+        let mut ran = 0;
         loop {
             let chunk = self.next.fetch_add(1, Ordering::Relaxed);
             if chunk >= self.n_chunks {
-                return;
+                return ran;
             }
-            let job = std::panic::AssertUnwindSafe(|| (self.job)(chunk));
-            if std::panic::catch_unwind(job).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
-            }
-            self.done.fetch_add(1, Ordering::Release);
+            self.run_chunk(chunk);
+            ran += 1;
         }
+    }
+
+    fn run_chunk(&self, chunk: usize) {
+        let job = std::panic::AssertUnwindSafe(|| (self.job)(chunk));
+        if std::panic::catch_unwind(job).is_err() {
+            self.panicked.store(true, Ordering::Relaxed);
+        }
+        if let Some(finished) = self.finished.get(chunk) {
+            finished.store(true, Ordering::Release);
+        }
+    }
+
+    fn is_finished(&self, chunk: usize) -> bool {
+        self.finished
+            .get(chunk)
+            .is_none_or(|finished| finished.load(Ordering::Acquire))
     }
 }
 
@@ -158,7 +189,7 @@ fn helper_loop(shared: &Shared, index: usize) {
         let mut spins = 0u32;
         while shared.epoch.load(Ordering::Acquire) == seen {
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 || started.elapsed() < SPIN {
+            if !spins.is_multiple_of(64) || started.elapsed() < SPIN {
                 std::hint::spin_loop();
                 continue;
             }
