@@ -217,6 +217,14 @@ impl Activations {
             Activations::Q8K(rows) => rows.len(),
         }
     }
+
+    /// Row `i` (`i < self.len()`).
+    fn row(&self, i: usize) -> ActRow<'_> {
+        match self {
+            Activations::Q8(rows) => ActRow::Q8(&rows[i]),
+            Activations::Q8K(rows) => ActRow::Q8K(&rows[i]),
+        }
+    }
 }
 
 /// Which instruction set the kernels use, detected once at run time.
@@ -359,11 +367,20 @@ impl QuantMatrix {
         let n_x = acts.len();
         let level = Level::detect();
         let row_bytes = self.cols / self.kind.block_values() * self.kind.block_bytes();
+        let chunk_rows = pool::chunk_rows(self.rows, row_bytes);
+        if chunk_rows >= self.rows {
+            // One chunk: straight into the output, no buffers shared with helpers.
+            let bytes = self.tensor.data()?;
+            let mut out = vec![0f32; n_x * self.rows];
+            for (i, out) in out.chunks_exact_mut(self.rows).enumerate() {
+                level.dot_rows(self.kind, &bytes, acts.row(i), out);
+            }
+            return Ok(out);
+        }
         // A Vec inside the Arc (not an `Arc<[_]>`, which `collect` would fill by copying).
         let out: Arc<Vec<AtomicU32>> =
             Arc::new((0..n_x * self.rows).map(|_| AtomicU32::new(0)).collect());
         let failed = Arc::new(AtomicBool::new(false));
-        let chunk_rows = pool::chunk_rows(self.rows, row_bytes);
         let n_chunks = self.rows.div_ceil(chunk_rows);
         let job = {
             let (tensor, acts, out, failed) =
@@ -382,11 +399,7 @@ impl QuantMatrix {
                 };
                 let mut buf = vec![0f32; last - first];
                 for i in 0..n_x {
-                    let x = match &*acts {
-                        Activations::Q8(r) => ActRow::Q8(&r[i]),
-                        Activations::Q8K(r) => ActRow::Q8K(&r[i]),
-                    };
-                    level.dot_rows(kind, weights, x, &mut buf);
+                    level.dot_rows(kind, weights, acts.row(i), &mut buf);
                     for (slot, v) in out[i * rows + first..].iter().zip(&buf) {
                         slot.store(v.to_bits(), Ordering::Relaxed);
                     }
