@@ -2,8 +2,9 @@
 //! `gguf:PATH` (any GGUF file): the CPU engine of `podium-local`.
 //!
 //! Options after `?`: `threads=N` (default: `PODIUM_THREADS`, else candle's
-//! default), `weights=q8|stored|f32` (Q4_1/Q5_x re-quantized to Q8_0 by
-//! default, see podium-local), `max_context=N`.
+//! default), `weights=q8|stored|f32` (by default Q4_1/Q5_x are re-quantized to
+//! Q8_0 only on CPUs without AVX2, where podium-local has no kernels of its own for
+//! them; see its `WeightFormat`), `max_context=N`.
 
 use std::path::{Path, PathBuf};
 

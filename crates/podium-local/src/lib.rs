@@ -16,6 +16,7 @@ mod error;
 mod gguf;
 mod gguf_tokenizer;
 mod model;
+mod qkernels;
 mod sampling;
 mod threads;
 mod tokenizer;

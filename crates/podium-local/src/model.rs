@@ -16,15 +16,19 @@ use crate::activation::gated;
 use crate::config::{Architecture, MAX_VOCAB_SIZE, ModelConfig, RopeParams, RopeStyle};
 use crate::error::{LocalError, Result};
 use crate::gguf::GgufError;
+use crate::qkernels::QuantMatrix;
 
 /// How weights are kept in memory after loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
     /// Keep every tensor in the file's own quantization.
     AsStored,
-    /// Re-quantize the types candle has no SIMD kernels for (Q4_1, Q5_0, Q5_1) to Q8_0.
-    /// Costs a fraction of a second at load and about 1.7x their memory, and runs
-    /// several times faster; Q8_0 holds every Q4_1/Q5_x value almost exactly.
+    /// Keep every tensor as stored where our own kernels ([`crate::qkernels`]) multiply
+    /// it (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K on a CPU with AVX2); elsewhere
+    /// re-quantize the types candle has no SIMD kernels for (Q4_1, Q5_0, Q5_1) to Q8_0,
+    /// which costs a fraction of a second at load and about 1.7x their memory, and runs
+    /// several times faster than candle's scalar code for them; Q8_0 holds every
+    /// Q4_1/Q5_x value almost exactly.
     #[default]
     Q8_0ForSlowTypes,
     /// Dequantize every matrix to f32: a slow, memory-hungry reference (no quantization
@@ -75,22 +79,63 @@ const DENSE_MIN_ROWS: usize = 8;
 
 /// A weight matrix used as `x @ W^T`.
 ///
-/// The quantized form serves single rows (decoding). For batches (prefill, scoring) an
-/// optional dense f16 copy is used: candle's f16 gemm runs them about twice as fast as its
-/// quantized kernels, and with 16-bit activations instead of 8-bit it is also much closer
-/// to an f32 forward pass.
+/// The quantized form serves single rows (decoding): through our own kernels
+/// (`direct`, the file's blocks as stored) where there are some for its type, else
+/// through candle's. For batches (prefill, scoring) an optional dense f16 copy is used:
+/// candle's f16 gemm runs them about twice as fast as its quantized kernels, and with
+/// 16-bit activations instead of 8-bit it is also much closer to an f32 forward pass.
 struct Linear {
     quantized: QMatMul,
+    direct: Option<QuantMatrix>,
     dense: Option<QMatMul>,
     /// Added to every output row (`[out]`, f32), for the families whose files carry one.
     bias: Option<Tensor>,
 }
 
 impl Linear {
+    /// The matrix `tensor` in `format`, with `dense` as its copy for batches.
+    fn new(tensor: Arc<QTensor>, format: WeightFormat, dense: Option<QMatMul>) -> Result<Linear> {
+        if format == WeightFormat::F32Reference {
+            return Ok(Linear {
+                quantized: QMatMul::Tensor(tensor.dequantize(&Device::Cpu)?),
+                direct: None,
+                dense,
+                bias: None,
+            });
+        }
+        let direct = QuantMatrix::new(tensor.clone()).ok();
+        let quantized = match direct {
+            Some(_) => QMatMul::from_arc(tensor)?,
+            None => to_matmul(tensor, format)?,
+        };
+        Ok(Linear {
+            quantized,
+            direct,
+            dense,
+            bias: None,
+        })
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / x.dim(D::Minus1)?.max(1);
-        let out = match &self.dense {
-            Some(dense) if rows >= DENSE_MIN_ROWS => dense.forward(x)?,
+        let out = match (&self.dense, &self.direct) {
+            (Some(dense), _) if rows >= DENSE_MIN_ROWS => dense.forward(x)?,
+            (_, Some(direct)) => {
+                let mut dims = x.dims().to_vec();
+                if dims.last() != Some(&direct.cols()) {
+                    return Err(LocalError::InvalidInput(format!(
+                        "a product of {:?} with a matrix of {} columns",
+                        dims,
+                        direct.cols()
+                    )));
+                }
+                let values = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let out = direct.matmul(&values)?;
+                if let Some(last) = dims.last_mut() {
+                    *last = direct.rows();
+                }
+                Tensor::from_vec(out, dims, x.device())?
+            }
             _ => self.quantized.forward(x)?,
         };
         match &self.bias {
@@ -297,11 +342,7 @@ impl GgufFile {
 /// the `dense` dtype when one is asked for.
 fn linear(tensor: QTensor, format: WeightFormat, dense: Option<DType>) -> Result<Linear> {
     let dense = dense_copy(&tensor, format, dense)?;
-    Ok(Linear {
-        quantized: to_matmul(tensor, format)?,
-        dense,
-        bias: None,
-    })
+    Linear::new(Arc::new(tensor), format, dense)
 }
 
 /// `tensor` (`[rows, in]`) cut into consecutive blocks of `rows` rows, without
@@ -539,7 +580,8 @@ fn check_shape(name: &str, actual: &[usize], expected: &[usize]) -> Result<()> {
     Ok(())
 }
 
-fn to_matmul(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
+/// candle's form of a matrix that our kernels do not multiply.
+fn to_matmul(tensor: Arc<QTensor>, format: WeightFormat) -> Result<QMatMul> {
     let slow = matches!(
         tensor.dtype(),
         GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
@@ -550,7 +592,7 @@ fn to_matmul(tensor: QTensor, format: WeightFormat) -> Result<QMatMul> {
             QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)?
         }
         WeightFormat::F32Reference => QMatMul::Tensor(tensor.dequantize(&Device::Cpu)?),
-        _ => QMatMul::from_qtensor(tensor)?,
+        _ => QMatMul::from_arc(tensor)?,
     })
 }
 
@@ -598,18 +640,17 @@ impl Model {
         // Tied embeddings: without `output.weight` the output head is the embedding matrix.
         let mut output = if gguf.has_tensor("output.weight") {
             gguf.matrix("output.weight", vocab_size, hidden, format, dense)?
-        } else if format == WeightFormat::F32Reference {
-            Linear {
-                quantized: QMatMul::Tensor(embedding.dequantize(&Device::Cpu)?),
-                dense: None,
-                bias: None,
-            }
         } else {
-            Linear {
-                dense: dense_copy(&embedding, format, dense)?,
-                quantized: QMatMul::from_arc(embedding.clone())?,
-                bias: None,
-            }
+            // As stored (not re-quantized): the embedding's own tensor, shared.
+            let format = match format {
+                WeightFormat::F32Reference => format,
+                _ => WeightFormat::AsStored,
+            };
+            Linear::new(
+                embedding.clone(),
+                format,
+                dense_copy(&embedding, format, dense)?,
+            )?
         };
         if block.head_bias {
             output.bias = gguf.optional_dense("output.bias", vocab_size)?;

@@ -292,7 +292,8 @@ impl SeedModel {
         let local = index % 4 == 3;
         let (model_spec, fingerprint) = if local {
             let path = format!("/models/seed/model-{index:04}.Q4_K_M.gguf");
-            let hash = podium_core::hex(&Sha256::digest(format!("{}:{path}", spec.seed)))[..64].to_string();
+            let hash = podium_core::hex(&Sha256::digest(format!("{}:{path}", spec.seed)))[..64]
+                .to_string();
             (format!("gguf:{path}"), format!("sha256:{hash}"))
         } else {
             let url = format!("http://127.0.0.1:8000/v1#model-{index:04}");

@@ -1,0 +1,403 @@
+//! x86-64 SIMD dot products: one body of kernels (`kernel_bodies!`), compiled twice —
+//! with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors, AVX-512BW masks for Q5's fifth bit)
+//! and with AVX2 (`vpmaddubsw` + `vpmaddwd`). Each works on 32 weight values at a time,
+//! as unsigned bytes against the activation's signed bytes: Q4/Q5 values are unsigned
+//! with their offset (8 or 16) subtracted through the activation block's sum, Q8_0
+//! weights use |w| against x·sign(w), Q4_K/Q6_K multiply each 32-value product by its
+//! sub-block scale before summing, and Q6_K's offset of 32 and Q4_K's mins go through
+//! the activation's 16-value sums.
+//!
+//! A kernel runs only through a token ([`Avx512Vnni`], [`Avx2`]) that exists only when
+//! the CPU reported every feature the kernel is compiled with.
+
+#![allow(unsafe_code)]
+
+use super::{ActRow, WeightKind};
+
+/// Proof that the CPU runs AVX-512 F/BW/VL/VNNI, AVX2, FMA and F16C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Avx512Vnni(());
+
+/// Proof that the CPU runs AVX2, FMA and F16C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Avx2(());
+
+impl Avx512Vnni {
+    pub(crate) fn detect() -> Option<Avx512Vnni> {
+        let ok = Avx2::detect().is_some()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni");
+        ok.then_some(Avx512Vnni(()))
+    }
+
+    /// See [`super::Level::dot_rows`]; `row_bytes` is the size of one weight row.
+    pub(crate) fn dot_rows(
+        self,
+        kind: WeightKind,
+        weights: &[u8],
+        row_bytes: usize,
+        x: ActRow<'_>,
+        out: &mut [f32],
+    ) {
+        // SAFETY: `self` exists only when `detect` saw every feature `vnni::dot_rows` is
+        // compiled with; the kernels read memory only through bounds-checked slices.
+        unsafe { vnni::dot_rows(kind, weights, row_bytes, x, out) }
+    }
+}
+
+impl Avx2 {
+    pub(crate) fn detect() -> Option<Avx2> {
+        let ok = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        ok.then_some(Avx2(()))
+    }
+
+    /// See [`super::Level::dot_rows`]; `row_bytes` is the size of one weight row.
+    pub(crate) fn dot_rows(
+        self,
+        kind: WeightKind,
+        weights: &[u8],
+        row_bytes: usize,
+        x: ActRow<'_>,
+        out: &mut [f32],
+    ) {
+        // SAFETY: `self` exists only when `detect` saw every feature `avx2::dot_rows` is
+        // compiled with; the kernels read memory only through bounds-checked slices.
+        unsafe { avx2::dot_rows(kind, weights, row_bytes, x, out) }
+    }
+}
+
+/// The kernels, over two primitives the including module defines with the same
+/// features: `dot(u, s)` (per 32-bit lane, the sum of 4 products of unsigned bytes `u`
+/// and signed bytes `s`), `scaled_dot(u, s, lo, hi)` (the same products, the first 16
+/// bytes' scaled by `lo` and the last 16's by `hi`, summed into 32-bit lanes) and
+/// `high_bits(qh)` (byte i is 0x10 where bit i of `qh` is set).
+macro_rules! kernel_bodies {
+    ($features:literal) => {
+        use std::arch::x86_64::*;
+
+        use super::super::{ActRow, Q8KRow, Q8Row, QK, QK_K, WeightKind, f16_at, q4k_scale_min};
+
+        /// 32 bytes as a vector.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn load32(bytes: &[u8]) -> __m256i {
+            let bytes: &[u8; 32] = bytes[..32].try_into().unwrap_or(&[0; 32]);
+            // SAFETY: `bytes` is exactly 32 readable bytes; `loadu` needs no alignment.
+            unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+        }
+
+        /// 32 signed bytes as a vector.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn load32_i8(values: &[i8]) -> __m256i {
+            let values: &[i8; 32] = values[..32].try_into().unwrap_or(&[0; 32]);
+            // SAFETY: `values` is exactly 32 readable bytes; `loadu` needs no alignment.
+            unsafe { _mm256_loadu_si256(values.as_ptr().cast()) }
+        }
+
+        /// The 32 nibbles of 16 bytes, low nibbles first (ggml's order in Q4/Q5 blocks).
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn nibbles(bytes: &[u8]) -> __m256i {
+            let bytes: &[u8; 16] = bytes[..16].try_into().unwrap_or(&[0; 16]);
+            // SAFETY: `bytes` is exactly 16 readable bytes; `loadu` needs no alignment.
+            let q = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
+            let mask = _mm_set1_epi8(0x0F);
+            let lo = _mm_and_si128(q, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(q), mask);
+            _mm256_set_m128i(hi, lo)
+        }
+
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn hsum(v: __m256) -> f32 {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            _mm_cvtss_f32(s)
+        }
+
+        /// One 32-value block of a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 row against its activation
+        /// block: adds `d * dx * (q . x)` to `acc` and returns what the offset and min add,
+        /// `dx * sum(x) * (m - d * offset)`.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn small_block<const KIND: u8>(
+            b: &[u8],
+            x: __m256i,
+            dx: f32,
+            sx: i32,
+            acc: &mut __m256,
+        ) -> f32 {
+            let d = f16_at(b, 0);
+            let (p, offset, m) = match KIND {
+                Q4_0 => (dot(nibbles(&b[2..18]), x), 8.0, 0.0),
+                Q4_1 => (dot(nibbles(&b[4..20]), x), 0.0, f16_at(b, 2)),
+                Q5_0 => {
+                    let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                    let u = _mm256_or_si256(nibbles(&b[6..22]), high_bits(qh));
+                    (dot(u, x), 16.0, 0.0)
+                }
+                Q5_1 => {
+                    let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+                    let u = _mm256_or_si256(nibbles(&b[8..24]), high_bits(qh));
+                    (dot(u, x), 0.0, f16_at(b, 2))
+                }
+                _ => {
+                    let w = load32(&b[2..34]);
+                    (
+                        dot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
+                        0.0,
+                        0.0,
+                    )
+                }
+            };
+            *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), *acc);
+            dx * sx as f32 * (m - d * offset)
+        }
+
+        /// One Q4_K super-block against its activation block: adds the scaled products
+        /// to `acc` and returns the mins' part.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn q4k_block(b: &[u8], xq: &[i8], dx: f32, bsums: &[i32], acc: &mut __m256) -> f32 {
+            let mask = _mm256_set1_epi8(0x0F);
+            let scales = &b[4..16];
+            let mut sumi = _mm256_setzero_si256();
+            let mut summ = 0i32;
+            for j in 0..4 {
+                let (sc0, m0) = q4k_scale_min(2 * j, scales);
+                let (sc1, m1) = q4k_scale_min(2 * j + 1, scales);
+                let q = load32(&b[16 + 32 * j..48 + 32 * j]);
+                let lo = _mm256_and_si256(q, mask);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), mask);
+                let (sc0, sc1) = (i32::from(sc0), i32::from(sc1));
+                let plo = scaled_dot(lo, load32_i8(&xq[64 * j..]), sc0, sc0);
+                let phi = scaled_dot(hi, load32_i8(&xq[64 * j + 32..]), sc1, sc1);
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
+                summ += i32::from(m0) * (bsums[4 * j] + bsums[4 * j + 1])
+                    + i32::from(m1) * (bsums[4 * j + 2] + bsums[4 * j + 3]);
+            }
+            let d = f16_at(b, 0) * dx;
+            *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+            -f16_at(b, 2) * dx * summ as f32
+        }
+
+        /// One Q6_K super-block against its activation block: adds the scaled products
+        /// to `acc` and returns the part of the offset 32.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn q6k_block(b: &[u8], xq: &[i8], dx: f32, bsums: &[i32], acc: &mut __m256) -> f32 {
+            let (m4, m30) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
+            let sc = |g: usize| i32::from(b[192 + g] as i8);
+            let mut sumi = _mm256_setzero_si256();
+            for n in 0..2 {
+                let ql0 = load32(&b[64 * n..]);
+                let ql1 = load32(&b[64 * n + 32..]);
+                let h = load32(&b[128 + 32 * n..]);
+                let v = [
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql0, m4),
+                        _mm256_and_si256(_mm256_slli_epi16::<4>(h), m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql1, m4),
+                        _mm256_and_si256(_mm256_slli_epi16::<2>(h), m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                        _mm256_and_si256(h, m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                        _mm256_and_si256(_mm256_srli_epi16::<2>(h), m30),
+                    ),
+                ];
+                for (k, v) in v.into_iter().enumerate() {
+                    let g = 8 * n + 2 * k;
+                    let p = scaled_dot(v, load32_i8(&xq[128 * n + 32 * k..]), sc(g), sc(g + 1));
+                    sumi = _mm256_add_epi32(sumi, p);
+                }
+            }
+            let corr: i32 = (0..QK_K / 16).map(|g| sc(g) * bsums[g]).sum();
+            let d = f16_at(b, 208) * dx;
+            *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+            -d * 32.0 * corr as f32
+        }
+
+        /// `R` rows of 32-value blocks (`w`, rows of `row_bytes`) against `x`, side by
+        /// side: each activation block is loaded once for all of them, and the `R` weight
+        /// streams are read together, which keeps more loads in flight than one row at a
+        /// time (measured: one row at a time was latency-bound on the weight loads).
+        #[target_feature(enable = $features)]
+        fn small_rows<const KIND: u8, const R: usize>(
+            w: &[u8],
+            row_bytes: usize,
+            x: &Q8Row,
+            out: &mut [f32],
+        ) {
+            let bb = row_bytes / x.d.len().max(1);
+            let mut acc = [_mm256_setzero_ps(); R];
+            let mut extra = [0f32; R];
+            for (i, ((xq, &dx), &sx)) in x.qs.chunks_exact(QK).zip(&x.d).zip(&x.sum).enumerate() {
+                let xv = load32_i8(xq);
+                for r in 0..R {
+                    let at = r * row_bytes + i * bb;
+                    extra[r] += small_block::<KIND>(&w[at..at + bb], xv, dx, sx, &mut acc[r]);
+                }
+            }
+            for r in 0..R {
+                out[r] = hsum(acc[r]) + extra[r];
+            }
+        }
+
+        /// As [`small_rows`], for Q4_K (`KIND` 5) and Q6_K (6) super-blocks.
+        #[target_feature(enable = $features)]
+        fn k_rows<const KIND: u8, const R: usize>(
+            w: &[u8],
+            row_bytes: usize,
+            x: &Q8KRow,
+            out: &mut [f32],
+        ) {
+            let bb = row_bytes / x.d.len().max(1);
+            let mut acc = [_mm256_setzero_ps(); R];
+            let mut extra = [0f32; R];
+            for (i, ((xq, &dx), bsums)) in
+                x.qs.chunks_exact(QK_K)
+                    .zip(&x.d)
+                    .zip(x.bsums.chunks_exact(QK_K / 16))
+                    .enumerate()
+            {
+                for r in 0..R {
+                    let at = r * row_bytes + i * bb;
+                    extra[r] += if KIND == Q4K {
+                        q4k_block(&w[at..at + bb], xq, dx, bsums, &mut acc[r])
+                    } else {
+                        q6k_block(&w[at..at + bb], xq, dx, bsums, &mut acc[r])
+                    };
+                }
+            }
+            for r in 0..R {
+                out[r] = hsum(acc[r]) + extra[r];
+            }
+        }
+
+        /// Rows four at a time, then the rest one by one.
+        #[target_feature(enable = $features)]
+        fn rows_of<const KIND: u8>(
+            weights: &[u8],
+            row_bytes: usize,
+            x: ActRow<'_>,
+            out: &mut [f32],
+        ) {
+            let quad = 4 * row_bytes;
+            let (mut w, mut out) = (weights, out);
+            while out.len() >= 4 && w.len() >= quad {
+                match x {
+                    ActRow::Q8(x) => small_rows::<KIND, 4>(w, row_bytes, x, out),
+                    ActRow::Q8K(x) => k_rows::<KIND, 4>(w, row_bytes, x, out),
+                }
+                (w, out) = (&w[quad..], &mut out[4..]);
+            }
+            while !out.is_empty() && w.len() >= row_bytes {
+                match x {
+                    ActRow::Q8(x) => small_rows::<KIND, 1>(w, row_bytes, x, out),
+                    ActRow::Q8K(x) => k_rows::<KIND, 1>(w, row_bytes, x, out),
+                }
+                (w, out) = (&w[row_bytes..], &mut out[1..]);
+            }
+        }
+
+        const Q4_0: u8 = 0;
+        const Q4_1: u8 = 1;
+        const Q5_0: u8 = 2;
+        const Q5_1: u8 = 3;
+        const Q8_0: u8 = 4;
+        const Q4K: u8 = 5;
+        const Q6K: u8 = 6;
+
+        /// `out[r] = dot(row r of weights, x)`; rows are `row_bytes` long.
+        #[target_feature(enable = $features)]
+        pub(super) fn dot_rows(
+            kind: WeightKind,
+            weights: &[u8],
+            row_bytes: usize,
+            x: ActRow<'_>,
+            out: &mut [f32],
+        ) {
+            match (kind, x) {
+                (WeightKind::Q4_0, ActRow::Q8(_)) => rows_of::<Q4_0>(weights, row_bytes, x, out),
+                (WeightKind::Q4_1, ActRow::Q8(_)) => rows_of::<Q4_1>(weights, row_bytes, x, out),
+                (WeightKind::Q5_0, ActRow::Q8(_)) => rows_of::<Q5_0>(weights, row_bytes, x, out),
+                (WeightKind::Q5_1, ActRow::Q8(_)) => rows_of::<Q5_1>(weights, row_bytes, x, out),
+                (WeightKind::Q8_0, ActRow::Q8(_)) => rows_of::<Q8_0>(weights, row_bytes, x, out),
+                (WeightKind::Q4K, ActRow::Q8K(_)) => rows_of::<Q4K>(weights, row_bytes, x, out),
+                (WeightKind::Q6K, ActRow::Q8K(_)) => rows_of::<Q6K>(weights, row_bytes, x, out),
+                _ => out.fill(0.0),
+            }
+        }
+    };
+}
+
+/// AVX-512 VNNI: `vpdpbusd` on 256-bit vectors, the Q5 bit plane through a byte mask.
+mod vnni {
+    kernel_bodies!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni");
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn dot(u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn scaled_dot(u: __m256i, s: __m256i, lo: i32, hi: i32) -> __m256i {
+        let scale = _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo));
+        _mm256_mullo_epi32(dot(u, s), scale)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn high_bits(qh: u32) -> __m256i {
+        _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10))
+    }
+}
+
+/// AVX2: `vpmaddubsw` (pairs of products into 16 bits, which cannot saturate here: the
+/// unsigned side is at most 128, the signed side at most 127 in magnitude, so a pair is
+/// at most 32,512) then `vpmaddwd` into 32 bits.
+mod avx2 {
+    kernel_bodies!("avx2,fma,f16c");
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn dot(u: __m256i, s: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn scaled_dot(u: __m256i, s: __m256i, lo: i32, hi: i32) -> __m256i {
+        // Scales are 6-bit (Q4_K) or signed 8-bit (Q6_K), so they fit 16 bits.
+        let scale = _mm256_set_m128i(_mm_set1_epi16(hi as i16), _mm_set1_epi16(lo as i16));
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale)
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn high_bits(qh: u32) -> __m256i {
+        // Byte i takes byte i / 8 of `qh`, then keeps whether its bit i % 8 is set.
+        let spread = _mm256_setr_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+            3, 3, 3,
+        );
+        let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), spread);
+        let select = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+        let hit = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, select), select);
+        _mm256_and_si256(hit, _mm256_set1_epi8(0x10))
+    }
+}
