@@ -46,6 +46,8 @@ pub enum VocabKind {
     BytePairEncoding,
     /// `tokenizer.ggml.model = llama`: SentencePiece-style merges by score.
     SentencePiece,
+    /// `tokenizer.ggml.model = bert`: WordPiece, longest token first (BERT).
+    WordPiece,
 }
 
 pub(crate) struct Vocab {
@@ -64,9 +66,14 @@ pub(crate) struct Vocab {
     pub(crate) unk_id: Option<u32>,
     pub(crate) pad_id: Option<u32>,
     pub(crate) eog_ids: Vec<u32>,
+    /// The separator WordPiece appends with `add_special` (`[SEP]`).
+    pub(crate) sep_id: Option<u32>,
     pub(crate) add_bos: bool,
     pub(crate) add_eos: bool,
     pub(crate) add_space_prefix: bool,
+    /// WordPiece's normalizer: lower-case the text, and drop accents.
+    pub(crate) lowercase: bool,
+    pub(crate) strip_accents: bool,
 }
 
 /// Texts llama.cpp treats as "end of turn" when `tokenizer.ggml.eot_token_id` is
@@ -191,6 +198,20 @@ impl Vocab {
         let pre_name = get_string(md, "tokenizer.ggml.pre")?.map(str::to_owned);
 
         // Defaults per model type, as llama.cpp sets them before reading keys.
+        let bpe = |name: &str, bos: Option<u32>, eos: Option<u32>| {
+            let rules = PreTokenizerRules::for_name(name)
+                .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_owned()))?;
+            let add_bos = rules.default_add_bos;
+            Ok::<_, TokenizerError>((
+                VocabKind::BytePairEncoding,
+                Some(rules),
+                bos,
+                eos,
+                None,
+                add_bos,
+                false,
+            ))
+        };
         let (
             kind,
             pre_tokenizer,
@@ -209,21 +230,22 @@ impl Vocab {
                 true,
                 true,
             ),
-            "gpt2" => {
-                let name = pre_name.as_deref().unwrap_or("default");
-                let rules = PreTokenizerRules::for_name(name)
-                    .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_owned()))?;
-                let add_bos = rules.default_add_bos;
-                (
-                    VocabKind::BytePairEncoding,
-                    Some(rules),
-                    Some(11),
-                    Some(11),
-                    None,
-                    add_bos,
-                    false,
-                )
-            }
+            // llama.cpp warns and uses its "default" pre-tokenizer when the file names
+            // none.
+            "gpt2" => bpe(pre_name.as_deref().unwrap_or("default"), Some(11), Some(11))?,
+            // Gemma 4: llama.cpp uses its own pre-tokenizer, whatever the file says.
+            "gemma4" => bpe("gemma4", None, None)?,
+            // BERT: [CLS] 101 opens, [SEP] 102 closes, [UNK] 100; the pre-tokenizer
+            // name (`bert-bge`) is not used, as in llama.cpp.
+            "bert" => (
+                VocabKind::WordPiece,
+                None,
+                Some(101),
+                None,
+                Some(100),
+                true,
+                false,
+            ),
             other => return Err(TokenizerError::UnsupportedModel(other.to_owned())),
         };
         if let Some(flag) = get_bool(md, "tokenizer.ggml.add_space_prefix")? {
@@ -360,11 +382,36 @@ impl Vocab {
         eos_id = special_id("tokenizer.ggml.eos_token_id", eos_id)?;
         unk_id = special_id("tokenizer.ggml.unknown_token_id", unk_id)?;
         let mut eot_id = special_id("tokenizer.ggml.eot_token_id", None)?;
-        let pad_id = special_id("tokenizer.ggml.padding_token_id", None)?;
+        let pad_id = special_id(
+            "tokenizer.ggml.padding_token_id",
+            (kind == VocabKind::WordPiece).then_some(0),
+        )?;
+        // llama.cpp's key is spelled this way.
+        let sep_id = special_id(
+            "tokenizer.ggml.seperator_token_id",
+            (kind == VocabKind::WordPiece).then_some(102),
+        )?;
 
         if let Some(flag) = get_bool(md, "tokenizer.ggml.add_bos_token")? {
             add_bos = flag;
         }
+        if model == "gemma4" {
+            // llama.cpp overrides a Gemma 4 file that says not to add BOS.
+            add_bos = true;
+        }
+        if kind == VocabKind::WordPiece {
+            // llama.cpp's WordPiece always opens with BOS and closes with SEP under
+            // `add_special`, whatever `add_bos_token` says.
+            add_bos = true;
+            if sep_id.is_none() {
+                return Err(TokenizerError::MissingKey(
+                    "tokenizer.ggml.seperator_token_id",
+                ));
+            }
+        }
+        let lowercase = get_bool(md, "tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
+        let strip_accents =
+            get_bool(md, "tokenizer.ggml.normalizer.strip_accents")?.unwrap_or(lowercase);
         let add_eos = get_bool(md, "tokenizer.ggml.add_eos_token")?.unwrap_or(false);
         if add_bos && bos_id.is_none() {
             return Err(TokenizerError::MissingSpecialToken {
@@ -432,9 +479,12 @@ impl Vocab {
             unk_id,
             pad_id,
             eog_ids,
+            sep_id,
             add_bos,
             add_eos,
             add_space_prefix,
+            lowercase,
+            strip_accents,
         })
     }
 
