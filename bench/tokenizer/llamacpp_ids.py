@@ -1,14 +1,15 @@
 """llama.cpp's token ids for many seeded texts on every `ggml-vocab-*.gguf` in a folder,
 for `cargo run -p podium-tokenizer --example llamacpp_crosscheck` (docs/CROSSCHECK.md).
 
-usage: python llamacpp_ids.py VOCAB_DIR OUT.json [--seed 15] [--random 400]
+usage: python llamacpp_ids.py VOCAB_DIR OUT.json [--seed 15] [--random 400] [--special]
 
 It needs numpy and llama-cpp-python 0.3.36's Python package: either installed, or the
 `llama_cpp/` folder of its sdist on PYTHONPATH with LLAMA_CPP_LIB_PATH pointing at a
 built libllama.so (bench/local/build_llamacpp.sh builds one). Texts are the fragments
 below, then seeded random concatenations of 2 to 12 of them, then long runs of one
 character; each is tokenized with `add_bos=False, special=False`, as llama.cpp's
-test-tokenizer-0 does.
+test-tokenizer-0 does (`--special`: `special=True`, control-token text parsed as control
+tokens, as for a rendered chat prompt).
 """
 
 import argparse
@@ -38,6 +39,9 @@ FRAGMENTS = [
     "ᚠᛇᚻ", "ꙮ", "Ꭰ", "ǉ", "µ", "ſ", "\u212a", "\u2126", "ℌ", "ⅅ", "ﬀ", "\u00ad", "\ufeff", "\x00", "\x07",
     "\x1b[0m", "\u007f", "\ue000", "\U0010ffff", "\ufffd",
     "[UNK]", "[CLS]", "<s>", "</s>", "<|endoftext|>", "<|im_start|>", "<bos>", "▁", "▁▁", "<0x41>", "##ing",
+    "<|im_end|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<｜fim▁begin｜>", "<｜end▁of▁sentence｜>",
+    "<start_of_turn>", "<end_of_turn>", "<|turn>", "<turn|>", "[SEP]", "[MASK]", "<pad>", "<unk>", "<|end|>",
+    "<|user|>", "<|assistant|>", "<|eot_id|>", "<|begin_of_text|>", "<|START_OF_TURN_TOKEN|>", ">>ABSTRACT<<",
 ]
 
 
@@ -57,6 +61,7 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--random", type=int, default=400)
+    parser.add_argument("--special", action="store_true")
     args = parser.parse_args()
     all_texts = texts(args.seed, args.random)
     ids = {}
@@ -67,10 +72,12 @@ def main():
         except Exception as e:  # llama.cpp cannot load it: nothing to compare
             print(f"{name}: llama.cpp cannot load it: {e}", file=sys.stderr)
             continue
-        ids[name] = [model.tokenize(t.encode(), add_bos=False, special=False) for t in all_texts]
+        ids[name] = [
+            model.tokenize(t.encode(), add_bos=False, special=args.special) for t in all_texts
+        ]
         print(f"{name}: {len(all_texts)} texts", file=sys.stderr)
     with open(args.out, "w") as f:
-        json.dump({"texts": all_texts, "ids": ids}, f, ensure_ascii=False)
+        json.dump({"texts": all_texts, "special": args.special, "ids": ids}, f, ensure_ascii=False)
 
 
 if __name__ == "__main__":

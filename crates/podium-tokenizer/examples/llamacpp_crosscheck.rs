@@ -2,8 +2,8 @@
 //! folder of `ggml-vocab-*.gguf` files:
 //! `cargo run -p podium-tokenizer --example llamacpp_crosscheck -- IDS.json VOCAB_DIR`,
 //! where `IDS.json` is what `bench/tokenizer/llamacpp_ids.py` writes
-//! (`{"texts": [...], "ids": {"NAME": [[id, ...], ...]}}`, llama.cpp's
-//! `llama_tokenize(add_special = false, parse_special = false)`). Prints one line per
+//! (`{"texts": [...], "special": false, "ids": {"NAME": [[id, ...], ...]}}`, llama.cpp's
+//! `llama_tokenize(add_special = false, parse_special = special)`). Prints one line per
 //! vocabulary and the first differences; exits with 1 when any id differs.
 
 use candle_core::quantized::gguf_file::Content;
@@ -18,6 +18,10 @@ fn main() -> Result<(), Error> {
     };
     let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ids_path)?)?;
     let texts: Vec<String> = serde_json::from_value(reference["texts"].clone())?;
+    let options = EncodeOptions {
+        add_special: false,
+        parse_special: reference["special"].as_bool().unwrap_or(false),
+    };
     let vocabularies = reference["ids"]
         .as_object()
         .ok_or("IDS.json has no `ids` object")?;
@@ -43,7 +47,7 @@ fn main() -> Result<(), Error> {
         };
         let mut differences = 0;
         for (text, want) in texts.iter().zip(&expected) {
-            let got = tokenizer.encode(text, EncodeOptions::PLAIN)?;
+            let got = tokenizer.encode(text, options)?;
             if &got != want {
                 differences += 1;
                 if differences <= 3 {

@@ -463,6 +463,53 @@ mod tests {
         check(&tok, "ab ab b", EncodeOptions::PLAIN, &[6, 7, 8]);
     }
 
+    /// The tiny BPE vocabulary (`<|end|>` is control) with extra metadata and tokens.
+    fn tiny_bpe_with(extra: Vec<(&str, Value)>, extra_tokens: &[&str]) -> Tokenizer {
+        let mut tokens = vec!["<|end|>", "a", "b", "Ġ", "1", "Ċ", "ab", "Ġab", "Ġb"];
+        tokens.extend(extra_tokens);
+        let mut types = vec![Value::I32(3)];
+        types.extend(std::iter::repeat_n(Value::I32(1), tokens.len() - 1));
+        let mut entries = vec![
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String("smollm".into())),
+            ("tokenizer.ggml.tokens", strings(&tokens)),
+            ("tokenizer.ggml.token_type", Value::Array(types)),
+            ("tokenizer.ggml.merges", strings(&["a b", "Ġ ab", "Ġ b"])),
+        ];
+        entries.extend(extra);
+        Tokenizer::from_metadata(&metadata(entries)).unwrap()
+    }
+
+    #[test]
+    fn phi3_special_tokens_eat_the_whitespace_after_them() {
+        let plain = tiny_bpe_with(vec![], &[]);
+        check(&plain, "ab<|end|>  ab", SPECIAL, &[6, 0, 3, 7]);
+        // llama.cpp sets RSTRIP on Phi-3's special tokens, by model name.
+        let phi3 = tiny_bpe_with(
+            vec![("general.name", Value::String("Phi-3 mini".into()))],
+            &[],
+        );
+        check(&phi3, "ab<|end|> \n ab", SPECIAL, &[6, 0, 6]);
+        check(
+            &phi3,
+            "ab<|end|>  ab",
+            EncodeOptions::PLAIN,
+            &plain.encode("ab<|end|>  ab", EncodeOptions::PLAIN).unwrap(),
+        );
+    }
+
+    #[test]
+    fn llama_cpp_end_of_generation_workarounds_apply() {
+        // Next to Gemma 4's `<|tool_response>`, `</s>` is an ordinary token.
+        let tok = tiny_bpe_with(vec![], &["<|tool_response>", "</s>"]);
+        assert!(tok.is_eog(9) && !tok.is_eog(10));
+        assert_eq!(tok.token_kind(10).unwrap(), TokenKind::Normal);
+        // FIM padding found by its text is a control token that ends generation.
+        let tok = tiny_bpe_with(vec![], &["<|fim_pad|>"]);
+        assert!(tok.is_eog(9));
+        assert_eq!(tok.token_kind(9).unwrap(), TokenKind::Control);
+    }
+
     #[test]
     fn out_of_range_ids_are_errors() {
         let tok = tiny_bpe();
