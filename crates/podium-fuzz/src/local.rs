@@ -26,18 +26,35 @@ pub fn gguf_header(data: &[u8]) {
 }
 
 /// The fixed tokenizers `tokenizer_encode` picks from: byte-level BPE with three
-/// pre-tokenizers, and SentencePiece with and without the space prefix.
+/// pre-tokenizers, SentencePiece with and without the space prefix, then byte-level
+/// BPE with the pre-tokenizers of Qwen 2, Qwen 3.5, DeepSeek LLM and Coder, Falcon and
+/// llama.cpp's default, Gemma 4's BPE and BERT's WordPiece.
 fn tokenizers() -> &'static [Tokenizer] {
     static TOKENIZERS: OnceLock<Vec<Tokenizer>> = OnceLock::new();
     TOKENIZERS.get_or_init(|| {
-        use podium_tokenizer::fuzzing::{tiny_bpe_with_pre_tokenizer, tiny_spm};
-        vec![
+        use podium_tokenizer::fuzzing::{
+            tiny_bpe_with_pre_tokenizer, tiny_gemma4, tiny_spm, tiny_wordpiece,
+        };
+        let mut tokenizers = vec![
             tiny_bpe_with_pre_tokenizer("smollm"),
             tiny_bpe_with_pre_tokenizer("llama3"),
             tiny_bpe_with_pre_tokenizer("gpt-2"),
             tiny_spm(true),
             tiny_spm(false),
-        ]
+        ];
+        for pre in [
+            "qwen2",
+            "qwen35",
+            "deepseek-llm",
+            "deepseek-coder",
+            "falcon",
+            "default",
+        ] {
+            tokenizers.push(tiny_bpe_with_pre_tokenizer(pre));
+        }
+        tokenizers.push(tiny_gemma4());
+        tokenizers.push(tiny_wordpiece());
+        tokenizers
     })
 }
 

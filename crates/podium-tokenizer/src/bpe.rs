@@ -1,6 +1,9 @@
 //! Byte-level BPE (`tokenizer.ggml.model = gpt2`): pre-tokenize into words, spell
 //! each word in GPT-2's byte alphabet, then apply ranked merges, lowest rank
 //! first and leftmost first on ties, exactly as llama.cpp's BPE session does.
+//! Gemma 4's SentencePiece-style BPE (`tokenizer.ggml.model = gemma4`) is the same
+//! session on raw UTF-8 with spaces written `▁`, one symbol per character to start
+//! with, and `<0xNN>` byte tokens for what no token covers.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -24,6 +27,11 @@ pub(crate) struct BpeModel {
     merges: FxHashMap<(u32, u32), (u32, u32)>,
     /// The interned id of the single character that stands for each byte.
     byte_symbol_ids: [u32; 256],
+    /// Interned ids of merge halves and results that are not tokens (raw UTF-8
+    /// words look their characters up here too).
+    extra: FxHashMap<String, u32>,
+    /// `<0xNN>` for each byte, for raw UTF-8 words.
+    byte_fallback: [Option<u32>; 256],
     n_vocab: u32,
 }
 
@@ -70,20 +78,55 @@ impl BpeModel {
                 .or_else(|| extra.get(&spelled).copied())
                 .unwrap_or(NO_ID);
         }
+        let mut byte_fallback = [None; 256];
+        for (byte, slot) in byte_fallback.iter_mut().enumerate() {
+            *slot = vocab
+                .token_to_id
+                .get(format!("<0x{byte:02X}>").as_str())
+                .copied();
+        }
         BpeModel {
             rules,
             merges,
             byte_symbol_ids,
+            extra,
+            byte_fallback,
             n_vocab,
         }
     }
 
     /// Tokenizes one fragment of plain text (no special tokens in it).
     pub(crate) fn encode(&self, vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
-        let alphabet = ByteLevelAlphabet::get();
-        let mut spelled = String::new();
         let mut symbols = Vec::new();
         let mut queue = BinaryHeap::new();
+        if !self.rules.byte_encode {
+            let escaped = text.replace(' ', "▁");
+            for word in self.rules.split(&escaped) {
+                if (self.rules.ignore_merges
+                    || (self.rules.whole_newline_words && word.bytes().all(|b| b == b'\n')))
+                    && let Some(&id) = vocab.token_to_id.get(word)
+                {
+                    out.push(id);
+                    continue;
+                }
+                symbols.clear();
+                for (start, c) in word.char_indices() {
+                    let end = start + c.len_utf8();
+                    let piece = &word[start..end];
+                    let id = vocab
+                        .token_to_id
+                        .get(piece)
+                        .or_else(|| self.extra.get(piece))
+                        .copied()
+                        .unwrap_or(NO_ID);
+                    push_symbol(&mut symbols, id, start, end);
+                }
+                self.merge_and_emit(vocab, word, &mut symbols, &mut queue, out);
+            }
+            return;
+        }
+        let alphabet = ByteLevelAlphabet::get();
+        let mut spelled = String::new();
         for word in self.rules.split(text) {
             spelled.clear();
             alphabet.encode_into(word.as_bytes(), &mut spelled);
@@ -93,44 +136,41 @@ impl BpeModel {
                 out.push(id);
                 continue;
             }
-            self.encode_word(
-                vocab,
-                word.as_bytes(),
-                &spelled,
-                &mut symbols,
-                &mut queue,
-                out,
-            );
+            symbols.clear();
+            let mut offset = 0;
+            for &byte in word.as_bytes() {
+                let len = if spelled.as_bytes()[offset] < 0x80 {
+                    1
+                } else {
+                    2
+                };
+                push_symbol(
+                    &mut symbols,
+                    self.byte_symbol_ids[byte as usize],
+                    offset,
+                    offset + len,
+                );
+                offset += len;
+            }
+            self.merge_and_emit(vocab, &spelled, &mut symbols, &mut queue, out);
         }
     }
 
-    fn encode_word(
+    /// Applies the merges to the symbols of one word (`spelled`) and emits them.
+    fn merge_and_emit(
         &self,
         vocab: &Vocab,
-        raw: &[u8],
         spelled: &str,
-        symbols: &mut Vec<Symbol>,
+        symbols: &mut [Symbol],
         queue: &mut BinaryHeap<Reverse<(u32, usize)>>,
         out: &mut Vec<u32>,
     ) {
-        symbols.clear();
-        queue.clear();
-        let mut offset = 0;
-        for (idx, &byte) in raw.iter().enumerate() {
-            let len = if spelled.as_bytes()[offset] < 0x80 {
-                1
-            } else {
-                2
-            };
-            symbols.push(Symbol {
-                id: self.byte_symbol_ids[byte as usize],
-                start: offset,
-                end: offset + len,
-                prev: idx.checked_sub(1),
-                next: (idx + 1 < raw.len()).then_some(idx + 1),
-            });
-            offset += len;
+        if let Some(last) = symbols.last_mut() {
+            last.next = None;
+        } else {
+            return;
         }
+        queue.clear();
         if symbols.len() == 1 {
             self.emit(vocab, spelled, &symbols[0], out);
             return;
@@ -192,13 +232,18 @@ impl BpeModel {
     }
 
     /// Emits a finished symbol: its token, or, when its text is not a token,
-    /// the tokens of its single ASCII bytes as llama.cpp does.
+    /// the tokens of its single ASCII bytes (byte-level) or its bytes' `<0xNN>`
+    /// tokens (raw UTF-8) as llama.cpp does.
     fn emit(&self, vocab: &Vocab, spelled: &str, symbol: &Symbol, out: &mut Vec<u32>) {
         if symbol.id < self.n_vocab {
             out.push(symbol.id);
             return;
         }
         let text = &spelled[symbol.start..symbol.end];
+        if !self.rules.byte_encode {
+            out.extend(text.bytes().filter_map(|b| self.byte_fallback[b as usize]));
+            return;
+        }
         for byte in text.bytes().filter(u8::is_ascii) {
             let single = [byte];
             let single = std::str::from_utf8(&single).expect("ASCII is UTF-8");
@@ -207,4 +252,17 @@ impl BpeModel {
             }
         }
     }
+}
+
+/// Appends a symbol linked to the one before it; the last symbol's `next` is cleared
+/// by `merge_and_emit`.
+fn push_symbol(symbols: &mut Vec<Symbol>, id: u32, start: usize, end: usize) {
+    let idx = symbols.len();
+    symbols.push(Symbol {
+        id,
+        start,
+        end,
+        prev: idx.checked_sub(1),
+        next: Some(idx + 1),
+    });
 }

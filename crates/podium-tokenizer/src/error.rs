@@ -17,11 +17,11 @@ pub enum TokenizerError {
         expected: usize,
     },
     #[error(
-        "unsupported tokenizer model `{0}` (Podium supports `gpt2` byte-level BPE and `llama` SentencePiece)"
+        "unsupported tokenizer model `{0}` in `tokenizer.ggml.model` (Podium supports `gpt2` byte-level BPE, `llama` SentencePiece, `gemma4` and `bert` WordPiece)"
     )]
     UnsupportedModel(String),
     #[error(
-        "unsupported pre-tokenizer `{0}` in `tokenizer.ggml.pre`; Podium knows the GPT-2, SmolLM/StarCoder and Llama 3 families"
+        "unsupported pre-tokenizer `{0}` in `tokenizer.ggml.pre`; Podium knows llama.cpp's GPT-2, StarCoder/SmolLM, Llama 3, Qwen 2, Qwen 3.5, DeepSeek LLM/Coder, Falcon, Gemma 4 and default ones"
     )]
     UnsupportedPreTokenizer(String),
     #[error("duplicate token in vocabulary: {text:?} has ids {first} and {second}")]

@@ -79,3 +79,51 @@ pub fn tiny_spm(add_space_prefix: bool) -> Tokenizer {
     ]))
     .expect("the fixed vocabulary is valid")
 }
+
+/// A tiny Gemma 4 style vocabulary (`tokenizer.ggml.model = gemma4`): raw UTF-8 merges
+/// with `▁` for spaces, newline tokens and `<0xNN>` byte fallback.
+pub fn tiny_gemma4() -> Tokenizer {
+    let mut tokens = vec![
+        "<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "▁", "ab", "▁ab", "\n", "\n\n",
+    ];
+    let mut types = vec![3, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1];
+    let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+    tokens.extend(bytes.iter().map(String::as_str));
+    types.extend(std::iter::repeat_n(6, 256));
+    Tokenizer::from_metadata(&metadata(vec![
+        ("tokenizer.ggml.model", Value::String("gemma4".into())),
+        ("tokenizer.ggml.tokens", strings(&tokens)),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
+        ("tokenizer.ggml.merges", strings(&["a b", "▁ ab", "\n \n"])),
+        ("tokenizer.ggml.bos_token_id", Value::U32(2)),
+        ("tokenizer.ggml.eos_token_id", Value::U32(1)),
+        ("tokenizer.ggml.unknown_token_id", Value::U32(3)),
+    ]))
+    .expect("the fixed vocabulary is valid")
+}
+
+/// A tiny BERT WordPiece vocabulary (`tokenizer.ggml.model = bert`), with `▁` marking
+/// word starts as llama.cpp's GGUF conversion writes them.
+pub fn tiny_wordpiece() -> Tokenizer {
+    let tokens = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "▁a", "▁ab", "b", "▁,", "▁1", "1", "▁e", "▁日",
+    ];
+    let types = [3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1];
+    Tokenizer::from_metadata(&metadata(vec![
+        ("tokenizer.ggml.model", Value::String("bert".into())),
+        ("tokenizer.ggml.pre", Value::String("bert-bge".into())),
+        ("tokenizer.ggml.tokens", strings(&tokens)),
+        (
+            "tokenizer.ggml.token_type",
+            Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
+        ),
+        ("tokenizer.ggml.padding_token_id", Value::U32(0)),
+        ("tokenizer.ggml.unknown_token_id", Value::U32(1)),
+        ("tokenizer.ggml.bos_token_id", Value::U32(2)),
+        ("tokenizer.ggml.seperator_token_id", Value::U32(3)),
+    ]))
+    .expect("the fixed vocabulary is valid")
+}

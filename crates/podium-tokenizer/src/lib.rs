@@ -1,12 +1,13 @@
 //! Tokenizers built from GGUF metadata that give exactly the ids llama.cpp gives
 //! for the same file, plus chat-template rendering.
 //!
-//! Two vocabulary kinds are supported: byte-level BPE (`tokenizer.ggml.model =
-//! gpt2`, with the pre-tokenizer chosen by `tokenizer.ggml.pre`) and
-//! SentencePiece-style merging by score (`llama`, e.g. Gemma). The algorithms
-//! follow llama.cpp's `llama-vocab.cpp` step by step, including how special
-//! tokens are cut out of the text first; `tests/reference.rs` checks the ids
-//! against llama.cpp's on real models.
+//! Three vocabulary kinds are supported: BPE (`tokenizer.ggml.model = gpt2`, with the
+//! pre-tokenizer chosen by `tokenizer.ggml.pre`, and Gemma 4's `gemma4`),
+//! SentencePiece-style merging by score (`llama`, e.g. Gemma 3) and WordPiece (`bert`).
+//! The algorithms follow llama.cpp's `llama-vocab.cpp` and `unicode.cpp` step by step,
+//! including how special tokens are cut out of the text first;
+//! `tests/llamacpp_vocab_suite.rs` runs llama.cpp's own tokenizer test suite and
+//! `tests/reference.rs` checks the ids against llama.cpp's on real models.
 //!
 //! *Architecture invariant:* this crate reads no files; callers pass an already
 //! parsed `gguf_file::Content`.
@@ -20,9 +21,11 @@ mod pretokenize;
 mod report;
 mod special;
 mod spm;
+mod stl_regex;
 mod tokenizer;
 mod unicode;
 mod vocab;
+mod wordpiece;
 
 pub use chat_template::{ChatTemplate, ChatTemplateError};
 pub use error::TokenizerError;

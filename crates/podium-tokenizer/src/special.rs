@@ -1,7 +1,8 @@
 //! Cutting special tokens (`<|im_start|>`, `<start_of_turn>`, Gemma's `\n\n`) out
 //! of text before the ordinary tokenizer sees it, following llama.cpp's
 //! `tokenizer_st_partition`: longer special tokens are cut first, each one at
-//! every place it occurs in the text that is left.
+//! every place it occurs in the text that is left, and tokens marked `LSTRIP` /
+//! `RSTRIP` take the whitespace before / after them along.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
@@ -94,10 +95,13 @@ impl SpecialTokens {
         present.sort_unstable();
         present.dedup();
 
+        let bytes = text.as_bytes();
         let mut next = Vec::with_capacity(fragments.len() * 2);
         for idx in present {
             let id = self.ids[idx];
             let needle = vocab.texts[id as usize].as_str();
+            let lstrip = vocab.attrs[id as usize] & attr::LSTRIP != 0;
+            let rstrip = vocab.attrs[id as usize] & attr::RSTRIP != 0;
             next.clear();
             for fragment in &fragments {
                 let Fragment::Text { start, end } = *fragment else {
@@ -107,14 +111,25 @@ impl SpecialTokens {
                 let mut from = start;
                 while let Some(found) = text[from..end].find(needle) {
                     let match_start = from + found;
-                    if match_start > from {
+                    let mut left_end = match_start;
+                    if lstrip {
+                        while left_end > from && is_c_space(bytes[left_end - 1]) {
+                            left_end -= 1;
+                        }
+                    }
+                    if left_end > from {
                         next.push(Fragment::Text {
                             start: from,
-                            end: match_start,
+                            end: left_end,
                         });
                     }
                     next.push(Fragment::Token(id));
                     from = match_start + needle.len();
+                    if rstrip {
+                        while from < end && is_c_space(bytes[from]) {
+                            from += 1;
+                        }
+                    }
                 }
                 if from < end {
                     next.push(Fragment::Text { start: from, end });
@@ -124,4 +139,9 @@ impl SpecialTokens {
         }
         fragments
     }
+}
+
+/// C's `isspace`, which llama.cpp uses to strip around tokens with `LSTRIP`/`RSTRIP`.
+fn is_c_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }

@@ -11,6 +11,7 @@ use crate::special::{Fragment, SpecialTokens};
 use crate::spm::SpmModel;
 use crate::unicode::ByteLevelAlphabet;
 use crate::vocab::{TokenKind, Vocab, VocabKind, attr};
+use crate::wordpiece::WordPieceModel;
 
 /// How `Tokenizer::encode` treats special tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +51,7 @@ pub struct DecodeOptions {
 enum Model {
     Bpe(Box<BpeModel>),
     Spm(Box<SpmModel>),
+    WordPiece(WordPieceModel),
 }
 
 /// A tokenizer equivalent to llama.cpp's for the same GGUF file.
@@ -88,6 +90,12 @@ impl Tokenizer {
                 unreachable!("Vocab::from_metadata always sets rules for BPE")
             }
             (VocabKind::SentencePiece, _) => Model::Spm(Box::new(SpmModel::new(&vocab))),
+            (VocabKind::WordPiece, _) => {
+                let unk_id = vocab.unk_id.ok_or(TokenizerError::MissingKey(
+                    "tokenizer.ggml.unknown_token_id",
+                ))?;
+                Model::WordPiece(WordPieceModel::new(&vocab, unk_id))
+            }
         };
         let specials = SpecialTokens::new(&vocab)?;
         let pieces = (0..vocab.len() as u32)
@@ -156,6 +164,18 @@ impl Tokenizer {
                             after_special = false;
                         }
                     }
+                }
+            }
+            Model::WordPiece(wpm) => {
+                for fragment in fragments {
+                    match fragment {
+                        Fragment::Token(id) => out.push(id),
+                        Fragment::Text { start, end } => wpm.encode(vocab, &text[start..end], out),
+                    }
+                }
+                // BERT closes with [SEP] rather than EOS.
+                if options.add_special {
+                    out.extend(vocab.sep_id);
                 }
             }
         }
@@ -303,22 +323,26 @@ fn compute_piece(vocab: &Vocab, id: u32) -> Box<[u8]> {
         return text.as_bytes().into();
     }
     if a & attr::NORMAL != 0 {
-        return match vocab.kind {
-            VocabKind::SentencePiece => text.replace('▁', " ").into_bytes().into(),
-            VocabKind::BytePairEncoding => {
-                let alphabet = ByteLevelAlphabet::get();
-                let mut bytes = Vec::with_capacity(text.len());
-                for c in text.chars() {
-                    match alphabet.decode_char(c) {
-                        Some(byte) => bytes.push(byte),
-                        // Not a byte-level character: keep it as it is rather
-                        // than llama.cpp's `[UNK_BYTE_…]` marker.
-                        None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-                    }
-                }
-                bytes.into()
-            }
+        // SentencePiece, WordPiece and Gemma 4 write spaces as `▁`; other BPE
+        // vocabularies spell bytes in GPT-2's alphabet.
+        let byte_level = match (vocab.kind, &vocab.pre_tokenizer) {
+            (VocabKind::BytePairEncoding, Some(rules)) => rules.byte_encode,
+            _ => false,
         };
+        if !byte_level {
+            return text.replace('▁', " ").into_bytes().into();
+        }
+        let alphabet = ByteLevelAlphabet::get();
+        let mut bytes = Vec::with_capacity(text.len());
+        for c in text.chars() {
+            match alphabet.decode_char(c) {
+                Some(byte) => bytes.push(byte),
+                // Not a byte-level character: keep it as it is rather
+                // than llama.cpp's `[UNK_BYTE_…]` marker.
+                None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+        }
+        return bytes.into();
     }
     if a & attr::BYTE != 0 {
         let byte = text
@@ -405,6 +429,88 @@ mod tests {
     }
 
     #[test]
+    fn gemma4_merges_raw_text_with_escaped_spaces_and_byte_fallback() {
+        let tok = crate::fuzzing::tiny_gemma4();
+        check(&tok, "ab ab", EncodeOptions::PLAIN, &[7, 8]);
+        // A word of newlines that is a token is taken whole; others merge.
+        check(&tok, "a\n\nb", EncodeOptions::PLAIN, &[4, 10, 5]);
+        check(&tok, "\n\n\n", EncodeOptions::PLAIN, &[10, 9]);
+        // No token for `é`: its two bytes' `<0xNN>` tokens.
+        check(&tok, "é", EncodeOptions::PLAIN, &[11 + 0xC3, 11 + 0xA9]);
+        // BOS is always added for Gemma 4.
+        check(&tok, "ab", EncodeOptions::PROMPT, &[2, 7]);
+        assert_eq!(tok.decode(&[7, 8, 11 + 0xC3, 11 + 0xA9]).unwrap(), "ab abé");
+    }
+
+    #[test]
+    fn wordpiece_lowercases_strips_accents_and_takes_the_longest_pieces() {
+        let tok = crate::fuzzing::tiny_wordpiece();
+        // "ab" is one word, "," one of its own, "1b" is `▁1` + `b`.
+        check(&tok, "AB, 1b", EncodeOptions::PLAIN, &[5, 7, 8, 6]);
+        check(&tok, "É", EncodeOptions::PLAIN, &[10]);
+        // A word that cannot be covered is [UNK] whole, and CJK characters are words.
+        check(&tok, "zz abz", EncodeOptions::PLAIN, &[1, 1]);
+        check(&tok, "日本", EncodeOptions::PLAIN, &[11, 1]);
+        // [CLS] ... [SEP] with add_special.
+        check(&tok, "ab", EncodeOptions::PROMPT, &[2, 5, 3]);
+        assert_eq!(tok.decode(&[5, 7]).unwrap(), " ab ,");
+    }
+
+    #[test]
+    fn qwen_pre_tokenizers_split_every_digit() {
+        let tok = crate::fuzzing::tiny_bpe_with_pre_tokenizer("qwen2");
+        check(&tok, "a11", EncodeOptions::PLAIN, &[1, 4, 4]);
+        check(&tok, "ab ab b", EncodeOptions::PLAIN, &[6, 7, 8]);
+    }
+
+    /// The tiny BPE vocabulary (`<|end|>` is control) with extra metadata and tokens.
+    fn tiny_bpe_with(extra: Vec<(&str, Value)>, extra_tokens: &[&str]) -> Tokenizer {
+        let mut tokens = vec!["<|end|>", "a", "b", "Ġ", "1", "Ċ", "ab", "Ġab", "Ġb"];
+        tokens.extend(extra_tokens);
+        let mut types = vec![Value::I32(3)];
+        types.extend(std::iter::repeat_n(Value::I32(1), tokens.len() - 1));
+        let mut entries = vec![
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String("smollm".into())),
+            ("tokenizer.ggml.tokens", strings(&tokens)),
+            ("tokenizer.ggml.token_type", Value::Array(types)),
+            ("tokenizer.ggml.merges", strings(&["a b", "Ġ ab", "Ġ b"])),
+        ];
+        entries.extend(extra);
+        Tokenizer::from_metadata(&metadata(entries)).unwrap()
+    }
+
+    #[test]
+    fn phi3_special_tokens_eat_the_whitespace_after_them() {
+        let plain = tiny_bpe_with(vec![], &[]);
+        check(&plain, "ab<|end|>  ab", SPECIAL, &[6, 0, 3, 7]);
+        // llama.cpp sets RSTRIP on Phi-3's special tokens, by model name.
+        let phi3 = tiny_bpe_with(
+            vec![("general.name", Value::String("Phi-3 mini".into()))],
+            &[],
+        );
+        check(&phi3, "ab<|end|> \n ab", SPECIAL, &[6, 0, 6]);
+        check(
+            &phi3,
+            "ab<|end|>  ab",
+            EncodeOptions::PLAIN,
+            &plain.encode("ab<|end|>  ab", EncodeOptions::PLAIN).unwrap(),
+        );
+    }
+
+    #[test]
+    fn llama_cpp_end_of_generation_workarounds_apply() {
+        // Next to Gemma 4's `<|tool_response>`, `</s>` is an ordinary token.
+        let tok = tiny_bpe_with(vec![], &["<|tool_response>", "</s>"]);
+        assert!(tok.is_eog(9) && !tok.is_eog(10));
+        assert_eq!(tok.token_kind(10).unwrap(), TokenKind::Normal);
+        // FIM padding found by its text is a control token that ends generation.
+        let tok = tiny_bpe_with(vec![], &["<|fim_pad|>"]);
+        assert!(tok.is_eog(9));
+        assert_eq!(tok.token_kind(9).unwrap(), TokenKind::Control);
+    }
+
+    #[test]
     fn out_of_range_ids_are_errors() {
         let tok = tiny_bpe();
         assert!(matches!(
@@ -421,14 +527,15 @@ mod tests {
     fn unknown_models_and_pre_tokenizers_are_rejected() {
         let md = metadata(vec![
             ("tokenizer.ggml.model", Value::String("gpt2".into())),
-            ("tokenizer.ggml.pre", Value::String("qwen2".into())),
+            ("tokenizer.ggml.pre", Value::String("no-such-pre".into())),
             ("tokenizer.ggml.tokens", strings(&["a"])),
             ("tokenizer.ggml.merges", strings(&[])),
         ]);
         let err = Tokenizer::from_metadata(&md).unwrap_err();
         assert!(
-            matches!(err, TokenizerError::UnsupportedPreTokenizer(ref name) if name == "qwen2")
+            matches!(err, TokenizerError::UnsupportedPreTokenizer(ref name) if name == "no-such-pre")
         );
+        assert!(err.to_string().contains("`no-such-pre`"), "{err}");
         let md = metadata(vec![("tokenizer.ggml.model", Value::String("t5".into()))]);
         assert!(matches!(
             Tokenizer::from_metadata(&md),
@@ -552,13 +659,21 @@ mod tests {
             "   \n\n\t 1234567890 ''s 'LL",
             "ééé\r\n<0x41>▁▁",
         ];
-        let tokenizers = [
-            tiny_bpe(),
-            crate::fuzzing::tiny_bpe_with_pre_tokenizer("llama3"),
-            crate::fuzzing::tiny_bpe_with_pre_tokenizer("gpt-2"),
-            tiny_spm(true),
-            tiny_spm(false),
-        ];
+        let mut tokenizers = vec![tiny_bpe(), tiny_spm(true), tiny_spm(false)];
+        for pre in [
+            "llama3",
+            "gpt-2",
+            "qwen2",
+            "qwen35",
+            "deepseek-llm",
+            "deepseek-coder",
+            "falcon",
+            "default",
+        ] {
+            tokenizers.push(crate::fuzzing::tiny_bpe_with_pre_tokenizer(pre));
+        }
+        tokenizers.push(crate::fuzzing::tiny_gemma4());
+        tokenizers.push(crate::fuzzing::tiny_wordpiece());
         for tok in &tokenizers {
             for text in texts {
                 for options in [EncodeOptions::PLAIN, EncodeOptions::PROMPT, SPECIAL] {

@@ -4,25 +4,118 @@
 
 use std::sync::OnceLock;
 
+/// The ranges of a Unicode class that `regex-syntax` knows (`\\p{L}`, `\\p{Cc}`), so
+/// that Podium does not carry its own copy of the Unicode database.
+fn class_ranges(class: &str) -> Vec<(u32, u32)> {
+    let hir = regex_syntax::Parser::new()
+        .parse(class)
+        .expect("the Unicode classes used here are built into regex-syntax");
+    match hir.kind() {
+        regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .map(|range| (range.start() as u32, range.end() as u32))
+            .collect(),
+        other => unreachable!("{class} parsed to a non-class: {other:?}"),
+    }
+}
+
 /// Unicode's general category `L` (all letters), as a sorted list of ranges.
-///
-/// The ranges come from `regex-syntax`'s Unicode tables so that Podium does not
-/// carry its own copy of the Unicode database.
 fn letter_ranges() -> &'static [(u32, u32)] {
     static RANGES: OnceLock<Vec<(u32, u32)>> = OnceLock::new();
+    RANGES.get_or_init(|| class_ranges(r"\p{L}"))
+}
+
+/// The character classes of llama.cpp's `unicode_cpt_flags`: one per code point,
+/// from its Unicode general category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Category {
+    /// Unassigned (`Cn`).
+    Undefined,
+    /// `\p{N}`
+    Number,
+    /// `\p{L}`
+    Letter,
+    /// `\p{Z}`
+    Separator,
+    /// `\p{M}`
+    Mark,
+    /// `\p{P}`
+    Punctuation,
+    /// `\p{S}`
+    Symbol,
+    /// `\p{C}` but unassigned: `Cc`, `Cf`, `Co` (and `Cs`, which no `char` is).
+    Control,
+}
+
+/// Every assigned code point's category, as sorted `(start, end, category)` ranges.
+fn category_ranges() -> &'static [(u32, u32, Category)] {
+    static RANGES: OnceLock<Vec<(u32, u32, Category)>> = OnceLock::new();
     RANGES.get_or_init(|| {
-        let hir = regex_syntax::Parser::new()
-            .parse(r"\p{L}")
-            .expect("the \\p{L} class is built into regex-syntax");
-        match hir.kind() {
-            regex_syntax::hir::HirKind::Class(regex_syntax::hir::Class::Unicode(class)) => class
-                .ranges()
-                .iter()
-                .map(|range| (range.start() as u32, range.end() as u32))
-                .collect(),
-            other => unreachable!("\\p{{L}} parsed to a non-class: {other:?}"),
+        let mut ranges = Vec::new();
+        for (class, category) in [
+            (r"\p{N}", Category::Number),
+            (r"\p{L}", Category::Letter),
+            (r"\p{Z}", Category::Separator),
+            (r"\p{M}", Category::Mark),
+            (r"\p{P}", Category::Punctuation),
+            (r"\p{S}", Category::Symbol),
+            (r"[\p{Cc}\p{Cf}\p{Co}]", Category::Control),
+        ] {
+            ranges.extend(
+                class_ranges(class)
+                    .into_iter()
+                    .map(|(start, end)| (start, end, category)),
+            );
         }
+        ranges.sort_unstable_by_key(|&(start, _, _)| start);
+        ranges
     })
+}
+
+/// The llama.cpp category of `c`.
+pub(crate) fn category(c: char) -> Category {
+    let cp = c as u32;
+    let ranges = category_ranges();
+    let idx = ranges.partition_point(|&(start, _, _)| start <= cp);
+    match idx.checked_sub(1).map(|i| ranges[i]) {
+        Some((_, end, category)) if cp <= end => category,
+        _ => Category::Undefined,
+    }
+}
+
+/// `\p{M}`: a combining mark.
+pub(crate) fn is_mark(c: char) -> bool {
+    !c.is_ascii() && category(c) == Category::Mark
+}
+
+/// Unicode's simple lower-case mapping (one code point to one), as llama.cpp's
+/// `unicode_tolower`: `char::to_lowercase` except where that gives several characters
+/// (only U+0130, whose simple mapping is `i`).
+pub(crate) fn simple_lowercase(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(single), None) => single,
+        _ if c == '\u{130}' => 'i',
+        _ => c,
+    }
+}
+
+/// The first code point of `c`'s canonical decomposition (NFD), as llama.cpp's
+/// `unicode_cpts_normalize_nfd` maps each code point: `é` becomes `e`, and the accent
+/// is dropped rather than kept as a second code point.
+pub(crate) fn nfd_first(c: char) -> char {
+    if c.is_ascii() {
+        return c;
+    }
+    let mut first = None;
+    unicode_normalization::char::decompose_canonical(c, |d| {
+        first.get_or_insert(d);
+    });
+    first.unwrap_or(c)
 }
 
 /// `\p{L}`: the character is a letter (general category Lu, Ll, Lt, Lm or Lo).

@@ -36,6 +36,10 @@ pub(crate) mod attr {
     pub(crate) const CONTROL: u8 = 1 << 3;
     pub(crate) const USER_DEFINED: u8 = 1 << 4;
     pub(crate) const BYTE: u8 = 1 << 5;
+    /// Whitespace before the token in the text is dropped (llama.cpp's `LSTRIP`).
+    pub(crate) const LSTRIP: u8 = 1 << 6;
+    /// Whitespace after the token in the text is dropped (llama.cpp's `RSTRIP`).
+    pub(crate) const RSTRIP: u8 = 1 << 7;
 }
 
 /// Which algorithm turns text into ids.
@@ -46,6 +50,8 @@ pub enum VocabKind {
     BytePairEncoding,
     /// `tokenizer.ggml.model = llama`: SentencePiece-style merges by score.
     SentencePiece,
+    /// `tokenizer.ggml.model = bert`: WordPiece, longest token first (BERT).
+    WordPiece,
 }
 
 pub(crate) struct Vocab {
@@ -64,9 +70,14 @@ pub(crate) struct Vocab {
     pub(crate) unk_id: Option<u32>,
     pub(crate) pad_id: Option<u32>,
     pub(crate) eog_ids: Vec<u32>,
+    /// The separator WordPiece appends with `add_special` (`[SEP]`).
+    pub(crate) sep_id: Option<u32>,
     pub(crate) add_bos: bool,
     pub(crate) add_eos: bool,
     pub(crate) add_space_prefix: bool,
+    /// WordPiece's normalizer: lower-case the text, and drop accents.
+    pub(crate) lowercase: bool,
+    pub(crate) strip_accents: bool,
 }
 
 /// Texts llama.cpp treats as "end of turn" when `tokenizer.ggml.eot_token_id` is
@@ -109,6 +120,85 @@ const EOG_TEXTS: &[&str] = &[
     "<|tool_response>",
     "<｜end▁of▁sentence｜>",
     "[e~[",
+];
+
+/// Fill-in-the-middle tokens llama.cpp recognises by text when the file has no
+/// `tokenizer.ggml.fim_*_token_id` (or the older `prefix`/`suffix`/`middle`) key: the
+/// first one present becomes a control token. Padding, repository and file-separator
+/// tokens also end generation.
+const FIM_TEXTS: &[(&[&str], &[&str], bool)] = &[
+    (
+        &[
+            "tokenizer.ggml.fim_pre_token_id",
+            "tokenizer.ggml.prefix_token_id",
+        ],
+        &[
+            "<|fim_prefix|>",
+            "<fim-prefix>",
+            "<fim_prefix>",
+            "<｜fim▁begin｜>",
+            "<PRE>",
+            "▁<PRE>",
+            "<|code_prefix|>",
+            "<|prefix|>",
+        ],
+        false,
+    ),
+    (
+        &[
+            "tokenizer.ggml.fim_suf_token_id",
+            "tokenizer.ggml.suffix_token_id",
+        ],
+        &[
+            "<|fim_suffix|>",
+            "<fim-suffix>",
+            "<fim_suffix>",
+            "<｜fim▁hole｜>",
+            "<SUF>",
+            "▁<SUF>",
+            "<|code_suffix|>",
+            "<|suffix|>",
+        ],
+        false,
+    ),
+    (
+        &[
+            "tokenizer.ggml.fim_mid_token_id",
+            "tokenizer.ggml.middle_token_id",
+        ],
+        &[
+            "<|fim_middle|>",
+            "<fim-middle>",
+            "<fim_middle>",
+            "<｜fim▁end｜>",
+            "<MID>",
+            "▁<MID>",
+            "<|code_middle|>",
+            "<|middle|>",
+        ],
+        false,
+    ),
+    (
+        &["tokenizer.ggml.fim_pad_token_id"],
+        &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
+        true,
+    ),
+    (
+        &["tokenizer.ggml.fim_rep_token_id"],
+        &[
+            "<|fim_repo|>",
+            "<|repo_name|>",
+            "<fim-repo>",
+            "<REPO>",
+            "<reponame>",
+        ],
+        true,
+    ),
+    (
+        &["tokenizer.ggml.fim_sep_token_id"],
+        &["<|file_sep|>"],
+        true,
+    ),
 ];
 
 /// gpt-oss's channel markers, which llama.cpp always renders as user-defined.
@@ -191,6 +281,20 @@ impl Vocab {
         let pre_name = get_string(md, "tokenizer.ggml.pre")?.map(str::to_owned);
 
         // Defaults per model type, as llama.cpp sets them before reading keys.
+        let bpe = |name: &str, bos: Option<u32>, eos: Option<u32>| {
+            let rules = PreTokenizerRules::for_name(name)
+                .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_owned()))?;
+            let add_bos = rules.default_add_bos;
+            Ok::<_, TokenizerError>((
+                VocabKind::BytePairEncoding,
+                Some(rules),
+                bos,
+                eos,
+                None,
+                add_bos,
+                false,
+            ))
+        };
         let (
             kind,
             pre_tokenizer,
@@ -209,21 +313,22 @@ impl Vocab {
                 true,
                 true,
             ),
-            "gpt2" => {
-                let name = pre_name.as_deref().unwrap_or("default");
-                let rules = PreTokenizerRules::for_name(name)
-                    .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_owned()))?;
-                let add_bos = rules.default_add_bos;
-                (
-                    VocabKind::BytePairEncoding,
-                    Some(rules),
-                    Some(11),
-                    Some(11),
-                    None,
-                    add_bos,
-                    false,
-                )
-            }
+            // llama.cpp warns and uses its "default" pre-tokenizer when the file names
+            // none.
+            "gpt2" => bpe(pre_name.as_deref().unwrap_or("default"), Some(11), Some(11))?,
+            // Gemma 4: llama.cpp uses its own pre-tokenizer, whatever the file says.
+            "gemma4" => bpe("gemma4", None, None)?,
+            // BERT: [CLS] 101 opens, [SEP] 102 closes, [UNK] 100; the pre-tokenizer
+            // name (`bert-bge`) is not used, as in llama.cpp.
+            "bert" => (
+                VocabKind::WordPiece,
+                None,
+                Some(101),
+                None,
+                Some(100),
+                true,
+                false,
+            ),
             other => return Err(TokenizerError::UnsupportedModel(other.to_owned())),
         };
         if let Some(flag) = get_bool(md, "tokenizer.ggml.add_space_prefix")? {
@@ -360,11 +465,36 @@ impl Vocab {
         eos_id = special_id("tokenizer.ggml.eos_token_id", eos_id)?;
         unk_id = special_id("tokenizer.ggml.unknown_token_id", unk_id)?;
         let mut eot_id = special_id("tokenizer.ggml.eot_token_id", None)?;
-        let pad_id = special_id("tokenizer.ggml.padding_token_id", None)?;
+        let pad_id = special_id(
+            "tokenizer.ggml.padding_token_id",
+            (kind == VocabKind::WordPiece).then_some(0),
+        )?;
+        // llama.cpp's key is spelled this way.
+        let sep_id = special_id(
+            "tokenizer.ggml.seperator_token_id",
+            (kind == VocabKind::WordPiece).then_some(102),
+        )?;
 
         if let Some(flag) = get_bool(md, "tokenizer.ggml.add_bos_token")? {
             add_bos = flag;
         }
+        if model == "gemma4" {
+            // llama.cpp overrides a Gemma 4 file that says not to add BOS.
+            add_bos = true;
+        }
+        if kind == VocabKind::WordPiece {
+            // llama.cpp's WordPiece always opens with BOS and closes with SEP under
+            // `add_special`, whatever `add_bos_token` says.
+            add_bos = true;
+            if sep_id.is_none() {
+                return Err(TokenizerError::MissingKey(
+                    "tokenizer.ggml.seperator_token_id",
+                ));
+            }
+        }
+        let lowercase = get_bool(md, "tokenizer.ggml.normalizer.lowercase")?.unwrap_or(true);
+        let strip_accents =
+            get_bool(md, "tokenizer.ggml.normalizer.strip_accents")?.unwrap_or(lowercase);
         let add_eos = get_bool(md, "tokenizer.ggml.add_eos_token")?.unwrap_or(false);
         if add_bos && bos_id.is_none() {
             return Err(TokenizerError::MissingSpecialToken {
@@ -389,13 +519,27 @@ impl Vocab {
             // `<|im_end|>` and `<|endoftext|>`, and `<|im_end|>` ends a turn).
             eot_id = EOT_TEXTS.iter().find_map(|text| id_of(text));
         }
-        let mut eog_ids: Vec<u32> = EOG_TEXTS.iter().filter_map(|text| id_of(text)).collect();
+        let mut eog_ids: Vec<u32> = Vec::new();
+        for &(keys, candidates, ends_generation) in FIM_TEXTS {
+            let mut id = None;
+            for &key in keys {
+                id = id.or(special_id(key, None)?);
+            }
+            if id.is_none() {
+                id = candidates.iter().find_map(|text| id_of(text));
+                if let Some(id) = id {
+                    attrs[id as usize] |= attr::CONTROL;
+                }
+            }
+            if ends_generation {
+                eog_ids.extend(id);
+            }
+        }
         for &id in EOT_TEXTS
             .iter()
             .filter_map(|text| id_of(text))
             .collect::<Vec<_>>()
             .iter()
-            .chain(&eog_ids)
         {
             attrs[id as usize] |= attr::CONTROL;
         }
@@ -403,6 +547,10 @@ impl Vocab {
             if attrs[id] & attr::CONTROL != 0 && text.contains("unused") {
                 attrs[id] |= attr::UNUSED;
             }
+        }
+        for id in EOG_TEXTS.iter().filter_map(|text| id_of(text)) {
+            attrs[id as usize] |= attr::CONTROL;
+            eog_ids.push(id);
         }
         for &id in ALWAYS_USER_DEFINED_TEXTS
             .iter()
@@ -416,6 +564,29 @@ impl Vocab {
         eog_ids.extend(eot_id);
         eog_ids.sort_unstable();
         eog_ids.dedup();
+        let eog_with = |eog_ids: &[u32], wanted: &[&str]| {
+            eog_ids
+                .iter()
+                .any(|&id| wanted.contains(&texts[id as usize].as_str()))
+        };
+        // llama.cpp's workarounds: with gpt-oss's (or Solar Open's) call tokens,
+        // `<|end|>` does not end generation and is an ordinary added token; next to
+        // Gemma 4's `<|tool_response>` (or PLaMo's end), `</s>` is a normal token.
+        let call = eog_with(&eog_ids, &["<|call|>", "<|calls|>"]);
+        if call
+            && eog_with(&eog_ids, &["<|return|>", "<|flush|>"])
+            && let Some(end) = id_of("<|end|>").filter(|id| eog_ids.contains(id))
+        {
+            eog_ids.retain(|&id| id != end);
+            attrs[end as usize] = attr::USER_DEFINED;
+        }
+        if eog_with(&eog_ids, &["<|tool_response>", "<|plamo:eos|>"])
+            && let Some(s) = id_of("</s>").filter(|id| eog_ids.contains(id))
+        {
+            eog_ids.retain(|&id| id != s);
+            attrs[s as usize] = attr::NORMAL;
+        }
+        set_strip_attributes(md, pre_name.as_deref(), &token_to_id, &mut attrs)?;
 
         Ok(Vocab {
             kind,
@@ -432,9 +603,12 @@ impl Vocab {
             unk_id,
             pad_id,
             eog_ids,
+            sep_id,
             add_bos,
             add_eos,
             add_space_prefix,
+            lowercase,
+            strip_accents,
         })
     }
 
@@ -460,6 +634,52 @@ impl Vocab {
             TokenKind::Undefined
         }
     }
+}
+
+/// llama.cpp's whitespace-stripping attributes, set by model name: the mask token of
+/// Jina v2 / Nomic BERT MoE / Jina BERT v3 and Modern BERT eats the whitespace before
+/// it; Phi-3's special tokens (but `<unk>`, `<s>` and `<|endoftext|>`) and `</s>` eat
+/// the whitespace after them.
+fn set_strip_attributes(
+    md: &Metadata,
+    pre_name: Option<&str>,
+    token_to_id: &FxHashMap<Box<str>, u32>,
+    attrs: &mut [u8],
+) -> Result<(), TokenizerError> {
+    let model_name = get_string(md, "general.name")?
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let architecture = get_string(md, "general.architecture")?.unwrap_or_default();
+    let pre = pre_name.unwrap_or_default();
+    let contains_any =
+        |haystack: &str, needles: &[&str]| needles.iter().any(|n| haystack.contains(n));
+    let set = |attrs: &mut [u8], text: &str, bit: u8, on: bool| {
+        if let Some(&id) = token_to_id.get(text) {
+            if on {
+                attrs[id as usize] |= bit;
+            } else {
+                attrs[id as usize] &= !bit;
+            }
+        }
+    };
+    if contains_any(pre, &["jina-v2-de", "jina-v2-es", "jina-v2-code"])
+        || contains_any(architecture, &["nomic-bert-moe", "jina-bert-v3"])
+    {
+        set(attrs, "<mask>", attr::LSTRIP, true);
+    } else if contains_any(&model_name, &["phi-3", "phi3"]) {
+        for a in attrs.iter_mut() {
+            if *a & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0 {
+                *a |= attr::RSTRIP;
+            }
+        }
+        set(attrs, "</s>", attr::RSTRIP, true);
+        for text in ["<unk>", "<s>", "<|endoftext|>"] {
+            set(attrs, text, attr::RSTRIP, false);
+        }
+    } else if model_name.contains("modern-bert") {
+        set(attrs, "[MASK]", attr::LSTRIP, true);
+    }
+    Ok(())
 }
 
 /// Splits a merge `"left right"` at the first space after the first byte, so that a
