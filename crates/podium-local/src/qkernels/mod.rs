@@ -325,6 +325,16 @@ impl QuantMatrix {
         if Level::detect() == Level::Scalar {
             return Err(Unsupported::NoSimd);
         }
+        // Measured on an idle machine (docs/BENCHMARKS.md, "idle A/B"): for Q8_0, Q4_K
+        // and Q6_K candle's kernels decode faster than these (Gemma 3 tg128 23.4 t/s
+        // with candle's for all three, 20.5 with ours), so they serve those types; ours
+        // serve the types candle would re-quantize (Q4_0/Q4_1/Q5_x: SmolLM2 +9%).
+        if matches!(
+            tensor.dtype(),
+            GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K
+        ) {
+            return Err(Unsupported::Type(tensor.dtype()));
+        }
         QuantMatrix::with_any_level(tensor)
     }
 
