@@ -31,6 +31,9 @@ use tokio::time::Sleep;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// A chunk-size line or trailer line longer than this is refused.
 const MAX_LINE_BYTES: usize = 4096;
+/// More trailer lines than this after the last chunk are refused (a response head
+/// may hold as many headers).
+const MAX_TRAILER_LINES: u16 = 64;
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Why a request or a body read failed: both kinds are retryable.
@@ -426,6 +429,13 @@ async fn read_head(conn: &mut Conn, deadline: &mut Pin<Box<Sleep>>) -> Result<He
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut response = httparse::Response::new(&mut headers);
             match response.parse(conn.buffered()) {
+                Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => {
+                    // Refused whatever the read sizes were: a head that arrives
+                    // whole in one read is held to the same bound as one in pieces.
+                    return Err(HeadError::Other(H1Error::Failed(format!(
+                        "the response head is larger than {MAX_HEAD_BYTES} bytes"
+                    ))));
+                }
                 Ok(httparse::Status::Complete(len)) => {
                     let status = response.code.unwrap_or(0);
                     let version = response.version.unwrap_or(1);
@@ -507,8 +517,8 @@ enum ChunkState {
     Data(u64),
     /// Expecting the `\r\n` after a chunk's data.
     DataEnd,
-    /// After the `0` chunk: trailer lines up to an empty one.
-    Trailer,
+    /// After the `0` chunk: trailer lines up to an empty one; this many read so far.
+    Trailer(u16),
 }
 
 /// A response whose head has been read; its body is read with [`Response::chunk`].
@@ -655,14 +665,15 @@ async fn next_line(
         if let Some(newline) = memchr::memchr(b'\n', conn.buffered()) {
             let from = conn.start;
             let line = trim_cr(&conn.buf[from..from + newline]);
+            if line.len() > MAX_LINE_BYTES {
+                return Err(long_line());
+            }
             let to = from + line.len();
             conn.start = from + newline + 1;
             return Ok((from, to));
         }
         if conn.end - conn.start > MAX_LINE_BYTES {
-            return Err(H1Error::Failed(format!(
-                "a chunk-size line of the body is longer than {MAX_LINE_BYTES} bytes"
-            )));
+            return Err(long_line());
         }
         if conn.fill(deadline).await? == 0 {
             return Err(cut_chunked());
@@ -670,11 +681,17 @@ async fn next_line(
     }
 }
 
+fn long_line() -> H1Error {
+    H1Error::Failed(format!(
+        "a chunk-size or trailer line of the body is longer than {MAX_LINE_BYTES} bytes"
+    ))
+}
+
 /// The state after one line of a chunked body (`line` without its `\r\n`).
 fn next_chunk_state(state: ChunkState, line: &[u8]) -> Result<Framing, H1Error> {
     Ok(match state {
         ChunkState::Size => match parse_chunk_size(line)? {
-            0 => Framing::Chunked(ChunkState::Trailer),
+            0 => Framing::Chunked(ChunkState::Trailer(0)),
             size => Framing::Chunked(ChunkState::Data(size)),
         },
         ChunkState::DataEnd if line.is_empty() => Framing::Chunked(ChunkState::Size),
@@ -683,8 +700,13 @@ fn next_chunk_state(state: ChunkState, line: &[u8]) -> Result<Framing, H1Error> 
                 "a chunk of the body is longer than its size said".into(),
             ));
         }
-        ChunkState::Trailer if line.is_empty() => Framing::Done,
-        ChunkState::Trailer => Framing::Chunked(ChunkState::Trailer),
+        ChunkState::Trailer(_) if line.is_empty() => Framing::Done,
+        ChunkState::Trailer(lines) if lines >= MAX_TRAILER_LINES => {
+            return Err(H1Error::Failed(format!(
+                "the body's trailer has more than {MAX_TRAILER_LINES} lines"
+            )));
+        }
+        ChunkState::Trailer(lines) => Framing::Chunked(ChunkState::Trailer(lines + 1)),
     })
 }
 
@@ -849,6 +871,53 @@ mod tests {
         assert_eq!(pieces.concat(), b"until close");
         // HTTP/1.0 without keep-alive is not pooled.
         assert!(pool.idle.lock().unwrap()[url.as_str()].is_empty());
+    }
+
+    /// The bounds on heads, chunk-size lines and trailers hold whatever the read
+    /// sizes: a whole response in one read, or a byte at a time.
+    #[tokio::test]
+    async fn head_line_and_trailer_bounds_do_not_depend_on_read_sizes() {
+        let big_head = format!(
+            "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 2\r\n\r\nok",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
+        let long_size_line = format!(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2;{}\r\nok\r\n0\r\n\r\n",
+            "e".repeat(MAX_LINE_BYTES)
+        );
+        let trailer = |lines: usize| {
+            format!(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n{}\r\n",
+                "t: x\r\n".repeat(lines)
+            )
+        };
+        for piece in [1, 7, 1 << 20] {
+            let refused = |response: String| async move {
+                read_response_from(response.into_bytes(), piece).await
+            };
+            let err = refused(big_head.clone()).await.unwrap_err();
+            assert!(
+                format!("{err:?}").contains("head is larger"),
+                "{piece}: {err:?}"
+            );
+            let err = refused(long_size_line.clone()).await.unwrap_err();
+            assert!(
+                format!("{err:?}").contains("longer than"),
+                "{piece}: {err:?}"
+            );
+            let err = refused(trailer(MAX_TRAILER_LINES as usize + 1))
+                .await
+                .unwrap_err();
+            assert!(
+                format!("{err:?}").contains("trailer has more"),
+                "{piece}: {err:?}"
+            );
+            let (status, body) =
+                read_response_from(trailer(MAX_TRAILER_LINES as usize).into_bytes(), piece)
+                    .await
+                    .unwrap();
+            assert_eq!((status, body.as_slice()), (200, b"ok".as_slice()));
+        }
     }
 
     #[tokio::test]
