@@ -59,6 +59,8 @@ pub enum LocalError {
     InvalidInput(String),
     #[error("the model thread has stopped")]
     EngineStopped,
+    #[error("cannot start the model thread: {0}")]
+    SpawnThread(#[source] std::io::Error),
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }
