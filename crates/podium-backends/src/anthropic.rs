@@ -93,7 +93,10 @@ impl AnthropicBackend {
                     thinking_budget = Some(budget).filter(|&b| b > 0);
                 }
                 _ => {
-                    if !options.take(key, value).map_err(invalid)? {
+                    if !options
+                        .take(key, value)
+                        .map_err(|e| invalid(e.to_string()))?
+                    {
                         return Err(invalid(format!(
                             "unknown option `{key}` (known: thinking, base_url, {})",
                             ENDPOINT_OPTION_NAMES.join(", ")
@@ -106,7 +109,7 @@ impl AnthropicBackend {
             .api_key_env
             .clone()
             .unwrap_or_else(|| "ANTHROPIC_API_KEY".to_string());
-        let key = ApiKey::from_env(&key_env).map_err(invalid)?;
+        let key = ApiKey::from_env(&key_env).map_err(|e| invalid(e.to_string()))?;
         let endpoint = Endpoint::new(
             options,
             Some(key),
@@ -115,7 +118,7 @@ impl AnthropicBackend {
             &[("anthropic-version", API_VERSION)],
             cache,
         )
-        .map_err(invalid)?;
+        .map_err(|e| invalid(e.to_string()))?;
         let mut canonical = format!("anthropic:{model}");
         let mut semantic = Vec::new();
         if let Some(budget) = thinking_budget {

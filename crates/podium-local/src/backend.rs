@@ -64,12 +64,12 @@ impl LocalOptions {
 
     /// Set the batch weights by name, as specs and flags give them: `f16`, `f32` (dense
     /// copies of that type) or `quantized` (no copies).
-    pub fn set_batch_weights(&mut self, name: &str) -> Result<(), String> {
+    pub fn set_batch_weights(&mut self, name: &str) -> Result<()> {
         (self.dense_batches, self.dense_f32) = match name {
             "f16" => (true, false),
             "f32" => (true, true),
             "quantized" => (false, false),
-            other => return Err(format!("f16, f32 or quantized, got `{other}`")),
+            other => return Err(LocalError::BatchWeights(other.to_string())),
         };
         Ok(())
     }
