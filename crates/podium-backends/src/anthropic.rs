@@ -177,12 +177,7 @@ impl Backend for AnthropicBackend {
         &self,
         requests: &[GenerateRequest],
     ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
-        let jobs = requests.iter().map(|request| {
-            let inner = Arc::clone(&self.inner);
-            let request = request.clone();
-            async move { generate_one(&inner, &request).await }
-        });
-        Ok(http::run_concurrently(jobs.collect()).await)
+        Ok(http::each_concurrently(&self.inner, requests, generate_one).await)
     }
 }
 
@@ -238,9 +233,10 @@ fn messages_body(model: &str, thinking_budget: Option<u64>, request: &GenerateRe
 }
 
 async fn generate_one(
-    inner: &Inner,
-    request: &GenerateRequest,
+    inner: Arc<Inner>,
+    request: GenerateRequest,
 ) -> Result<GenerateResult, BackendError> {
+    let (inner, request) = (inner.as_ref(), &request);
     let url = if inner.base_url.ends_with("/v1") {
         format!("{}/messages", inner.base_url)
     } else {

@@ -410,6 +410,14 @@ async fn full_queue_answers_429() {
 #[tokio::test]
 async fn a_panic_on_the_model_thread_fails_only_its_request() {
     let worker = worker(4, None);
+    let post = |body: &Json| {
+        call_owned(
+            app(worker.clone()),
+            "POST".into(),
+            "/v1/completions".into(),
+            body.to_string(),
+        )
+    };
     for (failing, fine) in [
         (
             json!({"prompt": "PANIC", "max_tokens": 2}),
@@ -424,13 +432,7 @@ async fn a_panic_on_the_model_thread_fails_only_its_request() {
             json!({"prompt": "ab", "max_tokens": 0, "echo": true, "logprobs": 1}),
         ),
     ] {
-        let (status, body) = call(
-            app(worker.clone()),
-            "POST",
-            "/v1/completions",
-            &failing.to_string(),
-        )
-        .await;
+        let (status, body) = post(&failing).await;
         // A stream has sent its 200 before the model ran: the error is its last event.
         let error = if failing["stream"] == true {
             assert_eq!(status, StatusCode::OK, "{body}");
@@ -445,13 +447,7 @@ async fn a_panic_on_the_model_thread_fails_only_its_request() {
             error["error"]["message"], "the model thread panicked: the fake model met PANIC",
             "{failing}"
         );
-        let (status, body) = call(
-            app(worker.clone()),
-            "POST",
-            "/v1/completions",
-            &fine.to_string(),
-        )
-        .await;
+        let (status, body) = post(&fine).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(!body.contains("panicked"), "{body}");
     }

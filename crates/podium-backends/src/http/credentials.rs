@@ -151,7 +151,7 @@ pub(crate) fn is_secret_option(key: &str) -> bool {
 
 /// An API key. It has no `Display`, and its `Debug` prints nothing of it.
 #[derive(Clone)]
-pub(crate) struct ApiKey(pub(super) String);
+pub(crate) struct ApiKey(String);
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -175,6 +175,11 @@ impl ApiKey {
                 Err(EndpointError::KeyNotUnicode(env_name.to_string()))
             }
         }
+    }
+
+    /// The key itself, for the endpoint to remove it from text (never to show it).
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
     }
 
     /// A header value carrying the key, marked sensitive so HTTP debug output hides it.

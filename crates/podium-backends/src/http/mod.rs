@@ -177,7 +177,7 @@ impl Endpoint {
     /// (servers do echo keys back in "invalid key" errors).
     pub(crate) fn redact(&self, text: &str) -> String {
         let text = match &self.key {
-            Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "***"),
+            Some(key) if !key.as_str().is_empty() => text.replace(key.as_str(), "***"),
             _ => text.to_string(),
         };
         secrets::redact(&text)
@@ -424,6 +424,25 @@ where
         }));
     }
     out
+}
+
+/// [`run_concurrently`] over `requests`: `one` gets the backend's shared state and its
+/// own copy of a request (what every remote backend's `generate_until` does).
+pub(crate) async fn each_concurrently<S, R, T, Fut>(
+    shared: &Arc<S>,
+    requests: &[R],
+    one: impl Fn(Arc<S>, R) -> Fut,
+) -> Vec<Result<T, BackendError>>
+where
+    S: Send + Sync + 'static,
+    R: Clone,
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, BackendError>> + Send + 'static,
+{
+    let jobs = requests
+        .iter()
+        .map(|request| one(Arc::clone(shared), request.clone()));
+    run_concurrently(jobs.collect()).await
 }
 
 /// Mark a generation that came from the response cache.

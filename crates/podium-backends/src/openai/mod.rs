@@ -336,12 +336,7 @@ impl Backend for OpenAiBackend {
         &self,
         requests: &[GenerateRequest],
     ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
-        let jobs = requests.iter().map(|request| {
-            let inner = Arc::clone(&self.inner);
-            let request = request.clone();
-            async move { generate_one(&inner, &request).await }
-        });
-        Ok(http::run_concurrently(jobs.collect()).await)
+        Ok(http::each_concurrently(&self.inner, requests, generate_one).await)
     }
 }
 
