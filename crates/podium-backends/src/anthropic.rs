@@ -93,7 +93,10 @@ impl AnthropicBackend {
                     thinking_budget = Some(budget).filter(|&b| b > 0);
                 }
                 _ => {
-                    if !options.take(key, value).map_err(invalid)? {
+                    if !options
+                        .take(key, value)
+                        .map_err(|e| invalid(e.to_string()))?
+                    {
                         return Err(invalid(format!(
                             "unknown option `{key}` (known: thinking, base_url, {})",
                             ENDPOINT_OPTION_NAMES.join(", ")
@@ -106,7 +109,7 @@ impl AnthropicBackend {
             .api_key_env
             .clone()
             .unwrap_or_else(|| "ANTHROPIC_API_KEY".to_string());
-        let key = ApiKey::from_env(&key_env).map_err(invalid)?;
+        let key = ApiKey::from_env(&key_env).map_err(|e| invalid(e.to_string()))?;
         let endpoint = Endpoint::new(
             options,
             Some(key),
@@ -115,7 +118,7 @@ impl AnthropicBackend {
             &[("anthropic-version", API_VERSION)],
             cache,
         )
-        .map_err(invalid)?;
+        .map_err(|e| invalid(e.to_string()))?;
         let mut canonical = format!("anthropic:{model}");
         let mut semantic = Vec::new();
         if let Some(budget) = thinking_budget {
@@ -174,12 +177,7 @@ impl Backend for AnthropicBackend {
         &self,
         requests: &[GenerateRequest],
     ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
-        let jobs = requests.iter().map(|request| {
-            let inner = Arc::clone(&self.inner);
-            let request = request.clone();
-            async move { generate_one(&inner, &request).await }
-        });
-        Ok(http::run_concurrently(jobs.collect()).await)
+        Ok(http::each_concurrently(&self.inner, requests, generate_one).await)
     }
 }
 
@@ -235,9 +233,10 @@ fn messages_body(model: &str, thinking_budget: Option<u64>, request: &GenerateRe
 }
 
 async fn generate_one(
-    inner: &Inner,
-    request: &GenerateRequest,
+    inner: Arc<Inner>,
+    request: GenerateRequest,
 ) -> Result<GenerateResult, BackendError> {
+    let (inner, request) = (inner.as_ref(), &request);
     let url = if inner.base_url.ends_with("/v1") {
         format!("{}/messages", inner.base_url)
     } else {

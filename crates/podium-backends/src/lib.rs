@@ -22,7 +22,7 @@ pub use http::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENT_BYTES, EndpointOptions, HttpClient, MAX_TOKEN_COUNT,
     redact_spec,
 };
-pub use local::{local_model_path, open_local};
+pub use local::{local_model_path, open_local, open_local_model};
 pub use mock::{MockBackend, MockOptions, MockVerdicts};
 pub use openai::{NO_PROMPT_LOGPROBS, OpenAiApi, OpenAiBackend};
 

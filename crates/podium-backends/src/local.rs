@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use podium_local::{LocalBackend, LocalOptions, WeightFormat};
+use podium_local::{LocalBackend, LocalModel, LocalOptions, WeightFormat};
 
 use crate::OpenError;
 
@@ -50,7 +50,16 @@ pub fn local_model_path(kind: &str, rest: &str, spec: &str) -> Result<PathBuf, O
     }
 }
 
+/// A local spec's model on a thread of its own: the `Backend` of `eval` and `bench`.
 pub fn open_local(kind: &str, rest: &str, spec: &str) -> Result<LocalBackend, OpenError> {
+    LocalBackend::start(open_local_model(kind, rest, spec)?).map_err(|err| OpenError::Invalid {
+        spec: spec.to_string(),
+        message: err.to_string(),
+    })
+}
+
+/// A local spec's model, run on the thread that calls it (`serve-model`'s model thread).
+pub fn open_local_model(kind: &str, rest: &str, spec: &str) -> Result<LocalModel, OpenError> {
     let invalid = |message: String| OpenError::Invalid {
         spec: spec.to_string(),
         message,
@@ -98,7 +107,7 @@ pub fn open_local(kind: &str, rest: &str, spec: &str) -> Result<LocalBackend, Op
             }
         }
     }
-    LocalBackend::load(&path, options).map_err(|err| invalid(err.to_string()))
+    LocalModel::load(&path, options).map_err(|err| invalid(err.to_string()))
 }
 
 /// A token counter from the tokenizer of a local model (`tokenizer=` option of the

@@ -12,6 +12,6 @@ pub use load::{
     BenchConfig, BenchError, LiveCounts, Load, RequestRecord, Stop, gamma_schedule, run,
     run_counted,
 };
-pub use slo::{Slo, SloMetric, SloTarget, parse_duration, parse_slo};
+pub use slo::{Slo, SloError, SloMetric, SloTarget, parse_duration, parse_slo};
 pub use summary::{Summary, summarize, tpot};
 pub use workload::{PromptSource, Workload, prompts_from_jsonl, synthetic_prompts};

@@ -25,13 +25,34 @@ pub struct SloTarget {
     pub threshold_s: f64,
 }
 
+/// Why a duration or an SLO does not parse; the message says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SloError {
+    #[error("`{0}` needs a unit: ms, s or m (e.g. 500ms, 60s)")]
+    NoUnit(String),
+    #[error("`{0}` is not a duration (e.g. 500ms, 60s)")]
+    NotADuration(String),
+    #[error("`{0}` must be positive")]
+    NotPositive(String),
+    #[error("SLO `{0}` must look like ttft_p99=500ms")]
+    Shape(String),
+    #[error("SLO key `{0}` must look like ttft_p99, tpot_p50 or e2e_p95")]
+    Key(String),
+    #[error("unknown SLO metric `{0}`: use ttft, tpot or e2e")]
+    Metric(String),
+    #[error("SLO percentile in `{0}` must be 0–100")]
+    Percentile(String),
+    #[error("empty SLO: give e.g. ttft_p99=500ms,tpot_p99=50ms")]
+    Empty,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Slo {
     pub targets: Vec<SloTarget>,
 }
 
 /// `500ms`, `2s`, `1.5s`, `60s`, `2m`.
-pub fn parse_duration(text: &str) -> Result<f64, String> {
+pub fn parse_duration(text: &str) -> Result<f64, SloError> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
         (n, 1e-3)
@@ -40,43 +61,37 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
     } else if let Some(n) = text.strip_suffix('m') {
         (n, 60.0)
     } else {
-        return Err(format!(
-            "`{text}` needs a unit: ms, s or m (e.g. 500ms, 60s)"
-        ));
+        return Err(SloError::NoUnit(text.to_string()));
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 60s)"))?;
+        .map_err(|_| SloError::NotADuration(text.to_string()))?;
     if !(value.is_finite() && value > 0.0) {
-        return Err(format!("`{text}` must be positive"));
+        return Err(SloError::NotPositive(text.to_string()));
     }
     Ok(value * scale)
 }
 
-pub fn parse_slo(text: &str) -> Result<Slo, String> {
+pub fn parse_slo(text: &str) -> Result<Slo, SloError> {
     let mut targets = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = part
             .split_once('=')
-            .ok_or_else(|| format!("SLO `{part}` must look like ttft_p99=500ms"))?;
-        let (metric, percentile) = key.split_once("_p").ok_or_else(|| {
-            format!("SLO key `{key}` must look like ttft_p99, tpot_p50 or e2e_p95")
-        })?;
+            .ok_or_else(|| SloError::Shape(part.to_string()))?;
+        let (metric, percentile) = key
+            .split_once("_p")
+            .ok_or_else(|| SloError::Key(key.to_string()))?;
         let metric = match metric {
             "ttft" => SloMetric::Ttft,
             "tpot" => SloMetric::Tpot,
             "e2e" => SloMetric::E2e,
-            other => {
-                return Err(format!(
-                    "unknown SLO metric `{other}`: use ttft, tpot or e2e"
-                ));
-            }
+            other => return Err(SloError::Metric(other.to_string())),
         };
         let percentile: f64 = percentile
             .parse()
             .ok()
             .filter(|p: &f64| (0.0..=100.0).contains(p))
-            .ok_or_else(|| format!("SLO percentile in `{key}` must be 0–100"))?;
+            .ok_or_else(|| SloError::Percentile(key.to_string()))?;
         targets.push(SloTarget {
             metric,
             percentile,
@@ -84,7 +99,7 @@ pub fn parse_slo(text: &str) -> Result<Slo, String> {
         });
     }
     if targets.is_empty() {
-        return Err("empty SLO: give e.g. ttft_p99=500ms,tpot_p99=50ms".into());
+        return Err(SloError::Empty);
     }
     Ok(Slo { targets })
 }
@@ -116,13 +131,24 @@ mod tests {
                 },
             ]
         );
-        assert!(parse_slo("ttft=1s").unwrap_err().contains("ttft_p99"));
+        assert!(
+            parse_slo("ttft=1s")
+                .unwrap_err()
+                .to_string()
+                .contains("ttft_p99")
+        );
         assert!(
             parse_slo("foo_p99=1s")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown SLO metric")
         );
-        assert!(parse_duration("10").unwrap_err().contains("unit"));
+        assert!(
+            parse_duration("10")
+                .unwrap_err()
+                .to_string()
+                .contains("unit")
+        );
         assert!(parse_duration("-1s").is_err());
     }
 }

@@ -97,6 +97,24 @@ struct UserCatalog {
 }
 
 /// The built-in catalogue and the user's overlay.
+/// What is wrong with a user catalogue; the message names the line or the model and
+/// field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("line {line}: {message}")]
+    TomlAt { line: usize, message: String },
+    #[error("{0}")]
+    Toml(String),
+    #[error(
+        "model {model} has neither `name` (a catalogue name) nor `spec` (the model spec it describes)"
+    )]
+    NoName { model: usize },
+    #[error("model {model}: price.{field} must be a finite number ≥ 0")]
+    Price { model: usize, field: &'static str },
+}
+
 #[derive(Debug, Clone)]
 pub struct BoardCatalog {
     builtin: Catalog,
@@ -113,34 +131,32 @@ impl BoardCatalog {
 
     /// The built-in catalogue overlaid by the TOML file at `path`.
     pub fn with_user_file(path: &Path) -> Result<BoardCatalog, BoardError> {
-        let text = std::fs::read_to_string(path).map_err(|err| BoardError::Catalog {
+        let in_file = |error| BoardError::Catalog {
             path: path.to_path_buf(),
-            message: format!("cannot read: {err}"),
-        })?;
-        Self::with_user_toml(&text).map_err(|message| BoardError::Catalog {
-            path: path.to_path_buf(),
-            message,
-        })
+            error,
+        };
+        let text = std::fs::read_to_string(path).map_err(|err| in_file(CatalogError::Read(err)))?;
+        Self::with_user_toml(&text).map_err(in_file)
     }
 
     /// The built-in catalogue overlaid by user catalogue `text`; the error
     /// names the line and field at fault.
-    pub fn with_user_toml(text: &str) -> Result<BoardCatalog, String> {
+    pub fn with_user_toml(text: &str) -> Result<BoardCatalog, CatalogError> {
         let user: UserCatalog = toml::from_str(text).map_err(|err| {
             let line = err
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             match line {
-                Some(line) => format!("line {line}: {}", err.message()),
-                None => err.message().to_string(),
+                Some(line) => CatalogError::TomlAt {
+                    line,
+                    message: err.message().to_string(),
+                },
+                None => CatalogError::Toml(err.message().to_string()),
             }
         })?;
         for (i, entry) in user.models.iter().enumerate() {
             if entry.name.is_none() && entry.spec.is_none() {
-                return Err(format!(
-                    "model {} has neither `name` (a catalogue name) nor `spec` (the model spec it describes)",
-                    i + 1
-                ));
+                return Err(CatalogError::NoName { model: i + 1 });
             }
             if let Some(price) = &entry.price {
                 for (field, value) in [
@@ -148,10 +164,10 @@ impl BoardCatalog {
                     ("output_per_mtok", price.output_per_mtok),
                 ] {
                     if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                        return Err(format!(
-                            "model {}: price.{field} must be a finite number ≥ 0",
-                            i + 1
-                        ));
+                        return Err(CatalogError::Price {
+                            model: i + 1,
+                            field,
+                        });
                     }
                 }
             }
@@ -244,14 +260,19 @@ mod tests {
 
     #[test]
     fn bad_user_files_name_the_line_and_field() {
-        let err = BoardCatalog::with_user_toml("[[model]]\nname = \"x\"\nprise = 3\n").unwrap_err();
+        let err = BoardCatalog::with_user_toml("[[model]]\nname = \"x\"\nprise = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("line 3:") && err.contains("prise"), "{err}");
-        let err = BoardCatalog::with_user_toml("[[model]]\ndisplay_name = \"x\"\n").unwrap_err();
+        let err = BoardCatalog::with_user_toml("[[model]]\ndisplay_name = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("neither `name`"), "{err}");
         let err = BoardCatalog::with_user_toml(
             "[[model]]\nname = \"x\"\nprice = { input_per_mtok = -1.0 }\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("price.input_per_mtok"), "{err}");
     }
 }

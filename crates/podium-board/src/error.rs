@@ -4,8 +4,12 @@ use std::path::PathBuf;
 pub enum BoardError {
     #[error(transparent)]
     Store(#[from] podium_store::StoreError),
-    #[error("{path}: {message}")]
-    Catalog { path: PathBuf, message: String },
+    #[error("{path}: {error}")]
+    Catalog {
+        path: PathBuf,
+        #[source]
+        error: crate::catalog::CatalogError,
+    },
     /// A board option names something the board does not have.
     #[error("{0}")]
     Options(String),

@@ -21,7 +21,7 @@ pub use board::{
     Average, BoardOptions, Cell, Column, Cost, Leaderboard, ModelRow, Setting, Speed, access_label,
     average_text, parameters_text, rank_upper_bound, score_text,
 };
-pub use catalog::{BoardCatalog, ModelInfo};
+pub use catalog::{BoardCatalog, CatalogError, ModelInfo};
 pub use error::BoardError;
 pub use export::{csv_table, to_csv, visible};
 pub use groups::GroupSpec;

@@ -98,8 +98,8 @@ fn local_stream(backend: &podium_local::LocalBackend, prompt: &str) -> AnswerStr
             }
             loop {
                 let item = match events.recv().await {
-                    None => Err("the local model stopped".to_string()),
-                    Some(StreamEvent::Error(err)) => Err(err.to_string()),
+                    None => Err(BackendError::Fatal("the local model stopped".to_string())),
+                    Some(StreamEvent::Error(err)) => Err(err),
                     Some(StreamEvent::Done(result)) => {
                         let chunk = AnswerChunk {
                             text: String::new(),
@@ -131,16 +131,17 @@ fn local_stream(backend: &podium_local::LocalBackend, prompt: &str) -> AnswerStr
     .boxed()
 }
 
-async fn answer_once(backend: Arc<dyn Backend>, prompt: String) -> Result<AnswerChunk, String> {
+async fn answer_once(
+    backend: Arc<dyn Backend>,
+    prompt: String,
+) -> Result<AnswerChunk, BackendError> {
     let request = request(backend.as_ref(), &prompt);
     let mut results = backend
         .generate_until(std::slice::from_ref(&request))
-        .await
-        .map_err(|err: BackendError| err.to_string())?;
+        .await?;
     let result = results
         .pop()
-        .ok_or_else(|| "the backend returned no result".to_string())?
-        .map_err(|err| err.to_string())?;
+        .ok_or_else(|| BackendError::Request("the backend returned no result".to_string()))??;
     Ok(AnswerChunk {
         text: result.text.trim_start().to_string(),
         output_tokens: result.n_output_tokens,
@@ -171,8 +172,8 @@ impl AnswerSource for BackendAnswers {
 
     fn answer(&self, model: &str, prompt: &str) -> AnswerStream {
         let Some((_, contender)) = self.contenders.iter().find(|(spec, _)| spec == model) else {
-            let message = format!("`{model}` is not a contender");
-            return futures_util::stream::once(async move { Err(message) }).boxed();
+            let error = BackendError::Request(format!("`{model}` is not a contender"));
+            return futures_util::stream::once(async move { Err(error) }).boxed();
         };
         match contender {
             Contender::Local(local) => local_stream(local, prompt),

@@ -70,8 +70,10 @@ pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Resu
     } else {
         format!("local:{model}")
     };
-    let backend = match spec.split_once(':') {
-        Some((kind @ ("local" | "gguf"), rest)) => podium_backends::open_local(kind, rest, &spec)?,
+    let model = match spec.split_once(':') {
+        Some((kind @ ("local" | "gguf"), rest)) => {
+            podium_backends::open_local_model(kind, rest, &spec)?
+        }
         _ => {
             return Err(UserError(format!(
                 "serve-model serves local models (local:NAME or gguf:PATH), not `{spec}`"
@@ -92,7 +94,8 @@ pub(crate) fn serve_model(model: &str, addr: &str, queue: usize) -> anyhow::Resu
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let engine = LocalEngine::new(backend, runtime.handle().clone(), name.clone());
+    // The worker's thread is the one thread that runs the model.
+    let engine = LocalEngine::new(model, name.clone());
     let worker = podium_server::Worker::start(Arc::new(engine), queue);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

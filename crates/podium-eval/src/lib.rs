@@ -150,9 +150,7 @@ pub async fn evaluate(
         seed: options.seed,
     };
     let render = |messages: &[ChatMessage], add_generation_prompt: bool| {
-        backend
-            .apply_chat_template(messages, add_generation_prompt)
-            .map_err(|err| err.to_string())
+        backend.apply_chat_template(messages, add_generation_prompt)
     };
     // Every prompt of every task is built before anything is stored, so bad
     // templates or data leave the store untouched.
@@ -284,19 +282,21 @@ async fn run_task(
             // A NaN or infinite log-prob is a failed request, not a score: it
             // is stored as failed, so the next run of the same task retries it.
             let response = response
-                .map_err(|err| err.to_string())
+                .map_err(SampleFailure::Backend)
                 .and_then(|response| {
-                    response
-                        .check_finite()
-                        .map(|()| response)
-                        .map_err(|message| format!("doc {}: {message}", instance.doc_id))
+                    response.check_finite().map(|()| response).map_err(|error| {
+                        SampleFailure::NonFinite {
+                            doc_id: instance.doc_id,
+                            error,
+                        }
+                    })
                 });
             scored.push(match response {
                 Ok(response) => {
                     let scores = task.score(instance, &response)?;
                     (*instance, Ok((response, scores)))
                 }
-                Err(message) => (*instance, Err(message)),
+                Err(failure) => (*instance, Err(failure)),
             });
         }
         if !judges.is_empty() {
@@ -307,7 +307,8 @@ async fn run_task(
                 Ok((response, scores)) => {
                     sample_record(instance, Some(&response), Some(&scores), None)
                 }
-                Err(message) => {
+                Err(failure) => {
+                    let message = failure.to_string();
                     n_failed += 1;
                     first_error.get_or_insert_with(|| message.clone());
                     sample_record(instance, None, None, Some(message))
@@ -377,7 +378,25 @@ async fn run_task(
     })
 }
 
-type Scored<'a> = (&'a Instance, Result<(Response, SampleScores), String>);
+/// Why one sample failed; its message is stored with the sample.
+#[derive(Debug, thiserror::Error)]
+enum SampleFailure {
+    #[error("{0}")]
+    Backend(BackendError),
+    #[error("doc {doc_id}: {error}")]
+    NonFinite {
+        doc_id: usize,
+        error: podium_tasks::task::NonFiniteLogprob,
+    },
+    /// A judge's request for the sample's answer failed.
+    #[error("doc {doc_id}: {error}")]
+    Judge { doc_id: usize, error: String },
+}
+
+type Scored<'a> = (
+    &'a Instance,
+    Result<(Response, SampleScores), SampleFailure>,
+);
 
 /// Grade the scored answers of a batch with the task's judges; a failed
 /// judge request turns its sample into a failed one.
@@ -410,7 +429,10 @@ async fn judge_scored(
         .collect();
     for (instance, outcome) in scored.iter_mut() {
         if let Some(error) = failed.get(&instance.doc_id) {
-            *outcome = Err(format!("doc {}: {error}", instance.doc_id));
+            *outcome = Err(SampleFailure::Judge {
+                doc_id: instance.doc_id,
+                error: error.clone(),
+            });
         }
     }
     Ok(())

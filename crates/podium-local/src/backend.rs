@@ -2,7 +2,7 @@
 //! by a channel; async callers send a job and await a oneshot reply.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
@@ -64,12 +64,12 @@ impl LocalOptions {
 
     /// Set the batch weights by name, as specs and flags give them: `f16`, `f32` (dense
     /// copies of that type) or `quantized` (no copies).
-    pub fn set_batch_weights(&mut self, name: &str) -> Result<(), String> {
+    pub fn set_batch_weights(&mut self, name: &str) -> Result<()> {
         (self.dense_batches, self.dense_f32) = match name {
             "f16" => (true, false),
             "f32" => (true, true),
             "quantized" => (false, false),
-            other => return Err(format!("f16, f32 or quantized, got `{other}`")),
+            other => return Err(LocalError::BatchWeights(other.to_string())),
         };
         Ok(())
     }
@@ -151,7 +151,128 @@ enum Job {
     ),
 }
 
-/// A GGUF model on this machine's CPU.
+/// A GGUF model loaded on this machine's CPU, run on the thread that calls it: the
+/// blocking core of [`LocalBackend`] (which moves one onto a thread of its own) and of
+/// `serve-model` (whose one model thread calls it directly). Its methods block for as
+/// long as the model computes; keep them off async runtime threads.
+pub struct LocalModel {
+    engine: Engine,
+    identity: ModelIdentity,
+    tokenizer: Arc<dyn TextTokenizer>,
+}
+
+impl std::fmt::Debug for LocalModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalModel")
+            .field("identity", &self.identity)
+            .field("config", &self.engine.model.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalModel {
+    /// Loads the GGUF model at `path` with the tokenizer and chat template stored in the
+    /// file. Blocking (reads and hashes the file).
+    pub fn load(path: &Path, options: LocalOptions) -> Result<LocalModel> {
+        let gguf = GgufFile::open(path)?;
+        // The whole header is checked before the tokenizer is built and the weights read.
+        let (_, vocab_size) =
+            crate::model::inspect(&gguf.content, path).map_err(|e| e.in_file(path))?;
+        let tokenizer = GgufTokenizer::from_gguf(&gguf.content).map_err(|e| e.in_file(path))?;
+        let n_tokens = tokenizer.inner().vocab_size();
+        if n_tokens > vocab_size {
+            return Err(LocalError::InvalidMetadata {
+                key: "tokenizer.ggml.tokens".into(),
+                message: format!(
+                    "{n_tokens} tokens, more than the {vocab_size} rows of `token_embd.weight`"
+                ),
+            }
+            .in_file(path));
+        }
+        drop(gguf);
+        LocalModel::load_with_tokenizer(path, options, Arc::new(tokenizer))
+    }
+
+    /// Loads the GGUF model at `path` with `tokenizer` for text. Blocking (reads and
+    /// hashes the file).
+    pub fn load_with_tokenizer(
+        path: &Path,
+        options: LocalOptions,
+        tokenizer: Arc<dyn TextTokenizer>,
+    ) -> Result<LocalModel> {
+        if let Some(threads) = options.threads {
+            set_thread_count(threads);
+        }
+        let fingerprint = sha256_file(path)?;
+        let engine = load_engine(path, &options)?;
+        let identity = options.identity(
+            fingerprint,
+            engine.settings.max_context,
+            tokenizer.chat_template_hash(),
+        );
+        Ok(LocalModel {
+            engine,
+            identity,
+            tokenizer,
+        })
+    }
+
+    /// The model's identity (spec with the options that change numbers, fingerprint).
+    pub fn identity(&self) -> &ModelIdentity {
+        &self.identity
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.engine.model.config
+    }
+
+    /// The sequence length the model runs on (after `LocalOptions::max_context`).
+    pub fn max_context(&self) -> usize {
+        self.engine.settings.max_context
+    }
+
+    pub fn tokenizer(&self) -> &Arc<dyn TextTokenizer> {
+        &self.tokenizer
+    }
+
+    /// `messages` rendered with the model's chat template, the generation prompt added.
+    pub fn chat_prompt(
+        &self,
+        messages: &[ChatMessage],
+    ) -> std::result::Result<String, BackendError> {
+        chat_template(self.tokenizer.as_ref(), &self.identity.spec, messages, true)
+    }
+
+    /// Generates for one request, passing answer text to `emit` as soon as it cannot be
+    /// part of a stop string (`request.until`); `emit` breaking stops the generation.
+    /// The result counts every generated token, text after a stop string excluded.
+    pub fn generate(
+        &self,
+        request: &GenerateRequest,
+        emit: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<GenerateResult> {
+        generate_one(
+            &self.engine,
+            self.tokenizer.as_ref(),
+            request,
+            Instant::now(),
+            emit,
+        )
+    }
+
+    /// Scores many `(context, continuations)` requests of token ids, packing several into
+    /// each forward call; each request gets its own result.
+    pub fn score_token_batch(
+        &self,
+        items: &[(Vec<u32>, Vec<Vec<u32>>)],
+    ) -> Vec<Result<Vec<crate::SequenceScore>>> {
+        self.engine.score_many(items)
+    }
+}
+
+/// A GGUF model on this machine's CPU, on a thread of its own fed by a channel: the
+/// [`Backend`] of `podium eval` and `podium bench`.
 pub struct LocalBackend {
     identity: ModelIdentity,
     config: ModelConfig,
@@ -174,23 +295,7 @@ impl LocalBackend {
     /// template stored in the file. Blocking (reads and hashes the file); call it from a
     /// blocking context.
     pub fn load(path: &Path, options: LocalOptions) -> Result<LocalBackend> {
-        let gguf = GgufFile::open(path)?;
-        // The whole header is checked before the tokenizer is built and the weights read.
-        let (_, vocab_size) =
-            crate::model::inspect(&gguf.content, path).map_err(|e| e.in_file(path))?;
-        let tokenizer = GgufTokenizer::from_gguf(&gguf.content).map_err(|e| e.in_file(path))?;
-        let n_tokens = tokenizer.inner().vocab_size();
-        if n_tokens > vocab_size {
-            return Err(LocalError::InvalidMetadata {
-                key: "tokenizer.ggml.tokens".into(),
-                message: format!(
-                    "{n_tokens} tokens, more than the {vocab_size} rows of `token_embd.weight`"
-                ),
-            }
-            .in_file(path));
-        }
-        drop(gguf);
-        LocalBackend::load_with_tokenizer(path, options, Arc::new(tokenizer))
+        LocalBackend::start(LocalModel::load(path, options)?)
     }
 
     /// Loads the GGUF model at `path` onto a new model thread, with `tokenizer` for text.
@@ -200,43 +305,24 @@ impl LocalBackend {
         options: LocalOptions,
         tokenizer: Arc<dyn TextTokenizer>,
     ) -> Result<LocalBackend> {
-        if let Some(threads) = options.threads {
-            set_thread_count(threads);
-        }
-        let fingerprint = sha256_file(path)?;
-        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        LocalBackend::start(LocalModel::load_with_tokenizer(path, options, tokenizer)?)
+    }
+
+    /// Moves `model` onto a new model thread.
+    pub fn start(model: LocalModel) -> Result<LocalBackend> {
         let (jobs_tx, jobs_rx) = mpsc::channel();
-        let thread_path: PathBuf = path.to_path_buf();
-        let thread_tokenizer = tokenizer.clone();
-        let thread_options = options.clone();
+        let backend = LocalBackend {
+            identity: model.identity.clone(),
+            config: model.config().clone(),
+            max_context: model.max_context(),
+            tokenizer: model.tokenizer.clone(),
+            jobs: jobs_tx,
+        };
         thread::Builder::new()
             .name("podium-local-model".into())
-            .spawn(move || {
-                let engine = match load_engine(&thread_path, &thread_options) {
-                    Ok(engine) => engine,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let info = (engine.model.config.clone(), engine.settings.max_context);
-                if ready_tx.send(Ok(info)).is_err() {
-                    return;
-                }
-                worker_loop(&engine, thread_tokenizer.as_ref(), &jobs_rx);
-            })
-            .map_err(|source| LocalError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let (config, max_context) = ready_rx.recv().map_err(|_| LocalError::EngineStopped)??;
-        Ok(LocalBackend {
-            identity: options.identity(fingerprint, max_context, tokenizer.chat_template_hash()),
-            config,
-            max_context,
-            tokenizer,
-            jobs: jobs_tx,
-        })
+            .spawn(move || worker_loop(&model, &jobs_rx))
+            .map_err(LocalError::SpawnThread)?;
+        Ok(backend)
     }
 
     /// The model's hyper-parameters.
@@ -364,17 +450,27 @@ impl Backend for LocalBackend {
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> std::result::Result<String, BackendError> {
-        match self
-            .tokenizer
-            .apply_chat_template(messages, add_generation_prompt)
-        {
-            Some(Ok(prompt)) => Ok(prompt),
-            Some(Err(e)) => Err(BackendError::Request(format!("chat template: {e}"))),
-            None => Err(BackendError::Unsupported(format!(
-                "model `{}` has no chat template",
-                self.identity.spec
-            ))),
-        }
+        chat_template(
+            self.tokenizer.as_ref(),
+            &self.identity.spec,
+            messages,
+            add_generation_prompt,
+        )
+    }
+}
+
+fn chat_template(
+    tokenizer: &dyn TextTokenizer,
+    spec: &str,
+    messages: &[ChatMessage],
+    add_generation_prompt: bool,
+) -> std::result::Result<String, BackendError> {
+    match tokenizer.apply_chat_template(messages, add_generation_prompt) {
+        Some(Ok(prompt)) => Ok(prompt),
+        Some(Err(e)) => Err(BackendError::Request(format!("chat template: {e}"))),
+        None => Err(BackendError::Unsupported(format!(
+            "model `{spec}` has no chat template"
+        ))),
     }
 }
 
@@ -413,7 +509,8 @@ fn sha256_file(path: &Path) -> Result<String> {
     podium_core::sha256_hex_reader(file).map_err(io_error)
 }
 
-fn worker_loop(engine: &Engine, tokenizer: &dyn TextTokenizer, jobs: &mpsc::Receiver<Job>) {
+fn worker_loop(model: &LocalModel, jobs: &mpsc::Receiver<Job>) {
+    let (engine, tokenizer) = (&model.engine, model.tokenizer.as_ref());
     // Runs until every `LocalBackend` handle (the only senders) is dropped. A job that
     // panics (a bug, or an input no check foresaw) fails with an error and the thread
     // goes on: the engine holds no state that a job leaves half-changed, and callers must

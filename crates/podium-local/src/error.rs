@@ -59,6 +59,11 @@ pub enum LocalError {
     InvalidInput(String),
     #[error("the model thread has stopped")]
     EngineStopped,
+    /// A batch-weights name that is none of the three (`LocalOptions::set_batch_weights`).
+    #[error("f16, f32 or quantized, got `{0}`")]
+    BatchWeights(String),
+    #[error("cannot start the model thread: {0}")]
+    SpawnThread(#[source] std::io::Error),
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

@@ -1,12 +1,14 @@
 //! Podium's local CPU inference engine: loads GGUF models (llama, qwen2, qwen3, phi3 and gemma3 families)
 //! with candle's quantized tensors and runs our own forward pass over them.
 //!
-//! The engine works on token ids; text comes in through a [`TextTokenizer`]. The model
-//! runs on its own thread, fed by a channel; [`LocalBackend`] implements
-//! [`podium_core::Backend`] by sending jobs there and awaiting the replies.
+//! The engine works on token ids; text comes in through a [`TextTokenizer`].
+//! [`LocalModel`] is the loaded model, run on the thread that calls it; [`LocalBackend`]
+//! moves one onto a thread of its own, fed by a channel, and implements
+//! [`podium_core::Backend`] by sending jobs there and awaiting the replies (`serve-model`
+//! instead calls a `LocalModel` from its one model thread).
 //!
 //! Architecture invariant: nothing here blocks an async runtime's threads; every tensor
-//! operation happens on the model thread.
+//! operation happens on a model thread.
 
 mod activation;
 mod backend;
@@ -26,7 +28,7 @@ mod fidelity_tests;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{LocalBackend, LocalOptions, StreamEvent};
+pub use backend::{LocalBackend, LocalModel, LocalOptions, StreamEvent};
 pub use config::{Architecture, BlockOptions, ModelConfig, SUPPORTED_ARCHITECTURES};
 pub use engine::{FinishReason, SequenceScore, SpeedReport};
 pub use error::LocalError;

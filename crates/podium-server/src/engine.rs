@@ -1,6 +1,8 @@
 //! What `serve-model` needs from a model, and the worker thread that runs it:
-//! the model is blocking CPU work, so it runs on its own thread fed by a
-//! bounded queue; a full queue is answered 429 by the HTTP layer.
+//! the model is blocking CPU work, so it runs on one thread of its own fed by one
+//! bounded queue; a full queue is answered 429 by the HTTP layer. The engine is
+//! called directly on that thread (for a local model, `LocalEngine` runs the
+//! model in the calling thread): no second thread or queue sits behind it.
 
 use std::sync::Arc;
 
@@ -101,7 +103,10 @@ impl EngineError {
 }
 
 /// A model `serve-model` can serve. Methods block; `generate` and `prompt_logprobs` run
-/// on the worker thread, the tokenizer methods on a blocking-pool thread.
+/// on the worker thread (the one thread that runs the model: they compute in the
+/// calling thread), the tokenizer methods on a blocking-pool thread. A panic in
+/// `generate` or `prompt_logprobs_batch` fails the requests of that call (500) and the
+/// worker goes on.
 pub trait Engine: Send + Sync + 'static {
     fn model_id(&self) -> String;
 
@@ -156,7 +161,7 @@ pub(crate) enum Job {
     },
     Score {
         prompt: Prompt,
-        reply: oneshot::Sender<Result<PromptScores, EngineError>>,
+        reply: ScoreReply,
     },
 }
 
@@ -169,7 +174,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Start the worker thread with a queue of `queue_size` waiting requests.
+    /// Start the worker thread (named `podium-model`), the one thread that runs the
+    /// model, with a queue of `queue_size` waiting requests: a request that finds it
+    /// full is refused at once, never queued elsewhere.
     pub fn start(engine: Arc<dyn Engine>, queue_size: usize) -> Worker {
         let (jobs, mut receiver) = mpsc::channel::<Job>(queue_size.max(1));
         let thread_engine = engine.clone();
@@ -202,7 +209,14 @@ impl Worker {
                             }
                             run_scores(thread_engine.as_ref(), batch);
                         }
-                        other => run_job(thread_engine.as_ref(), other),
+                        Job::Generate {
+                            prompt,
+                            params,
+                            stop,
+                            pieces,
+                        } => {
+                            run_generation(thread_engine.as_ref(), &prompt, &params, stop, &pieces)
+                        }
                     }
                 }
             })
@@ -220,9 +234,27 @@ const MAX_SCORE_BATCH: usize = 32;
 
 type ScoreReply = oneshot::Sender<Result<PromptScores, EngineError>>;
 
+/// Runs `call`, turning a panic into [`EngineError::Failed`] (the model thread goes on:
+/// an engine keeps no state that a request leaves half-changed).
+fn guarded<T>(call: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(EngineError::failed(format!(
+            "the model thread panicked: {message}"
+        )))
+    })
+}
+
 fn run_scores(engine: &dyn Engine, batch: Vec<(Prompt, ScoreReply)>) {
     let (prompts, replies): (Vec<Prompt>, Vec<ScoreReply>) = batch.into_iter().unzip();
-    let mut results = engine.prompt_logprobs_batch(&prompts).into_iter();
+    let mut results = match guarded(|| Ok(engine.prompt_logprobs_batch(&prompts))) {
+        Ok(results) => results.into_iter(),
+        Err(panicked) => vec![Err(panicked); prompts.len()].into_iter(),
+    };
     for reply in replies {
         let result = results
             .next()
@@ -231,42 +263,38 @@ fn run_scores(engine: &dyn Engine, batch: Vec<(Prompt, ScoreReply)>) {
     }
 }
 
-fn run_job(engine: &dyn Engine, job: Job) {
-    match job {
-        Job::Generate {
-            prompt,
-            params,
-            stop,
-            pieces,
-        } => {
-            let mut matcher = StopMatcher::new(stop);
-            let mut stopped = false;
-            let outcome = engine.generate(&prompt, &params, &mut |text| {
-                let (emit, hit) = matcher.push(text);
-                if !emit.is_empty() && pieces.send(Piece::Text(emit)).is_err() {
-                    return false;
-                }
-                stopped |= hit;
-                !hit
-            });
-            if !stopped {
-                let rest = matcher.flush();
-                if !rest.is_empty() {
-                    let _ = pieces.send(Piece::Text(rest));
-                }
+fn run_generation(
+    engine: &dyn Engine,
+    prompt: &str,
+    params: &GenerateParams,
+    stop: Vec<String>,
+    pieces: &mpsc::UnboundedSender<Piece>,
+) {
+    let mut matcher = StopMatcher::new(stop);
+    let mut stopped = false;
+    let outcome = guarded(|| {
+        engine.generate(prompt, params, &mut |text| {
+            let (emit, hit) = matcher.push(text);
+            if !emit.is_empty() && pieces.send(Piece::Text(emit)).is_err() {
+                return false;
             }
-            let outcome = outcome.map(|mut o| {
-                if stopped {
-                    o.finish_reason = FinishReason::Stop;
-                }
-                o
-            });
-            let _ = pieces.send(Piece::Done(outcome));
-        }
-        Job::Score { prompt, reply } => {
-            let _ = reply.send(engine.prompt_logprobs(&prompt));
+            stopped |= hit;
+            !hit
+        })
+    });
+    if !stopped {
+        let rest = matcher.flush();
+        if !rest.is_empty() {
+            let _ = pieces.send(Piece::Text(rest));
         }
     }
+    let outcome = outcome.map(|mut o| {
+        if stopped {
+            o.finish_reason = FinishReason::Stop;
+        }
+        o
+    });
+    let _ = pieces.send(Piece::Done(outcome));
 }
 
 /// Cuts generated text at the first stop string, holding back any tail that

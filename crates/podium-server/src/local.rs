@@ -1,10 +1,11 @@
-//! A local GGUF model (podium-local's `LocalBackend`) behind the blocking [`Engine`]
-//! interface that `serve-model` serves.
+//! A local GGUF model (podium-local's [`LocalModel`]) behind the blocking [`Engine`]
+//! interface that `serve-model` serves. The worker's one model thread calls the model
+//! directly: there is no second thread or queue behind this adapter.
 
-use std::sync::Arc;
+use std::ops::ControlFlow;
 
 use podium_core::{ChatMessage, GenerateRequest};
-use podium_local::{LocalBackend, StreamEvent};
+use podium_local::LocalModel;
 
 use crate::engine::{
     Engine, EngineError, FinishReason, GenerateOutcome, GenerateParams, Prompt, PromptScores,
@@ -13,23 +14,17 @@ use crate::engine::{
 
 /// The local engine behind `serve-model`'s blocking `Engine` interface.
 pub struct LocalEngine {
-    backend: Arc<LocalBackend>,
-    runtime: tokio::runtime::Handle,
+    model: LocalModel,
     name: String,
     vocab_size: usize,
 }
 
 impl LocalEngine {
-    /// Serve `backend` under `name`; scoring requests run on `runtime`.
-    pub fn new(
-        backend: LocalBackend,
-        runtime: tokio::runtime::Handle,
-        name: String,
-    ) -> LocalEngine {
+    /// Serve `model` under `name`.
+    pub fn new(model: LocalModel, name: String) -> LocalEngine {
         LocalEngine {
-            vocab_size: tokenizer_vocab_size(backend.tokenizer().as_ref()),
-            backend: Arc::new(backend),
-            runtime,
+            vocab_size: tokenizer_vocab_size(model.tokenizer().as_ref()),
+            model,
             name,
         }
     }
@@ -61,7 +56,8 @@ impl Engine for LocalEngine {
     }
 
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
-        podium_core::Backend::apply_chat_template(self.backend.as_ref(), messages, true)
+        self.model
+            .chat_prompt(messages)
             .map_err(EngineError::invalid)
     }
 
@@ -81,41 +77,28 @@ impl Engine for LocalEngine {
             do_sample: params.temperature > 0.0,
             seed: params.seed,
         };
-        let mut events = self.backend.generate_stream(request);
-        while let Some(event) = events.blocking_recv() {
-            match event {
-                StreamEvent::Text(text) => {
-                    if !on_text(&text) {
-                        // Dropping the receiver stops the generation.
-                        let tokens = self
-                            .backend
-                            .tokenizer()
-                            .encode(prompt, true)
-                            .map(|t| t.len())
-                            .unwrap_or(0);
-                        return Ok(GenerateOutcome {
-                            prompt_tokens: tokens,
-                            completion_tokens: 0,
-                            finish_reason: FinishReason::Stop,
-                        });
-                    }
+        let mut stopped = false;
+        let result = self
+            .model
+            .generate(&request, |text| {
+                if on_text(text) {
+                    ControlFlow::Continue(())
+                } else {
+                    stopped = true;
+                    ControlFlow::Break(())
                 }
-                StreamEvent::Done(result) => {
-                    let n_out = result.n_output_tokens.unwrap_or(0);
-                    return Ok(GenerateOutcome {
-                        prompt_tokens: result.n_input_tokens.unwrap_or(0),
-                        completion_tokens: n_out,
-                        finish_reason: if n_out >= params.max_tokens {
-                            FinishReason::Length
-                        } else {
-                            FinishReason::Stop
-                        },
-                    });
-                }
-                StreamEvent::Error(err) => return Err(EngineError::failed(err)),
-            }
-        }
-        Err(EngineError::failed("the model thread stopped"))
+            })
+            .map_err(EngineError::failed)?;
+        let completion_tokens = result.n_output_tokens.unwrap_or(0);
+        Ok(GenerateOutcome {
+            prompt_tokens: result.n_input_tokens.unwrap_or(0),
+            completion_tokens,
+            finish_reason: if !stopped && completion_tokens >= params.max_tokens {
+                FinishReason::Length
+            } else {
+                FinishReason::Stop
+            },
+        })
     }
 
     fn prompt_logprobs(&self, prompt: &Prompt) -> Result<PromptScores, EngineError> {
@@ -124,10 +107,10 @@ impl Engine for LocalEngine {
             .unwrap_or_else(|| Err(EngineError::failed("no score")))
     }
 
-    /// Every prompt of the batch goes to the engine in one job, which packs them into
+    /// Every prompt of the batch goes to the model at once, which packs them into
     /// shared forward passes.
     fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, EngineError>> {
-        let tokenizer = self.backend.tokenizer();
+        let tokenizer = self.model.tokenizer();
         let ids: Vec<Result<Vec<u32>, EngineError>> = prompts
             .iter()
             .map(|prompt| match prompt {
@@ -146,15 +129,7 @@ impl Engine for LocalEngine {
                 items.push((vec![*first], vec![targets]));
             }
         }
-        let mut scores = match self.runtime.block_on(self.backend.score_token_batch(items)) {
-            Ok(scores) => scores.into_iter(),
-            Err(e) => {
-                return prompts
-                    .iter()
-                    .map(|_| Err(EngineError::failed(&e)))
-                    .collect();
-            }
-        };
+        let mut scores = self.model.score_token_batch(&items).into_iter();
         ids.into_iter()
             .map(|ids| {
                 let ids = ids?;
@@ -173,28 +148,28 @@ impl Engine for LocalEngine {
     }
 
     fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>, EngineError> {
-        self.backend
+        self.model
             .tokenizer()
             .encode(text, add_special)
             .map_err(EngineError::invalid)
     }
 
     fn detokenize(&self, ids: &[u32]) -> Result<String, EngineError> {
-        self.backend
+        self.model
             .tokenizer()
             .decode(ids)
             .map_err(EngineError::invalid)
     }
 
     fn tokenizer_info(&self) -> TokenizerInfo {
-        let tokenizer = self.backend.tokenizer();
+        let tokenizer = self.model.tokenizer();
         let text = |id: Option<u32>| id.and_then(|id| tokenizer.token_text(id));
         TokenizerInfo {
             bos_token: text(tokenizer.bos_id()),
             eos_token: text(tokenizer.eos_id()),
             pad_token: None,
             chat_template: tokenizer.chat_template_source(),
-            max_model_len: self.backend.max_context(),
+            max_model_len: self.model.max_context(),
         }
     }
 

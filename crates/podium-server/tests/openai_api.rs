@@ -43,6 +43,7 @@ impl Engine for FakeEngine {
         params: &GenerateParams,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<GenerateOutcome, EngineError> {
+        assert!(prompt != "PANIC", "the fake model met PANIC");
         let _guard = self.gate.as_ref().map(|g| g.lock().unwrap());
         let mut n = 0;
         for i in 0..params.max_tokens {
@@ -90,6 +91,10 @@ impl Engine for FakeEngine {
 
     fn prompt_logprobs_batch(&self, prompts: &[Prompt]) -> Vec<Result<PromptScores, EngineError>> {
         self.batches.lock().unwrap().push(prompts.len());
+        assert!(
+            !prompts.contains(&Prompt::Text("PANIC".into())),
+            "the fake model met PANIC"
+        );
         prompts.iter().map(|p| self.prompt_logprobs(p)).collect()
     }
 
@@ -398,6 +403,54 @@ async fn full_queue_answers_429() {
     drop(held);
     assert_eq!(first.await.unwrap().0, StatusCode::OK);
     assert_eq!(second.await.unwrap().0, StatusCode::OK);
+}
+
+/// Regression guard for the one model thread: a panic while it runs a request fails
+/// that request (500, saying so), and the thread goes on serving the next ones.
+#[tokio::test]
+async fn a_panic_on_the_model_thread_fails_only_its_request() {
+    let worker = worker(4, None);
+    let post = |body: &Json| {
+        call_owned(
+            app(worker.clone()),
+            "POST".into(),
+            "/v1/completions".into(),
+            body.to_string(),
+        )
+    };
+    for (failing, fine) in [
+        (
+            json!({"prompt": "PANIC", "max_tokens": 2}),
+            json!({"prompt": "ab", "max_tokens": 2}),
+        ),
+        (
+            json!({"prompt": "PANIC", "max_tokens": 2, "stream": true}),
+            json!({"prompt": "ab", "max_tokens": 2, "stream": true}),
+        ),
+        (
+            json!({"prompt": "PANIC", "max_tokens": 0, "echo": true, "logprobs": 1}),
+            json!({"prompt": "ab", "max_tokens": 0, "echo": true, "logprobs": 1}),
+        ),
+    ] {
+        let (status, body) = post(&failing).await;
+        // A stream has sent its 200 before the model ran: the error is its last event.
+        let error = if failing["stream"] == true {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let events = sse_data(&body);
+            assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+            serde_json::from_str::<Json>(&events[events.len() - 2]).unwrap()
+        } else {
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+            serde_json::from_str::<Json>(&body).unwrap()
+        };
+        assert_eq!(
+            error["error"]["message"], "the model thread panicked: the fake model met PANIC",
+            "{failing}"
+        );
+        let (status, body) = post(&fine).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!body.contains("panicked"), "{body}");
+    }
 }
 
 /// Podium's own OpenAI-compatible backend against this server on a real socket,

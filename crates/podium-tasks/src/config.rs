@@ -991,7 +991,7 @@ fn filter_list(fields: &Fields<'_>) -> Result<Vec<FilterPipeline>, TaskError> {
                                 .map(|(l, _)| l)
                                 .unwrap_or(function_loc),
                             "regex_pattern",
-                            err,
+                            err.to_string(),
                         )
                     })?;
                     let group_select = match s.get("group_select") {
@@ -1170,7 +1170,7 @@ fn builtin_metric(
                         .map(|(l, _)| l)
                         .unwrap_or(metric_loc),
                     "regexes_to_ignore",
-                    err,
+                    err.to_string(),
                 )
             })
         })
@@ -1344,8 +1344,9 @@ fn judge_metrics(
         let template = m
             .string("template")?
             .unwrap_or_else(|| judge::default_template(scale).to_string());
-        judge::check_template(&template)
-            .map_err(|message| TaskError::invalid(m.loc_of("template"), "template", message))?;
+        judge::check_template(&template).map_err(|error| {
+            TaskError::invalid(m.loc_of("template"), "template", error.to_string())
+        })?;
         let max_tokens = m
             .usize("max_tokens")?
             .unwrap_or(judge::DEFAULT_JUDGE_MAX_TOKENS);

@@ -131,11 +131,22 @@ fn regex_select(regex: &Regex, text: &str, group_select: i64) -> Option<String> 
     Some(chosen.trim().to_string())
 }
 
+/// A pattern written for Python's `re` that Rust's `regex` cannot compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot compile regex `{pattern}` (Podium's regexes are Python's minus look-around and back-references): {error}"
+)]
+pub struct PythonRegexError {
+    pub pattern: String,
+    pub error: String,
+}
+
 /// Compile a pattern written for Python's `re`. Rust's `regex` has no
 /// look-around or back-references; such patterns get a clear error.
-pub fn compile_python_regex(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|err| {
-        format!("cannot compile regex `{pattern}` (Podium's regexes are Python's minus look-around and back-references): {err}")
+pub fn compile_python_regex(pattern: &str) -> Result<Regex, PythonRegexError> {
+    Regex::new(pattern).map_err(|err| PythonRegexError {
+        pattern: pattern.to_string(),
+        error: err.to_string(),
     })
 }
 
@@ -221,7 +232,7 @@ mod tests {
 
     #[test]
     fn unsupported_regex_syntax_is_a_clear_error() {
-        let err = compile_python_regex(r"(?<=a)b").unwrap_err();
+        let err = compile_python_regex(r"(?<=a)b").unwrap_err().to_string();
         assert!(err.contains("look-around"), "{err}");
     }
 }

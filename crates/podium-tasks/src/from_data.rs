@@ -453,46 +453,72 @@ fn target_form(docs: &[Doc], target: &str, n_choices: usize) -> TargetForm {
     }
 }
 
+/// What is wrong with a choices or messages cell; the message follows the column's
+/// name ("column `choices` is not a list of choices").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CellError {
+    #[error("is not a JSON list of choices, e.g. [\"yes\", \"no\"]")]
+    ChoicesNotJson,
+    #[error("is not a list of choices")]
+    NotChoices,
+    #[error("holds {0}, which is not text")]
+    ChoiceNotText(String),
+    #[error(
+        "is not a JSON list of messages ({0}), e.g. [{{\"role\": \"user\", \"content\": \"…\"}}]"
+    )]
+    MessagesNotJson(String),
+    #[error("is not a JSON list of messages")]
+    MessagesNotAList,
+    #[error("is not a list of messages")]
+    NotMessages,
+    #[error("is an empty list of messages")]
+    NoMessages,
+    #[error("message {index}: role `{role}` is not system, user or assistant")]
+    Role { index: usize, role: String },
+    #[error("message {0} needs a `role` and a text `content`")]
+    NoRoleOrContent(usize),
+    #[error("the last message must be the user's (the model answers it)")]
+    LastNotUser,
+}
+
 /// A choices cell: a list of texts, or (CSV) a JSON list written as text.
-fn choice_list(value: &Json) -> Result<Vec<String>, String> {
+fn choice_list(value: &Json) -> Result<Vec<String>, CellError> {
     let parsed;
     let items = match value {
         Json::Array(items) => items,
         Json::String(s) => {
-            parsed = serde_json::from_str::<Json>(s)
-                .map_err(|_| "is not a JSON list of choices, e.g. [\"yes\", \"no\"]".to_string())?;
+            parsed = serde_json::from_str::<Json>(s).map_err(|_| CellError::ChoicesNotJson)?;
             match &parsed {
                 Json::Array(items) => items,
-                _ => return Err("is not a JSON list of choices, e.g. [\"yes\", \"no\"]".into()),
+                _ => return Err(CellError::ChoicesNotJson),
             }
         }
-        _ => return Err("is not a list of choices".into()),
+        _ => return Err(CellError::NotChoices),
     };
     items
         .iter()
-        .map(|item| text_of(item).ok_or_else(|| format!("holds {item}, which is not text")))
+        .map(|item| text_of(item).ok_or_else(|| CellError::ChoiceNotText(item.to_string())))
         .collect()
 }
 
 /// A messages cell: an OpenAI message list, or (CSV) one written as JSON text.
 /// Public for the task loader, which reads the column the same way.
-pub fn message_list(value: &Json) -> Result<Vec<podium_core::ChatMessage>, String> {
+pub fn message_list(value: &Json) -> Result<Vec<podium_core::ChatMessage>, CellError> {
     let parsed;
     let items = match value {
         Json::Array(items) => items,
         Json::String(s) => {
-            parsed = serde_json::from_str::<Json>(s).map_err(|err| {
-                format!("is not a JSON list of messages ({err}), e.g. [{{\"role\": \"user\", \"content\": \"…\"}}]")
-            })?;
+            parsed = serde_json::from_str::<Json>(s)
+                .map_err(|err| CellError::MessagesNotJson(err.to_string()))?;
             match &parsed {
                 Json::Array(items) => items,
-                _ => return Err("is not a JSON list of messages".into()),
+                _ => return Err(CellError::MessagesNotAList),
             }
         }
-        _ => return Err("is not a list of messages".into()),
+        _ => return Err(CellError::NotMessages),
     };
     if items.is_empty() {
-        return Err("is an empty list of messages".into());
+        return Err(CellError::NoMessages);
     }
     let mut messages = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -506,21 +532,18 @@ pub fn message_list(value: &Json) -> Result<Vec<podium_core::ChatMessage>, Strin
                 })
             }
             (Some(role), Some(_)) => {
-                return Err(format!(
-                    "message {}: role `{role}` is not system, user or assistant",
-                    i + 1
-                ));
+                return Err(CellError::Role {
+                    index: i + 1,
+                    role: role.to_string(),
+                });
             }
             _ => {
-                return Err(format!(
-                    "message {} needs a `role` and a text `content`",
-                    i + 1
-                ));
+                return Err(CellError::NoRoleOrContent(i + 1));
             }
         }
     }
     if messages.last().is_some_and(|m| m.role != "user") {
-        return Err("the last message must be the user's (the model answers it)".into());
+        return Err(CellError::LastNotUser);
     }
     Ok(messages)
 }
@@ -577,7 +600,7 @@ fn check_rows(path: &Path, docs: &[Doc], layout: &Layout) -> Result<(), TaskErro
                 None | Some(Json::Null) => errors.push(row, column, "missing"),
                 Some(value) => {
                     if let Err(why) = message_list(value) {
-                        errors.push(row, column, why);
+                        errors.push(row, column, why.to_string());
                     }
                 }
             }
@@ -602,7 +625,7 @@ fn check_rows(path: &Path, docs: &[Doc], layout: &Layout) -> Result<(), TaskErro
                         }
                         Ok(choices) => Some(choices),
                         Err(why) => {
-                            errors.push(row, column, why);
+                            errors.push(row, column, why.to_string());
                             None
                         }
                     },

@@ -194,14 +194,31 @@ pub fn default_template(scale: JudgeScale) -> &'static str {
     }
 }
 
+/// What is wrong with a grading template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JudgeTemplateError {
+    #[error("the template is longer than {max} bytes", max = MAX_TEMPLATE_BYTES)]
+    TooLong,
+    #[error("`{{reference_block}}` opened twice without `{{/reference_block}}`")]
+    OpenedTwice,
+    #[error("`{{/reference_block}}` without `{{reference_block}}`")]
+    NotOpened,
+    #[error(
+        "`{{reference}}` must stand between `{{reference_block}}` and `{{/reference_block}}` (docs without a reference drop the block)"
+    )]
+    ReferenceOutsideBlock,
+    #[error("`{{reference_block}}` is never closed by `{{/reference_block}}`")]
+    NeverClosed,
+    #[error("the template must hold `{{{name}}}` exactly once (it holds it {count} times)")]
+    NotOnce { name: &'static str, count: usize },
+}
+
 /// Checks a grading template: `{question}` and `{answer}` exactly once,
 /// `{reference}` only inside a reference block, blocks balanced, no unknown
 /// placeholder, at most [`MAX_TEMPLATE_BYTES`].
-pub fn check_template(template: &str) -> Result<(), String> {
+pub fn check_template(template: &str) -> Result<(), JudgeTemplateError> {
     if template.len() > MAX_TEMPLATE_BYTES {
-        return Err(format!(
-            "the template is longer than {MAX_TEMPLATE_BYTES} bytes"
-        ));
+        return Err(JudgeTemplateError::TooLong);
     }
     let mut counts = std::collections::BTreeMap::new();
     let mut in_block = false;
@@ -212,17 +229,15 @@ pub fn check_template(template: &str) -> Result<(), String> {
         let name = &after[1..close];
         match name {
             "reference_block" if in_block => {
-                return Err("`{reference_block}` opened twice without `{/reference_block}`".into());
+                return Err(JudgeTemplateError::OpenedTwice);
             }
             "reference_block" => in_block = true,
             "/reference_block" if !in_block => {
-                return Err("`{/reference_block}` without `{reference_block}`".into());
+                return Err(JudgeTemplateError::NotOpened);
             }
             "/reference_block" => in_block = false,
             "reference" if !in_block => {
-                return Err(
-                    "`{reference}` must stand between `{reference_block}` and `{/reference_block}` (docs without a reference drop the block)".into(),
-                );
+                return Err(JudgeTemplateError::ReferenceOutsideBlock);
             }
             "question" | "answer" | "rubric" | "reference" => {
                 *counts.entry(name).or_insert(0usize) += 1;
@@ -232,14 +247,12 @@ pub fn check_template(template: &str) -> Result<(), String> {
         rest = &after[close + 1..];
     }
     if in_block {
-        return Err("`{reference_block}` is never closed by `{/reference_block}`".into());
+        return Err(JudgeTemplateError::NeverClosed);
     }
     for name in ["question", "answer"] {
-        let n = counts.get(name).copied().unwrap_or(0);
-        if n != 1 {
-            return Err(format!(
-                "the template must hold `{{{name}}}` exactly once (it holds it {n} times)"
-            ));
+        let count = counts.get(name).copied().unwrap_or(0);
+        if count != 1 {
+            return Err(JudgeTemplateError::NotOnce { name, count });
         }
     }
     Ok(())
@@ -466,21 +479,25 @@ mod tests {
         assert!(
             check_template("{question}")
                 .unwrap_err()
+                .to_string()
                 .contains("`{answer}`")
         );
         assert!(
             check_template("{question}{answer}{reference}")
                 .unwrap_err()
+                .to_string()
                 .contains("between")
         );
         assert!(
             check_template("{question}{answer}{reference_block}")
                 .unwrap_err()
+                .to_string()
                 .contains("never closed")
         );
         assert!(
             check_template("{question}{answer}{question}")
                 .unwrap_err()
+                .to_string()
                 .contains("2 times")
         );
     }

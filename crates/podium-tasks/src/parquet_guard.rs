@@ -22,10 +22,39 @@ use parquet::file::metadata::ParquetMetaData;
 /// Skips nested deeper than this fail in the crate (its default skip depth).
 const MAX_SKIP_DEPTH: u32 = 64;
 
+/// A Parquet file the parquet crate would spend time or memory on in proportion to
+/// a declared count, or one whose pages it cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HostileParquet {
+    #[error("{context} {what} declares {n} elements but {left} bytes are left in the file")]
+    Elements {
+        context: &'static str,
+        what: String,
+        n: u64,
+        left: usize,
+    },
+    #[error(
+        "a schema element declares {children} children but the schema has {n_elements} elements"
+    )]
+    Children { children: i64, n_elements: u64 },
+    #[error(
+        "a dictionary page of row group {group}, column {column} declares {num_values} values in {bytes} bytes"
+    )]
+    Dictionary {
+        group: usize,
+        column: usize,
+        num_values: u32,
+        bytes: usize,
+    },
+    /// The parquet crate's own error while reading the pages.
+    #[error("{0}")]
+    Pages(String),
+}
+
 /// Why a walk ended early.
 enum Halt {
     /// The crate would spend time or memory in proportion to a declared count.
-    Hostile(String),
+    Hostile(HostileParquet),
     /// Something else the crate will report (or ignore) itself.
     Stop,
 }
@@ -105,11 +134,12 @@ impl Walker<'_> {
             return Ok(0); // the crate loops `0..size`: a negative size is empty
         };
         if n > self.left() as u64 {
-            return Err(Halt::Hostile(format!(
-                "{} {what} declares {n} elements but {} bytes are left in the file",
-                self.context,
-                self.left()
-            )));
+            return Err(Halt::Hostile(HostileParquet::Elements {
+                context: self.context,
+                what: what.to_string(),
+                n,
+                left: self.left(),
+            }));
         }
         Ok(n)
     }
@@ -256,7 +286,7 @@ impl Walker<'_> {
 /// union (field 10), which it skips by its declared type: for a well-formed
 /// file that is the same, so no valid file is refused; a crafted one that
 /// makes the two readings differ is not guaranteed to be caught.
-pub(crate) fn check_schema(file: &[u8]) -> Result<(), String> {
+pub(crate) fn check_schema(file: &[u8]) -> Result<(), HostileParquet> {
     let Some(tail_at) = file.len().checked_sub(8) else {
         return Ok(());
     };
@@ -312,9 +342,10 @@ impl Walker<'_> {
                     5 => {
                         let children = self.i32()?;
                         if children > 0 && children as u64 > n_elements {
-                            return Err(Halt::Hostile(format!(
-                                "a schema element declares {children} children but the schema has {n_elements} elements"
-                            )));
+                            return Err(Halt::Hostile(HostileParquet::Children {
+                                children,
+                                n_elements,
+                            }));
                         }
                     }
                     _ => self.skip(kind, MAX_SKIP_DEPTH)?,
@@ -327,7 +358,10 @@ impl Walker<'_> {
 }
 
 /// Walks the page headers of every column chunk (see the module docs).
-pub(crate) fn check_page_headers(file: &[u8], metadata: &ParquetMetaData) -> Result<(), String> {
+pub(crate) fn check_page_headers(
+    file: &[u8],
+    metadata: &ParquetMetaData,
+) -> Result<(), HostileParquet> {
     for group in metadata.row_groups() {
         for column in group.columns() {
             let start = column
@@ -375,26 +409,29 @@ pub(crate) fn check_page_headers(file: &[u8], metadata: &ParquetMetaData) -> Res
 /// rows are decoded; run after [`check_page_headers`].
 pub(crate) fn check_dictionaries(
     reader: &parquet::file::serialized_reader::SerializedFileReader<bytes::Bytes>,
-) -> Result<(), String> {
+) -> Result<(), HostileParquet> {
     use parquet::column::page::Page;
     use parquet::file::reader::FileReader;
     for group in 0..reader.num_row_groups() {
-        let row_group = reader.get_row_group(group).map_err(|err| err.to_string())?;
+        let pages_error =
+            |err: parquet::errors::ParquetError| HostileParquet::Pages(err.to_string());
+        let row_group = reader.get_row_group(group).map_err(pages_error)?;
         for column in 0..row_group.num_columns() {
             let mut pages = row_group
                 .get_column_page_reader(column)
-                .map_err(|err| err.to_string())?;
-            while let Some(page) = pages.get_next_page().map_err(|err| err.to_string())? {
+                .map_err(pages_error)?;
+            while let Some(page) = pages.get_next_page().map_err(pages_error)? {
                 if let Page::DictionaryPage {
                     buf, num_values, ..
                 } = &page
                     && *num_values as usize > buf.len().saturating_mul(8)
                 {
-                    return Err(format!(
-                        "a dictionary page of row group {group}, column {column} declares \
-                         {num_values} values in {} bytes",
-                        buf.len()
-                    ));
+                    return Err(HostileParquet::Dictionary {
+                        group,
+                        column,
+                        num_values: *num_values,
+                        bytes: buf.len(),
+                    });
                 }
             }
         }

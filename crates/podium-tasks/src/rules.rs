@@ -23,6 +23,31 @@ use crate::yaml::{Loc, Node, Value};
 
 /// The most memory one compiled regex may use (its program and its lazy DFA).
 pub const MAX_REGEX_BYTES: usize = 1 << 20;
+
+/// Why a rule cannot be checked against a doc, or a pattern or schema does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("`numeric` expects a number, and {} has none", quote(.0))]
+    NoNumber(String),
+    #[error("the doc has no field `{0}`")]
+    NoField(String),
+    #[error("the doc has no target")]
+    NoTarget,
+    #[error("{what} must be text or a list of texts, found {found}")]
+    NotText { what: String, found: String },
+    #[error("{0} is an empty list")]
+    EmptyList(String),
+    #[error("the schema is not valid JSON: {0}")]
+    SchemaText(String),
+    #[error("invalid JSON Schema: {0}")]
+    Schema(String),
+    #[error(
+        "cannot compile regex {} (Podium's regexes are Python's minus look-around and back-references, at most {max} bytes compiled): {error}",
+        quote(.pattern),
+        max = MAX_REGEX_BYTES
+    )]
+    Regex { pattern: String, error: String },
+}
 /// Characters of an answer or argument quoted in a reason.
 const QUOTE_CHARS: usize = 60;
 
@@ -196,7 +221,7 @@ impl RuleSpec {
 
     /// Checks a doc's arguments before the run: fields present and of the right kind,
     /// patterns and schemas read from the data compile, expected numbers parse.
-    pub fn check_row(&self, row: RowArgs<'_>) -> Result<(), String> {
+    pub fn check_row(&self, row: RowArgs<'_>) -> Result<(), RuleError> {
         match &self.kind {
             RuleKind::ContainsAny(s)
             | RuleKind::ContainsAll(s)
@@ -213,10 +238,7 @@ impl RuleSpec {
             RuleKind::Numeric { expected, .. } => {
                 for text in texts(expected, row)? {
                     if find_number(&text, NumberPick::Last).is_none() {
-                        return Err(format!(
-                            "`numeric` expects a number, and {} has none",
-                            quote(&text)
-                        ));
+                        return Err(RuleError::NoNumber(text));
                     }
                 }
                 Ok(())
@@ -260,10 +282,10 @@ impl RuleSpec {
         }
     }
 
-    fn try_evaluate(&self, answer: &str, row: RowArgs<'_>) -> Result<(f64, String), String> {
+    fn try_evaluate(&self, answer: &str, row: RowArgs<'_>) -> Result<(f64, String), RuleError> {
         let norm = &self.normalization;
         let answer = norm.apply(answer);
-        let normalized_texts = |source: &Source| -> Result<Vec<String>, String> {
+        let normalized_texts = |source: &Source| -> Result<Vec<String>, RuleError> {
             Ok(texts(source, row)?.iter().map(|t| norm.apply(t)).collect())
         };
         Ok(match &self.kind {
@@ -504,73 +526,72 @@ impl RuleSpec {
 }
 
 /// The texts of a rule's argument for one doc.
-fn texts(source: &Source, row: RowArgs<'_>) -> Result<Vec<String>, String> {
+fn texts(source: &Source, row: RowArgs<'_>) -> Result<Vec<String>, RuleError> {
     match source {
         Source::Literal(value) => json_texts(value, "the entry's value"),
         Source::Target => Ok(row.golds.to_vec()),
         Source::Field(name) => match row.fields.get(name) {
             Some(value) => json_texts(value, &format!("field `{name}`")),
-            None => Err(format!("the doc has no field `{name}`")),
+            None => Err(RuleError::NoField(name.clone())),
         },
     }
 }
 
-fn json_texts(value: &Json, what: &str) -> Result<Vec<String>, String> {
+fn json_texts(value: &Json, what: &str) -> Result<Vec<String>, RuleError> {
     let text = |item: &Json| match item {
         Json::String(s) => Ok(s.clone()),
         Json::Number(n) => Ok(n.to_string()),
         Json::Bool(b) => Ok(b.to_string()),
-        other => Err(format!(
-            "{what} must be text or a list of texts, found {other}"
-        )),
+        other => Err(RuleError::NotText {
+            what: what.to_string(),
+            found: other.to_string(),
+        }),
     };
     match value {
-        Json::Array(items) if items.is_empty() => Err(format!("{what} is an empty list")),
+        Json::Array(items) if items.is_empty() => Err(RuleError::EmptyList(what.to_string())),
         Json::Array(items) => items.iter().map(text).collect(),
         other => Ok(vec![text(other)?]),
     }
 }
 
 /// A per-doc schema: a JSON object (or boolean schema), or text holding one.
-fn row_schema(source: &Source, row: RowArgs<'_>) -> Result<jsonschema::Validator, String> {
+fn row_schema(source: &Source, row: RowArgs<'_>) -> Result<jsonschema::Validator, RuleError> {
     let schema = match source {
         Source::Field(name) => match row.fields.get(name) {
             Some(Json::String(text)) => parse_schema_text(text)?,
             Some(value) => value.clone(),
-            None => return Err(format!("the doc has no field `{name}`")),
+            None => return Err(RuleError::NoField(name.clone())),
         },
         Source::Target => match row.golds.first() {
             Some(text) => parse_schema_text(text)?,
-            None => return Err("the doc has no target".into()),
+            None => return Err(RuleError::NoTarget),
         },
         Source::Literal(value) => value.clone(),
     };
     compile_schema(&schema)
 }
 
-fn parse_schema_text(text: &str) -> Result<Json, String> {
-    serde_json::from_str(text).map_err(|err| format!("the schema is not valid JSON: {err}"))
+fn parse_schema_text(text: &str) -> Result<Json, RuleError> {
+    serde_json::from_str(text).map_err(|err| RuleError::SchemaText(err.to_string()))
 }
 
 /// Compiles a JSON Schema. Remote and file `$ref`s cannot resolve: the crate is built
 /// without network or file access.
-pub fn compile_schema(schema: &Json) -> Result<jsonschema::Validator, String> {
-    jsonschema::validator_for(schema).map_err(|err| format!("invalid JSON Schema: {err}"))
+pub fn compile_schema(schema: &Json) -> Result<jsonschema::Validator, RuleError> {
+    jsonschema::validator_for(schema).map_err(|err| RuleError::Schema(err.to_string()))
 }
 
 /// Compiles a regex with Rust's `regex` syntax (Python's minus look-around and
 /// back-references) and a memory limit of [`MAX_REGEX_BYTES`].
-pub fn compile_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+pub fn compile_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, RuleError> {
     RegexBuilder::new(pattern)
         .case_insensitive(case_insensitive)
         .size_limit(MAX_REGEX_BYTES)
         .dfa_size_limit(MAX_REGEX_BYTES)
         .build()
-        .map_err(|err| {
-            format!(
-                "cannot compile regex {} (Podium's regexes are Python's minus look-around and back-references, at most {MAX_REGEX_BYTES} bytes compiled): {err}",
-                quote(pattern)
-            )
+        .map_err(|err| RuleError::Regex {
+            pattern: pattern.to_string(),
+            error: err.to_string(),
         })
 }
 
@@ -723,7 +744,11 @@ pub(crate) fn parse_rule(
             .iter()
             .map(|pattern| {
                 compile_regex(pattern, false).map_err(|err| {
-                    TaskError::invalid(fields.loc_of("regexes_to_ignore"), "regexes_to_ignore", err)
+                    TaskError::invalid(
+                        fields.loc_of("regexes_to_ignore"),
+                        "regexes_to_ignore",
+                        err.to_string(),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -806,11 +831,9 @@ fn parse_kind(
                 fields.one_of("mode", &[("match", false), ("extract", true)], "regex mode")?;
             let pattern = match fields.string("pattern")? {
                 None => None,
-                Some(pattern) => Some(
-                    compile_regex(&pattern, normalization.ignore_case).map_err(|err| {
-                        TaskError::invalid(fields.loc_of("pattern"), "pattern", err)
-                    })?,
-                ),
+                Some(pattern) => Some(compile_regex(&pattern, normalization.ignore_case).map_err(
+                    |err| TaskError::invalid(fields.loc_of("pattern"), "pattern", err.to_string()),
+                )?),
             };
             if mode == Some(true) {
                 let Some(regex) = pattern else {
@@ -877,12 +900,12 @@ fn parse_kind(
                 }
                 let schema = match &node.value {
                     Value::Str(text) => parse_schema_text(text)
-                        .map_err(|err| TaskError::invalid(loc, "schema", err))?,
+                        .map_err(|err| TaskError::invalid(loc, "schema", err.to_string()))?,
                     Value::Map(_) | Value::Bool(_) => node.to_json(),
                     _ => return Err(fields.wrong_type("schema", "a mapping or JSON text", node)),
                 };
                 let validator = compile_schema(&schema)
-                    .map_err(|err| TaskError::invalid(loc, "schema", err))?;
+                    .map_err(|err| TaskError::invalid(loc, "schema", err.to_string()))?;
                 RuleKind::JsonSchema(SchemaSource::Compiled(Box::new(validator)))
             }
             None => RuleKind::JsonSchema(SchemaSource::Row(source(fields, "schema")?)),

@@ -22,7 +22,7 @@ use crate::ifeval;
 use crate::metrics::{self, MetricName, SampleValue};
 use crate::reference;
 use crate::rules::RowArgs;
-use crate::template::Templates;
+use crate::template::{TemplateError, Templates};
 
 pub struct Task {
     pub config: TaskConfig,
@@ -50,7 +50,19 @@ pub struct BuildOptions {
 }
 
 /// Renders chat messages into a prompt (the model's chat template).
-pub type ChatRenderer<'a> = &'a dyn Fn(&[ChatMessage], bool) -> Result<String, String>;
+pub type ChatRenderer<'a> =
+    &'a dyn Fn(&[ChatMessage], bool) -> Result<String, podium_core::BackendError>;
+
+/// A NaN or infinite log-prob in a response ([`Response::check_finite`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the backend returned a log-prob of {logprob} for {what}; a log-prob must be a finite number"
+)]
+pub struct NonFiniteLogprob {
+    pub logprob: f64,
+    /// `continuation N` or `the text`.
+    pub what: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -114,7 +126,7 @@ impl Response {
     /// (a broken model file, a lying server) must fail its sample: scored, a
     /// NaN loses every comparison and the first choice wins (`acc` 1.0 when
     /// the gold is choice 0), and one infinity poisons a perplexity.
-    pub fn check_finite(&self) -> Result<(), String> {
+    pub fn check_finite(&self) -> Result<(), NonFiniteLogprob> {
         let bad = match self {
             Response::Loglikelihood { results } => results
                 .iter()
@@ -127,9 +139,7 @@ impl Response {
         };
         match bad {
             None => Ok(()),
-            Some((logprob, what)) => Err(format!(
-                "the backend returned a log-prob of {logprob} for {what}; a log-prob must be a finite number"
-            )),
+            Some((logprob, what)) => Err(NonFiniteLogprob { logprob, what }),
         }
     }
 }
@@ -268,11 +278,11 @@ impl Task {
         let templates = Templates::new();
         if let Some(spec) = &config.doc_to_category {
             for (doc_id, doc) in &eval_docs {
-                category_of(&templates, spec, doc).map_err(|message| TaskError::Template {
+                category_of(&templates, spec, doc).map_err(|error| TaskError::Template {
                     task: config.name.clone(),
                     doc_id: *doc_id,
                     field: "metadata.doc_to_category".into(),
-                    message,
+                    message: error.to_string(),
                 })?;
             }
         }
@@ -383,11 +393,11 @@ impl Task {
     ) -> Result<Json, TaskError> {
         self.templates
             .eval_field(spec, doc)
-            .map_err(|message| TaskError::Template {
+            .map_err(|error| TaskError::Template {
                 task: self.config.name.clone(),
                 doc_id,
                 field: name.to_string(),
-                message,
+                message: error.to_string(),
             })
     }
 
@@ -574,23 +584,23 @@ impl Task {
             Some(source) => {
                 self.templates
                     .render(source, doc)
-                    .map_err(|message| TaskError::Template {
+                    .map_err(|error| TaskError::Template {
                         task: config.name.clone(),
                         doc_id,
                         field: "description".into(),
-                        message,
+                        message: error.to_string(),
                     })?
             }
             None => String::new(),
         };
         let gen_prefix =
             match &config.gen_prefix {
-                Some(source) => Some(self.templates.render(source, doc).map_err(|message| {
+                Some(source) => Some(self.templates.render(source, doc).map_err(|error| {
                     TaskError::Template {
                         task: config.name.clone(),
                         doc_id,
                         field: "gen_prefix".into(),
-                        message,
+                        message: error.to_string(),
                     }
                 })?),
                 None => None,
@@ -861,11 +871,11 @@ impl Task {
         };
         for spec in &self.config.metrics {
             if let Some(rule) = &spec.rule {
-                rule.check_row(row).map_err(|message| TaskError::Template {
+                rule.check_row(row).map_err(|error| TaskError::Template {
                     task: self.config.name.clone(),
                     doc_id,
                     field: format!("metric_list: {}", spec.key),
-                    message,
+                    message: error.to_string(),
                 })?;
             }
         }
@@ -885,9 +895,9 @@ impl Task {
                 instance.doc_id
             ),
         };
-        response.check_finite().map_err(|message| TaskError::Task {
+        response.check_finite().map_err(|error| TaskError::Task {
             task: self.config.name.clone(),
-            message: format!("doc {}: {message}", instance.doc_id),
+            message: format!("doc {}: {error}", instance.doc_id),
         })?;
         let mut scores = SampleScores::default();
         match (&instance.target, response) {
@@ -982,9 +992,9 @@ impl Task {
                 Response::Generate { results },
             ) => {
                 let instructions = ifeval::Instructions::parse(instruction_id_list, kwargs)
-                    .map_err(|message| TaskError::Task {
+                    .map_err(|error| TaskError::Task {
                         task: self.config.name.clone(),
-                        message: format!("doc {}: {message}", instance.doc_id),
+                        message: format!("doc {}: {error}", instance.doc_id),
                     })?;
                 let texts: Vec<String> = results.iter().map(|r| r.text.clone()).collect();
                 for (index, pipeline) in self.config.filters.iter().enumerate() {
@@ -1040,7 +1050,8 @@ impl Task {
             .and_then(Json::as_array)
             .cloned()
             .ok_or_else(|| error("the doc needs `kwargs`, a list of objects".into()))?;
-        ifeval::Instructions::parse(&instruction_id_list, &kwargs).map_err(error)?;
+        ifeval::Instructions::parse(&instruction_id_list, &kwargs)
+            .map_err(|e| error(e.to_string()))?;
         Ok(Target::Instructions {
             instruction_id_list,
             kwargs,
@@ -1159,14 +1170,16 @@ fn mc2_labels(doc: &Doc) -> Option<Vec<i64>> {
 
 /// Whether `a` and `b` need a delimiter between them (neither side has whitespace).
 /// A doc's category as text (a column's value or a rendered template).
-fn category_of(templates: &Templates, spec: &FieldSpec, doc: &Doc) -> Result<String, String> {
+fn category_of(
+    templates: &Templates,
+    spec: &FieldSpec,
+    doc: &Doc,
+) -> Result<String, TemplateError> {
     match templates.eval_field(spec, doc)? {
         Json::String(s) if !s.trim().is_empty() => Ok(s),
         Json::Number(n) => Ok(n.to_string()),
         Json::Bool(b) => Ok(b.to_string()),
-        other => Err(format!(
-            "the category is {other}, expected a non-empty text"
-        )),
+        other => Err(TemplateError::NotACategory(other.to_string())),
     }
 }
 
@@ -1194,7 +1207,7 @@ fn chat_messages_column(
             let messages = doc
                 .get(column)
                 .ok_or_else(|| "missing".to_string())
-                .and_then(crate::from_data::message_list)
+                .and_then(|value| crate::from_data::message_list(value).map_err(|e| e.to_string()))
                 .map_err(|message| TaskError::DataRow {
                     path: file.clone(),
                     row: i + 1,

@@ -12,6 +12,22 @@ use crate::config::FieldSpec;
 /// would loop for hours fails its doc with an error instead.
 pub const TEMPLATE_FUEL: u64 = 1_000_000;
 
+/// Why a template or field spec gives no value for a doc.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// minijinja's error, described (a missing field says so).
+    #[error("{0}")]
+    Jinja(String),
+    #[error("`{0}` is undefined for this doc")]
+    Undefined(String),
+    /// The expression's value cannot be read as JSON.
+    #[error("{0}")]
+    Value(String),
+    /// `metadata.doc_to_category` gave something other than a non-empty text.
+    #[error("the category is {0}, expected a non-empty text")]
+    NotACategory(String),
+}
+
 /// The compiled templates of one task.
 pub struct Templates {
     env: Environment<'static>,
@@ -31,7 +47,7 @@ impl Templates {
     }
 
     /// Render a template string against a doc.
-    pub fn render(&self, source: &str, doc: &Json) -> Result<String, String> {
+    pub fn render(&self, source: &str, doc: &Json) -> Result<String, TemplateError> {
         let template = self.env.template_from_str(source).map_err(describe)?;
         template
             .render(MjValue::from_serialize(doc))
@@ -41,7 +57,7 @@ impl Templates {
     /// Evaluate a field spec: a column name gives the column, a single
     /// `{{ expression }}` gives the expression's value (lists stay lists), any
     /// other template gives its rendered text.
-    pub fn eval_field(&self, spec: &FieldSpec, doc: &Json) -> Result<Json, String> {
+    pub fn eval_field(&self, spec: &FieldSpec, doc: &Json) -> Result<Json, TemplateError> {
         match spec {
             FieldSpec::Int(i) => Ok(Json::from(*i)),
             FieldSpec::List(items) => Ok(Json::Array(items.clone())),
@@ -55,9 +71,10 @@ impl Templates {
                         .eval(MjValue::from_serialize(doc))
                         .map_err(describe)?;
                     if value.is_undefined() {
-                        return Err(format!("`{}` is undefined for this doc", expr.trim()));
+                        return Err(TemplateError::Undefined(expr.trim().to_string()));
                     }
-                    return serde_json::to_value(&value).map_err(|err| err.to_string());
+                    return serde_json::to_value(&value)
+                        .map_err(|err| TemplateError::Value(err.to_string()));
                 }
                 self.render(source, doc).map(Json::String)
             }
@@ -84,7 +101,7 @@ fn single_expression(source: &str) -> Option<&str> {
     Some(inner)
 }
 
-fn describe(err: MjError) -> String {
+fn describe(err: MjError) -> TemplateError {
     let mut message = match err.kind() {
         ErrorKind::UndefinedError => {
             "a field the template uses is missing from the doc".to_string()
@@ -96,7 +113,7 @@ fn describe(err: MjError) -> String {
     {
         message = format!("{message}: {detail}");
     }
-    message
+    TemplateError::Jinja(message)
 }
 
 /// Python methods on values: pycompat's string and dict methods, plus
@@ -155,7 +172,7 @@ mod tests {
         let doc = json!({"q": "2+2?", "choices": ["3", "4"]});
         let endless =
             "{% for i in range(10000) %}{% for j in range(10000) %}.{% endfor %}{% endfor %}";
-        let error = templates.render(endless, &doc).unwrap_err();
+        let error = templates.render(endless, &doc).unwrap_err().to_string();
         assert!(error.contains("fuel"), "{error}");
         let typical = "Question: {{ q }}\n{% for c in choices %}{{ loop.index }}. {{ c }}\n{% endfor %}Answer:";
         assert!(templates.render(typical, &doc).is_ok());
@@ -220,11 +237,13 @@ mod tests {
     fn missing_field_is_an_error() {
         let err = Templates::new()
             .eval_field(&t("Q: {{questoin}}"), &json!({"question": "x"}))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing"), "{err}");
         let err = Templates::new()
             .eval_field(&t("{{questoin}}"), &json!({"question": "x"}))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("undefined") || err.contains("missing"),
             "{err}"

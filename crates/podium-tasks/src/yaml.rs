@@ -248,11 +248,21 @@ struct TagMeaning {
     as_text: bool,
 }
 
+/// A YAML tag Podium does not read (it is written back as `!!suffix` or `!handle…`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported tag `{0}`: task files use plain YAML values, `!!str` and lm-evaluation-harness's `!function`"
+)]
+struct UnsupportedTag(String);
+
 /// Accepts no tag, `!function`, and the core-schema tags that only restate
 /// the node's kind (`!!str`, `!!seq`, `!!map`). Anything else would be
 /// silently misread (`!!binary` data as text, a custom tag's meaning
 /// dropped), so it is an error.
-fn check_tag(tag: Option<yaml_rust2::parser::Tag>, kind: NodeKind) -> Result<TagMeaning, String> {
+fn check_tag(
+    tag: Option<yaml_rust2::parser::Tag>,
+    kind: NodeKind,
+) -> Result<TagMeaning, UnsupportedTag> {
     let Some(tag) = tag else {
         return Ok(TagMeaning::default());
     };
@@ -281,9 +291,7 @@ fn check_tag(tag: Option<yaml_rust2::parser::Tag>, kind: NodeKind) -> Result<Tag
     } else {
         format!("{}{}", tag.handle, tag.suffix)
     };
-    Err(format!(
-        "unsupported tag `{written}`: task files use plain YAML values, `!!str` and lm-evaluation-harness's `!function`"
-    ))
+    Err(UnsupportedTag(written))
 }
 
 /// The size of a node for the alias budget: nodes plus bytes of keys and text.
@@ -344,7 +352,7 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 let (tag, as_text) = match check_tag(tag, NodeKind::Scalar) {
                     Ok(meaning) => (meaning.local, meaning.as_text),
-                    Err(message) => return self.fail(loc, message),
+                    Err(unsupported) => return self.fail(loc, unsupported.to_string()),
                 };
                 let value = if style == TScalarStyle::Plain && !as_text {
                     resolve_plain_scalar(&text)
@@ -357,7 +365,7 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceStart(anchor, tag) => {
                 let tag = match check_tag(tag, NodeKind::Seq) {
                     Ok(meaning) => meaning.local,
-                    Err(message) => return self.fail(loc, message),
+                    Err(unsupported) => return self.fail(loc, unsupported.to_string()),
                 };
                 self.stack.push(Frame::Seq {
                     node: Node {
@@ -371,7 +379,7 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, tag) => {
                 let tag = match check_tag(tag, NodeKind::Map) {
                     Ok(meaning) => meaning.local,
-                    Err(message) => return self.fail(loc, message),
+                    Err(unsupported) => return self.fail(loc, unsupported.to_string()),
                 };
                 self.stack.push(Frame::Map {
                     node: Node {

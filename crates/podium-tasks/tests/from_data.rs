@@ -224,7 +224,9 @@ fn system_column_becomes_description_and_chat_messages() {
         "no empty system message"
     );
     // Under a chat template the system prompt is the system message.
-    let render = |messages: &[podium_core::ChatMessage], _: bool| -> Result<String, String> {
+    let render = |messages: &[podium_core::ChatMessage],
+                  _: bool|
+     -> Result<String, podium_core::BackendError> {
         Ok(messages
             .iter()
             .map(|m| format!("<{}>{}", m.role, m.content))
@@ -270,7 +272,9 @@ fn messages_column_in_csv_and_jsonl() {
             panic!()
         };
         assert_eq!(requests[0].messages.as_ref().unwrap().len(), 2);
-        let render = |messages: &[podium_core::ChatMessage], add: bool| -> Result<String, String> {
+        let render = |messages: &[podium_core::ChatMessage],
+                      add: bool|
+         -> Result<String, podium_core::BackendError> {
             assert!(add);
             Ok(messages
                 .iter()

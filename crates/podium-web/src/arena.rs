@@ -108,14 +108,30 @@ impl ArenaQuery {
     }
 }
 
+/// Why an arena board has no ratings; the page and the API show its message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unrated {
+    #[error("no battles yet")]
+    NoBattles,
+    /// The battles do not make a set, or the fit failed.
+    #[error("{0}")]
+    Arena(#[from] podium_arena::ArenaError),
+}
+
+impl Serialize for Unrated {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// A computed arena board: the ratings, or why there are none.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct ArenaBoard {
     pub(crate) n_battles: usize,
     /// `Err`: why there are no ratings (no battles, a failed fit).
-    pub(crate) ratings: Result<Ratings, String>,
+    pub(crate) ratings: Result<Ratings, Unrated>,
     /// With style control; `None` unless every battle has style counts.
-    pub(crate) style: Option<Result<Ratings, String>>,
+    pub(crate) style: Option<Result<Ratings, Unrated>>,
 }
 
 impl ArenaBoard {
@@ -147,7 +163,7 @@ impl ArenaBoard {
         if battles.is_empty() {
             return Ok(ArenaBoard {
                 n_battles,
-                ratings: Err("no battles yet".into()),
+                ratings: Err(Unrated::NoBattles),
                 style: None,
             });
         }
@@ -156,13 +172,13 @@ impl ArenaBoard {
             Err(err) => {
                 return Ok(ArenaBoard {
                     n_battles,
-                    ratings: Err(err.to_string()),
+                    ratings: Err(Unrated::Arena(err)),
                     style: None,
                 });
             }
         };
-        let rate = |style: bool| -> Result<Ratings, String> {
-            podium_arena::rate(&set, &query.options(style)).map_err(|err| err.to_string())
+        let rate = |style: bool| -> Result<Ratings, Unrated> {
+            Ok(podium_arena::rate(&set, &query.options(style))?)
         };
         let ratings = rate(false);
         let style = (!query.for_pairing && set.has_style()).then(|| rate(true));

@@ -55,7 +55,8 @@ pub struct AnswerChunk {
 
 /// An answer's chunks in order; an `Err` ends it (its text is logged, never
 /// shown: it may name the model).
-pub type AnswerStream = Pin<Box<dyn Stream<Item = Result<AnswerChunk, String>> + Send>>;
+pub type AnswerStream =
+    Pin<Box<dyn Stream<Item = Result<AnswerChunk, podium_core::BackendError>> + Send>>;
 
 /// Where the arena's answers come from: the contenders, and a stream of one
 /// contender's answer to a prompt. `podium serve` implements it over model

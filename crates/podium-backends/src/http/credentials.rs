@@ -6,6 +6,8 @@ use reqwest::header::HeaderValue;
 
 use crate::secrets;
 
+use super::EndpointError;
+
 /// The spec with any value of a key-like option blanked, for error messages:
 /// a user who pasted a key into the spec must not see it echoed into logs.
 /// The credentials of any URL in it (`scheme://user:password@host`) are blanked too.
@@ -75,14 +77,14 @@ impl std::fmt::Debug for UrlCredentials {
 
 impl UrlCredentials {
     /// The header value `Basic base64(user:password)`, marked sensitive.
-    pub(super) fn header_value(&self) -> Result<HeaderValue, String> {
+    pub(super) fn header_value(&self) -> Result<HeaderValue, EndpointError> {
         use base64::Engine as _;
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.user, self.password));
         // A server may echo the header back in an error.
         secrets::register(&token);
         let mut value = HeaderValue::from_str(&format!("Basic {token}"))
-            .map_err(|_| "the URL's credentials cannot be sent in a header".to_string())?;
+            .map_err(|_| EndpointError::CredentialsNotAHeader)?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -149,7 +151,7 @@ pub(crate) fn is_secret_option(key: &str) -> bool {
 
 /// An API key. It has no `Display`, and its `Debug` prints nothing of it.
 #[derive(Clone)]
-pub(crate) struct ApiKey(pub(super) String);
+pub(crate) struct ApiKey(String);
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,26 +161,31 @@ impl std::fmt::Debug for ApiKey {
 
 impl ApiKey {
     /// Read the key from `env_name`. Errors name the variable, never its value.
-    pub(crate) fn from_env(env_name: &str) -> Result<ApiKey, String> {
+    pub(crate) fn from_env(env_name: &str) -> Result<ApiKey, EndpointError> {
         match std::env::var(env_name) {
             Ok(key) if !key.trim().is_empty() => {
                 secrets::register(key.trim());
                 Ok(ApiKey(key.trim().to_string()))
             }
-            Ok(_) => Err(format!("environment variable {env_name} is empty")),
-            Err(std::env::VarError::NotPresent) => Err(format!(
-                "environment variable {env_name} is not set (it should hold the API key)"
-            )),
-            Err(std::env::VarError::NotUnicode(_)) => Err(format!(
-                "environment variable {env_name} is not valid UTF-8"
-            )),
+            Ok(_) => Err(EndpointError::KeyEmpty(env_name.to_string())),
+            Err(std::env::VarError::NotPresent) => {
+                Err(EndpointError::KeyNotSet(env_name.to_string()))
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(EndpointError::KeyNotUnicode(env_name.to_string()))
+            }
         }
     }
 
+    /// The key itself, for the endpoint to remove it from text (never to show it).
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// A header value carrying the key, marked sensitive so HTTP debug output hides it.
-    pub(super) fn header_value(&self, prefix: &str) -> Result<HeaderValue, String> {
+    pub(super) fn header_value(&self, prefix: &str) -> Result<HeaderValue, EndpointError> {
         let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.0))
-            .map_err(|_| "the API key contains characters not allowed in a header".to_string())?;
+            .map_err(|_| EndpointError::KeyNotAHeader)?;
         value.set_sensitive(true);
         Ok(value)
     }

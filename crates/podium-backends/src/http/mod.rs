@@ -35,6 +35,40 @@ use crate::h1::{self, H1Pool};
 use crate::secrets;
 pub(crate) use crate::secrets::excerpt;
 
+/// Why an endpoint cannot be set up from its spec: an option's value, the API key's
+/// variable, credentials that cannot travel in a header, the HTTP client. The message
+/// names the option or variable, never a secret; backends wrap it in
+/// `OpenError::Invalid` with the (redacted) spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum EndpointError {
+    #[error("`{key}` needs a whole number, got `{value}`")]
+    NotWhole { key: String, value: String },
+    #[error("`{key}` needs a positive number of seconds, got `{value}`")]
+    NotSeconds { key: String, value: String },
+    #[error("`{0}` must be at least 1")]
+    Zero(String),
+    #[error("`api_key_env` needs the name of an environment variable")]
+    NoKeyVariable,
+    #[error("`http_client` is `builtin` or `reqwest`, got `{0}`")]
+    HttpClient(String),
+    #[error("environment variable {0} is empty")]
+    KeyEmpty(String),
+    #[error("environment variable {0} is not set (it should hold the API key)")]
+    KeyNotSet(String),
+    #[error("environment variable {0} is not valid UTF-8")]
+    KeyNotUnicode(String),
+    #[error("the API key contains characters not allowed in a header")]
+    KeyNotAHeader,
+    #[error("the URL's credentials cannot be sent in a header")]
+    CredentialsNotAHeader,
+    #[error(
+        "the base URL's `user:password@` and an API key would both be sent as the `Authorization` header: give only one"
+    )]
+    TwoAuthorizations,
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
 /// What an attempt is told when it starts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AttemptStart {
@@ -88,11 +122,11 @@ impl Endpoint {
         credentials: Option<&UrlCredentials>,
         extra_headers: &[(&'static str, &'static str)],
         cache: Option<Arc<dyn ResponseCache>>,
-    ) -> Result<Endpoint, String> {
+    ) -> Result<Endpoint, EndpointError> {
         let mut headers = HeaderMap::new();
         if let Some(credentials) = credentials {
             if key.is_some() && key_header == KeyHeader::Bearer {
-                return Err("the base URL's `user:password@` and an API key would both be sent as the `Authorization` header: give only one".into());
+                return Err(EndpointError::TwoAuthorizations);
             }
             headers.insert(reqwest::header::AUTHORIZATION, credentials.header_value()?);
         }
@@ -126,7 +160,7 @@ impl Endpoint {
             // As with the built-in client: a redirect is reported, not followed.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|err| format!("cannot build the HTTP client: {}", error_chain(&err)))?;
+            .map_err(|err| EndpointError::Client(error_chain(&err)))?;
         Ok(Endpoint {
             client,
             h1,
@@ -143,7 +177,7 @@ impl Endpoint {
     /// (servers do echo keys back in "invalid key" errors).
     pub(crate) fn redact(&self, text: &str) -> String {
         let text = match &self.key {
-            Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "***"),
+            Some(key) if !key.as_str().is_empty() => text.replace(key.as_str(), "***"),
             _ => text.to_string(),
         };
         secrets::redact(&text)
@@ -390,6 +424,25 @@ where
         }));
     }
     out
+}
+
+/// [`run_concurrently`] over `requests`: `one` gets the backend's shared state and its
+/// own copy of a request (what every remote backend's `generate_until` does).
+pub(crate) async fn each_concurrently<S, R, T, Fut>(
+    shared: &Arc<S>,
+    requests: &[R],
+    one: impl Fn(Arc<S>, R) -> Fut,
+) -> Vec<Result<T, BackendError>>
+where
+    S: Send + Sync + 'static,
+    R: Clone,
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, BackendError>> + Send + 'static,
+{
+    let jobs = requests
+        .iter()
+        .map(|request| one(Arc::clone(shared), request.clone()));
+    run_concurrently(jobs.collect()).await
 }
 
 /// Mark a generation that came from the response cache.

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::EndpointError;
+
 /// Default of `max_body_bytes`: the most a response body may hold, streamed or not.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Default of `max_event_bytes`: the most one server-sent event (one of its lines, or
@@ -97,25 +99,27 @@ pub(crate) const ENDPOINT_OPTION_NAMES: &[&str] = &[
 
 impl EndpointOptions {
     /// Apply one `key=value` option. `Ok(false)` when the key is not an endpoint option.
-    pub(crate) fn take(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        fn whole<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-            value
-                .parse()
-                .map_err(|_| format!("`{key}` needs a whole number, got `{value}`"))
+    pub(crate) fn take(&mut self, key: &str, value: &str) -> Result<bool, EndpointError> {
+        fn whole<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, EndpointError> {
+            value.parse().map_err(|_| EndpointError::NotWhole {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
         }
-        fn seconds(key: &str, value: &str) -> Result<Duration, String> {
+        fn seconds(key: &str, value: &str) -> Result<Duration, EndpointError> {
             match value.parse::<f64>() {
                 Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-                _ => Err(format!(
-                    "`{key}` needs a positive number of seconds, got `{value}`"
-                )),
+                _ => Err(EndpointError::NotSeconds {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                }),
             }
         }
         match key {
             "concurrency" => {
                 self.concurrency = whole(key, value)?;
                 if self.concurrency == 0 {
-                    return Err("`concurrency` must be at least 1".into());
+                    return Err(EndpointError::Zero(key.to_string()));
                 }
             }
             "rpm" => self.requests_per_minute = Some(whole(key, value)?).filter(|&n| n > 0),
@@ -127,7 +131,7 @@ impl EndpointOptions {
             "retry_seed" => self.retry_seed = whole(key, value)?,
             "api_key_env" => {
                 if value.is_empty() {
-                    return Err("`api_key_env` needs the name of an environment variable".into());
+                    return Err(EndpointError::NoKeyVariable);
                 }
                 self.api_key_env = Some(value.to_string());
             }
@@ -135,17 +139,13 @@ impl EndpointOptions {
                 self.http_client = match value {
                     "builtin" => HttpClient::Builtin,
                     "reqwest" => HttpClient::Reqwest,
-                    _ => {
-                        return Err(format!(
-                            "`http_client` is `builtin` or `reqwest`, got `{value}`"
-                        ));
-                    }
+                    _ => return Err(EndpointError::HttpClient(value.to_string())),
                 }
             }
             "max_body_bytes" | "max_event_bytes" => {
                 let bytes: usize = whole(key, value)?;
                 if bytes == 0 {
-                    return Err(format!("`{key}` must be at least 1"));
+                    return Err(EndpointError::Zero(key.to_string()));
                 }
                 if key == "max_body_bytes" {
                     self.max_body_bytes = bytes;

@@ -125,7 +125,7 @@ impl OpenAiBackend {
         // `user:password@` in the URL travels as a header and is kept out of the URL
         // that goes into the model's identity, the store, errors and logs.
         let (base_url, credentials) = http::take_url_credentials(base_url);
-        let base_url = normalize_base_url(&base_url).map_err(invalid)?;
+        let base_url = normalize_base_url(&base_url).map_err(|e| invalid(e.to_string()))?;
         let (model, query) = model_and_query
             .split_once('?')
             .unwrap_or((model_and_query, ""));
@@ -159,7 +159,10 @@ impl OpenAiBackend {
                 tokenizer_name = Some(value.to_string());
                 continue;
             }
-            if !options.take(key, value).map_err(invalid)? {
+            if !options
+                .take(key, value)
+                .map_err(|e| invalid(e.to_string()))?
+            {
                 return Err(invalid(format!(
                     "unknown option `{key}` (known: api, tokenizer, {})",
                     ENDPOINT_OPTION_NAMES.join(", ")
@@ -168,7 +171,7 @@ impl OpenAiBackend {
         }
         let key_env = options.api_key_env.as_deref().or(default_key_env);
         let key = match key_env {
-            Some(name) => Some(ApiKey::from_env(name).map_err(invalid)?),
+            Some(name) => Some(ApiKey::from_env(name).map_err(|e| invalid(e.to_string()))?),
             None => None,
         };
         let endpoint = Endpoint::new(
@@ -179,7 +182,7 @@ impl OpenAiBackend {
             &[],
             cache,
         )
-        .map_err(invalid)?;
+        .map_err(|e| invalid(e.to_string()))?;
         let head = match parsed.kind {
             ModelKind::OpenAiCompatible => format!("openai-compatible:{base_url}#{model}"),
             kind => format!("{kind}:{model}"),
@@ -212,8 +215,24 @@ impl OpenAiBackend {
     }
 }
 
+/// Why a base URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BaseUrlError {
+    /// Shows only what comes before the offending character.
+    #[error(
+        "the base URL `{0}…` has a query, a fragment, a space or a control character; options go after the served model: BASE_URL#MODEL?api=chat"
+    )]
+    QueryOrSpace(String),
+    #[error("the base URL `{0}` needs a scheme, e.g. http://127.0.0.1:8000/v1")]
+    NoScheme(String),
+    #[error("the base URL `{0}` must start with http:// or https://")]
+    Scheme(String),
+    #[error("the base URL `{0}` has no host")]
+    NoHost(String),
+}
+
 /// `http://host:port` gets `/v1`; a trailing `/` goes.
-fn normalize_base_url(url: &str) -> Result<String, String> {
+fn normalize_base_url(url: &str) -> Result<String, BaseUrlError> {
     let url = url.trim_end_matches('/');
     // A query or fragment would take `/completions` into it, and may hold what the user
     // meant as options (found by the model_spec fuzz target: `URL?#api_key=…` made the
@@ -222,23 +241,16 @@ fn normalize_base_url(url: &str) -> Result<String, String> {
     if let Some(at) =
         url.find(|c: char| c == '?' || c == '#' || c.is_whitespace() || c.is_control())
     {
-        return Err(format!(
-            "the base URL `{}…` has a query, a fragment, a space or a control character; options go after the served model: BASE_URL#MODEL?api=chat",
-            &url[..at]
-        ));
+        return Err(BaseUrlError::QueryOrSpace(url[..at].to_string()));
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!(
-            "the base URL `{url}` needs a scheme, e.g. http://127.0.0.1:8000/v1"
-        ));
+        return Err(BaseUrlError::NoScheme(url.to_string()));
     };
     if scheme != "http" && scheme != "https" {
-        return Err(format!(
-            "the base URL `{url}` must start with http:// or https://"
-        ));
+        return Err(BaseUrlError::Scheme(url.to_string()));
     }
     if rest.is_empty() {
-        return Err(format!("the base URL `{url}` has no host"));
+        return Err(BaseUrlError::NoHost(url.to_string()));
     }
     if rest.contains('/') {
         Ok(url.to_string())
@@ -324,12 +336,7 @@ impl Backend for OpenAiBackend {
         &self,
         requests: &[GenerateRequest],
     ) -> Result<Vec<Result<GenerateResult, BackendError>>, BackendError> {
-        let jobs = requests.iter().map(|request| {
-            let inner = Arc::clone(&self.inner);
-            let request = request.clone();
-            async move { generate_one(&inner, &request).await }
-        });
-        Ok(http::run_concurrently(jobs.collect()).await)
+        Ok(http::each_concurrently(&self.inner, requests, generate_one).await)
     }
 }
 

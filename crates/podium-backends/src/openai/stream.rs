@@ -53,9 +53,10 @@ pub(super) fn generation_body(model: &str, api: OpenAiApi, request: &GenerateReq
 }
 
 pub(super) async fn generate_one(
-    inner: &Inner,
-    request: &GenerateRequest,
+    inner: Arc<Inner>,
+    request: GenerateRequest,
 ) -> Result<GenerateResult, BackendError> {
+    let (inner, request) = (inner.as_ref(), &request);
     let url = match inner.api {
         OpenAiApi::Completions => format!("{}/completions", inner.base_url),
         OpenAiApi::Chat => format!("{}/chat/completions", inner.base_url),

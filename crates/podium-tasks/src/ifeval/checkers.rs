@@ -152,6 +152,72 @@ fn truthy(value: &Json) -> bool {
     }
 }
 
+/// Why an instruction or its arguments cannot be checked as lm-eval would: the
+/// message names the instruction and the argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstructionError {
+    #[error("`{id}` takes no argument `{key}` (its arguments: {allowed})")]
+    UnknownArgument {
+        id: String,
+        key: String,
+        allowed: String,
+    },
+    /// lm-eval draws a random value for a missing (or falsy) argument; Podium
+    /// refuses, so that a score never depends on chance.
+    #[error(
+        "`{id}` needs `{key}` (lm-eval would draw a random value when it is missing, 0 or empty)"
+    )]
+    Missing { id: String, key: String },
+    #[error("`{id}`: `{key}` must be {expected}, found {found}")]
+    WrongType {
+        id: String,
+        key: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("`{id}`: `{key}` is {n}; lm-eval would draw a random value for a negative one")]
+    Negative { id: String, key: String, n: i64 },
+    #[error("`{id}`: `{key}` must be `less than` or `at least`, found `{found}`")]
+    Relation {
+        id: String,
+        key: String,
+        found: String,
+    },
+    #[error("`{id}`: the pattern `{pattern}` does not compile: {error}")]
+    Pattern {
+        id: String,
+        pattern: String,
+        error: crate::filters::PythonRegexError,
+    },
+    #[error("`{id}`: kwargs must be an object, found {found}")]
+    NotAnObject { id: String, found: String },
+    #[error(
+        "`{id}`: `letter` must be one character, found `{letter}` (lm-eval would draw a random letter)"
+    )]
+    Letter { id: String, letter: String },
+    #[error("`{id}`: unknown language `{language}`; lm-eval knows {}", LANGUAGE_CODES.join(", "))]
+    Language { id: String, language: String },
+    #[error(
+        "`{id}`: `nth_paragraph` is {nth}, outside 1..={n_paragraphs} (lm-eval would draw a random one)"
+    )]
+    NthParagraph {
+        id: String,
+        nth: i64,
+        n_paragraphs: i64,
+    },
+    #[error("unknown instruction `{0}`; the instructions are: {ids}", ids = INSTRUCTION_IDS.join(", "))]
+    Unknown(String),
+    #[error("`instruction_id_list` has {ids} instructions but `kwargs` has {kwargs} entries")]
+    Counts { ids: usize, kwargs: usize },
+    #[error("`instruction_id_list` is empty: the doc has nothing to check")]
+    Empty,
+    #[error("instruction {index}: {error}")]
+    At {
+        index: usize,
+        error: Box<InstructionError>,
+    },
+}
+
 /// The arguments of one instruction after lm-eval's filtering.
 struct Args<'a> {
     id: &'a str,
@@ -163,7 +229,7 @@ impl<'a> Args<'a> {
         id: &'a str,
         kwargs: &'a Map<String, Json>,
         allowed: &[&str],
-    ) -> Result<Args<'a>, String> {
+    ) -> Result<Args<'a>, InstructionError> {
         let mut values = HashMap::new();
         for (key, value) in kwargs {
             if !truthy(value) {
@@ -171,14 +237,15 @@ impl<'a> Args<'a> {
             }
             if !allowed.contains(&key.as_str()) {
                 // lm-eval's `build_description(**kwargs)` raises TypeError here.
-                return Err(format!(
-                    "`{id}` takes no argument `{key}` (its arguments: {})",
-                    if allowed.is_empty() {
+                return Err(InstructionError::UnknownArgument {
+                    id: id.to_string(),
+                    key: key.clone(),
+                    allowed: if allowed.is_empty() {
                         "none".to_string()
                     } else {
                         allowed.join(", ")
-                    }
-                ));
+                    },
+                });
             }
             values.insert(key.as_str(), value);
         }
@@ -187,91 +254,106 @@ impl<'a> Args<'a> {
 
     /// lm-eval draws a random value for a missing (or falsy) argument; Podium
     /// refuses, so that a score never depends on chance.
-    fn missing(&self, key: &str) -> String {
-        format!(
-            "`{}` needs `{key}` (lm-eval would draw a random value when it is missing, 0 or empty)",
-            self.id
-        )
+    fn value(&self, key: &str) -> Result<&'a Json, InstructionError> {
+        self.values
+            .get(key)
+            .copied()
+            .ok_or_else(|| InstructionError::Missing {
+                id: self.id.to_string(),
+                key: key.to_string(),
+            })
     }
 
-    fn int(&self, key: &str) -> Result<i64, String> {
-        let value = self.values.get(key).ok_or_else(|| self.missing(key))?;
+    fn wrong_type(&self, key: &str, expected: &'static str, found: &Json) -> InstructionError {
+        InstructionError::WrongType {
+            id: self.id.to_string(),
+            key: key.to_string(),
+            expected,
+            found: found.to_string(),
+        }
+    }
+
+    fn int(&self, key: &str) -> Result<i64, InstructionError> {
+        let value = self.value(key)?;
         value
             .as_i64()
-            .ok_or_else(|| format!("`{}`: `{key}` must be an integer, found {value}", self.id))
+            .ok_or_else(|| self.wrong_type(key, "an integer", value))
     }
 
     /// An integer that lm-eval replaces by a random one when negative.
-    fn count(&self, key: &str) -> Result<i64, String> {
+    fn count(&self, key: &str) -> Result<i64, InstructionError> {
         let n = self.int(key)?;
         if n < 0 {
-            return Err(format!(
-                "`{}`: `{key}` is {n}; lm-eval would draw a random value for a negative one",
-                self.id
-            ));
+            return Err(InstructionError::Negative {
+                id: self.id.to_string(),
+                key: key.to_string(),
+                n,
+            });
         }
         Ok(n)
     }
 
-    fn string(&self, key: &str) -> Result<&'a str, String> {
-        let value = self.values.get(key).ok_or_else(|| self.missing(key))?;
+    fn string(&self, key: &str) -> Result<&'a str, InstructionError> {
+        let value = self.value(key)?;
         value
             .as_str()
-            .ok_or_else(|| format!("`{}`: `{key}` must be text, found {value}", self.id))
+            .ok_or_else(|| self.wrong_type(key, "text", value))
     }
 
-    fn strings(&self, key: &str) -> Result<Vec<&'a str>, String> {
-        let value = self.values.get(key).ok_or_else(|| self.missing(key))?;
-        let items = value.as_array().ok_or_else(|| {
-            format!(
-                "`{}`: `{key}` must be a list of text, found {value}",
-                self.id
-            )
-        })?;
+    fn strings(&self, key: &str) -> Result<Vec<&'a str>, InstructionError> {
+        let value = self.value(key)?;
+        let items = value
+            .as_array()
+            .ok_or_else(|| self.wrong_type(key, "a list of text", value))?;
         items
             .iter()
             .map(|item| {
-                item.as_str().ok_or_else(|| {
-                    format!(
-                        "`{}`: `{key}` must be a list of text, found {item}",
-                        self.id
-                    )
-                })
+                item.as_str()
+                    .ok_or_else(|| self.wrong_type(key, "a list of text", item))
             })
             .collect()
     }
 
-    fn relation(&self, key: &str) -> Result<Relation, String> {
+    fn relation(&self, key: &str) -> Result<Relation, InstructionError> {
         match self.string(key)? {
             "less than" => Ok(Relation::LessThan),
             "at least" => Ok(Relation::AtLeast),
-            other => Err(format!(
-                "`{}`: `{key}` must be `less than` or `at least`, found `{other}`",
-                self.id
-            )),
+            other => Err(InstructionError::Relation {
+                id: self.id.to_string(),
+                key: key.to_string(),
+                found: other.to_string(),
+            }),
         }
     }
 }
 
 /// A Python pattern as lm-eval passes it to `re` (keywords are patterns there).
-fn python_regex(id: &str, pattern: &str, ignore_case: bool) -> Result<Regex, String> {
+fn python_regex(id: &str, pattern: &str, ignore_case: bool) -> Result<Regex, InstructionError> {
     let pattern = if ignore_case {
         format!("(?i){pattern}")
     } else {
         pattern.to_string()
     };
-    crate::filters::compile_python_regex(&pattern)
-        .map_err(|err| format!("`{id}`: the pattern `{pattern}` does not compile: {err}"))
+    crate::filters::compile_python_regex(&pattern).map_err(|error| InstructionError::Pattern {
+        id: id.to_string(),
+        pattern,
+        error,
+    })
 }
 
 impl Instruction {
     /// The instruction `id` with its `kwargs` (a JSON object) as lm-eval builds it.
-    pub fn parse(id: &str, kwargs: &Json) -> Result<Instruction, String> {
+    pub fn parse(id: &str, kwargs: &Json) -> Result<Instruction, InstructionError> {
         let empty = Map::new();
         let kwargs = match kwargs {
             Json::Object(map) => map,
             Json::Null => &empty,
-            other => return Err(format!("`{id}`: kwargs must be an object, found {other}")),
+            other => {
+                return Err(InstructionError::NotAnObject {
+                    id: id.to_string(),
+                    found: other.to_string(),
+                });
+            }
         };
         let args = |allowed: &[&str]| Args::new(id, kwargs, allowed);
         Ok(match id {
@@ -318,9 +400,10 @@ impl Instruction {
                         }
                     }
                     _ => {
-                        return Err(format!(
-                            "`{id}`: `letter` must be one character, found `{letter}` (lm-eval would draw a random letter)"
-                        ));
+                        return Err(InstructionError::Letter {
+                            id: id.to_string(),
+                            letter: letter.to_string(),
+                        });
                     }
                 };
                 Instruction::LetterFrequency {
@@ -333,10 +416,10 @@ impl Instruction {
                 let a = args(&["language"])?;
                 let language = a.string("language")?;
                 if !LANGUAGE_CODES.contains(&language) {
-                    return Err(format!(
-                        "`{id}`: unknown language `{language}`; lm-eval knows {}",
-                        LANGUAGE_CODES.join(", ")
-                    ));
+                    return Err(InstructionError::Language {
+                        id: id.to_string(),
+                        language: language.to_string(),
+                    });
                 }
                 Instruction::ResponseLanguage {
                     language: language.to_string(),
@@ -367,9 +450,11 @@ impl Instruction {
                 let n_paragraphs = a.count("num_paragraphs")?;
                 let nth = a.int("nth_paragraph")?;
                 if nth <= 0 || nth > n_paragraphs {
-                    return Err(format!(
-                        "`{id}`: `nth_paragraph` is {nth}, outside 1..={n_paragraphs} (lm-eval would draw a random one)"
-                    ));
+                    return Err(InstructionError::NthParagraph {
+                        id: id.to_string(),
+                        nth,
+                        n_paragraphs,
+                    });
                 }
                 Instruction::NthParagraphFirstWord {
                     n_paragraphs,
@@ -454,12 +539,7 @@ impl Instruction {
                     _ => Instruction::Quotation,
                 }
             }
-            other => {
-                return Err(format!(
-                    "unknown instruction `{other}`; the instructions are: {}",
-                    INSTRUCTION_IDS.join(", ")
-                ));
-            }
+            other => return Err(InstructionError::Unknown(other.to_string())),
         })
     }
 

@@ -19,7 +19,7 @@ pub mod treebank;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-pub use checkers::{INSTRUCTION_IDS, Instruction, LANGUAGE_CODES, Relation};
+pub use checkers::{INSTRUCTION_IDS, Instruction, InstructionError, LANGUAGE_CODES, Relation};
 pub use language::detect as detect_language;
 
 /// The four metrics, in lm-eval's order.
@@ -48,24 +48,25 @@ pub struct Instructions {
 impl Instructions {
     /// `instruction_id_list` with its `kwargs` (one object per instruction) as
     /// lm-eval reads them. An error names the instruction at fault.
-    pub fn parse(ids: &[String], kwargs: &[Json]) -> Result<Instructions, String> {
+    pub fn parse(ids: &[String], kwargs: &[Json]) -> Result<Instructions, InstructionError> {
         if ids.len() != kwargs.len() {
-            return Err(format!(
-                "`instruction_id_list` has {} instructions but `kwargs` has {} entries",
-                ids.len(),
-                kwargs.len()
-            ));
+            return Err(InstructionError::Counts {
+                ids: ids.len(),
+                kwargs: kwargs.len(),
+            });
         }
         if ids.is_empty() {
-            return Err("`instruction_id_list` is empty: the doc has nothing to check".into());
+            return Err(InstructionError::Empty);
         }
         let checks = ids
             .iter()
             .zip(kwargs)
             .enumerate()
             .map(|(i, (id, args))| {
-                Instruction::parse(id, args)
-                    .map_err(|message| format!("instruction {i}: {message}"))
+                Instruction::parse(id, args).map_err(|error| InstructionError::At {
+                    index: i,
+                    error: Box::new(error),
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Instructions {

@@ -99,7 +99,7 @@ fn parse_errors_name_the_instruction() {
     ];
     for (ids, kwargs, expected) in cases {
         let ids: Vec<String> = ids.into_iter().map(String::from).collect();
-        let err = Instructions::parse(&ids, &kwargs).unwrap_err();
+        let err = Instructions::parse(&ids, &kwargs).unwrap_err().to_string();
         assert!(err.contains(expected), "{ids:?}: {err}");
     }
     // Falsy arguments are dropped, as lm-eval does: `null` for an argument-free one.
