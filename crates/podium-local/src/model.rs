@@ -15,19 +15,33 @@ use crate::qkernels::QuantMatrix;
 
 /// The keys and values of one model's attention, for every position computed so far.
 ///
-/// Cloning is cheap (tensors are reference-counted), which is how a shared context
-/// is reused by several continuations.
+/// Each layer keeps its keys and its values in one growable buffer each, position-major
+/// (`[len, batch, n_kv_heads * head_dim]`): a forward call appends its new positions in
+/// place (the buffers grow by doubling) and attention reads the filled prefix, so a
+/// decoding step copies nothing it has already cached.
+///
+/// Cloning is cheap (the buffers are reference-counted), which is how a shared context
+/// is reused by several continuations: the first append to a buffer that is shared
+/// copies it (copy on write), so the context it came from never changes.
 #[derive(Debug, Clone)]
 pub(crate) struct KvCache {
-    /// Per layer: keys and values, each `[batch, n_kv_heads, len, head_dim]`.
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Arc<LayerKv>>,
     len: usize,
+}
+
+/// One layer's keys and values (see [`KvCache`]).
+#[derive(Debug, Clone, Default)]
+struct LayerKv {
+    /// Rows (sequences) per position; 0 before the first append.
+    batch: usize,
+    keys: Vec<f32>,
+    values: Vec<f32>,
 }
 
 impl KvCache {
     pub(crate) fn new(n_layers: usize) -> KvCache {
         KvCache {
-            layers: vec![None; n_layers],
+            layers: vec![Arc::new(LayerKv::default()); n_layers],
             len: 0,
         }
     }
@@ -37,6 +51,71 @@ impl KvCache {
         self.len
     }
 }
+
+impl LayerKv {
+    /// The buffers of `slot`, holding its first `start` positions for `batch` rows, ready
+    /// for new ones to be appended: copied first if they are shared (or, to continue a
+    /// single cached sequence in `batch` rows, widened by repeating each position);
+    /// anything past `start` (left by a failed call) is dropped.
+    fn prepare(
+        slot: &mut Arc<LayerKv>,
+        batch: usize,
+        start: usize,
+        width: usize,
+    ) -> Result<&mut LayerKv> {
+        let held = slot.batch;
+        if start > 0 && slot.keys.len().min(slot.values.len()) < start * held * width {
+            return Err(LocalError::InvalidInput(format!(
+                "a key/value cache of {} values cannot hold {start} positions",
+                slot.keys.len()
+            )));
+        }
+        let widen = start > 0 && held != batch;
+        if widen && held != 1 {
+            return Err(LocalError::InvalidInput(format!(
+                "a cache of {held} rows cannot be continued by {batch} rows"
+            )));
+        }
+        if start == 0 {
+            if let Some(kv) = Arc::get_mut(slot) {
+                kv.keys.clear();
+                kv.values.clear();
+                kv.batch = batch;
+            } else {
+                *slot = Arc::new(LayerKv {
+                    batch,
+                    ..LayerKv::default()
+                });
+            }
+        } else if widen || Arc::get_mut(slot).is_none() {
+            let keep = start * held * width;
+            let copy = |from: &[f32]| -> Vec<f32> {
+                let mut to = Vec::with_capacity(2 * start * batch * width);
+                for position in from[..keep].chunks_exact(width) {
+                    for _ in 0..batch / held {
+                        to.extend_from_slice(position);
+                    }
+                }
+                to
+            };
+            *slot = Arc::new(LayerKv {
+                batch,
+                keys: copy(&slot.keys),
+                values: copy(&slot.values),
+            });
+        }
+        let kv = Arc::get_mut(slot)
+            .ok_or_else(|| LocalError::InvalidInput("a shared key/value cache".into()))?;
+        let keep = start * batch * width;
+        kv.keys.truncate(keep);
+        kv.values.truncate(keep);
+        Ok(kv)
+    }
+}
+
+/// Most query rows (batch x new positions) whose attention is computed directly on the
+/// cache's buffers; more go through candle's matrix products on a copy of them.
+const DIRECT_ATTENTION_MAX_ROWS: usize = 8;
 
 /// Fewest rows for which a [`Linear`] uses its dense copy: below this, candle's quantized
 /// kernels (one pass over compact weights) win; above it, f16 gemm does (measured with
@@ -296,8 +375,15 @@ impl Model {
             let rope = if local { &rope_local } else { &rope_global };
             let residual = &x;
             let h = rms_norm(&x, &layer.attn_norm, config.rms_eps)?;
-            let mut attn =
-                self.attention(layer, &h, rope, segments, local, &mut cache.layers[il])?;
+            let mut attn = self.attention(
+                layer,
+                &h,
+                rope,
+                segments,
+                local,
+                &mut cache.layers[il],
+                cache.len,
+            )?;
             if let Some(norm) = &layer.post_attn_norm {
                 attn = rms_norm(&attn, norm, config.rms_eps)?;
             }
@@ -428,7 +514,8 @@ impl Model {
         rope: &(Tensor, Tensor),
         segments: &[Segment],
         local: bool,
-        cache: &mut Option<(Tensor, Tensor)>,
+        cache: &mut Arc<LayerKv>,
+        start: usize,
     ) -> Result<Tensor> {
         let config = &self.config;
         let (batch, seq_len, _) = x.dims3()?;
@@ -448,27 +535,44 @@ impl Model {
         let q = apply_rope(&q, rope, config.rope_style, config.rope_dim)?;
         let k = apply_rope(&k, rope, config.rope_style, config.rope_dim)?;
 
-        let cached = cache.take();
-        let widen = |t: &Tensor| -> Result<Tensor> {
-            if t.dim(0)? == batch {
-                Ok(t.clone())
-            } else {
-                let (_, h, l, d) = t.dims4()?;
-                Ok(t.broadcast_as((batch, h, l, d))?)
-            }
+        // Append the new keys and values to the cache, position-major.
+        let width = n_kv * head_dim;
+        let kv = LayerKv::prepare(cache, batch, start, width)?;
+        let position_major = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.permute((2, 0, 1, 3))?.flatten_all()?.to_vec1::<f32>()?)
         };
-        // Keys and values a run of new positions attends to: the cache, then the run's own.
-        // `cat` along an inner axis can return a permuted layout; the matmuls below need
-        // plain row-major keys and values.
-        let with_cache = |new: Tensor, old: Option<&Tensor>| -> Result<Tensor> {
-            match old {
-                None => Ok(new),
-                Some(old) => Ok(Tensor::cat(&[widen(old)?, new], 2)?.contiguous()?),
-            }
-        };
-        let k_all = with_cache(k.clone(), cached.as_ref().map(|c| &c.0))?;
-        let v_all = with_cache(v.clone(), cached.as_ref().map(|c| &c.1))?;
+        kv.keys.extend_from_slice(&position_major(&k)?);
+        kv.values.extend_from_slice(&position_major(&v)?);
         let q = (q * f64::from(config.attention_scale))?;
+        if batch * seq_len <= DIRECT_ATTENTION_MAX_ROWS {
+            let out = direct_attention(
+                &q.flatten_all()?.to_vec1::<f32>()?,
+                kv,
+                segments,
+                local,
+                start,
+                seq_len,
+                (n_heads, n_kv, head_dim),
+                config.attn_logit_softcap,
+            )?;
+            let out = Tensor::from_vec(out, (batch, seq_len, n_heads * head_dim), &self.device)?;
+            return layer.o.forward(&out);
+        }
+        let total = start + seq_len;
+        // Keys and values `[batch, n_kv, total, head_dim]`: the run's own when nothing is
+        // cached, else a row-major copy of the cache (the matmuls below need one).
+        let all = |new: &Tensor, buffer: &[f32]| -> Result<Tensor> {
+            if start == 0 {
+                return Ok(new.clone());
+            }
+            Ok(
+                Tensor::from_slice(buffer, (total, batch, n_kv, head_dim), &self.device)?
+                    .permute((1, 2, 0, 3))?
+                    .contiguous()?,
+            )
+        };
+        let k_all = all(&k, &kv.keys)?;
+        let v_all = all(&v, &kv.values)?;
         let mut outs = Vec::with_capacity(segments.len());
         for segment in segments {
             let range = &segment.range;
@@ -481,14 +585,24 @@ impl Model {
                     t.narrow(2, range.start, len)?.contiguous()?
                 })
             };
-            let (k_seg, v_seg) = if whole {
-                (k_all.clone(), v_all.clone())
-            } else {
-                (
-                    with_cache(part(&k)?, cached.as_ref().map(|c| &c.0))?,
-                    with_cache(part(&v)?, cached.as_ref().map(|c| &c.1))?,
-                )
+            // A segment sees the cached positions and its own run.
+            let keys_of = |t: &Tensor| -> Result<Tensor> {
+                if whole {
+                    Ok(t.clone())
+                } else if start == 0 {
+                    Ok(t.narrow(2, range.start, len)?.contiguous()?)
+                } else {
+                    Ok(Tensor::cat(
+                        &[
+                            t.narrow(2, 0, start)?,
+                            t.narrow(2, start + range.start, len)?,
+                        ],
+                        2,
+                    )?
+                    .contiguous()?)
+                }
             };
+            let (k_seg, v_seg) = (keys_of(&k_all)?, keys_of(&v_all)?);
             let total_len = k_seg.dim(2)?;
             // Grouped-query attention without copying keys: the `group` query heads that
             // share a key/value head are stacked along the row axis of one matmul.
@@ -513,7 +627,6 @@ impl Model {
                     .reshape((batch, n_heads, len, head_dim))?,
             );
         }
-        *cache = Some((k_all, v_all));
         let out = if outs.len() == 1 {
             outs.pop()
                 .ok_or_else(|| LocalError::InvalidInput("no segment".into()))?
@@ -563,6 +676,132 @@ impl Model {
             Tensor::from_vec(sin, (seq_len, half), &self.device)?,
         ))
     }
+}
+
+/// Attention of a few query rows computed directly on the cache's buffers (see
+/// [`KvCache`]), which already hold the run's own keys and values after the `start`
+/// cached positions. `q` is `[batch, n_heads, seq_len, head_dim]`, scaled; returns
+/// `[batch, seq_len, n_heads * head_dim]`. Each segment's rows see the key positions its
+/// mask allows: the cached ones, then the segment's own run.
+#[allow(clippy::too_many_arguments)]
+fn direct_attention(
+    q: &[f32],
+    kv: &LayerKv,
+    segments: &[Segment],
+    local: bool,
+    start: usize,
+    seq_len: usize,
+    (n_heads, n_kv, head_dim): (usize, usize, usize),
+    softcap: Option<f32>,
+) -> Result<Vec<f32>> {
+    let batch = kv.batch;
+    let group = n_heads / n_kv.max(1);
+    let width = n_kv * head_dim;
+    let total = start + seq_len;
+    if q.len() != batch * n_heads * seq_len * head_dim
+        || kv.keys.len() < total * batch * width
+        || kv.values.len() < total * batch * width
+    {
+        return Err(LocalError::InvalidInput(format!(
+            "attention of {} query values over a cache of {} for {total} positions",
+            q.len(),
+            kv.keys.len()
+        )));
+    }
+    let mut out = vec![0f32; batch * seq_len * n_heads * head_dim];
+    let mut scores = Vec::with_capacity(total);
+    for segment in segments {
+        let range = &segment.range;
+        let seen = start + range.len();
+        let mask = if local {
+            &segment.masks.1
+        } else {
+            &segment.masks.0
+        };
+        let mask = mask.flatten_all()?.to_vec1::<f32>()?;
+        if mask.len() != range.len() * seen {
+            return Err(LocalError::InvalidInput(format!(
+                "an attention mask of {} values for {} rows of {seen} keys",
+                mask.len(),
+                range.len()
+            )));
+        }
+        // Key `j` of the segment's view: a cached position, then the run's own.
+        let position = |j: usize| {
+            if j < start {
+                j
+            } else {
+                start + range.start + (j - start)
+            }
+        };
+        for b in 0..batch {
+            for (row, t) in range.clone().enumerate() {
+                let mask_row = &mask[row * seen..(row + 1) * seen];
+                for h in 0..n_heads {
+                    let at = ((b * n_heads + h) * seq_len + t) * head_dim;
+                    let query = &q[at..at + head_dim];
+                    let head = (h / group) * head_dim;
+                    let offset = |j: usize| (position(j) * batch + b) * width + head;
+                    scores.clear();
+                    let mut max = f32::NEG_INFINITY;
+                    for (j, &m) in mask_row.iter().enumerate() {
+                        let score = if m == f32::NEG_INFINITY {
+                            m
+                        } else {
+                            let o = offset(j);
+                            let mut s = dot(query, &kv.keys[o..o + head_dim]);
+                            if let Some(cap) = softcap {
+                                s = (s / cap).tanh() * cap;
+                            }
+                            s + m
+                        };
+                        max = max.max(score);
+                        scores.push(score);
+                    }
+                    if max == f32::NEG_INFINITY {
+                        continue;
+                    }
+                    let mut sum = 0f32;
+                    for s in scores.iter_mut() {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    let o_at = ((b * seq_len + t) * n_heads + h) * head_dim;
+                    let dest = &mut out[o_at..o_at + head_dim];
+                    for (j, &p) in scores.iter().enumerate() {
+                        if p == 0.0 {
+                            continue;
+                        }
+                        let o = offset(j);
+                        let p = p / sum;
+                        for (d, &v) in dest.iter_mut().zip(&kv.values[o..o + head_dim]) {
+                            *d += p * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Dot product in 16 independent lanes (which the compiler vectorizes).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = a.chunks_exact(16).zip(b.chunks_exact(16));
+    let tail: f32 = a
+        .chunks_exact(16)
+        .remainder()
+        .iter()
+        .zip(b.chunks_exact(16).remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in chunks {
+        for i in 0..16 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// RoPE over the first `rope_dim` dimensions of each head of `x` (`[batch, heads, len,
