@@ -41,7 +41,9 @@ struct LayerKv {
 impl KvCache {
     pub(crate) fn new(n_layers: usize) -> KvCache {
         KvCache {
-            layers: vec![Arc::new(LayerKv::default()); n_layers],
+            layers: (0..n_layers)
+                .map(|_| Arc::new(LayerKv::default()))
+                .collect(),
             len: 0,
         }
     }
@@ -53,14 +55,18 @@ impl KvCache {
 }
 
 impl LayerKv {
-    /// The buffers of `slot`, holding its first `start` positions for `batch` rows, ready
-    /// for new ones to be appended: copied first if they are shared (or, to continue a
-    /// single cached sequence in `batch` rows, widened by repeating each position);
-    /// anything past `start` (left by a failed call) is dropped.
+    /// The buffers of `slot`, holding its first `start` positions for `batch` rows, with
+    /// room for `new` more to be appended: copied first if they are shared (or, to
+    /// continue a single cached sequence in `batch` rows, widened by repeating each
+    /// position); anything past `start` (left by a failed call) is dropped. A copy gets
+    /// exactly the room asked for (a shared context is copied once per set of
+    /// continuations, which seldom grow further); buffers that are appended to again
+    /// grow by doubling.
     fn prepare(
         slot: &mut Arc<LayerKv>,
         batch: usize,
         start: usize,
+        new: usize,
         width: usize,
     ) -> Result<&mut LayerKv> {
         let held = slot.batch;
@@ -90,7 +96,7 @@ impl LayerKv {
         } else if widen || Arc::get_mut(slot).is_none() {
             let keep = start * held * width;
             let copy = |from: &[f32]| -> Vec<f32> {
-                let mut to = Vec::with_capacity(2 * start * batch * width);
+                let mut to = Vec::with_capacity((start + new) * batch * width);
                 for position in from[..keep].chunks_exact(width) {
                     for _ in 0..batch / held {
                         to.extend_from_slice(position);
@@ -109,6 +115,8 @@ impl LayerKv {
         let keep = start * batch * width;
         kv.keys.truncate(keep);
         kv.values.truncate(keep);
+        kv.keys.reserve(new * batch * width);
+        kv.values.reserve(new * batch * width);
         Ok(kv)
     }
 }
@@ -381,8 +389,7 @@ impl Model {
                 rope,
                 segments,
                 local,
-                &mut cache.layers[il],
-                cache.len,
+                (&mut cache.layers[il], cache.len),
             )?;
             if let Some(norm) = &layer.post_attn_norm {
                 attn = rms_norm(&attn, norm, config.rms_eps)?;
@@ -514,8 +521,7 @@ impl Model {
         rope: &(Tensor, Tensor),
         segments: &[Segment],
         local: bool,
-        cache: &mut Arc<LayerKv>,
-        start: usize,
+        (cache, start): (&mut Arc<LayerKv>, usize),
     ) -> Result<Tensor> {
         let config = &self.config;
         let (batch, seq_len, _) = x.dims3()?;
@@ -537,7 +543,7 @@ impl Model {
 
         // Append the new keys and values to the cache, position-major.
         let width = n_kv * head_dim;
-        let kv = LayerKv::prepare(cache, batch, start, width)?;
+        let kv = LayerKv::prepare(cache, batch, start, seq_len, width)?;
         let position_major = |t: &Tensor| -> Result<Vec<f32>> {
             Ok(t.permute((2, 0, 1, 3))?.flatten_all()?.to_vec1::<f32>()?)
         };
