@@ -19,7 +19,8 @@ use crate::config::ModelConfig;
 use crate::engine::{Engine, EngineSettings, FinishReason};
 use crate::error::{LocalError, Result};
 use crate::gguf_tokenizer::GgufTokenizer;
-use crate::model::{GgufFile, Model, WeightFormat};
+use crate::load::{GgufFile, WeightFormat};
+use crate::model::Model;
 use crate::sampling::SamplingParams;
 use crate::threads::set_thread_count;
 use crate::tokenizer::{TextTokenizer, encode_pair};
@@ -177,7 +178,7 @@ impl LocalModel {
         let gguf = GgufFile::open(path)?;
         // The whole header is checked before the tokenizer is built and the weights read.
         let (_, vocab_size) =
-            crate::model::inspect(&gguf.content, path).map_err(|e| e.in_file(path))?;
+            crate::load::inspect(&gguf.content, path).map_err(|e| e.in_file(path))?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf.content).map_err(|e| e.in_file(path))?;
         let n_tokens = tokenizer.inner().vocab_size();
         if n_tokens > vocab_size {

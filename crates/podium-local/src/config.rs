@@ -71,7 +71,7 @@ impl Architecture {
 
 /// What distinguishes one family's transformer block from another's, resolved once at
 /// load: the forward pass is one block that consults these flags. Which optional bias
-/// tensors a file has is decided per tensor (see `model::check_tensors`).
+/// tensors a file has is decided per tensor (see `load::check_tensors`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockOptions {
     /// Per-head RMS norms on queries and keys before RoPE (`attn_q_norm`, `attn_k_norm`).

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use candle_core::DType;
 use serde_json::Value;
 
-use crate::model::{GgufFile, KvCache, Model, WeightFormat, logits_rows, row_logprob};
+use crate::load::{GgufFile, WeightFormat};
+use crate::model::{KvCache, Model, logits_rows, row_logprob};
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity")

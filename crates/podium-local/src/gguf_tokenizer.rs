@@ -29,7 +29,7 @@ impl GgufTokenizer {
 
     /// The tokenizer of the GGUF file at `path` (its metadata only; no weights are read).
     pub fn from_file(path: &std::path::Path) -> Result<GgufTokenizer> {
-        let gguf = crate::model::GgufFile::open(path)?;
+        let gguf = crate::load::GgufFile::open(path)?;
         GgufTokenizer::from_gguf(&gguf.content).map_err(|e| e.in_file(path))
     }
 

@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod gguf;
 mod gguf_tokenizer;
+mod load;
 mod model;
 mod qkernels;
 mod sampling;
@@ -33,7 +34,7 @@ pub use config::{Architecture, BlockOptions, ModelConfig, SUPPORTED_ARCHITECTURE
 pub use engine::{FinishReason, SequenceScore, SpeedReport};
 pub use error::LocalError;
 pub use gguf_tokenizer::GgufTokenizer;
-pub use model::{WeightFormat, read_gguf_header};
+pub use load::{WeightFormat, read_gguf_header};
 pub use sampling::SamplingParams;
 pub use threads::set_thread_count;
 pub use tokenizer::{TextTokenizer, TokenizerError, encode_pair};
@@ -51,9 +52,9 @@ pub mod fuzzing {
     /// first error of loading.
     pub fn check_header(bytes: &[u8]) -> Result<(), LocalError> {
         let path = Path::new("fuzz-input.gguf");
-        let content = crate::model::read_content(&mut &bytes[..], bytes.len() as u64, path)?;
+        let content = crate::load::read_content(&mut &bytes[..], bytes.len() as u64, path)?;
         // Both halves run whatever the other says, so that each is exercised.
-        let model = crate::model::inspect(&content, path).map(|_| ());
+        let model = crate::load::inspect(&content, path).map(|_| ());
         let tokenizer = crate::GgufTokenizer::from_gguf(&content).map(|tokenizer| {
             use crate::TextTokenizer;
             // A text the vocabulary cannot spell is an error of that call, not of the file.

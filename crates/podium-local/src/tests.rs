@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::engine::{Engine, EngineSettings};
-use crate::model::{GgufFile, Model, WeightFormat, logits_rows, row_logprob};
+use crate::load::{GgufFile, WeightFormat};
+use crate::model::{Model, logits_rows, row_logprob};
 use crate::tokenizer::testing::ByteTokenizer;
 use crate::{LocalBackend, LocalError, LocalOptions, StreamEvent};
 
