@@ -122,11 +122,7 @@ impl Connection {
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {
             Connection::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
-            Connection::Postgres(pg) => pg
-                .client
-                .borrow_mut()
-                .batch_execute(sql)
-                .map_err(|source| pg.error(source)),
+            Connection::Postgres(pg) => pg.batch_execute(sql),
         }
     }
 
@@ -234,31 +230,39 @@ impl Drop for RollbackGuard<'_> {
 impl PgConnection {
     /// Runs `operation` with the prepared form of `sql` (prepared once per
     /// connection), naming the database in any error.
-    fn run<T>(
+    fn run<T: Send>(
         &self,
         sql: &str,
         operation: impl FnOnce(
             &mut postgres::Client,
             &postgres::Statement,
-        ) -> Result<T, postgres::Error>,
+        ) -> Result<T, postgres::Error>
+        + Send,
     ) -> Result<T, StoreError> {
         let mut client = self.client.borrow_mut();
-        let statement = {
-            let cached = self.statements.borrow().get(sql).cloned();
-            match cached {
-                Some(statement) => statement,
-                None => {
-                    let statement = client
-                        .prepare(&to_postgres_placeholders(sql))
-                        .map_err(|source| self.error(source))?;
-                    self.statements
-                        .borrow_mut()
-                        .insert(sql.to_owned(), statement.clone());
-                    statement
-                }
-            }
-        };
-        operation(&mut client, &statement).map_err(|source| self.error(source))
+        let client: &mut postgres::Client = &mut client;
+        let cached = self.statements.borrow().get(sql).cloned();
+        let outcome = outside_async(move || {
+            let (statement, new) = match cached {
+                Some(statement) => (statement, false),
+                None => (client.prepare(&to_postgres_placeholders(sql))?, true),
+            };
+            let value = operation(client, &statement)?;
+            Ok::<_, postgres::Error>((value, new.then_some(statement)))
+        });
+        let (value, prepared) = outcome.map_err(|source| self.error(source))?;
+        if let Some(statement) = prepared {
+            self.statements
+                .borrow_mut()
+                .insert(sql.to_owned(), statement);
+        }
+        Ok(value)
+    }
+
+    fn batch_execute(&self, sql: &str) -> Result<(), StoreError> {
+        let mut client = self.client.borrow_mut();
+        let client: &mut postgres::Client = &mut client;
+        outside_async(move || client.batch_execute(sql)).map_err(|source| self.error(source))
     }
 
     pub(crate) fn error(&self, source: postgres::Error) -> StoreError {
@@ -267,6 +271,23 @@ impl PgConnection {
             source,
         }
     }
+}
+
+/// Runs `f` where the synchronous PostgreSQL client can block: it drives its
+/// connection on a small runtime of its own, which tokio refuses to start on a
+/// thread that is running async tasks (podium-eval calls the store from its
+/// runtime's threads, which SQLite allows). There `f` runs on a short-lived
+/// thread of its own; the caller still waits for it, as it would for SQLite.
+pub(crate) fn outside_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// `?12` → `$12`. The store's statements hold no `?` inside string literals.

@@ -89,12 +89,12 @@ impl Store {
         if config.get_application_name().is_none() {
             config.application_name("podium");
         }
-        let client = config
-            .connect(postgres::NoTls)
-            .map_err(|source| StoreError::Connect {
+        let client = sql::outside_async(|| config.connect(postgres::NoTls)).map_err(|source| {
+            StoreError::Connect {
                 database: url.name().to_owned(),
                 source,
-            })?;
+            }
+        })?;
         let mut connection = sql::Connection::postgres(client, url.name().to_owned());
         migrate(&mut connection)?;
         Ok(Store {
