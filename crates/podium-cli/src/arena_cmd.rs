@@ -12,7 +12,7 @@ use podium_arena::formats::{for_each_battle, write_jsonl};
 use podium_arena::{
     ArenaError, Battle, BattleFormat, BattleSet, CiMethod, RatingOptions, Ratings, ReadLimits,
 };
-use podium_store::BattleFilter;
+use podium_store::{BattleFilter, Location};
 
 use crate::UserError;
 use crate::args::Format;
@@ -127,7 +127,11 @@ fn parse_anchor(text: &str) -> Result<(String, f64), String> {
     }
 }
 
-pub(crate) fn run(db: &Path, threads: usize, command: &ArenaCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    db: &Location,
+    threads: usize,
+    command: &ArenaCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         ArenaCommand::Import { file, source } => import(db, file, source.as_deref()),
         ArenaCommand::Export { file } => export(db, file),
@@ -236,7 +240,7 @@ fn model_count(battles: &[Battle]) -> usize {
     models.len()
 }
 
-fn import(db: &Path, file: &Path, source: Option<&str>) -> anyhow::Result<ExitCode> {
+fn import(db: &Location, file: &Path, source: Option<&str>) -> anyhow::Result<ExitCode> {
     let battles = read_battle_file(file)?;
     if battles.is_empty() {
         return Err(UserError(format!("{}: no battles in the file", file.display())).into());
@@ -262,10 +266,10 @@ fn import(db: &Path, file: &Path, source: Option<&str>) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(db: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+fn export(db: &Location, file: &Path) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open_store(db)?;
     let battles = podium_board::arena::load_battles(&store, &BattleFilter::default())
-        .with_context(|| format!("cannot read the battles of {}", db.display()))?;
+        .with_context(|| format!("cannot read the battles of {}", db))?;
     if file == Path::new("-") {
         let mut text = Vec::new();
         write_jsonl(&mut text, &battles)?;
@@ -309,7 +313,7 @@ fn selected(battle: &Battle, filter: &BattleFilter) -> bool {
         && (battle.anonymous || !filter.anonymous_only)
 }
 
-fn ratings(db: &Path, threads: usize, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
+fn ratings(db: &Location, threads: usize, args: &RatingsArgs) -> anyhow::Result<ExitCode> {
     let filter = battle_filter(args);
     let mut store_is_empty = false;
     let ((set, without_style), origin) = match &args.battles {
@@ -320,13 +324,13 @@ fn ratings(db: &Path, threads: usize, args: &RatingsArgs) -> anyhow::Result<Exit
         None => {
             let store = crate::commands::open_store(db)?;
             let battles = podium_board::arena::load_battles(&store, &filter)
-                .with_context(|| format!("cannot read the battles of {}", db.display()))?;
+                .with_context(|| format!("cannot read the battles of {}", db))?;
             store_is_empty = battles.is_empty() && store.battle_count()? == 0;
             let selected: Vec<&Battle> = battles.iter().filter(|b| selected(b, &filter)).collect();
             let set = BattleSet::from_battles(selected.iter().copied())
                 .map_err(|err| UserError(err.to_string()))?;
             let without_style = selected.iter().filter(|b| b.style.is_none()).count();
-            ((set, without_style), format!("the store {}", db.display()))
+            ((set, without_style), format!("the store {}", db))
         }
     };
     if set.is_empty() {

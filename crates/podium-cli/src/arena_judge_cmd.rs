@@ -4,7 +4,7 @@
 //! judge is stored, those without a verdict too, and counted.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use podium_arena::judge::{
 };
 use podium_arena::{ArenaPrompt, Battle};
 use podium_core::{Backend, BackendError, ChatMessage, GenerateRequest, GenerateResult};
-use podium_store::{JudgedPair, JudgementRow, Store};
+use podium_store::{JudgedPair, JudgementRow, Location, Store};
 
 use crate::UserError;
 
@@ -107,7 +107,7 @@ struct Contender {
     backend: Arc<dyn Backend>,
 }
 
-pub(crate) fn run(db: &Path, args: &JudgeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Location, args: &JudgeArgs) -> anyhow::Result<ExitCode> {
     podium_backends::parse_spec(&args.judge)?;
     for spec in &args.models {
         podium_backends::parse_spec(spec)?;

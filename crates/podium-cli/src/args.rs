@@ -22,7 +22,7 @@ model specs: the error names the file, line or row, and key, and nothing is writ
 1 anything else (a model or server failed, a run failed). PODIUM_LOG=debug shows more."
 )]
 pub(crate) struct Args {
-    /// SQLite database holding runs and samples [env: PODIUM_DB; default: $XDG_DATA_HOME/podium/podium.db]
+    /// Database holding runs and samples: an SQLite file (PATH or sqlite:PATH) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB [env: PODIUM_DB; default: $XDG_DATA_HOME/podium/podium.db]
     #[arg(long, global = true, env = "PODIUM_DB")]
     pub(crate) db: Option<PathBuf>,
 
@@ -116,6 +116,9 @@ pub(crate) enum Command {
         after_help = "Examples:\n  podium arena import battles.jsonl\n  podium arena judge --judge openai:gpt-4o-mini -m local:smollm2-135m-instruct -m local:gemma3-270m\n  podium arena ratings --format table\n  podium serve --arena --contender local:smollm2-135m-instruct --contender local:gemma3-270m   # people vote"
     )]
     Arena(crate::arena_cmd::ArenaCommand),
+    /// The store itself: `podium store copy FROM TO` moves a whole store between SQLite and PostgreSQL
+    #[command(subcommand)]
+    Store(crate::store_cmd::StoreCommand),
 }
 
 /// `podium board`.

@@ -9,12 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use podium_bench::{BenchConfig, LiveCounts, Load, PromptSource, Stop, Summary, Workload};
 use podium_core::Backend;
+use podium_store::Location;
 
 use crate::UserError;
 use crate::args::{BenchArgs, Format, Preset};
 use crate::board::Table;
 
-pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Location, dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (preset_in, preset_out) = match args.preset {
         Preset::Short => (100, 300),
         Preset::Medium => (1000, 1000),
@@ -294,7 +295,7 @@ fn table(levels: &[(String, Summary)]) -> Table {
 }
 
 /// The speed board: the latest stored bench result per model and load level.
-pub(crate) fn speed_board(db: &Path, format: Format) -> anyhow::Result<ExitCode> {
+pub(crate) fn speed_board(db: &Location, format: Format) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open_store(db)?;
     let mut levels = Vec::new();
     let mut models = Vec::new();

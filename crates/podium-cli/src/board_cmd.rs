@@ -9,6 +9,7 @@ use podium_board::{
     BoardCatalog, BoardOptions, GroupSpec, Leaderboard, access_label, average_text,
     parameters_text, score_text,
 };
+use podium_store::Location;
 
 use crate::UserError;
 use crate::args::{BoardArgs, Format};
@@ -65,11 +66,11 @@ pub(crate) fn groups(dirs: &[PathBuf]) -> Vec<GroupSpec> {
     groups
 }
 
-pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BoardArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Location, dirs: &[PathBuf], args: &BoardArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open_store(db)?;
     let catalog = catalog(args.catalog.as_deref())?;
     let board = Leaderboard::build(&store, &catalog, options(args, dirs))
-        .with_context(|| format!("cannot build the board from {}", db.display()))?;
+        .with_context(|| format!("cannot build the board from {}", db))?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&board)? + "\n",
         Format::Csv => podium_board::to_csv(&board)?,
@@ -82,7 +83,7 @@ pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &BoardArgs) -> anyhow::Resu
     if board.models.is_empty() {
         eprintln!(
             "The board is empty: no finished run in {}. Evaluate a model first, e.g.\n  podium eval -m mock:a -t lite_arc_easy",
-            db.display()
+            db
         );
     }
     Ok(ExitCode::SUCCESS)

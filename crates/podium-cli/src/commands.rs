@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use podium_eval::{EvalOptions, Progress};
-use podium_store::Store;
+use podium_store::{Location, Store};
 use podium_tasks::from_data::{self, DataTaskOptions};
 use podium_tasks::results::{MetricResult, TaskResult};
 use podium_tasks::{Registry, Selection, Task};
@@ -32,7 +32,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|&n| n > 0)
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
         .unwrap_or(1);
-    let db = args.db.clone().unwrap_or_else(paths::default_db);
+    let db = database_location(args.db.as_deref())?;
     let mut dirs = vec![paths::bundled_tasks_dir()];
     dirs.extend(args.tasks_dirs.iter().cloned());
     match args.command {
@@ -61,11 +61,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(serve) => crate::serve_cmd::run(&db, &dirs, &serve),
         Command::Arena(arena) => crate::arena_cmd::run(&db, threads, &arena),
         Command::Task(task) => crate::task_cmd::run(&args.tasks_dirs, &task),
+        Command::Store(store) => crate::store_cmd::run(&store),
     }
 }
 
-pub(crate) fn open_store(db: &Path) -> anyhow::Result<Store> {
-    Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))
+/// The database `--db` / `PODIUM_DB` names (a path, `sqlite:PATH` or a
+/// `postgres://` URL), or the default SQLite file.
+pub(crate) fn database_location(db: Option<&Path>) -> anyhow::Result<Location> {
+    match db {
+        Some(db) => Ok(Location::parse(db.as_os_str())?),
+        None => Ok(Location::Sqlite(paths::default_db())),
+    }
+}
+
+pub(crate) fn open_store(db: &Location) -> anyhow::Result<Store> {
+    Store::open_location(db).with_context(|| format!("cannot open the database {db}"))
 }
 
 fn registry(dirs: &[PathBuf]) -> Registry {
@@ -234,7 +244,7 @@ pub(crate) fn load_tasks(
     Ok((tasks, selections))
 }
 
-fn run_eval(db: &Path, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
+fn run_eval(db: &Location, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let data_options = DataTaskOptions {
         name: None,
         input_col: args.input_col.clone(),
@@ -478,7 +488,7 @@ fn metric_row(model: &str, task: &str, metric: &MetricResult, n_samples: usize) 
     ]
 }
 
-fn list_runs(db: &Path) -> anyhow::Result<ExitCode> {
+fn list_runs(db: &Location) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
     let mut table = Table::new(&[
         ("run", true),

@@ -83,7 +83,7 @@ pub(crate) fn demo_models(args: &DemoArgs) -> Vec<String> {
 pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let models = demo_models(args);
     let limit = args.limit.or(args.quick.then_some(QUICK_LIMIT));
-    let db = global.db.clone().unwrap_or_else(crate::paths::default_db);
+    let db = crate::commands::database_location(global.db.as_deref())?;
     let steps = 4 + usize::from(args.judge.is_some()) + usize::from(!args.no_serve);
     let mut step = 0;
     let mut header = |text: &str| {
@@ -110,7 +110,7 @@ pub(crate) fn run(global: &Args, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         limit
             .map(|n| format!(", {n} docs per task"))
             .unwrap_or_default(),
-        db.display()
+        db
     ));
     for model in &models {
         let mut argv = vec![

@@ -40,6 +40,7 @@ mod demo_cmd;
 mod local_cmd;
 mod paths;
 mod serve_cmd;
+mod store_cmd;
 mod task_cmd;
 
 use std::process::ExitCode;

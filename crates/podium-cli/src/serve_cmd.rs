@@ -3,11 +3,12 @@
 //! until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use podium_board::BoardOptions;
+use podium_store::Location;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -98,7 +99,7 @@ fn arena_config(args: &ServeArgs) -> anyhow::Result<Option<podium_web::ArenaConf
     }))
 }
 
-pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(db: &Location, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // Errors behind a 500 are logged (main's subscriber, PODIUM_LOG); the client
     // sees only that one happened.
     let catalog = crate::board_cmd::catalog(args.catalog.as_deref())?;
@@ -121,7 +122,7 @@ pub(crate) fn run(db: &Path, dirs: &[PathBuf], args: &ServeArgs) -> anyhow::Resu
             .context("cannot read the bound address")?;
         eprintln!(
             "podium serve: the board of {} is at http://{local}/ (Ctrl-C to stop)",
-            db.display()
+            db
         );
         let mut state = podium_web::AppState::new(store, catalog, options);
         if let Some(arena) = arena {

@@ -1,9 +1,9 @@
 //! Arena battles: written in one transaction per batch (an import is all or
 //! nothing), read back in time order.
 
-use rusqlite::{Row, params};
 use serde::{Deserialize, Serialize};
 
+use crate::sql::{Begin, Connection, Param, Row, params};
 use crate::{Store, StoreError};
 
 /// One stored battle, as plain columns (podium-arena's `Battle` is converted
@@ -50,7 +50,7 @@ const BATTLE_COLUMNS: &str =
     "id, model_a, model_b, winner, category, judge, language, tstamp, turns,
      anonymous, conversation_a, conversation_b, style_json, judge_output, source";
 
-fn battle_from_row(row: &Row<'_>) -> rusqlite::Result<BattleRow> {
+fn battle_from_row(row: &Row) -> Result<BattleRow, StoreError> {
     Ok(BattleRow {
         id: row.get(0)?,
         model_a: row.get(1)?,
@@ -72,34 +72,36 @@ fn battle_from_row(row: &Row<'_>) -> rusqlite::Result<BattleRow> {
 
 /// Inserts one battle inside the caller's transaction; returns its id.
 pub(crate) fn insert_battle(
-    transaction: &rusqlite::Transaction<'_>,
+    transaction: &Connection,
     b: &BattleRow,
     created_at: &str,
-) -> Result<i64, rusqlite::Error> {
-    let mut statement = transaction.prepare_cached(
-        "INSERT INTO battles (model_a, model_b, winner, category, judge, language,
-             tstamp, turns, anonymous, conversation_a, conversation_b, style_json,
-             judge_output, source, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?;
-    statement.execute(params![
-        b.model_a,
-        b.model_b,
-        b.winner,
-        b.category,
-        b.judge,
-        b.language,
-        b.tstamp,
-        b.turns,
-        b.anonymous,
-        b.conversation_a,
-        b.conversation_b,
-        b.style_json,
-        b.judge_output,
-        b.source,
-        created_at,
-    ])?;
-    Ok(transaction.last_insert_rowid())
+) -> Result<i64, StoreError> {
+    transaction
+        .query_one(
+            "INSERT INTO battles (model_a, model_b, winner, category, judge, language,
+                 tstamp, turns, anonymous, conversation_a, conversation_b, style_json,
+                 judge_output, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             RETURNING id",
+            params![
+                &b.model_a,
+                &b.model_b,
+                &b.winner,
+                &b.category,
+                &b.judge,
+                &b.language,
+                b.tstamp,
+                b.turns,
+                b.anonymous,
+                &b.conversation_a,
+                &b.conversation_b,
+                &b.style_json,
+                &b.judge_output,
+                &b.source,
+                created_at,
+            ],
+        )?
+        .get(0)
 }
 
 impl Store {
@@ -107,30 +109,29 @@ impl Store {
     pub fn insert_battles(&self, battles: &[BattleRow]) -> Result<Vec<i64>, StoreError> {
         self.with(|this| {
             let created_at = crate::rfc3339_utc(std::time::SystemTime::now());
-            let transaction = this.connection.unchecked_transaction()?;
-            let ids = battles
-                .iter()
-                .map(|battle| insert_battle(&transaction, battle, &created_at))
-                .collect::<Result<Vec<_>, _>>()?;
-            transaction.commit()?;
-            Ok(ids)
+            this.connection.transaction(Begin::Write, |tx| {
+                battles
+                    .iter()
+                    .map(|battle| insert_battle(tx, battle, &created_at))
+                    .collect()
+            })
         })
     }
 
     /// The battles `filter` selects, in time order (then insertion order).
     pub fn battles(&self, filter: &BattleFilter) -> Result<Vec<BattleRow>, StoreError> {
         self.with(|this| {
-            let mut sql = format!("SELECT {BATTLE_COLUMNS} FROM battles WHERE 1");
-            let mut args: Vec<String> = Vec::new();
+            let mut sql = format!("SELECT {BATTLE_COLUMNS} FROM battles WHERE TRUE");
+            let mut args: Vec<&str> = Vec::new();
             if let Some(category) = &filter.category {
-                args.push(category.clone());
+                args.push(category);
                 sql.push_str(&format!(" AND category = ?{}", args.len()));
             }
             match &filter.judge {
                 None => {}
                 Some(None) => sql.push_str(" AND judge IS NULL"),
                 Some(Some(judge)) => {
-                    args.push(judge.clone());
+                    args.push(judge);
                     sql.push_str(&format!(" AND judge = ?{}", args.len()));
                 }
             }
@@ -138,11 +139,8 @@ impl Store {
                 sql.push_str(" AND anonymous = 1");
             }
             sql.push_str(" ORDER BY tstamp, id");
-            let mut statement = this.connection.prepare(&sql)?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(args.iter()), battle_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let args: Vec<Param<'_>> = args.into_iter().map(Param::Text).collect();
+            this.connection.query_map(&sql, &args, battle_from_row)
         })
     }
 
@@ -151,7 +149,8 @@ impl Store {
         self.with(|this| {
             let n: i64 = this
                 .connection
-                .query_row("SELECT count(*) FROM battles", [], |row| row.get(0))?;
+                .query_one("SELECT count(*) FROM battles", &[])?
+                .get(0)?;
             Ok(n.max(0) as u64)
         })
     }
@@ -160,11 +159,8 @@ impl Store {
     /// board's filters: `(categories, judges)`, each sorted.
     pub fn battle_facets(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
         self.with(|this| {
-            let column = |sql: &str| -> Result<Vec<String>, rusqlite::Error> {
-                let mut statement = this.connection.prepare(sql)?;
-                statement
-                    .query_map([], |row| row.get::<_, String>(0))?
-                    .collect()
+            let column = |sql: &str| -> Result<Vec<String>, StoreError> {
+                this.connection.query_map(sql, &[], |row| row.get(0))
             };
             Ok((
                 column(

@@ -1,9 +1,9 @@
 //! The queries the leaderboard reads: the latest run of each comparable
 //! setting, a model's runs, and a run's samples a page at a time.
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+use crate::sql::{Dialect, Param, Row, params};
 use crate::{RunStatus, SampleRecord, Store, StoreError};
 
 /// One finished run as the board sees it: the model's identity and every
@@ -64,8 +64,9 @@ pub struct SampleQuery {
     pub correct: Option<(String, bool)>,
     /// Only failed samples.
     pub failed_only: bool,
-    /// Only samples whose request or response text contains this (case-insensitive
-    /// for ASCII, as SQLite's `instr(lower(…))`).
+    /// Only samples whose request or response text contains this (case-insensitive:
+    /// for ASCII on SQLite, whose `lower` folds only ASCII; for all of Unicode on
+    /// PostgreSQL).
     pub text: Option<String>,
     /// Only these documents (the side-by-side view's "where they differ").
     pub doc_ids: Option<Vec<u64>>,
@@ -80,7 +81,7 @@ const RUN_COLUMNS: &str = "r.id, r.model_id, m.spec, m.fingerprint, t.name, t.co
      r.n_shots, r.chat_template, r.limit_n, r.seed, r.podium_version, r.status, r.error,
      r.started_at, r.finished_at, r.results_json, r.manifest_json, r.active_ms";
 
-fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
         run_id: row.get(0)?,
         model_id: row.get(1)?,
@@ -91,7 +92,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         n_shots: row.get(6)?,
         chat_template: row.get(7)?,
         limit: row.get(8)?,
-        seed: row.get::<_, i64>(9)? as u64,
+        seed: crate::store::seed_from_sql(row.get(9)?),
         podium_version: row.get(10)?,
         status: row.get(11)?,
         error: row.get(12)?,
@@ -110,14 +111,14 @@ impl Store {
     /// order is time order) when given. Ordered by model id, task, run id.
     pub fn board_runs(&self, as_of: Option<&str>) -> Result<Vec<BoardRun>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT id, model_id, spec, fingerprint, name, content_hash, n_shots,
                         chat_template, limit_n, seed, podium_version, started_at,
                         finished_at, active_ms, results_json, manifest_json FROM (
                      SELECT r.*, m.spec, m.fingerprint, t.name, t.content_hash,
                             row_number() OVER (
                                 PARTITION BY r.model_id, r.task_id, r.n_shots,
-                                             r.chat_template, ifnull(r.limit_n, -1)
+                                             r.chat_template, coalesce(r.limit_n, -1)
                                 ORDER BY r.finished_at DESC, r.id DESC
                             ) AS recency
                      FROM runs r
@@ -126,13 +127,12 @@ impl Store {
                      WHERE r.status = 'finished'
                        AND r.finished_at IS NOT NULL
                        AND r.results_json IS NOT NULL
-                       AND (?1 IS NULL OR r.finished_at <= ?1)
-                 )
+                       AND (CAST(?1 AS TEXT) IS NULL OR r.finished_at <= CAST(?1 AS TEXT))
+                 ) AS ranked
                  WHERE recency = 1
                  ORDER BY model_id, name, id",
-            )?;
-            let runs = statement
-                .query_map(params![as_of], |row| {
+                params![as_of],
+                |row| {
                     Ok(BoardRun {
                         run_id: row.get(0)?,
                         model_id: row.get(1)?,
@@ -143,7 +143,7 @@ impl Store {
                         n_shots: row.get(6)?,
                         chat_template: row.get(7)?,
                         limit: row.get(8)?,
-                        seed: row.get::<_, i64>(9)? as u64,
+                        seed: crate::store::seed_from_sql(row.get(9)?),
                         podium_version: row.get(10)?,
                         started_at: row.get(11)?,
                         finished_at: row.get(12)?,
@@ -151,9 +151,8 @@ impl Store {
                         results_json: row.get(14)?,
                         manifest_json: row.get(15)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(runs)
+                },
+            )
         })
     }
 
@@ -161,51 +160,48 @@ impl Store {
     /// is the board as of each of them).
     pub fn finish_times(&self) -> Result<Vec<String>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT DISTINCT finished_at FROM runs
                  WHERE status = 'finished' AND finished_at IS NOT NULL
                  ORDER BY finished_at",
-            )?;
-            let times = statement
-                .query_map([], |row| row.get(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(times)
+                &[],
+                |row| row.get(0),
+            )
         })
     }
 
     /// Every run of model `model_id`, newest first.
     pub fn model_runs(&self, model_id: i64) -> Result<Vec<RunRecord>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs r
-                 JOIN models m ON m.id = r.model_id
-                 JOIN tasks t ON t.id = r.task_id
-                 WHERE r.model_id = ?1
-                 ORDER BY r.started_at DESC, r.id DESC"
-            ))?;
-            let runs = statement
-                .query_map([model_id], run_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(runs)
+            this.connection.query_map(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs r
+                     JOIN models m ON m.id = r.model_id
+                     JOIN tasks t ON t.id = r.task_id
+                     WHERE r.model_id = ?1
+                     ORDER BY r.started_at DESC, r.id DESC"
+                ),
+                params![model_id],
+                run_from_row,
+            )
         })
     }
 
     /// One run, or `None` when no run has this id.
     pub fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
         self.with(|this| {
-            Ok(this
-                .connection
-                .query_row(
+            this.connection
+                .query_opt(
                     &format!(
                         "SELECT {RUN_COLUMNS} FROM runs r
                          JOIN models m ON m.id = r.model_id
                          JOIN tasks t ON t.id = r.task_id
                          WHERE r.id = ?1"
                     ),
-                    [run_id],
-                    run_from_row,
-                )
-                .optional()?)
+                    params![run_id],
+                )?
+                .map(|row| run_from_row(&row))
+                .transpose()
         })
     }
 
@@ -217,61 +213,92 @@ impl Store {
         query: &SampleQuery,
     ) -> Result<(Vec<SampleRecord>, u64), StoreError> {
         self.with(|this| {
-            let mut conditions = vec!["run_id = :run".to_string()];
-            let mut values: Vec<(&str, rusqlite::types::Value)> =
-                vec![(":run", rusqlite::types::Value::Integer(run_id))];
-            if let Some((metric, correct)) = &query.correct {
-                // A JSON path quotes the key: metric keys hold commas and dashes.
-                let path = format!("$.metrics.\"{}\"", metric.replace('"', ""));
-                values.push((":path", path.into()));
+            let dialect = this.dialect();
+            // Parameters are numbered in the order they are added.
+            let mut owned: Vec<String> = Vec::new();
+            let mut conditions = vec!["run_id = ?1".to_string()];
+            let metric = query
+                .correct
+                .as_ref()
+                .map(|(metric, correct)| (metric_key_param(dialect, metric), *correct));
+            if let Some((key, _)) = &metric {
+                owned.push(key.clone());
+            }
+            let text = query
+                .text
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(str::to_lowercase);
+            if let Some(text) = &text {
+                owned.push(text.clone());
+            }
+            let ids = query
+                .doc_ids
+                .as_ref()
+                // Bound as a JSON array, so any number of ids is one parameter.
+                .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+            if let Some(ids) = &ids {
+                owned.push(ids.clone());
+            }
+            let mut next = 2;
+            let mut placeholder = || {
+                let p = format!("?{next}");
+                next += 1;
+                p
+            };
+            if let Some((_, correct)) = &metric {
+                let is_one = metric_is_one(dialect, &placeholder());
                 conditions.push(if *correct {
-                    "status = 'ok' AND json_extract(metrics_json, :path) = 1".into()
+                    format!("status = 'ok' AND {is_one}")
                 } else {
-                    "(status = 'failed' OR ifnull(json_extract(metrics_json, :path), 0) != 1)"
-                        .into()
+                    format!("(status = 'failed' OR NOT {is_one})")
                 });
             }
             if query.failed_only {
                 conditions.push("status = 'failed'".into());
             }
-            if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
-                values.push((":text", text.to_lowercase().into()));
-                conditions.push(
-                    "(instr(lower(requests_json), :text) > 0
-                      OR instr(lower(responses_json), :text) > 0)"
-                        .into(),
-                );
+            if text.is_some() {
+                let p = placeholder();
+                conditions.push(match dialect {
+                    Dialect::Sqlite => format!(
+                        "(instr(lower(requests_json), {p}) > 0 OR instr(lower(responses_json), {p}) > 0)"
+                    ),
+                    Dialect::Postgres => format!(
+                        "(strpos(lower(requests_json), {p}) > 0 OR strpos(lower(responses_json), {p}) > 0)"
+                    ),
+                });
             }
-            if let Some(ids) = &query.doc_ids {
-                // Bound as a JSON array, so any number of ids is one parameter.
-                let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-                values.push((":ids", list.into()));
-                conditions.push("doc_id IN (SELECT value FROM json_each(:ids))".into());
+            if ids.is_some() {
+                let p = placeholder();
+                conditions.push(match dialect {
+                    Dialect::Sqlite => format!("doc_id IN (SELECT value FROM json_each({p}))"),
+                    Dialect::Postgres => format!(
+                        "doc_id IN (SELECT value::bigint FROM json_array_elements_text(CAST({p} AS TEXT)::json))"
+                    ),
+                });
             }
+            let (limit_p, offset_p) = (placeholder(), placeholder());
             let filter = conditions.join(" AND ");
-            let named: Vec<(&str, &dyn rusqlite::ToSql)> = values
-                .iter()
-                .map(|(name, value)| (*name, value as &dyn rusqlite::ToSql))
-                .collect();
-            let total: u64 = this.connection.query_row(
-                &format!("SELECT count(*) FROM samples WHERE {filter}"),
-                named.as_slice(),
-                |row| row.get(0),
-            )?;
+            let mut values: Vec<Param<'_>> = vec![Param::Int(run_id)];
+            values.extend(owned.iter().map(|v| Param::Text(v)));
+            let total: u64 = this
+                .connection
+                .query_one(&format!("SELECT count(*) FROM samples WHERE {filter}"), &values)?
+                .get(0)?;
             let limit = query.limit.min(MAX_SAMPLES_PER_PAGE) as i64;
             let offset = query.offset.min(i64::MAX as u64) as i64;
-            let mut paged = named.clone();
-            paged.push((":limit", &limit));
-            paged.push((":offset", &offset));
-            let mut statement = this.connection.prepare(&format!(
-                "SELECT doc_id, prompt_hash, requests_json, responses_json, metrics_json,
-                        n_input_tokens, n_output_tokens, timing_json, status, error
-                 FROM samples WHERE {filter}
-                 ORDER BY doc_id LIMIT :limit OFFSET :offset"
-            ))?;
-            let samples = statement
-                .query_map(paged.as_slice(), crate::store::sample_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            values.push(Param::Int(limit));
+            values.push(Param::Int(offset));
+            let samples = this.connection.query_map(
+                &format!(
+                    "SELECT doc_id, prompt_hash, requests_json, responses_json, metrics_json,
+                            n_input_tokens, n_output_tokens, timing_json, status, error
+                     FROM samples WHERE {filter}
+                     ORDER BY doc_id LIMIT {limit_p} OFFSET {offset_p}"
+                ),
+                &values,
+                crate::store::sample_from_row,
+            )?;
             Ok((samples, total))
         })
     }
@@ -284,27 +311,68 @@ impl Store {
         metric: &str,
     ) -> Result<Vec<(u64, bool)>, StoreError> {
         self.with(|this| {
-            let path = format!("$.metrics.\"{}\"", metric.replace('"', ""));
-            let mut statement = this.connection.prepare(
-                "SELECT doc_id, status = 'ok' AND ifnull(json_extract(metrics_json, ?2), 0) = 1
-                 FROM samples WHERE run_id = ?1 ORDER BY doc_id",
-            )?;
-            let outcomes = statement
-                .query_map(params![run_id, path], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(outcomes)
+            let dialect = this.dialect();
+            let key = metric_key_param(dialect, metric);
+            this.connection.query_map(
+                &format!(
+                    "SELECT doc_id, CASE WHEN status = 'ok' AND {} THEN 1 ELSE 0 END
+                     FROM samples WHERE run_id = ?1 ORDER BY doc_id",
+                    metric_is_one(dialect, "?2")
+                ),
+                params![run_id, key.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
         })
     }
 
-    /// A number that changes whenever any connection commits to the database
-    /// (SQLite's `data_version` plus this connection's own change count), so a
-    /// reader can cache what it computed from the data until it changes.
+    /// A number that changes whenever any connection commits to the database,
+    /// so a reader can cache what it computed from the data until it changes.
+    /// SQLite: its `data_version` plus this connection's own change count.
+    /// PostgreSQL: the server's transaction snapshot (the next transaction id and
+    /// the ones in progress), which moves whenever any transaction writes or ends
+    /// — more often than this database changes, never less.
     pub fn data_version(&self) -> Result<(i64, u64), StoreError> {
-        self.with(|this| {
-            let version: i64 = this
-                .connection
-                .query_row("PRAGMA data_version", [], |row| row.get(0))?;
-            Ok((version, this.connection.total_changes()))
+        self.with(|this| match &this.connection {
+            crate::sql::Connection::Sqlite(connection) => {
+                let version: i64 =
+                    connection.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+                Ok((version, connection.total_changes()))
+            }
+            crate::sql::Connection::Postgres(_) => {
+                let row = this.connection.query_one(
+                    "SELECT CAST(pg_snapshot_xmax(pg_current_snapshot()) AS TEXT),
+                            CAST(pg_current_snapshot() AS TEXT)",
+                    &[],
+                )?;
+                let next_xid: String = row.get(0)?;
+                let snapshot: String = row.get(1)?;
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                snapshot.hash(&mut hasher);
+                Ok((next_xid.parse().unwrap_or(0), hasher.finish()))
+            }
         })
+    }
+}
+
+/// The parameter that names a metric in a sample's `metrics_json`: a JSON path
+/// for SQLite (quoted: metric keys hold commas and dashes), the bare key for
+/// PostgreSQL.
+fn metric_key_param(dialect: Dialect, metric: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("$.metrics.\"{}\"", metric.replace('"', "")),
+        Dialect::Postgres => metric.replace('"', ""),
+    }
+}
+
+/// SQL that is true when the sample's metric named by parameter `key` is 1
+/// (a number equal to 1, or `true`), false otherwise (also when it is absent).
+fn metric_is_one(dialect: Dialect, key: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("coalesce(json_extract(metrics_json, {key}), 0) = 1"),
+        Dialect::Postgres => format!(
+            "coalesce(metrics_json::jsonb -> 'metrics' -> CAST({key} AS TEXT)
+                      IN ('1'::jsonb, 'true'::jsonb), false)"
+        ),
     }
 }

@@ -3,9 +3,8 @@
 //! where millions of samples must be written quickly and byte-for-byte
 //! reproducibly, which per-sample transactions stamped with the clock cannot do.
 
-use rusqlite::{TransactionBehavior, params};
-
-use crate::store::MAX_STORED_TOKEN_COUNT;
+use crate::sql::{Begin, params};
+use crate::store::{MAX_STORED_TOKEN_COUNT, seed_to_sql};
 use crate::{RunKey, SampleRecord, Store, StoreError};
 
 /// A finished run and all its samples, with its own timestamps.
@@ -47,61 +46,60 @@ impl Store {
             }
         }
         self.with_mut(|this| {
-            let transaction = this
-                .connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut run_ids = Vec::with_capacity(runs.len());
-            {
-                let mut insert_run = transaction.prepare_cached(
-                    "INSERT INTO runs (model_id, task_id, manifest_json, podium_version, n_shots,
-                                       chat_template, seed, limit_n, status, started_at,
-                                       finished_at, results_json, active_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'finished', ?9, ?10, ?11, ?12)",
-                )?;
-                let mut insert_sample = transaction.prepare_cached(
-                    "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json,
-                                          responses_json, metrics_json, n_input_tokens,
-                                          n_output_tokens, timing_json, status, error, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?;
+            this.connection.transaction(Begin::Write, |tx| {
+                let mut run_ids = Vec::with_capacity(runs.len());
                 for run in runs {
                     let key = &run.key;
-                    insert_run.execute(params![
-                        key.model_id,
-                        key.task_id,
-                        run.manifest_json,
-                        run.podium_version,
-                        key.n_shots,
-                        key.chat_template,
-                        key.seed as i64,
-                        key.limit,
-                        run.started_at,
-                        run.finished_at,
-                        run.results_json,
-                        run.active_ms,
-                    ])?;
-                    let run_id = transaction.last_insert_rowid();
+                    let run_id: i64 = tx
+                        .query_one(
+                            "INSERT INTO runs (model_id, task_id, manifest_json, podium_version,
+                                               n_shots, chat_template, seed, limit_n, status,
+                                               started_at, finished_at, results_json, active_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'finished', ?9, ?10, ?11, ?12)
+                             RETURNING id",
+                            params![
+                                key.model_id,
+                                key.task_id,
+                                &run.manifest_json,
+                                &run.podium_version,
+                                key.n_shots,
+                                key.chat_template,
+                                seed_to_sql(key.seed),
+                                key.limit,
+                                &run.started_at,
+                                &run.finished_at,
+                                &run.results_json,
+                                run.active_ms,
+                            ],
+                        )?
+                        .get(0)?;
                     for sample in &run.samples {
-                        insert_sample.execute(params![
-                            run_id,
-                            sample.doc_id,
-                            sample.prompt_hash,
-                            sample.requests_json,
-                            sample.responses_json,
-                            sample.metrics_json,
-                            sample.n_input_tokens,
-                            sample.n_output_tokens,
-                            sample.timing_json,
-                            sample.status,
-                            sample.error,
-                            run.finished_at,
-                        ])?;
+                        tx.execute(
+                            "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json,
+                                                  responses_json, metrics_json, n_input_tokens,
+                                                  n_output_tokens, timing_json, status, error,
+                                                  created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            params![
+                                run_id,
+                                sample.doc_id,
+                                &sample.prompt_hash,
+                                &sample.requests_json,
+                                &sample.responses_json,
+                                &sample.metrics_json,
+                                sample.n_input_tokens,
+                                sample.n_output_tokens,
+                                &sample.timing_json,
+                                sample.status,
+                                &sample.error,
+                                &run.finished_at,
+                            ],
+                        )?;
                     }
                     run_ids.push(run_id);
                 }
-            }
-            transaction.commit()?;
-            Ok(run_ids)
+                Ok(run_ids)
+            })
         })
     }
 
@@ -116,12 +114,15 @@ impl Store {
         created_at: &str,
     ) -> Result<i64, StoreError> {
         self.with(|this| {
-            this.connection.execute(
-                "INSERT INTO bench_results (model_spec, load, config_json, summary_json, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![model_spec, load, config_json, summary_json, created_at],
-            )?;
-            Ok(this.connection.last_insert_rowid())
+            this.connection
+                .query_one(
+                    "INSERT INTO bench_results (model_spec, load, config_json, summary_json,
+                                                created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     RETURNING id",
+                    params![model_spec, load, config_json, summary_json, created_at],
+                )?
+                .get(0)
         })
     }
 }

@@ -1,10 +1,10 @@
 //! Judge models' verdicts (`podium arena judge`): every answer of the judge,
 //! stored with the battle it made, if any, in one transaction per batch.
 
-use rusqlite::{Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::arena::insert_battle;
+use crate::sql::{Begin, Row, params};
 use crate::{BattleRow, Store, StoreError};
 
 /// One answer of a judge model on one order of a pair.
@@ -43,7 +43,7 @@ pub struct JudgedPair {
 const JUDGEMENT_COLUMNS: &str = "id, battle_id, judge, prompt_id, prompt_hash, category,
      model_a, model_b, a_first, output, verdict, reason";
 
-fn judgement_from_row(row: &Row<'_>) -> rusqlite::Result<JudgementRow> {
+fn judgement_from_row(row: &Row) -> Result<JudgementRow, StoreError> {
     Ok(JudgementRow {
         id: row.get(0)?,
         battle_id: row.get(1)?,
@@ -69,53 +69,54 @@ impl Store {
     ) -> Result<Vec<Option<i64>>, StoreError> {
         self.with(|this| {
             let created_at = crate::rfc3339_utc(std::time::SystemTime::now());
-            let transaction = this.connection.unchecked_transaction()?;
-            let mut battle_ids = Vec::with_capacity(pairs.len());
-            for pair in pairs {
-                let battle_id = pair
-                    .battle
-                    .as_ref()
-                    .map(|battle| insert_battle(&transaction, battle, &created_at))
-                    .transpose()?;
-                let mut statement = transaction.prepare_cached(
-                    "INSERT INTO judgements (battle_id, judge, prompt_id, prompt_hash, category,
-                         model_a, model_b, a_first, output, verdict, reason, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?;
-                for j in &pair.judgements {
-                    statement.execute(params![
-                        battle_id,
-                        j.judge,
-                        j.prompt_id,
-                        j.prompt_hash,
-                        j.category,
-                        j.model_a,
-                        j.model_b,
-                        j.a_first,
-                        j.output,
-                        j.verdict,
-                        j.reason,
-                        created_at,
-                    ])?;
+            this.connection.transaction(Begin::Write, |tx| {
+                let mut battle_ids = Vec::with_capacity(pairs.len());
+                for pair in pairs {
+                    let battle_id = pair
+                        .battle
+                        .as_ref()
+                        .map(|battle| insert_battle(tx, battle, &created_at))
+                        .transpose()?;
+                    for j in &pair.judgements {
+                        tx.execute(
+                            "INSERT INTO judgements (battle_id, judge, prompt_id, prompt_hash,
+                                 category, model_a, model_b, a_first, output, verdict, reason,
+                                 created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            params![
+                                battle_id,
+                                &j.judge,
+                                &j.prompt_id,
+                                &j.prompt_hash,
+                                &j.category,
+                                &j.model_a,
+                                &j.model_b,
+                                j.a_first,
+                                &j.output,
+                                &j.verdict,
+                                &j.reason,
+                                created_at.as_str(),
+                            ],
+                        )?;
+                    }
+                    battle_ids.push(battle_id);
                 }
-                battle_ids.push(battle_id);
-            }
-            transaction.commit()?;
-            Ok(battle_ids)
+                Ok(battle_ids)
+            })
         })
     }
 
     /// The stored judgements, of one judge or all, in the order they were stored.
     pub fn judgements(&self, judge: Option<&str>) -> Result<Vec<JudgementRow>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(&format!(
-                "SELECT {JUDGEMENT_COLUMNS} FROM judgements
-                 WHERE ?1 IS NULL OR judge = ?1 ORDER BY id"
-            ))?;
-            let rows = statement
-                .query_map(params![judge], judgement_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            this.connection.query_map(
+                &format!(
+                    "SELECT {JUDGEMENT_COLUMNS} FROM judgements
+                     WHERE CAST(?1 AS TEXT) IS NULL OR judge = CAST(?1 AS TEXT) ORDER BY id"
+                ),
+                params![judge],
+                judgement_from_row,
+            )
         })
     }
 
@@ -123,15 +124,11 @@ impl Store {
     /// model_b)`, so that running the same judging again adds no second copy.
     pub fn judged_pairs(&self, judge: &str) -> Result<Vec<(String, String, String)>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT DISTINCT prompt_hash, model_a, model_b FROM judgements WHERE judge = ?1",
-            )?;
-            let rows = statement
-                .query_map(params![judge], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                params![judge],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
         })
     }
 }

@@ -1,10 +1,9 @@
 //! The rows the store reads and writes, as plain serde-able structs. JSON
 //! payloads travel as JSON text (`*_json: String`) so the store never needs to
-//! know the shapes other crates put in them; SQLite checks they are valid JSON.
+//! know the shapes other crates put in them; the database checks they are valid JSON.
 
 use std::fmt;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
 /// A model's identity: what the user asked for and what was actually served.
@@ -139,7 +138,7 @@ impl RunStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "running" => Some(RunStatus::Running),
             "finished" => Some(RunStatus::Finished),
@@ -158,7 +157,7 @@ impl SampleStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "ok" => Some(SampleStatus::Ok),
             "failed" => Some(SampleStatus::Failed),
@@ -176,46 +175,5 @@ impl fmt::Display for RunStatus {
 impl fmt::Display for SampleStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A status column held text the schema's CHECK constraint should have refused.
-#[derive(Debug)]
-struct UnknownStatus(String);
-
-impl fmt::Display for UnknownStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown status `{}`", self.0)
-    }
-}
-
-impl std::error::Error for UnknownStatus {}
-
-fn status_from_sql<T>(value: ValueRef<'_>, parse: fn(&str) -> Option<T>) -> FromSqlResult<T> {
-    let text = value.as_str()?;
-    parse(text).ok_or_else(|| FromSqlError::Other(Box::new(UnknownStatus(text.to_owned()))))
-}
-
-impl ToSql for RunStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for RunStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        status_from_sql(value, RunStatus::parse)
-    }
-}
-
-impl ToSql for SampleStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for SampleStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        status_from_sql(value, SampleStatus::parse)
     }
 }

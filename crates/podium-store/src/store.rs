@@ -1,13 +1,14 @@
-//! [`Store`]: one SQLite connection and every query Podium runs against it.
+//! [`Store`]: one connection, to SQLite or PostgreSQL, and the queries of runs,
+//! samples, the response cache and benchmarks.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-
+use crate::location::{Location, PostgresUrl};
 use crate::migrations::migrate;
+use crate::sql::{self, Begin, Dialect, Param, Row, params};
 use crate::timestamp::now_rfc3339;
 use crate::{
     LatestResult, ModelRecord, RunKey, RunState, RunStatus, RunSummary, SampleRecord, SampleStatus,
@@ -18,10 +19,14 @@ use crate::{
 /// server reading while `podium eval` writes) before failing with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A Podium database. Synchronous and `Send` but not `Sync`: share it behind a
-/// mutex and call it from `spawn_blocking` in async code.
+/// How long connecting to a PostgreSQL server may take, unless the URL says
+/// (`connect_timeout=SECONDS`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A Podium database, SQLite or PostgreSQL. Synchronous and `Send` but not
+/// `Sync`: share it behind a mutex and call it from `spawn_blocking` in async code.
 pub struct Store {
-    pub(crate) connection: Connection,
+    pub(crate) connection: sql::Connection,
     /// The database file, named in errors; `None` in memory.
     path: Option<PathBuf>,
 }
@@ -40,7 +45,7 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let connection = Connection::open(path).map_err(open_error)?;
+        let connection = rusqlite::Connection::open(path).map_err(open_error)?;
         // Set before switching to WAL, which itself needs a lock another process
         // opening the same fresh database may hold for a moment.
         connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
@@ -56,28 +61,97 @@ impl Store {
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_error)?;
-        Self::configure(connection, Some(path.to_owned()))
+        Self::configure_sqlite(connection, Some(path.to_owned()))
+    }
+
+    /// Opens the database `url` names: `postgres://…` or `postgresql://…` is a
+    /// PostgreSQL database, `sqlite:PATH` or a plain path an SQLite file (see
+    /// [`Location::parse`]).
+    pub fn open_url(url: &str) -> Result<Store, StoreError> {
+        Self::open_location(&Location::parse(std::ffi::OsStr::new(url))?)
+    }
+
+    /// Opens the database at `location`, applying pending migrations.
+    pub fn open_location(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Self::open(path),
+            Location::Postgres(url) => Self::open_postgres(url),
+        }
+    }
+
+    /// Connects to a PostgreSQL database (without TLS: a local server, a Unix
+    /// socket or a tunnel) and applies pending migrations under an advisory lock.
+    fn open_postgres(url: &PostgresUrl) -> Result<Store, StoreError> {
+        let mut config = (*url.config).clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("podium");
+        }
+        let client = sql::outside_async(|| config.connect(postgres::NoTls)).map_err(|source| {
+            StoreError::Connect {
+                database: url.name().to_owned(),
+                source,
+            }
+        })?;
+        let mut connection = sql::Connection::postgres(client, url.name().to_owned());
+        migrate(&mut connection)?;
+        Ok(Store {
+            connection,
+            path: None,
+        })
     }
 
     /// A private, empty database for tests and dry runs (no WAL: nothing shares it).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Self::configure(Connection::open_in_memory()?, None)
+        Self::configure_sqlite(rusqlite::Connection::open_in_memory()?, None)
     }
 
-    fn configure(connection: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
-        let mut store = Store { connection, path };
+    fn configure_sqlite(
+        connection: rusqlite::Connection,
+        path: Option<PathBuf>,
+    ) -> Result<Store, StoreError> {
+        let mut store = Store {
+            connection: sql::Connection::Sqlite(connection),
+            path,
+        };
         store.with_mut(|this| {
-            this.connection.busy_timeout(BUSY_TIMEOUT)?;
-            // SQLite leaves foreign keys off by default; on, a sample can never point
-            // at a run that does not exist.
-            this.connection.pragma_update(None, "foreign_keys", true)?;
+            if let sql::Connection::Sqlite(connection) = &this.connection {
+                connection.busy_timeout(BUSY_TIMEOUT)?;
+                // SQLite leaves foreign keys off by default; on, a sample can never
+                // point at a run that does not exist.
+                connection.pragma_update(None, "foreign_keys", true)?;
+                // Room for every statement the store runs, prepared once.
+                connection.set_prepared_statement_cache_capacity(64);
+            }
             migrate(&mut this.connection)
         })?;
         Ok(store)
     }
 
+    /// The database as errors and logs name it: the SQLite file, or the
+    /// PostgreSQL URL without its password; `:memory:` in memory.
+    pub fn name(&self) -> String {
+        match (&self.connection, &self.path) {
+            (sql::Connection::Postgres(pg), _) => pg.name.clone(),
+            (sql::Connection::Sqlite(_), Some(path)) => path.display().to_string(),
+            (sql::Connection::Sqlite(_), None) => ":memory:".into(),
+        }
+    }
+
+    /// Whether this store is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.connection.dialect() == Dialect::Postgres
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.connection.dialect()
+    }
+
     /// Runs one operation; an SQLite error names the database file (a full disk or
-    /// a read-only folder is reported with the file it hit).
+    /// a read-only folder is reported with the file it hit). PostgreSQL errors
+    /// name their database already.
     pub(crate) fn with<T>(
         &self,
         operation: impl FnOnce(&Store) -> Result<T, StoreError>,
@@ -86,7 +160,7 @@ impl Store {
         result.map_err(|error| self.named(error))
     }
 
-    /// [`Store::with`] for operations that need the connection mutably (transactions).
+    /// [`Store::with`] for operations that need the store mutably.
     pub(crate) fn with_mut<T>(
         &mut self,
         operation: impl FnOnce(&mut Store) -> Result<T, StoreError>,
@@ -105,13 +179,20 @@ impl Store {
         }
     }
 
+    fn sqlite(&self, what: &'static str) -> Result<&rusqlite::Connection, StoreError> {
+        match &self.connection {
+            sql::Connection::Sqlite(connection) => Ok(connection),
+            sql::Connection::Postgres(_) => Err(StoreError::Unsupported(what)),
+        }
+    }
+
     /// Caps the database at `pages` pages for this connection (SQLite's
     /// `max_page_count`): writes past it fail as on a full disk. For fault-injection
-    /// tests.
+    /// tests; SQLite only.
     #[doc(hidden)]
     pub fn simulate_full_disk_at_pages(&self, pages: u64) -> Result<u64, StoreError> {
         self.with(|this| {
-            Ok(this.connection.query_row(
+            Ok(this.sqlite("max_page_count")?.query_row(
                 &format!("PRAGMA max_page_count = {pages}"),
                 [],
                 |row| row.get(0),
@@ -119,31 +200,36 @@ impl Store {
         })
     }
 
-    /// Pages the database file has now (`PRAGMA page_count`).
+    /// Pages the database file has now (`PRAGMA page_count`); SQLite only.
     #[doc(hidden)]
     pub fn page_count(&self) -> Result<u64, StoreError> {
         self.with(|this| {
             Ok(this
-                .connection
+                .sqlite("page_count")?
                 .query_row("PRAGMA page_count", [], |row| row.get(0))?)
         })
     }
 
-    /// The journal mode in effect (`wal` for file databases, `memory` in memory).
+    /// The journal mode in effect (`wal` for file databases, `memory` in memory);
+    /// `postgresql` for a PostgreSQL database, which has its own write-ahead log.
     pub fn journal_mode(&self) -> Result<String, StoreError> {
-        self.with(|this| {
-            Ok(this
-                .connection
-                .query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+        self.with(|this| match &this.connection {
+            sql::Connection::Sqlite(connection) => {
+                Ok(connection.query_row("PRAGMA journal_mode", [], |row| row.get(0))?)
+            }
+            sql::Connection::Postgres(_) => Ok("postgresql".into()),
         })
     }
 
-    /// The schema version of the open database (`PRAGMA user_version`).
+    /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.with(|this| {
-            Ok(this
-                .connection
-                .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        self.with(|this| match &this.connection {
+            sql::Connection::Sqlite(connection) => {
+                Ok(connection.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+            }
+            sql::Connection::Postgres(_) => {
+                crate::migrations::postgres_schema_version(&this.connection)
+            }
         })
     }
 
@@ -151,14 +237,16 @@ impl Store {
     /// new. A known chat-template hash is updated; `None` never erases one.
     pub fn upsert_model(&self, model: &ModelRecord) -> Result<i64, StoreError> {
         self.with(|this| {
-            Ok(this.connection.query_row(
-                "INSERT INTO models (spec, fingerprint, chat_template_hash) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (spec, fingerprint) DO UPDATE
-                     SET chat_template_hash = coalesce(excluded.chat_template_hash, chat_template_hash)
-                 RETURNING id",
-                params![model.spec, model.fingerprint, model.chat_template_hash],
-                |row| row.get(0),
-            )?)
+            this.connection
+                .query_one(
+                    "INSERT INTO models (spec, fingerprint, chat_template_hash) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (spec, fingerprint) DO UPDATE
+                         SET chat_template_hash =
+                             coalesce(excluded.chat_template_hash, models.chat_template_hash)
+                     RETURNING id",
+                    params![&model.spec, &model.fingerprint, &model.chat_template_hash],
+                )?
+                .get(0)
         })
     }
 
@@ -170,13 +258,14 @@ impl Store {
         config_json: &str,
     ) -> Result<i64, StoreError> {
         self.with(|this| {
-            Ok(this.connection.query_row(
-                "INSERT INTO tasks (name, content_hash, config_json) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name, content_hash) DO UPDATE SET config_json = excluded.config_json
-                 RETURNING id",
-                params![name, content_hash, config_json],
-                |row| row.get(0),
-            )?)
+            this.connection
+                .query_one(
+                    "INSERT INTO tasks (name, content_hash, config_json) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name, content_hash) DO UPDATE SET config_json = excluded.config_json
+                     RETURNING id",
+                    params![name, content_hash, config_json],
+                )?
+                .get(0)
         })
     }
 
@@ -193,108 +282,121 @@ impl Store {
         manifest_json: &str,
         podium_version: &str,
     ) -> Result<(i64, RunState), StoreError> {
+        let dialect = self.dialect();
         self.with_mut(|this| {
-            // IMMEDIATE takes the write lock before the lookup, so two processes
-            // resuming the same run cannot both decide to create it.
-            let transaction = this
-                .connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let seed = seed_to_sql(key.seed);
-            let existing: Option<(i64, RunStatus)> = transaction
-                .query_row(
-                    "SELECT id, status FROM runs
-                     WHERE model_id = ?1 AND task_id = ?2 AND n_shots = ?3 AND chat_template = ?4
-                       AND seed = ?5 AND ifnull(limit_n, -1) = ifnull(?6, -1)",
-                    params![
-                        key.model_id,
-                        key.task_id,
-                        key.n_shots,
-                        key.chat_template,
-                        seed,
-                        key.limit
-                    ],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
-            let outcome = match existing {
-                Some((run_id, RunStatus::Finished)) => (
-                    run_id,
-                    RunState {
-                        existing: true,
-                        finished: true,
-                    },
-                ),
-                Some((run_id, status)) => {
-                    if status == RunStatus::Failed {
-                        transaction.execute(
-                            "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL
-                             WHERE id = ?1",
-                            params![run_id],
-                        )?;
-                    }
-                    // A killed session recorded no end: it counts up to its last stored
-                    // sample (a failed one was closed already). A new session starts now.
-                    transaction.execute(
-                        &format!(
-                            "UPDATE runs SET active_ms = active_ms + {}, session_started_at = ?2
-                             WHERE id = ?1",
-                            session_ms(
-                                "(SELECT max(created_at) FROM samples
-                                  WHERE run_id = ?1 AND created_at >= runs.session_started_at)"
-                            )
-                        ),
-                        params![run_id, now_rfc3339()],
+            // SQLite's IMMEDIATE transaction takes the write lock before the lookup;
+            // on PostgreSQL the model's row is locked instead. Either way two
+            // processes resuming the same run cannot both decide to create it.
+            this.connection.transaction(Begin::Write, |tx| {
+                if dialect == Dialect::Postgres {
+                    tx.execute(
+                        "SELECT id FROM models WHERE id = ?1 FOR UPDATE",
+                        params![key.model_id],
                     )?;
-                    (
-                        run_id,
-                        RunState {
-                            existing: true,
-                            finished: false,
-                        },
-                    )
                 }
-                None => {
-                    transaction.execute(
-                        "INSERT INTO runs (model_id, task_id, manifest_json, podium_version, n_shots,
-                                           chat_template, seed, limit_n, status, started_at,
-                                           active_ms, session_started_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, 0, ?9)",
+                let seed = seed_to_sql(key.seed);
+                let existing = tx
+                    .query_opt(
+                        "SELECT id, status FROM runs
+                         WHERE model_id = ?1 AND task_id = ?2 AND n_shots = ?3
+                           AND chat_template = ?4 AND seed = ?5
+                           AND coalesce(limit_n, -1) = coalesce(CAST(?6 AS BIGINT), -1)",
                         params![
                             key.model_id,
                             key.task_id,
-                            manifest_json,
-                            podium_version,
                             key.n_shots,
                             key.chat_template,
                             seed,
-                            key.limit,
-                            now_rfc3339()
+                            key.limit
                         ],
-                    )?;
-                    (
-                        transaction.last_insert_rowid(),
+                    )?
+                    .map(|row| Ok::<_, StoreError>((row.get::<i64>(0)?, row.get::<RunStatus>(1)?)))
+                    .transpose()?;
+                Ok(match existing {
+                    Some((run_id, RunStatus::Finished)) => (
+                        run_id,
                         RunState {
-                            existing: false,
-                            finished: false,
+                            existing: true,
+                            finished: true,
                         },
-                    )
-                }
-            };
-            transaction.commit()?;
-            Ok(outcome)
+                    ),
+                    Some((run_id, status)) => {
+                        if status == RunStatus::Failed {
+                            tx.execute(
+                                "UPDATE runs SET status = 'running', error = NULL, finished_at = NULL
+                                 WHERE id = ?1",
+                                params![run_id],
+                            )?;
+                        }
+                        // A killed session recorded no end: it counts up to its last
+                        // stored sample (a failed one was closed already). A new
+                        // session starts now.
+                        tx.execute(
+                            &format!(
+                                "UPDATE runs SET active_ms = active_ms + {}, session_started_at = ?2
+                                 WHERE id = ?1",
+                                session_ms(
+                                    dialect,
+                                    "(SELECT max(created_at) FROM samples
+                                      WHERE run_id = ?1 AND created_at >= runs.session_started_at)"
+                                )
+                            ),
+                            params![run_id, now_rfc3339().as_str()],
+                        )?;
+                        (
+                            run_id,
+                            RunState {
+                                existing: true,
+                                finished: false,
+                            },
+                        )
+                    }
+                    None => {
+                        let now = now_rfc3339();
+                        let run_id = tx
+                            .query_one(
+                                "INSERT INTO runs (model_id, task_id, manifest_json, podium_version,
+                                                   n_shots, chat_template, seed, limit_n, status,
+                                                   started_at, active_ms, session_started_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, 0, ?9)
+                                 RETURNING id",
+                                params![
+                                    key.model_id,
+                                    key.task_id,
+                                    manifest_json,
+                                    podium_version,
+                                    key.n_shots,
+                                    key.chat_template,
+                                    seed,
+                                    key.limit,
+                                    now.as_str()
+                                ],
+                            )?
+                            .get(0)?;
+                        (
+                            run_id,
+                            RunState {
+                                existing: false,
+                                finished: false,
+                            },
+                        )
+                    }
+                })
+            })
         })
     }
 
     /// Document ids of the run's successful samples: the ones resume can skip.
     pub fn completed_doc_ids(&self, run_id: i64) -> Result<HashSet<u64>, StoreError> {
         self.with(|this| {
-            let mut statement = this
-                .connection
-                .prepare("SELECT doc_id FROM samples WHERE run_id = ?1 AND status = 'ok'")?;
-            let doc_ids = statement
-                .query_map(params![run_id], |row| row.get(0))?
-                .collect::<Result<HashSet<u64>, _>>()?;
-            Ok(doc_ids)
+            this.connection
+                .query(
+                    "SELECT doc_id FROM samples WHERE run_id = ?1 AND status = 'ok'",
+                    params![run_id],
+                )?
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
         })
     }
 
@@ -320,33 +422,38 @@ impl Store {
                 });
             }
         }
+        let dialect = self.dialect();
         self.with_mut(|this| {
-            let transaction = this
-                .connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let run_exists = transaction
-                .query_row("SELECT 1 FROM runs WHERE id = ?1", params![run_id], |_| {
-                    Ok(())
-                })
-                .optional()?
-                .is_some();
-            if !run_exists {
-                return Err(StoreError::RunNotFound(run_id));
-            }
-            let previous: Option<SampleStatus> = transaction
-                .query_row(
-                    "SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2",
-                    params![run_id, sample.doc_id],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let write = match (previous, sample.status) {
-                (None, _) => SampleWrite::Inserted,
-                (Some(SampleStatus::Ok), SampleStatus::Failed) => SampleWrite::KeptExisting,
-                (Some(_), _) => SampleWrite::Replaced,
-            };
-            if write != SampleWrite::KeptExisting {
-                transaction.execute(
+            this.connection.transaction(Begin::Write, |tx| {
+                // On PostgreSQL, writers of one run share its row lock (KEY SHARE:
+                // they do not wait for each other) and each locks the sample it
+                // replaces; SQLite's write lock covers both.
+                let (lock_run, lock_sample) = match dialect {
+                    Dialect::Sqlite => ("", ""),
+                    Dialect::Postgres => (" FOR KEY SHARE", " FOR UPDATE"),
+                };
+                let run_exists = tx
+                    .query_opt(
+                        &format!("SELECT 1 FROM runs WHERE id = ?1{lock_run}"),
+                        params![run_id],
+                    )?
+                    .is_some();
+                if !run_exists {
+                    return Err(StoreError::RunNotFound(run_id));
+                }
+                let previous: Option<SampleStatus> = tx
+                    .query_opt(
+                        &format!(
+                            "SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2{lock_sample}"
+                        ),
+                        params![run_id, sample.doc_id],
+                    )?
+                    .map(|row| row.get(0))
+                    .transpose()?;
+                // The condition on the update keeps an ok sample from a failed retry
+                // even when another connection inserted the row after the read above
+                // (PostgreSQL cannot lock a row that does not exist yet).
+                let written = tx.query_opt(
                     "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json, responses_json,
                                           metrics_json, n_input_tokens, n_output_tokens, timing_json,
                                           status, error, created_at)
@@ -361,40 +468,43 @@ impl Store {
                          timing_json = excluded.timing_json,
                          status = excluded.status,
                          error = excluded.error,
-                         created_at = excluded.created_at",
+                         created_at = excluded.created_at
+                     WHERE NOT (samples.status = 'ok' AND excluded.status = 'failed')
+                     RETURNING 1",
                     params![
                         run_id,
                         sample.doc_id,
-                        sample.prompt_hash,
-                        sample.requests_json,
-                        sample.responses_json,
-                        sample.metrics_json,
+                        &sample.prompt_hash,
+                        &sample.requests_json,
+                        &sample.responses_json,
+                        &sample.metrics_json,
                         sample.n_input_tokens,
                         sample.n_output_tokens,
-                        sample.timing_json,
+                        &sample.timing_json,
                         sample.status,
-                        sample.error,
-                        now_rfc3339()
+                        &sample.error,
+                        now_rfc3339().as_str()
                     ],
                 )?;
-            }
-            transaction.commit()?;
-            Ok(write)
+                Ok(match (written, previous) {
+                    (None, _) => SampleWrite::KeptExisting,
+                    (Some(_), None) => SampleWrite::Inserted,
+                    (Some(_), Some(_)) => SampleWrite::Replaced,
+                })
+            })
         })
     }
 
     /// All samples of a run, ok and failed, in document order.
     pub fn samples(&self, run_id: i64) -> Result<Vec<SampleRecord>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT doc_id, prompt_hash, requests_json, responses_json, metrics_json,
                         n_input_tokens, n_output_tokens, timing_json, status, error
                  FROM samples WHERE run_id = ?1 ORDER BY doc_id",
-            )?;
-            let samples = statement
-                .query_map(params![run_id], sample_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(samples)
+                params![run_id],
+                sample_from_row,
+            )
         })
     }
 
@@ -408,9 +518,9 @@ impl Store {
                                      error = NULL, active_ms = active_ms + {},
                                      session_started_at = NULL
                      WHERE id = ?1",
-                    session_ms("?2")
+                    session_ms(this.dialect(), "?2")
                 ),
-                params![run_id, now_rfc3339(), results_json],
+                params![run_id, now_rfc3339().as_str(), results_json],
             )
         })
     }
@@ -424,9 +534,9 @@ impl Store {
                     "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3,
                                      active_ms = active_ms + {}, session_started_at = NULL
                      WHERE id = ?1",
-                    session_ms("?2")
+                    session_ms(this.dialect(), "?2")
                 ),
-                params![run_id, now_rfc3339(), error],
+                params![run_id, now_rfc3339().as_str(), error],
             )
         })
     }
@@ -441,17 +551,12 @@ impl Store {
                 "UPDATE runs SET status = 'running', finished_at = NULL, results_json = NULL,
                                  error = NULL, session_started_at = ?2
                  WHERE id = ?1",
-                params![run_id, now_rfc3339()],
+                params![run_id, now_rfc3339().as_str()],
             )
         })
     }
 
-    fn update_run(
-        &self,
-        run_id: i64,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<(), StoreError> {
+    fn update_run(&self, run_id: i64, sql: &str, params: &[Param<'_>]) -> Result<(), StoreError> {
         if self.connection.execute(sql, params)? == 0 {
             return Err(StoreError::RunNotFound(run_id));
         }
@@ -461,7 +566,7 @@ impl Store {
     /// Every run, oldest first, with its sample counts.
     pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT r.id, m.spec, t.name, r.status,
                         (SELECT count(*) FROM samples s WHERE s.run_id = r.id),
                         (SELECT count(*) FROM samples s WHERE s.run_id = r.id AND s.status = 'failed'),
@@ -470,9 +575,8 @@ impl Store {
                  JOIN models m ON m.id = r.model_id
                  JOIN tasks t ON t.id = r.task_id
                  ORDER BY r.id",
-            )?;
-            let runs = statement
-                .query_map([], |row| {
+                &[],
+                |row| {
                     Ok(RunSummary {
                         run_id: row.get(0)?,
                         model_spec: row.get(1)?,
@@ -486,9 +590,8 @@ impl Store {
                         seed: seed_from_sql(row.get(9)?),
                         limit: row.get(10)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(runs)
+                },
+            )
         })
     }
 
@@ -496,8 +599,9 @@ impl Store {
     ///
     /// Whatever the samples hold (a database written before counts were checked may
     /// hold counts near 2^63, or anything edited in by hand), the sums are taken in
-    /// floating point (`TOTAL`, which never overflows, where `SUM` fails the whole
-    /// query with "integer overflow") and saturate into `u64`; negative sums read as 0.
+    /// floating point (SQLite's `TOTAL`, which never overflows, where `SUM` fails the
+    /// whole query with "integer overflow"; PostgreSQL's `sum` of `float8`) and
+    /// saturate into `u64`; negative sums read as 0.
     pub fn run_token_totals(&self, run_id: i64) -> Result<TokenTotals, StoreError> {
         Ok(self
             .token_totals_by_run(&[run_id])?
@@ -517,20 +621,32 @@ impl Store {
             // Bound as a JSON array, so any number of ids is one parameter; each id
             // is one range of the samples' primary key (run_id, doc_id).
             let ids = serde_json::to_string(run_ids).unwrap_or_else(|_| "[]".into());
-            let mut statement = this.connection.prepare(
-                "SELECT run_id, COUNT(*), COUNT(n_input_tokens), TOTAL(n_input_tokens),
-                        TOTAL(n_output_tokens)
-                 FROM samples
-                 WHERE run_id IN (SELECT value FROM json_each(?1)) AND status = 'ok'
-                 GROUP BY run_id",
-            )?;
-            let totals = statement
-                .query_map([ids], |row| {
+            let sql = match this.dialect() {
+                Dialect::Sqlite => {
+                    "SELECT run_id, COUNT(*), COUNT(n_input_tokens), TOTAL(n_input_tokens),
+                            TOTAL(n_output_tokens)
+                     FROM samples
+                     WHERE run_id IN (SELECT value FROM json_each(?1)) AND status = 'ok'
+                     GROUP BY run_id"
+                }
+                Dialect::Postgres => {
+                    "SELECT run_id, COUNT(*), COUNT(n_input_tokens),
+                            coalesce(sum(n_input_tokens::float8), 0),
+                            coalesce(sum(n_output_tokens::float8), 0)
+                     FROM samples
+                     WHERE run_id IN (SELECT value::bigint FROM json_array_elements_text(?1::json))
+                       AND status = 'ok'
+                     GROUP BY run_id"
+                }
+            };
+            let rows = this.connection.query(sql, params![ids.as_str()])?;
+            rows.iter()
+                .map(|row| {
                     // `as` saturates (and maps NaN to 0), which is what a sum needs here.
                     let sum =
-                        |i| -> rusqlite::Result<u64> { Ok(row.get::<_, f64>(i)?.max(0.0) as u64) };
+                        |i| -> Result<u64, StoreError> { Ok(row.get::<f64>(i)?.max(0.0) as u64) };
                     Ok((
-                        row.get::<_, i64>(0)?,
+                        row.get::<i64>(0)?,
                         TokenTotals {
                             samples: row.get(1)?,
                             counted: row.get(2)?,
@@ -538,9 +654,8 @@ impl Store {
                             output_tokens: sum(4)?,
                         },
                     ))
-                })?
-                .collect::<Result<HashMap<_, _>, _>>()?;
-            Ok(totals)
+                })
+                .collect()
         })
     }
 
@@ -550,7 +665,7 @@ impl Store {
         self.with(|this| {
             // finished_at has a fixed-width format, so text order is time order; the
             // run id breaks ties between runs finished in the same microsecond.
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT spec, name, id, finished_at, results_json, started_at, active_ms FROM (
                      SELECT m.spec, t.name, r.id, r.finished_at, r.results_json, r.started_at,
                             r.active_ms,
@@ -564,12 +679,11 @@ impl Store {
                      WHERE r.status = 'finished'
                        AND r.finished_at IS NOT NULL
                        AND r.results_json IS NOT NULL
-                 )
+                 ) AS ranked
                  WHERE recency = 1
                  ORDER BY spec, name",
-            )?;
-            let results = statement
-                .query_map([], |row| {
+                &[],
+                |row| {
                     Ok(LatestResult {
                         model_spec: row.get(0)?,
                         task_name: row.get(1)?,
@@ -579,23 +693,21 @@ impl Store {
                         started_at: row.get(5)?,
                         active_ms: row.get(6)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(results)
+                },
+            )
         })
     }
 
     /// The cached response for `key` (`podium_core::cache_key`), if any.
     pub fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.with(|this| {
-            Ok(this
-                .connection
-                .query_row(
+            this.connection
+                .query_opt(
                     "SELECT response_json FROM cache WHERE key = ?1",
                     params![key],
-                    |row| row.get(0),
-                )
-                .optional()?)
+                )?
+                .map(|row| row.get(0))
+                .transpose()
         })
     }
 
@@ -606,7 +718,7 @@ impl Store {
                 "INSERT INTO cache (key, response_json, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE
                      SET response_json = excluded.response_json, created_at = excluded.created_at",
-                params![key, response_json, now_rfc3339()],
+                params![key, response_json, now_rfc3339().as_str()],
             )?;
             Ok(())
         })
@@ -615,10 +727,10 @@ impl Store {
 
 /// The largest token count one sample may store: far above any real request (the
 /// backends refuse a server's count above 10^9 per request), and small enough that
-/// summing the counts of millions of samples stays within SQLite's 64-bit integers.
+/// summing the counts of millions of samples stays within 64-bit integers.
 pub const MAX_STORED_TOKEN_COUNT: u64 = 1_000_000_000_000;
 
-pub(crate) fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
+pub(crate) fn sample_from_row(row: &Row) -> Result<SampleRecord, StoreError> {
     Ok(SampleRecord {
         doc_id: row.get(0)?,
         prompt_hash: row.get(1)?,
@@ -633,14 +745,14 @@ pub(crate) fn sample_from_row(row: &Row<'_>) -> rusqlite::Result<SampleRecord> {
     })
 }
 
-/// SQLite integers are signed 64-bit; a seed is any `u64`. Reinterpreting the
-/// bits keeps every seed storable and round-trips exactly (seeds above
+/// Both engines' integers are signed 64-bit; a seed is any `u64`. Reinterpreting
+/// the bits keeps every seed storable and round-trips exactly (seeds above
 /// `i64::MAX` read as negative numbers in raw SQL, which nothing relies on).
-fn seed_to_sql(seed: u64) -> i64 {
+pub(crate) fn seed_to_sql(seed: u64) -> i64 {
     seed as i64
 }
 
-fn seed_from_sql(stored: i64) -> u64 {
+pub(crate) fn seed_from_sql(stored: i64) -> u64 {
     stored as u64
 }
 
@@ -665,37 +777,29 @@ impl Store {
         config_json: &str,
         summary_json: &str,
     ) -> Result<i64, StoreError> {
-        self.with(|this| {
-            this.connection.execute(
-                "INSERT INTO bench_results (model_spec, load, config_json, summary_json, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![
-                    model_spec,
-                    load,
-                    config_json,
-                    summary_json,
-                    crate::rfc3339_utc(std::time::SystemTime::now())
-                ],
-            )?;
-            Ok(this.connection.last_insert_rowid())
-        })
+        self.put_bench_result_at(
+            model_spec,
+            load,
+            config_json,
+            summary_json,
+            &crate::rfc3339_utc(std::time::SystemTime::now()),
+        )
     }
 
     /// The newest result of each (model, load level), ordered by model then load.
     pub fn latest_bench_results(&self) -> Result<Vec<BenchResult>, StoreError> {
         self.with(|this| {
-            let mut statement = this.connection.prepare(
+            this.connection.query_map(
                 "SELECT id, model_spec, load, config_json, summary_json, created_at FROM (
                      SELECT *, row_number() OVER (
                          PARTITION BY model_spec, load ORDER BY created_at DESC, id DESC
                      ) AS recency
                      FROM bench_results
-                 )
+                 ) AS ranked
                  WHERE recency = 1
                  ORDER BY model_spec, load",
-            )?;
-            let rows = statement
-                .query_map([], |row| {
+                &[],
+                |row| {
                     Ok(BenchResult {
                         id: row.get(0)?,
                         model_spec: row.get(1)?,
@@ -704,9 +808,8 @@ impl Store {
                         summary_json: row.get(4)?,
                         created_at: row.get(5)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                },
+            )
         })
     }
 }
@@ -714,9 +817,16 @@ impl Store {
 /// SQL for the milliseconds from the run's `session_started_at` to `end` (an SQL
 /// expression giving an RFC 3339 time); 0 where either is NULL (no open session,
 /// or no sample stored in it).
-fn session_ms(end: &str) -> String {
-    format!(
-        "ifnull(CAST(round((julianday({end}) - julianday(session_started_at)) * 86400000)
-                    AS INTEGER), 0)"
-    )
+fn session_ms(dialect: Dialect, end: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "coalesce(CAST(round((julianday({end}) - julianday(session_started_at)) * 86400000)
+                      AS INTEGER), 0)"
+        ),
+        Dialect::Postgres => format!(
+            "coalesce(CAST(round(extract(epoch FROM (CAST(CAST({end} AS TEXT) AS timestamptz)
+                                         - CAST(session_started_at AS timestamptz))) * 1000)
+                      AS BIGINT), 0)"
+        ),
+    }
 }
