@@ -242,7 +242,8 @@ fn sub_command(global: &Args, argv: &[String]) -> anyhow::Result<ExitCode> {
     }
     full.extend(argv.iter().cloned());
     let args = Args::try_parse_from(&full).map_err(|e| {
-        anyhow::anyhow!("internal: the demo built a bad command line {full:?}: {e}")
+        // `argv` only: the global options may hold a database URL with a password.
+        anyhow::anyhow!("internal: the demo built a bad command line {argv:?}: {e}")
     })?;
     crate::commands::run(args)
 }
