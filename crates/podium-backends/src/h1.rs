@@ -421,6 +421,12 @@ enum HeadError {
     Other(H1Error),
 }
 
+fn head_too_large() -> HeadError {
+    HeadError::Other(H1Error::Failed(format!(
+        "the response head is larger than {MAX_HEAD_BYTES} bytes"
+    )))
+}
+
 async fn read_head(conn: &mut Conn, deadline: &mut Pin<Box<Sleep>>) -> Result<Head, HeadError> {
     let mut received_any = false;
     loop {
@@ -432,9 +438,7 @@ async fn read_head(conn: &mut Conn, deadline: &mut Pin<Box<Sleep>>) -> Result<He
                 Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => {
                     // Refused whatever the read sizes were: a head that arrives
                     // whole in one read is held to the same bound as one in pieces.
-                    return Err(HeadError::Other(H1Error::Failed(format!(
-                        "the response head is larger than {MAX_HEAD_BYTES} bytes"
-                    ))));
+                    return Err(head_too_large());
                 }
                 Ok(httparse::Status::Complete(len)) => {
                     let status = response.code.unwrap_or(0);
@@ -470,9 +474,7 @@ async fn read_head(conn: &mut Conn, deadline: &mut Pin<Box<Sleep>>) -> Result<He
                 }
                 Ok(httparse::Status::Partial) => {
                     if conn.end - conn.start > MAX_HEAD_BYTES {
-                        return Err(HeadError::Other(H1Error::Failed(format!(
-                            "the response head is larger than {MAX_HEAD_BYTES} bytes"
-                        ))));
+                        return Err(head_too_large());
                     }
                 }
                 Err(err) => {
