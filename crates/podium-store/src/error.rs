@@ -48,6 +48,12 @@ pub enum StoreError {
     },
     #[error("run {0} does not exist")]
     RunNotFound(i64),
+    /// A worker's lease on a job lapsed and was taken over, or the job was
+    /// cancelled: the worker must drop the job.
+    #[error(
+        "job {job_id}: this worker no longer holds its lease (it lapsed and was taken over, or the job was cancelled)"
+    )]
+    LeaseLost { job_id: i64 },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     /// A PostgreSQL URL that does not parse; the URL itself is not repeated

@@ -290,6 +290,19 @@ pub(crate) fn outside_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Text as both engines store it: PostgreSQL's text cannot hold the NUL
+/// character, so it becomes U+FFFD (�) on either engine, and a value reads back
+/// the same whichever engine stored it. (JSON written by serde escapes NUL as
+/// `\u0000` and never contains a raw one; model output in error messages or a
+/// judge's raw answer can.)
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// `?12` → `$12`. The store's statements hold no `?` inside string literals.
 pub(crate) fn to_postgres_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -529,7 +542,12 @@ impl rusqlite::ToSql for Param<'_> {
                 ToSqlOutput::Owned(SqliteValue::Integer(i))
             }
             Param::Real(r) => ToSqlOutput::Owned(SqliteValue::Real(r)),
-            Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Param::Text(text) => match storable(text) {
+                std::borrow::Cow::Borrowed(text) => {
+                    ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
+                }
+                std::borrow::Cow::Owned(text) => ToSqlOutput::Owned(SqliteValue::Text(text)),
+            },
         })
     }
 }
@@ -558,11 +576,11 @@ impl postgres::types::ToSql for Param<'_> {
             (Param::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
             (Param::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
             (Param::Text(text), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME) => {
-                text.to_sql(ty, out)
+                storable(text).as_ref().to_sql(ty, out)
             }
             (Param::Text(text), &Type::JSON) => {
                 // JSON's binary form is its text.
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(storable(text).as_bytes());
                 Ok(IsNull::No)
             }
             _ => Err(format!("cannot bind {self:?} where {ty} is expected").into()),

@@ -409,89 +409,11 @@ impl Store {
         run_id: i64,
         sample: &SampleRecord,
     ) -> Result<SampleWrite, StoreError> {
-        for (field, count) in [
-            ("n_input_tokens", sample.n_input_tokens),
-            ("n_output_tokens", sample.n_output_tokens),
-        ] {
-            if let Some(value) = count.filter(|&n| n > MAX_STORED_TOKEN_COUNT) {
-                return Err(StoreError::TokenCount {
-                    run_id,
-                    doc_id: sample.doc_id,
-                    field,
-                    value,
-                });
-            }
-        }
+        check_token_counts(run_id, sample)?;
         let dialect = self.dialect();
         self.with_mut(|this| {
-            this.connection.transaction(Begin::Write, |tx| {
-                // On PostgreSQL, writers of one run share its row lock (KEY SHARE:
-                // they do not wait for each other) and each locks the sample it
-                // replaces; SQLite's write lock covers both.
-                let (lock_run, lock_sample) = match dialect {
-                    Dialect::Sqlite => ("", ""),
-                    Dialect::Postgres => (" FOR KEY SHARE", " FOR UPDATE"),
-                };
-                let run_exists = tx
-                    .query_opt(
-                        &format!("SELECT 1 FROM runs WHERE id = ?1{lock_run}"),
-                        params![run_id],
-                    )?
-                    .is_some();
-                if !run_exists {
-                    return Err(StoreError::RunNotFound(run_id));
-                }
-                let previous: Option<SampleStatus> = tx
-                    .query_opt(
-                        &format!(
-                            "SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2{lock_sample}"
-                        ),
-                        params![run_id, sample.doc_id],
-                    )?
-                    .map(|row| row.get(0))
-                    .transpose()?;
-                // The condition on the update keeps an ok sample from a failed retry
-                // even when another connection inserted the row after the read above
-                // (PostgreSQL cannot lock a row that does not exist yet).
-                let written = tx.query_opt(
-                    "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json, responses_json,
-                                          metrics_json, n_input_tokens, n_output_tokens, timing_json,
-                                          status, error, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                     ON CONFLICT (run_id, doc_id) DO UPDATE SET
-                         prompt_hash = excluded.prompt_hash,
-                         requests_json = excluded.requests_json,
-                         responses_json = excluded.responses_json,
-                         metrics_json = excluded.metrics_json,
-                         n_input_tokens = excluded.n_input_tokens,
-                         n_output_tokens = excluded.n_output_tokens,
-                         timing_json = excluded.timing_json,
-                         status = excluded.status,
-                         error = excluded.error,
-                         created_at = excluded.created_at
-                     WHERE NOT (samples.status = 'ok' AND excluded.status = 'failed')
-                     RETURNING 1",
-                    params![
-                        run_id,
-                        sample.doc_id,
-                        &sample.prompt_hash,
-                        &sample.requests_json,
-                        &sample.responses_json,
-                        &sample.metrics_json,
-                        sample.n_input_tokens,
-                        sample.n_output_tokens,
-                        &sample.timing_json,
-                        sample.status,
-                        &sample.error,
-                        now_rfc3339().as_str()
-                    ],
-                )?;
-                Ok(match (written, previous) {
-                    (None, _) => SampleWrite::KeptExisting,
-                    (Some(_), None) => SampleWrite::Inserted,
-                    (Some(_), Some(_)) => SampleWrite::Replaced,
-                })
-            })
+            this.connection
+                .transaction(Begin::Write, |tx| write_sample(tx, dialect, run_id, sample))
         })
     }
 
@@ -829,4 +751,97 @@ fn session_ms(dialect: Dialect, end: &str) -> String {
                       AS BIGINT), 0)"
         ),
     }
+}
+
+/// Refuses a token count above [`MAX_STORED_TOKEN_COUNT`] before anything is written.
+pub(crate) fn check_token_counts(run_id: i64, sample: &SampleRecord) -> Result<(), StoreError> {
+    for (field, count) in [
+        ("n_input_tokens", sample.n_input_tokens),
+        ("n_output_tokens", sample.n_output_tokens),
+    ] {
+        if let Some(value) = count.filter(|&n| n > MAX_STORED_TOKEN_COUNT) {
+            return Err(StoreError::TokenCount {
+                run_id,
+                doc_id: sample.doc_id,
+                field,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The sample upsert of [`Store::put_sample`], inside the caller's write
+/// transaction. Every write that changes the row counts one more attempt.
+pub(crate) fn write_sample(
+    tx: &sql::Connection,
+    dialect: Dialect,
+    run_id: i64,
+    sample: &SampleRecord,
+) -> Result<SampleWrite, StoreError> {
+    // On PostgreSQL, writers of one run share its row lock (KEY SHARE:
+    // they do not wait for each other) and each locks the sample it
+    // replaces; SQLite's write lock covers both.
+    let (lock_run, lock_sample) = match dialect {
+        Dialect::Sqlite => ("", ""),
+        Dialect::Postgres => (" FOR KEY SHARE", " FOR UPDATE"),
+    };
+    let run_exists = tx
+        .query_opt(
+            &format!("SELECT 1 FROM runs WHERE id = ?1{lock_run}"),
+            params![run_id],
+        )?
+        .is_some();
+    if !run_exists {
+        return Err(StoreError::RunNotFound(run_id));
+    }
+    let previous: Option<SampleStatus> = tx
+        .query_opt(
+            &format!("SELECT status FROM samples WHERE run_id = ?1 AND doc_id = ?2{lock_sample}"),
+            params![run_id, sample.doc_id],
+        )?
+        .map(|row| row.get(0))
+        .transpose()?;
+    // The condition on the update keeps an ok sample from a failed retry
+    // even when another connection inserted the row after the read above
+    // (PostgreSQL cannot lock a row that does not exist yet).
+    let written = tx.query_opt(
+        "INSERT INTO samples (run_id, doc_id, prompt_hash, requests_json, responses_json,
+                                  metrics_json, n_input_tokens, n_output_tokens, timing_json,
+                                  status, error, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (run_id, doc_id) DO UPDATE SET
+                 attempts = samples.attempts + 1,
+                 prompt_hash = excluded.prompt_hash,
+                 requests_json = excluded.requests_json,
+                 responses_json = excluded.responses_json,
+                 metrics_json = excluded.metrics_json,
+                 n_input_tokens = excluded.n_input_tokens,
+                 n_output_tokens = excluded.n_output_tokens,
+                 timing_json = excluded.timing_json,
+                 status = excluded.status,
+                 error = excluded.error,
+                 created_at = excluded.created_at
+             WHERE NOT (samples.status = 'ok' AND excluded.status = 'failed')
+             RETURNING 1",
+        params![
+            run_id,
+            sample.doc_id,
+            &sample.prompt_hash,
+            &sample.requests_json,
+            &sample.responses_json,
+            &sample.metrics_json,
+            sample.n_input_tokens,
+            sample.n_output_tokens,
+            &sample.timing_json,
+            sample.status,
+            &sample.error,
+            now_rfc3339().as_str()
+        ],
+    )?;
+    Ok(match (written, previous) {
+        (None, _) => SampleWrite::KeptExisting,
+        (Some(_), None) => SampleWrite::Inserted,
+        (Some(_), Some(_)) => SampleWrite::Replaced,
+    })
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Db;
-use podium_store::{BattleFilter, BattleRow, JudgedPair, JudgementRow, Store, StoreError};
+use podium_store::{BattleFilter, BattleRow, JudgedPair, JudgementRow, NewJobs, Store, StoreError};
 use podium_testkit::seed::{SeedSpec, fill};
 
 /// A store with something in every table (hostile outputs included).
@@ -59,18 +59,43 @@ fn filled(db: &Db) -> Store {
             judgements: vec![judgement],
         }])
         .unwrap();
+    // Two jobs of the first run, one of them claimed (a lease in flight).
+    let run = store.list_runs().unwrap()[0].run_id;
+    store
+        .enqueue_jobs(&NewJobs {
+            run_id: run,
+            model_spec: "m1",
+            task_name: "t",
+            spec_json: r#"{"model":"m1"}"#,
+            doc_ids: &[1000, 1001, 1002],
+            docs_per_job: 2,
+        })
+        .unwrap();
+    store
+        .claim_job("w1", None, &[], std::time::Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
     store
 }
 
 fn reads(store: &Store) -> String {
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.board_runs(None).unwrap(),
         store.list_runs().unwrap(),
         store.latest_bench_results().unwrap(),
         store.battles(&BattleFilter::default()).unwrap(),
         store.judgements(None).unwrap(),
         store.cache_get("key-1").unwrap(),
+        store
+            .jobs(&[])
+            .unwrap()
+            .into_iter()
+            .map(|mut job| {
+                job.lease_left_s = None;
+                job
+            })
+            .collect::<Vec<_>>(),
     )
 }
 
