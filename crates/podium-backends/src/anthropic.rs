@@ -47,6 +47,20 @@ impl AnthropicBackend {
         spec: &str,
         cache: Option<Arc<dyn ResponseCache>>,
     ) -> Result<AnthropicBackend, OpenError> {
+        Self::open_shared(
+            spec,
+            podium_core::Shared {
+                cache,
+                limits: None,
+            },
+        )
+    }
+
+    /// [`Self::open`] with the limits shared with other processes, if any.
+    pub fn open_shared(
+        spec: &str,
+        shared: podium_core::Shared,
+    ) -> Result<AnthropicBackend, OpenError> {
         let invalid = |message: String| OpenError::Invalid {
             spec: http::redact_spec(spec),
             message,
@@ -116,7 +130,8 @@ impl AnthropicBackend {
             KeyHeader::XApiKey,
             credentials.as_ref(),
             &[("anthropic-version", API_VERSION)],
-            cache,
+            shared,
+            format!("{base_url}#{model}"),
         )
         .map_err(|e| invalid(e.to_string()))?;
         let mut canonical = format!("anthropic:{model}");

@@ -114,13 +114,27 @@ pub fn open_with_cache(
     spec: &str,
     cache: Option<Arc<dyn ResponseCache>>,
 ) -> Result<Arc<dyn Backend>, OpenError> {
+    open_shared(
+        spec,
+        podium_core::Shared {
+            cache,
+            limits: None,
+        },
+    )
+}
+
+/// Open the backend a model spec names, with what this process shares:
+/// remote backends answer repeated requests from `shared.cache`, and hold
+/// their `rpm`, `tpm` and `concurrency` limits together with every other
+/// process of `shared.limits` (local and mock backends use neither).
+pub fn open_shared(spec: &str, shared: podium_core::Shared) -> Result<Arc<dyn Backend>, OpenError> {
     let parsed = parse_spec(spec)?;
     match parsed.kind {
         ModelKind::Mock => Ok(Arc::new(MockBackend::from_spec(spec, &parsed.rest)?)),
         ModelKind::OpenAiCompatible | ModelKind::OpenAi | ModelKind::Together => {
-            Ok(Arc::new(OpenAiBackend::open(spec, cache)?))
+            Ok(Arc::new(OpenAiBackend::open_shared(spec, shared)?))
         }
-        ModelKind::Anthropic => Ok(Arc::new(AnthropicBackend::open(spec, cache)?)),
+        ModelKind::Anthropic => Ok(Arc::new(AnthropicBackend::open_shared(spec, shared)?)),
         ModelKind::Local | ModelKind::Gguf => Ok(Arc::new(local::open_local(
             parsed.kind.as_str(),
             &parsed.rest,

@@ -119,6 +119,10 @@ pub(crate) enum Command {
     /// The store itself: `podium store copy FROM TO` moves a whole store between SQLite and PostgreSQL
     #[command(subcommand)]
     Store(crate::store_cmd::StoreCommand),
+    /// Run queued jobs (`podium eval --queue`) from the database, beside other workers on any machine
+    Worker(crate::worker_cmd::WorkerArgs),
+    /// The queued jobs: list them (state, worker, progress), `retry` failed ones, `cancel`
+    Jobs(crate::worker_cmd::JobsArgs),
 }
 
 /// `podium board`.
@@ -246,6 +250,14 @@ pub(crate) struct EvalArgs {
     /// Judge model for tasks with `metric: judge` (any model spec, e.g. openai:gpt-4o-mini); overrides the tasks' own `model:`
     #[arg(long, value_name = "SPEC")]
     pub(crate) judge: Option<String>,
+
+    /// Record the runs and queue their documents as jobs for `podium worker`s instead of running them (see `podium worker --help`)
+    #[arg(long, conflicts_with = "output")]
+    pub(crate) queue: bool,
+
+    /// With --queue: documents per job (a job is the unit a worker claims, and what is redone when a worker dies)
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000), requires = "queue")]
+    pub(crate) job_docs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -62,6 +62,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Arena(arena) => crate::arena_cmd::run(&db, threads, &arena),
         Command::Task(task) => crate::task_cmd::run(&args.tasks_dirs, &task),
         Command::Store(store) => crate::store_cmd::run(&store),
+        Command::Worker(worker) => crate::worker_cmd::run_worker(&db, &dirs, &worker),
+        Command::Jobs(jobs) => crate::worker_cmd::run_jobs(&db, &jobs),
     }
 }
 
@@ -254,6 +256,9 @@ fn run_eval(db: &Location, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<
     };
     let (tasks, selections) = load_tasks(dirs, &args.tasks, "-t", &data_options)?;
     podium_backends::parse_spec(&args.model)?;
+    if args.queue {
+        return crate::worker_cmd::queue(db, dirs, args, &tasks);
+    }
     let mut store = open_store(db)?;
     // Remote backends answer repeated requests from the store's response
     // cache (its own connection), so a rerun costs nothing.
@@ -357,7 +362,7 @@ fn run_eval(db: &Location, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<
 /// The judge models of the selected tasks' `metric: judge` entries: `--judge`
 /// for all of them, else each entry's own `model:`. Every spec is checked
 /// before anything runs; a judge entry with neither is an error of the run.
-fn open_judges(
+pub(crate) fn open_judges(
     tasks: &[Task],
     chosen: Option<&str>,
     cache: &std::sync::Arc<dyn podium_core::ResponseCache>,

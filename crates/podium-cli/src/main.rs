@@ -42,6 +42,7 @@ mod paths;
 mod serve_cmd;
 mod store_cmd;
 mod task_cmd;
+mod worker_cmd;
 
 use std::process::ExitCode;
 

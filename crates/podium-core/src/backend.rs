@@ -28,6 +28,46 @@ pub trait ResponseCache: Send + Sync {
     fn put(&self, key: &str, value: &str);
 }
 
+/// Limits an endpoint shares with every other process that uses the same
+/// database (the `podium worker`s of a fleet), so that a provider's `rpm`,
+/// `tpm` and concurrency caps hold for all of them together.
+///
+/// The calls block (they go to the database); async callers run them on a
+/// blocking thread.
+pub trait SharedLimits: Send + Sync {
+    /// Reserves `cost_s` seconds on the pacing clock `key` and returns how long
+    /// to wait before starting: starts are spaced at least their cost apart.
+    fn pace(&self, key: &str, cost_s: f64) -> Result<std::time::Duration, String>;
+    /// Moves the clock `key` by `delta_s` (a request's real cost known).
+    fn pace_adjust(&self, key: &str, delta_s: f64);
+    /// Takes one of the `cap` slots of `key` for at most `hold`, or `None`
+    /// when all are taken.
+    fn try_slot(
+        &self,
+        key: &str,
+        cap: usize,
+        hold: std::time::Duration,
+    ) -> Result<Option<SlotHold>, String>;
+    /// Gives back a slot.
+    fn release_slot(&self, key: &str, slot: &SlotHold);
+}
+
+/// A slot taken by [`SharedLimits::try_slot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotHold {
+    pub slot: u64,
+    /// Who holds it (unique per hold), so a release frees only this hold.
+    pub holder: String,
+}
+
+/// What the backends of one process share: the response cache and the
+/// limits shared with other processes.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub cache: Option<std::sync::Arc<dyn ResponseCache>>,
+    pub limits: Option<std::sync::Arc<dyn SharedLimits>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend cannot serve this kind of request at all (e.g. no prompt

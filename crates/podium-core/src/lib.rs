@@ -10,7 +10,9 @@ mod model_spec;
 mod request;
 mod stop;
 
-pub use backend::{Backend, BackendError, ModelIdentity, ResponseCache};
+pub use backend::{
+    Backend, BackendError, ModelIdentity, ResponseCache, Shared, SharedLimits, SlotHold,
+};
 pub use digest::{cache_key, hex, sha256_hex, sha256_hex_reader};
 pub use fences::lines_outside_fences;
 pub use model_spec::{KNOWN_MODEL_KINDS, ModelKind, ModelSpec, ModelSpecError};

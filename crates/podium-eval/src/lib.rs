@@ -14,13 +14,20 @@ use serde_json::json;
 mod judging;
 pub use judging::{Judges, run_task_hash};
 
-use podium_core::{Backend, BackendError, ChatMessage, PODIUM_VERSION, ResponseCache};
-use podium_store::{ModelRecord, RunKey, SampleRecord, SampleStatus, Store, StoreError};
+use podium_core::{
+    Backend, BackendError, ChatMessage, PODIUM_VERSION, ResponseCache, SharedLimits, SlotHold,
+};
+use podium_store::{
+    Lease, ModelRecord, RunKey, RunState, SampleRecord, SampleStatus, Store, StoreError,
+};
+
+mod queue;
 use podium_tasks::metrics::SampleValue;
 use podium_tasks::results::{self, GroupResult, TaskResult};
 use podium_tasks::{
     BuildOptions, Instance, InstanceRequest, Response, SampleScores, Selection, Task, TaskError,
 };
+pub use queue::{JobReport, QueuedRun, enqueue, finish_queued_run, run_job};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -28,6 +35,16 @@ pub enum EvalError {
     Task(#[from] TaskError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A worker's model, task or options are not those of the run its job
+    /// belongs to (another model file, another version of the task).
+    #[error(
+        "run {run_id}: model `{model}` on task `{task}` as this worker has them is not that run (another model file or endpoint, or another version of the task or its data)"
+    )]
+    NotTheRun {
+        run_id: i64,
+        model: String,
+        task: String,
+    },
     #[error("model `{model}` on task `{task}`: {source}")]
     Backend {
         model: String,
@@ -105,6 +122,61 @@ impl ResponseCache for StoreCache {
     fn put(&self, key: &str, value: &str) {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         let _ = store.cache_put(key, value);
+    }
+}
+
+/// The store's shared limits behind the backends' [`SharedLimits`] trait: a
+/// connection of its own, used by every endpoint of a worker, so that `rpm`,
+/// `tpm` and `concurrency` hold across all the workers of one database.
+pub struct StoreLimits {
+    store: std::sync::Mutex<Store>,
+    /// This process, in the holder names of the slots it takes.
+    worker: String,
+    next_hold: std::sync::atomic::AtomicU64,
+}
+
+impl StoreLimits {
+    pub fn new(store: Store, worker: &str) -> StoreLimits {
+        StoreLimits {
+            store: std::sync::Mutex::new(store),
+            worker: worker.to_string(),
+            next_hold: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SharedLimits for StoreLimits {
+    fn pace(&self, key: &str, cost_s: f64) -> Result<std::time::Duration, String> {
+        self.store().pace(key, cost_s).map_err(|e| e.to_string())
+    }
+
+    fn pace_adjust(&self, key: &str, delta_s: f64) {
+        let _ = self.store().pace_adjust(key, delta_s);
+    }
+
+    fn try_slot(
+        &self,
+        key: &str,
+        cap: usize,
+        hold: std::time::Duration,
+    ) -> Result<Option<SlotHold>, String> {
+        let n = self
+            .next_hold
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let holder = format!("{}#{n}", self.worker);
+        let slot = self
+            .store()
+            .acquire_slot(key, cap as u64, &holder, hold)
+            .map_err(|e| e.to_string())?;
+        Ok(slot.map(|slot| SlotHold { slot, holder }))
+    }
+
+    fn release_slot(&self, key: &str, slot: &SlotHold) {
+        let _ = self.store().release_slot(key, slot.slot, &slot.holder);
     }
 }
 
@@ -219,16 +291,15 @@ pub async fn evaluate(
     })
 }
 
-async fn run_task(
+/// The run of `task` under this model and these options: found, or created
+/// when new. Returns it with its state and the shots it uses.
+fn open_run(
     store: &mut Store,
-    backend: &dyn Backend,
+    identity: &podium_core::ModelIdentity,
     model_id: i64,
     task: &Task,
-    instances: &[Instance],
     options: &EvalOptions,
-    progress: &dyn Progress,
-) -> Result<TaskOutcome, EvalError> {
-    let identity = backend.identity();
+) -> Result<(i64, RunState, usize), EvalError> {
     let n_shots = options.num_fewshot.unwrap_or(task.config.num_fewshot);
     let judges = options.judges.for_task(task)?;
     let task_hash = run_task_hash(task, &judges);
@@ -261,6 +332,19 @@ async fn run_task(
         limit: options.limit.map(|l| l as u64),
     };
     let (run_id, state) = store.find_or_create_run(&key, &manifest.to_string(), PODIUM_VERSION)?;
+    Ok((run_id, state, n_shots))
+}
+
+async fn run_task(
+    store: &mut Store,
+    backend: &dyn Backend,
+    model_id: i64,
+    task: &Task,
+    instances: &[Instance],
+    options: &EvalOptions,
+    progress: &dyn Progress,
+) -> Result<TaskOutcome, EvalError> {
+    let (run_id, state, n_shots) = open_run(store, &backend.identity(), model_id, task, options)?;
     let done: HashSet<u64> = store.completed_doc_ids(run_id)?;
     let n_resumed = if state.existing { done.len() } else { 0 };
     let pending: Vec<&Instance> = instances
@@ -272,7 +356,41 @@ async fn run_task(
         instances.len(),
         instances.len() - pending.len(),
     );
+    let written = run_docs(
+        store, backend, task, options, run_id, None, &pending, progress,
+    )
+    .await?;
+    progress.task_finished(task.name());
+    let mut outcome = aggregate_run(store, run_id, task, instances, options, n_shots)?;
+    outcome.n_resumed = n_resumed;
+    outcome.n_failed = outcome.n_failed.max(written.n_failed);
+    if written.first_error.is_some() {
+        outcome.first_error = written.first_error;
+    }
+    Ok(outcome)
+}
 
+/// What [`run_docs`] wrote.
+struct Written {
+    n_failed: usize,
+    first_error: Option<String>,
+}
+
+/// Sends `pending` to the backend in batches, scores and judges each answer,
+/// and writes each sample: to the run, or through a worker's `lease` (then a
+/// lapsed lease stops the work with [`StoreError::LeaseLost`]).
+#[allow(clippy::too_many_arguments)]
+async fn run_docs(
+    store: &mut Store,
+    backend: &dyn Backend,
+    task: &Task,
+    options: &EvalOptions,
+    run_id: i64,
+    lease: Option<&Lease>,
+    pending: &[&Instance],
+    progress: &dyn Progress,
+) -> Result<Written, EvalError> {
+    let judges = options.judges.for_task(task)?;
     let mut n_failed = 0;
     let mut first_error = None;
     for batch in pending.chunks(options.batch_size.max(1)) {
@@ -314,19 +432,36 @@ async fn run_task(
                     sample_record(instance, None, None, Some(message))
                 }
             };
-            store.put_sample(run_id, &record)?;
+            match lease {
+                Some(lease) => store.put_job_sample(lease, &record)?,
+                None => store.put_sample(run_id, &record)?,
+            };
         }
         progress.docs_done(batch.len());
     }
-    progress.task_finished(task.name());
+    Ok(Written {
+        n_failed,
+        first_error,
+    })
+}
 
-    // Scores come from the store alone (see the crate's invariant).
+/// The task's result from the run's stored samples (see the crate's
+/// invariant); the run is marked finished when every doc is stored ok.
+fn aggregate_run(
+    store: &mut Store,
+    run_id: i64,
+    task: &Task,
+    instances: &[Instance],
+    options: &EvalOptions,
+    n_shots: usize,
+) -> Result<TaskOutcome, EvalError> {
     let wanted: HashSet<u64> = instances.iter().map(|i| i.doc_id as u64).collect();
     let stored = store.samples(run_id)?;
     let mut metrics: Vec<BTreeMap<String, SampleValue>> = Vec::new();
     let mut judgements = Vec::new();
     let mut doc_ids: Vec<usize> = Vec::new();
     let mut n_stored_failed = 0;
+    let mut first_error = None;
     for sample in stored.iter().filter(|s| wanted.contains(&s.doc_id)) {
         match sample.status {
             SampleStatus::Ok => {
@@ -372,8 +507,8 @@ async fn run_task(
     Ok(TaskOutcome {
         run_id,
         result,
-        n_resumed,
-        n_failed: n_stored_failed.max(n_failed),
+        n_resumed: 0,
+        n_failed: n_stored_failed,
         first_error,
     })
 }

@@ -34,7 +34,9 @@ pub(crate) enum Connection {
 /// A PostgreSQL client, its prepared statements, and the database's name
 /// without its password (what errors say).
 pub(crate) struct PgConnection {
-    pub(crate) client: RefCell<postgres::Client>,
+    /// Taken only by `Drop` (the client's own drop blocks on its runtime, so it
+    /// must run outside any async one).
+    pub(crate) client: RefCell<Option<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
     pub(crate) name: String,
 }
@@ -92,7 +94,7 @@ pub(crate) use params;
 impl Connection {
     pub(crate) fn postgres(client: postgres::Client, name: String) -> Connection {
         Connection::Postgres(Box::new(PgConnection {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
             name,
         }))
@@ -240,7 +242,7 @@ impl PgConnection {
         + Send,
     ) -> Result<T, StoreError> {
         let mut client = self.client.borrow_mut();
-        let client: &mut postgres::Client = &mut client;
+        let client: &mut postgres::Client = client.as_mut().ok_or_else(closed)?;
         let cached = self.statements.borrow().get(sql).cloned();
         let outcome = outside_async(move || {
             let (statement, new) = match cached {
@@ -261,7 +263,7 @@ impl PgConnection {
 
     fn batch_execute(&self, sql: &str) -> Result<(), StoreError> {
         let mut client = self.client.borrow_mut();
-        let client: &mut postgres::Client = &mut client;
+        let client: &mut postgres::Client = client.as_mut().ok_or_else(closed)?;
         outside_async(move || client.batch_execute(sql)).map_err(|source| self.error(source))
     }
 
@@ -269,6 +271,22 @@ impl PgConnection {
         StoreError::Postgres {
             database: self.name.clone(),
             source,
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Value("the PostgreSQL connection is closed".into())
+}
+
+impl Drop for PgConnection {
+    fn drop(&mut self) {
+        // The prepared statements go first (they only queue a message), then
+        // the client, whose drop waits for its connection to close: outside
+        // any async runtime, where that wait would panic.
+        self.statements.get_mut().clear();
+        if let Some(client) = self.client.get_mut().take() {
+            outside_async(move || drop(client));
         }
     }
 }

@@ -386,6 +386,42 @@ impl Store {
         })
     }
 
+    /// The run with this identity, by the model's (spec, fingerprint) and the
+    /// task's (name, content hash), without creating anything: how a worker
+    /// checks that the model and task it opened are the run's own.
+    pub fn find_run(
+        &self,
+        model: &ModelRecord,
+        task_name: &str,
+        task_hash: &str,
+        key: &RunKey,
+    ) -> Result<Option<i64>, StoreError> {
+        self.with(|this| {
+            this.connection
+                .query_opt(
+                    "SELECT r.id FROM runs r
+                     JOIN models m ON m.id = r.model_id
+                     JOIN tasks t ON t.id = r.task_id
+                     WHERE m.spec = ?1 AND m.fingerprint = ?2 AND t.name = ?3
+                       AND t.content_hash = ?4 AND r.n_shots = ?5 AND r.chat_template = ?6
+                       AND r.seed = ?7
+                       AND coalesce(r.limit_n, -1) = coalesce(CAST(?8 AS BIGINT), -1)",
+                    params![
+                        &model.spec,
+                        &model.fingerprint,
+                        task_name,
+                        task_hash,
+                        key.n_shots,
+                        key.chat_template,
+                        seed_to_sql(key.seed),
+                        key.limit
+                    ],
+                )?
+                .map(|row| row.get(0))
+                .transpose()
+        })
+    }
+
     /// Document ids of the run's successful samples: the ones resume can skip.
     pub fn completed_doc_ids(&self, run_id: i64) -> Result<HashSet<u64>, StoreError> {
         self.with(|this| {

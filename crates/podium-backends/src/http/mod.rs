@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use podium_core::{BackendError, ResponseCache};
+use podium_core::{BackendError, ResponseCache, SharedLimits};
 
 use crate::h1::{self, H1Pool};
 use crate::secrets;
@@ -102,6 +102,9 @@ pub(crate) struct Endpoint {
     rate: RateLimiter,
     options: EndpointOptions,
     cache: Option<Arc<dyn ResponseCache>>,
+    /// The limits shared with other processes, and this endpoint's name in them
+    /// (its base URL and served model).
+    shared: Option<(Arc<dyn SharedLimits>, String)>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -121,8 +124,10 @@ impl Endpoint {
         key_header: KeyHeader,
         credentials: Option<&UrlCredentials>,
         extra_headers: &[(&'static str, &'static str)],
-        cache: Option<Arc<dyn ResponseCache>>,
+        shared: podium_core::Shared,
+        limits_key: String,
     ) -> Result<Endpoint, EndpointError> {
+        let podium_core::Shared { cache, limits } = shared;
         let mut headers = HeaderMap::new();
         if let Some(credentials) = credentials {
             if key.is_some() && key_header == KeyHeader::Bearer {
@@ -170,6 +175,7 @@ impl Endpoint {
             rate: RateLimiter::new(options.requests_per_minute, options.tokens_per_minute),
             options,
             cache,
+            shared: limits.map(|limits| (limits, limits_key)),
         })
     }
 
@@ -340,16 +346,19 @@ impl Endpoint {
             let waiting_since = Instant::now();
             let permit = self.acquire_slot().await?;
             let ticket = self.rate.admit(job.estimated_tokens).await;
+            let shared_slot = self.shared_admit(job).await?;
             let start = AttemptStart {
                 queue_s: waiting_since.elapsed().as_secs_f64(),
                 attempt: n_attempt,
             };
             let outcome = attempt(start).await;
+            drop(shared_slot);
             drop(permit);
             let failure = match outcome {
                 Ok((value, used_tokens)) => {
                     if let Some(used) = used_tokens {
                         self.rate.settle(ticket, used);
+                        self.shared_settle(job, used).await;
                     }
                     return Ok(value);
                 }
@@ -385,6 +394,73 @@ impl Endpoint {
         }
     }
 
+    /// With limits shared with other processes: waits for one of the
+    /// endpoint's `concurrency` slots of the whole fleet, then for the shared
+    /// `rpm` and `tpm` pacing clocks. The slot is given back when the returned
+    /// guard drops.
+    async fn shared_admit(&self, job: Job) -> Result<Option<SharedSlot>, BackendError> {
+        let Some((limits, key)) = &self.shared else {
+            return Ok(None);
+        };
+        let shared_error =
+            |message: String| BackendError::Request(format!("shared limits: {message}"));
+        // A slot is held for one attempt, which the request timeout bounds; a
+        // worker that dies holding one frees it when the hold lapses.
+        let hold = self.options.timeout + SLOT_HOLD_MARGIN;
+        let slot_key = format!("concurrency {key}");
+        let cap = self.options.concurrency;
+        let slot = loop {
+            let (limits2, slot_key2) = (limits.clone(), slot_key.clone());
+            let taken = blocking(move || limits2.try_slot(&slot_key2, cap, hold))
+                .await
+                .map_err(shared_error)?;
+            match taken {
+                Some(slot) => {
+                    break SharedSlot {
+                        limits: limits.clone(),
+                        key: slot_key,
+                        slot,
+                    };
+                }
+                None => tokio::time::sleep(SLOT_POLL).await,
+            }
+        };
+        let mut wait = Duration::ZERO;
+        if let Some(rpm) = self.options.requests_per_minute {
+            let (limits, key) = (limits.clone(), format!("rpm {key}"));
+            let cost = 60.0 / f64::from(rpm) * SHARED_PACE_MARGIN;
+            wait = wait.max(
+                blocking(move || limits.pace(&key, cost))
+                    .await
+                    .map_err(shared_error)?,
+            );
+        }
+        if let Some(tpm) = self.options.tokens_per_minute {
+            let (limits, key) = (limits.clone(), format!("tpm {key}"));
+            let cost = job.estimated_tokens as f64 * 60.0 / tpm as f64;
+            wait = wait.max(
+                blocking(move || limits.pace(&key, cost))
+                    .await
+                    .map_err(shared_error)?,
+            );
+        }
+        tokio::time::sleep(wait).await;
+        Ok(Some(slot))
+    }
+
+    /// Corrects the shared `tpm` clock by the tokens a request really used.
+    async fn shared_settle(&self, job: Job, used_tokens: u64) {
+        if let (Some((limits, key)), Some(tpm)) = (&self.shared, self.options.tokens_per_minute) {
+            let delta = (used_tokens as f64 - job.estimated_tokens as f64) * 60.0 / tpm as f64;
+            let (limits, key) = (limits.clone(), format!("tpm {key}"));
+            let _ = blocking(move || {
+                limits.pace_adjust(&key, delta);
+                Ok(())
+            })
+            .await;
+        }
+    }
+
     async fn acquire_slot(&self) -> Result<SemaphorePermit<'_>, BackendError> {
         self.slots
             .acquire()
@@ -403,6 +479,50 @@ impl Endpoint {
         let draw = splitmix64(self.options.retry_seed ^ jitter_key ^ u64::from(n_attempt));
         let fraction = (draw >> 11) as f64 / (1u64 << 53) as f64;
         exponential.mul_f64(0.5 + 0.5 * fraction)
+    }
+}
+
+/// How much longer than the request timeout a shared concurrency slot is held
+/// before another worker may take it (its holder died).
+const SLOT_HOLD_MARGIN: Duration = Duration::from_secs(30);
+/// How often a request waiting for a shared concurrency slot asks again.
+const SLOT_POLL: Duration = Duration::from_millis(20);
+/// Shared `rpm` pacing runs 2 % under the limit: a request sends a little after
+/// its reserved start (scheduling, the connection), and without a margin two
+/// such delays could put one request more than the limit allows into a window.
+const SHARED_PACE_MARGIN: f64 = 1.02;
+
+/// Runs a blocking call to the shared limits (the database) off the async
+/// threads.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|err| format!("the call to the shared limits failed: {err}"))?
+}
+
+/// A shared concurrency slot, given back when dropped.
+struct SharedSlot {
+    limits: Arc<dyn SharedLimits>,
+    key: String,
+    slot: podium_core::SlotHold,
+}
+
+impl Drop for SharedSlot {
+    fn drop(&mut self) {
+        // Off the async threads when there are some; a release that fails
+        // leaves the slot to lapse at the end of its hold.
+        let (limits, key, slot) = (
+            self.limits.clone(),
+            std::mem::take(&mut self.key),
+            self.slot.clone(),
+        );
+        let release = move || limits.release_slot(&key, &slot);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(release)),
+            Err(_) => release(),
+        }
     }
 }
 
@@ -467,7 +587,16 @@ mod tests {
             backoff_base: Duration::from_millis(100),
             ..EndpointOptions::default()
         };
-        let endpoint = Endpoint::new(options, None, KeyHeader::Bearer, None, &[], None).unwrap();
+        let endpoint = Endpoint::new(
+            options,
+            None,
+            KeyHeader::Bearer,
+            None,
+            &[],
+            podium_core::Shared::default(),
+            String::new(),
+        )
+        .unwrap();
         for n in 1..=20 {
             let wait = endpoint.backoff(7, n);
             let full = Duration::from_millis(100)

@@ -88,6 +88,20 @@ impl OpenAiBackend {
         spec: &str,
         cache: Option<Arc<dyn ResponseCache>>,
     ) -> Result<OpenAiBackend, OpenError> {
+        Self::open_shared(
+            spec,
+            podium_core::Shared {
+                cache,
+                limits: None,
+            },
+        )
+    }
+
+    /// [`Self::open`] with the limits shared with other processes, if any.
+    pub fn open_shared(
+        spec: &str,
+        shared: podium_core::Shared,
+    ) -> Result<OpenAiBackend, OpenError> {
         let invalid = |message: String| OpenError::Invalid {
             spec: http::redact_spec(spec),
             message,
@@ -180,7 +194,8 @@ impl OpenAiBackend {
             KeyHeader::Bearer,
             credentials.as_ref(),
             &[],
-            cache,
+            shared,
+            format!("{base_url}#{model}"),
         )
         .map_err(|e| invalid(e.to_string()))?;
         let head = match parsed.kind {
