@@ -292,8 +292,11 @@ pub(crate) fn run_worker(
         .build()
         .context("cannot start the async runtime")?;
     crate::note!(
-        "worker {name}: running up to {} jobs at once from {db}{}",
-        args.concurrency,
+        "worker {name}: {} from {db}{}",
+        match args.concurrency {
+            1 => "one job at a time".to_string(),
+            n => format!("up to {n} jobs at once"),
+        },
         args.models
             .as_deref()
             .map(|m| format!(" for models matching `{m}`"))
