@@ -16,15 +16,13 @@ WORK=$(mktemp -d /tmp/podium-bench-workers.XXXXXX)
 chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-mkdir "$WORK/data"; [ "$(id -u)" = 0 ] && chown postgres "$WORK/data"
+mkdir "$WORK/data"; [ "$(id -u)" = 0 ] && chown postgres "$WORK" "$WORK/data"
 as_pg "$BIN/initdb" -D "$WORK/data" -U podium --auth=trust >/dev/null
 as_pg "$BIN/pg_ctl" -D "$WORK/data" -l "$WORK/pg.log" -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
 trap 'as_pg "$BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-n_db=0
-fresh_db() {
-  n_db=$((n_db + 1))
-  as_pg "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U podium "b$n_db"
-  echo "postgres://podium@127.0.0.1:$PORT/b$n_db"
+fresh_db() {  # NAME
+  as_pg "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U podium "$1"
+  echo "postgres://podium@127.0.0.1:$PORT/$1"
 }
 jobs_json() { env -u PODIUM_DB "$PODIUM" jobs --db "$1" --format json --quiet; }
 
@@ -32,9 +30,11 @@ DELAY_MS=${DELAY_MS:-50}
 DOCS=${DOCS:-1600}
 MODEL="mock:bench?delay_ms=$DELAY_MS"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); mock latency ${DELAY_MS} ms per doc; $DOCS docs in jobs of 50"
+PART=${PART:-all}
 base=""
 for n in 1 2 4 8; do
-  db=$(fresh_db)
+  [ "$PART" = death ] && break
+  db=$(fresh_db "throughput_$n")
   "$PODIUM" eval -m "$MODEL" -t hellaswag --limit "$DOCS" --db "$db" --queue --job-docs 50 --quiet >/dev/null
   start=$(date +%s.%N)
   pids=()
@@ -48,27 +48,32 @@ for n in 1 2 4 8; do
   echo "workers=$n  docs/s=$rate  speed-up=$(python3 -c "print(f'{$rate/$base:.2f}')")x  (ideal ${n}x; one worker alone: $(python3 -c "print(f'{1000/$DELAY_MS:.0f}')") docs/s)"
 done
 
-# Death to resume: two workers, one killed (SIGKILL) while it holds a job; the
-# time until another worker holds that job. Then the same with SIGTERM.
-for lease in 2 10; do
+# Death to resume: a worker holding all four jobs (--concurrency 4, 5 s each) is
+# killed (SIGKILL) a second in, while a second worker waits idle; the time until
+# the second worker holds one of the dead one's jobs. Then the same with SIGTERM,
+# which gives the jobs back at once.
+[ "$PART" = throughput ] && exit 0
+for lease in 2 10 30; do
   for signal in KILL TERM; do
     for rep in 1 2 3; do
-      db=$(fresh_db)
-      "$PODIUM" eval -m "mock:bench?delay_ms=20" -t hellaswag --limit 400 --db "$db" --queue --job-docs 100 --quiet >/dev/null
-      "$PODIUM" worker --db "$db" --name victim --lease-s "$lease" --poll-s 0.05 --quiet & victim=$!
-      sleep 1
+      [ "$signal" = TERM ] && [ "$lease" != 30 ] && continue
+      db=$(fresh_db "death_${lease}_${signal}_$rep")
+      "$PODIUM" eval -m "mock:bench?delay_ms=50" -t hellaswag --limit 400 --db "$db" --queue --job-docs 100 --quiet >/dev/null
+      "$PODIUM" worker --db "$db" --name victim --concurrency 4 --lease-s "$lease" --poll-s 0.05 --quiet & victim=$!
+      sleep 0.5
       "$PODIUM" worker --db "$db" --name other --lease-s "$lease" --poll-s 0.05 --exit-when-idle --quiet & other=$!
+      sleep 0.5
       job=$(jobs_json "$db" | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["worker"]=="victim" and j["state"]=="running"][0])')
       killed=$(date +%s.%N)
       kill -s "$signal" "$victim"; wait "$victim" 2>/dev/null || true
       while :; do
-        holder=$(jobs_json "$db" | python3 -c "import json,sys; print([j['worker'] for j in json.load(sys.stdin) if j['id']==$job][0])")
-        [ "$holder" = other ] && break
+        holder=$(jobs_json "$db" | python3 -c "import json,sys; print(any(j['worker']=='other' and j['state']=='running' for j in json.load(sys.stdin)))")
+        [ "$holder" = True ] && break
         sleep 0.02
       done
       resumed=$(date +%s.%N)
       echo "lease=${lease}s signal=$signal run=$rep death-to-resume=$(python3 -c "print(f'{$resumed-$killed:.2f}')") s"
-      wait "$other"
+      kill "$other"; wait "$other" 2>/dev/null || true
     done
   done
 done

@@ -390,10 +390,14 @@ fn heartbeat(worker: &Worker, store: &mut Store) {
         for (lease, n_stored) in held {
             match store.renew_lease(&lease, worker.lease, n_stored) {
                 Ok(true) => {}
-                Ok(false) => eprintln!(
-                    "warning: job {}: the lease was lost (taken over or cancelled); its writes will stop",
-                    lease.job_id
-                ),
+                Ok(false) => {
+                    // Warned once: the job loop drops the job at its next write.
+                    lock(&worker.held).remove(&lease.job_id);
+                    eprintln!(
+                        "warning: job {}: the lease was lost (taken over or cancelled); its writes will stop",
+                        lease.job_id
+                    );
+                }
                 Err(err) => eprintln!("warning: job {}: heartbeat failed: {err}", lease.job_id),
             }
         }
@@ -538,10 +542,10 @@ async fn run_one(worker: &Worker, store: &mut Store, lease: Lease, job: Job) -> 
         Err(err @ podium_eval::EvalError::NotTheRun { .. }) => {
             give_back(store, err.to_string())?;
         }
-        Err(err @ podium_eval::EvalError::Store(_)) => return Err(err.into()),
         Err(err) => {
-            // The model or the task failed for the whole batch: the job fails
-            // with the reason, and `podium jobs retry` requeues it.
+            // The model, the task or a write failed for the whole batch: the
+            // job fails with the reason, and `podium jobs retry` requeues it.
+            // Only a database that cannot record that stops the worker.
             let message = err.to_string();
             crate::note!("job {} (run {}): failed: {message}", job.id, job.run_id);
             match store.finish_job(&lease, 0, job.n_docs, Some(&message)) {
