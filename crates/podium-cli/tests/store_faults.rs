@@ -14,7 +14,7 @@ use podium_store::{ModelRecord, PAUSE_MIGRATION_ENV, SCHEMA_VERSION, Store, crea
 const OLD_VERSION: i64 = SCHEMA_VERSION - 1;
 /// What the last migration adds: present exactly at [`SCHEMA_VERSION`].
 /// Update it with each new migration.
-const LAST_MIGRATION_ADDS: &str = "judgements";
+const LAST_MIGRATION_ADDS: &str = "jobs";
 
 /// An older Podium's database at `path`, with a model and a task stored.
 fn old_database(path: &Path) {
