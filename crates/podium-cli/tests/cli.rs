@@ -3,6 +3,10 @@
 //! line, nothing stored), kill-and-resume, failed samples, and the
 //! lm-evaluation-harness-style output folder.
 
+mod common;
+
+use common::podium;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -10,17 +14,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use podium_store::{RunSummary, SampleStatus, Store};
-
-/// `podium` with no environment that could point it at a user's files.
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .stdin(Stdio::null());
-    command
-}
 
 struct Run {
     code: i32,

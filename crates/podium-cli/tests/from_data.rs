@@ -3,20 +3,13 @@
 //! ambiguous files (exit code 2, the store untouched), and the round trip
 //! through the written YAML (the same task, the same scores).
 
+mod common;
+
+use common::podium;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::Value as Json;
-
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .stdin(Stdio::null());
-    command
-}
 
 struct Run {
     code: i32,

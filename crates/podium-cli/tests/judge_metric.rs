@@ -5,22 +5,16 @@
 //! another run, and a judge metric without a judge stops before anything is
 //! stored.
 
+mod common;
+
+use common::podium;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value as Json;
 
 use podium_store::Store;
-
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .stdin(Stdio::null());
-    command
-}
 
 struct Run {
     code: i32,

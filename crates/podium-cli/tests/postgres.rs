@@ -2,31 +2,11 @@
 //! it, the same evaluation gives the same board as on SQLite, and
 //! `podium store copy` moves a store SQLite → PostgreSQL → SQLite unchanged.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{podium, run_ok};
 
 use serde_json::Value as Json;
-
-/// `podium` with no environment that could point it at a user's files.
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("podium runs");
-    let stderr = String::from_utf8_lossy(&stderr);
-    assert!(status.success(), "{command:?} failed:\n{stderr}");
-    String::from_utf8(stdout).unwrap()
-}
 
 const EVAL: &[&str] = &[
     "eval",

@@ -4,10 +4,14 @@
 //! server echoes them back in long error bodies; and the board survives any token
 //! count stored in the database.
 
+mod common;
+
+use common::podium;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -35,28 +39,6 @@ generation_kwargs:
 metric_list:
   - metric: exact_match
 "#;
-
-/// `podium` with no environment that could point it at a user's files or a proxy.
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .env("NO_PROXY", "*")
-        .stdin(Stdio::null());
-    for proxy in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        command.env_remove(proxy);
-    }
-    command
-}
 
 /// Run `command`; its exit code, stdout and stderr.
 fn run(command: &mut Command) -> (i32, String, String) {

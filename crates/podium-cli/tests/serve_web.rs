@@ -1,21 +1,14 @@
 //! `podium serve` end to end: evaluate a mock model, serve the board on a free
 //! port, fetch pages over plain HTTP, stop on SIGTERM.
 
+mod common;
+
+use common::podium;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("PODIUM_CATALOG")
-        .env_remove("XDG_DATA_HOME")
-        .stdin(Stdio::null());
-    command
-}
 
 /// A minimal HTTP/1.1 GET: (status line, whole response).
 fn get(addr: &str, path: &str) -> (String, String) {

@@ -3,37 +3,19 @@
 //! scores equal a single-process run's; a provider's `rpm` holds across all
 //! workers together.
 
+mod common;
+
+use common::{podium, run_ok};
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use podium_store::{JobState, Store};
-
-/// `podium` with no environment that could point it at a user's files.
-fn podium() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
-    command
-        .env_remove("PODIUM_DB")
-        .env_remove("PODIUM_TASKS_DIR")
-        .env_remove("XDG_DATA_HOME")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("podium runs");
-    let stderr = String::from_utf8_lossy(&stderr);
-    assert!(status.success(), "{command:?} failed:\n{stderr}");
-    String::from_utf8(stdout).unwrap()
-}
 
 fn worker(db: &str, name: &str, extra: &[&str]) -> Child {
     podium()
