@@ -711,8 +711,49 @@ pub(crate) fn run_jobs(db: &Location, args: &JobsArgs) -> anyhow::Result<ExitCod
                     ]);
                 }
                 crate::emit(&table.render(args.format)?)?;
+                crate::note!("{}", summary(&store.jobs(&[])?));
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line over all jobs: how many in each state, and the documents done.
+fn summary(jobs: &[Job]) -> String {
+    if jobs.is_empty() {
+        return "no jobs: queue some with `podium eval … --queue`".into();
+    }
+    let states = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+    let counts: Vec<String> = states
+        .iter()
+        .filter_map(|state| {
+            let n = jobs.iter().filter(|j| j.state == *state).count();
+            (n > 0).then(|| format!("{n} {}", state.as_str()))
+        })
+        .collect();
+    let workers: HashSet<&str> = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running)
+        .filter_map(|j| j.worker.as_deref())
+        .collect();
+    let docs: u64 = jobs.iter().map(|j| j.n_docs).sum();
+    let stored: u64 = jobs
+        .iter()
+        .map(|j| match j.state {
+            JobState::Done => j.n_docs,
+            _ => j.n_stored,
+        })
+        .sum();
+    format!(
+        "{} jobs: {}; {} workers busy; {stored} of {docs} documents stored",
+        jobs.len(),
+        counts.join(", "),
+        workers.len()
+    )
 }

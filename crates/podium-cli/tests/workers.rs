@@ -341,3 +341,73 @@ fn three_workers_share_one_concurrency_cap() {
         "the cap is 2 for all workers together"
     );
 }
+
+/// `--queue` stores the model spec for the workers, so a spec with a URL
+/// password is refused (exit 2) before anything is queued; `jobs cancel` wants
+/// ids or `--all`; `jobs retry` and `cancel` say how many jobs they changed.
+#[test]
+fn queue_refuses_secrets_and_jobs_commands_say_what_they_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("q.db").display());
+    let output = podium()
+        .args([
+            "eval",
+            "-m",
+            "openai-compatible:http://user:hunter2@127.0.0.1:9/v1#m",
+            "-t",
+            "arc_easy",
+            "--limit",
+            "4",
+            "--queue",
+            "--db",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("api_key_env"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    run_ok(podium().args([
+        "eval",
+        "-m",
+        "mock:a",
+        "-t",
+        "arc_easy",
+        "--limit",
+        "4",
+        "--queue",
+        "--job-docs",
+        "2",
+        "--db",
+        &db,
+        "--quiet",
+    ]));
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+        podium().args(["jobs", "--format", "json", "--db", &db]),
+    ))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[0]["state"], "queued");
+    assert_eq!(listed[0]["n_docs"], 2);
+    let refused = podium()
+        .args(["jobs", "cancel", "--db", &db])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let cancelled = run_ok(podium().args(["jobs", "cancel", "1", "--db", &db]));
+    assert_eq!(cancelled.trim(), "1 jobs cancelled");
+    let retried = run_ok(podium().args(["jobs", "retry", "1", "--db", &db]));
+    assert_eq!(retried.trim(), "1 jobs requeued");
+    // Queueing the same run again adds nothing.
+    let again = run_ok(podium().args([
+        "eval", "-m", "mock:a", "-t", "arc_easy", "--limit", "4", "--queue", "--db", &db,
+    ]));
+    assert!(again.contains("arc_easy"), "{again}");
+    let listed: serde_json::Value = serde_json::from_str(&run_ok(
+        podium().args(["jobs", "--format", "json", "--db", &db]),
+    ))
+    .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
