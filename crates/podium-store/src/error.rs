@@ -62,6 +62,15 @@ pub enum StoreError {
         "`{scheme}://…` is not a valid PostgreSQL URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
     )]
     BadUrl { scheme: String },
+    /// A connection option of a PostgreSQL URL Podium reads itself.
+    #[error("the database URL's `{option}`: {message}")]
+    UrlOption {
+        option: &'static str,
+        message: String,
+    },
+    /// TLS to PostgreSQL could not be set up (e.g. an unreadable `sslrootcert`).
+    #[error("TLS to the database: {0}")]
+    Tls(String),
     /// Connecting failed; `database` is the URL without its password.
     #[error("cannot connect to the database {database}")]
     Connect {

@@ -24,6 +24,17 @@ pub enum Location {
 pub struct PostgresUrl {
     pub(crate) config: Box<postgres::Config>,
     name: String,
+    /// `Some` when the URL asks for TLS (`sslmode=require`, `verify-ca` or
+    /// `verify-full`): the server's certificate is then always verified,
+    /// against Mozilla's roots and the `sslrootcert=FILE` certificates.
+    pub(crate) tls: Option<TlsSettings>,
+}
+
+/// How a TLS connection to PostgreSQL checks the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsSettings {
+    /// Extra trusted certificates (PEM), e.g. a private CA or the server's own.
+    pub(crate) root_cert: Option<PathBuf>,
 }
 
 impl Location {
@@ -51,15 +62,22 @@ impl Location {
 
 impl PostgresUrl {
     fn parse(url: &str) -> Result<PostgresUrl, StoreError> {
+        let (url, tls) = take_tls_options(url)?;
         // The parser's own message could quote the text it stumbled on, password
         // included, so only its kind of mistake is reported, with the safe prefix.
-        let config = postgres::Config::from_str(url).map_err(|_| StoreError::BadUrl {
+        let mut config = postgres::Config::from_str(&url).map_err(|_| StoreError::BadUrl {
             scheme: url.split("://").next().unwrap_or("postgres").to_owned(),
         })?;
+        config.ssl_mode(if tls.is_some() {
+            postgres::config::SslMode::Require
+        } else {
+            postgres::config::SslMode::Disable
+        });
         let name = display_name(&config);
         Ok(PostgresUrl {
             config: Box::new(config),
             name,
+            tls,
         })
     }
 
@@ -67,6 +85,77 @@ impl PostgresUrl {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Takes libpq's `sslmode` and `sslrootcert` out of the URL's query (the
+/// client library knows only part of them) and says whether to use TLS.
+/// `disable`, `allow` and `prefer` (and no `sslmode`) connect without TLS;
+/// `require`, `verify-ca` and `verify-full` connect with TLS and, stricter
+/// than libpq's `require`, always verify the server's certificate and name.
+fn take_tls_options(url: &str) -> Result<(String, Option<TlsSettings>), StoreError> {
+    let Some((head, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut mode = None;
+    let mut root_cert = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslmode" => mode = Some(value.to_string()),
+            "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(value))),
+            _ => kept.push(pair),
+        }
+    }
+    let tls = match mode.as_deref() {
+        None | Some("disable" | "allow" | "prefer") => None,
+        Some("require" | "verify-ca" | "verify-full") => Some(TlsSettings {
+            root_cert: root_cert.clone(),
+        }),
+        Some(other) => {
+            return Err(StoreError::UrlOption {
+                option: "sslmode",
+                message: format!(
+                    "`{other}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                ),
+            });
+        }
+    };
+    if tls.is_none() && root_cert.is_some() {
+        return Err(StoreError::UrlOption {
+            option: "sslrootcert",
+            message: "it needs sslmode=require (or verify-ca, verify-full)".into(),
+        });
+    }
+    let url = if kept.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}?{}", kept.join("&"))
+    };
+    Ok((url, tls))
+}
+
+/// `%XX` escapes decoded (a path in a URL query); anything malformed kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The URL rebuilt from its settings, with everything but the password.

@@ -79,8 +79,9 @@ impl Store {
         }
     }
 
-    /// Connects to a PostgreSQL database (without TLS: a local server, a Unix
-    /// socket or a tunnel) and applies pending migrations under an advisory lock.
+    /// Connects to a PostgreSQL database (with TLS when the URL asks for it,
+    /// the server's certificate verified) and applies pending migrations under
+    /// an advisory lock.
     fn open_postgres(url: &PostgresUrl) -> Result<Store, StoreError> {
         let mut config = (*url.config).clone();
         if config.get_connect_timeout().is_none() {
@@ -89,11 +90,16 @@ impl Store {
         if config.get_application_name().is_none() {
             config.application_name("podium");
         }
-        let client = sql::outside_async(|| config.connect(postgres::NoTls)).map_err(|source| {
-            StoreError::Connect {
-                database: url.name().to_owned(),
-                source,
+        let connected = match &url.tls {
+            None => sql::outside_async(|| config.connect(postgres::NoTls)),
+            Some(tls) => {
+                let connector = tls_connector(tls)?;
+                sql::outside_async(|| config.connect(connector))
             }
+        };
+        let client = connected.map_err(|source| StoreError::Connect {
+            database: url.name().to_owned(),
+            source,
         })?;
         let mut connection = sql::Connection::postgres(client, url.name().to_owned());
         migrate(&mut connection)?;
@@ -138,6 +144,23 @@ impl Store {
             (sql::Connection::Sqlite(_), Some(path)) => path.display().to_string(),
             (sql::Connection::Sqlite(_), None) => ":memory:".into(),
         }
+    }
+
+    /// Whether this connection to PostgreSQL is encrypted (`pg_stat_ssl`);
+    /// `false` for SQLite.
+    pub fn connection_encrypted(&self) -> Result<bool, StoreError> {
+        if !self.is_postgres() {
+            return Ok(false);
+        }
+        self.with(|this| {
+            this.connection
+                .query_one(
+                    "SELECT coalesce((SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl
+                                      WHERE pid = pg_backend_pid()), 0)",
+                    &[],
+                )?
+                .get::<bool>(0)
+        })
     }
 
     /// Whether this store is a PostgreSQL database.
@@ -787,6 +810,37 @@ fn session_ms(dialect: Dialect, end: &str) -> String {
                       AS BIGINT), 0)"
         ),
     }
+}
+
+/// The TLS set-up of a PostgreSQL connection: Mozilla's roots and the
+/// certificates of `sslrootcert`, ring as the crypto provider.
+fn tls_connector(
+    settings: &crate::location::TlsSettings,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &settings.root_cert {
+        let named =
+            |message: String| StoreError::Tls(format!("sslrootcert {}: {message}", path.display()));
+        let mut n = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| named(e.to_string()))? {
+            roots
+                .add(cert.map_err(|e| named(e.to_string()))?)
+                .map_err(|e| named(e.to_string()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(named("holds no PEM certificate".into()));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// Refuses a token count above [`MAX_STORED_TOKEN_COUNT`] before anything is written.

@@ -61,3 +61,59 @@ fn a_postgres_url_opens_postgresql_and_its_password_is_never_shown() {
         assert!(said.contains("127.0.0.1"), "the database is named: {said}");
     }
 }
+
+/// `sslmode=require` connects with TLS and verifies the server's certificate:
+/// trusted through `sslrootcert=`, for the name or address in the URL; without
+/// it (a self-signed certificate) the connection is refused. No `sslmode`
+/// connects without TLS, as before.
+#[test]
+fn sslmode_require_uses_verified_tls() {
+    let Some((url, cert)) = podium_testkit::postgres::database_with_tls_cert() else {
+        return;
+    };
+    let plain = Store::open_url(&url).unwrap();
+    assert!(!plain.connection_encrypted().unwrap());
+    drop(plain);
+
+    let cert_param = cert.display().to_string().replace('%', "%25");
+    for host in ["127.0.0.1", "localhost"] {
+        let tls_url = format!(
+            "{}?sslmode=require&sslrootcert={cert_param}",
+            url.replace("127.0.0.1", host)
+        );
+        let store = Store::open_url(&tls_url).unwrap();
+        assert!(store.connection_encrypted().unwrap(), "{host}");
+        store.upsert_task("t", "h", "{}").unwrap();
+    }
+
+    // Not trusted: Mozilla's roots do not hold the test cluster's certificate.
+    let untrusted = Store::open_url(&format!("{url}?sslmode=verify-full"))
+        .err()
+        .unwrap();
+    assert!(
+        everything_said(&untrusted).contains("certificate"),
+        "{}",
+        everything_said(&untrusted)
+    );
+
+    let missing = Store::open_url(&format!(
+        "{url}?sslmode=require&sslrootcert=/nonexistent.pem"
+    ))
+    .err()
+    .unwrap();
+    assert!(
+        missing.to_string().contains("/nonexistent.pem"),
+        "{missing}"
+    );
+    let bad_mode = Store::open_url(&format!("{url}?sslmode=sometimes"))
+        .err()
+        .unwrap();
+    assert!(bad_mode.to_string().contains("sslmode"), "{bad_mode}");
+    let cert_without_tls = Store::open_url(&format!("{url}?sslrootcert={cert_param}"))
+        .err()
+        .unwrap();
+    assert!(
+        cert_without_tls.to_string().contains("sslmode=require"),
+        "{cert_without_tls}"
+    );
+}

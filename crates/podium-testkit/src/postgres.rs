@@ -44,12 +44,21 @@ pub struct Cluster {
     watchdog_pipe: Mutex<Option<ChildStdin>>,
     watchdog: Mutex<Option<Child>>,
     next_database: AtomicU64,
+    /// The server's self-signed TLS certificate (for 127.0.0.1 and localhost),
+    /// which a client trusts with `sslrootcert=`.
+    tls_cert: PathBuf,
 }
 
 /// The URL of a new, empty database in this test process's cluster, or `None`
 /// when PostgreSQL tests are skipped on purpose. Panics (failing the test)
 /// when PostgreSQL is not installed and no skip was asked for.
 pub fn database() -> Option<String> {
+    database_with_tls_cert().map(|(url, _)| url)
+}
+
+/// [`database`], and the server certificate to trust for TLS connections to it
+/// (every test cluster also accepts TLS, with a self-signed certificate).
+pub fn database_with_tls_cert() -> Option<(String, PathBuf)> {
     if std::env::var(SKIP_ENV).is_ok_and(|v| v == "1") {
         eprintln!("skipped ({SKIP_ENV}=1): a test on a PostgreSQL server");
         return None;
@@ -57,11 +66,40 @@ pub fn database() -> Option<String> {
     static SHARED: OnceLock<Cluster> = OnceLock::new();
     let cluster =
         SHARED.get_or_init(|| Cluster::start().unwrap_or_else(|message| panic!("{message}")));
-    Some(
-        cluster
-            .create_database()
-            .unwrap_or_else(|message| panic!("{message}")),
-    )
+    let url = cluster
+        .create_database()
+        .unwrap_or_else(|message| panic!("{message}"));
+    Some((url, cluster.tls_cert.clone()))
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost in `dir`
+/// (`server.crt`, `server.key`, the key readable only by its owner, `user`),
+/// and the settings that make the server offer TLS with it.
+fn tls_settings(dir: &Path, user: Option<(u32, u32)>) -> Result<(PathBuf, Vec<String>), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .map_err(|e| format!("cannot make a test certificate: {e}"))?;
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    fs::write(&cert, certified.cert.pem()).map_err(|e| format!("{}: {e}", cert.display()))?;
+    fs::write(&key, certified.key_pair.serialize_pem())
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    if let Some((uid, gid)) = user {
+        for path in [&cert, &key] {
+            chown(path, Some(uid), Some(gid)).map_err(|e| format!("chown: {e}"))?;
+        }
+    }
+    Ok((
+        cert.clone(),
+        vec![
+            "ssl=on".to_string(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ],
+    ))
 }
 
 impl Cluster {
@@ -103,12 +141,18 @@ impl Cluster {
             chown(&dir, Some(uid), Some(gid))
                 .map_err(|e| format!("chown {}: {e}", dir.display()))?;
         }
+        let (tls_cert, tls) = tls_settings(&dir, user)?;
+        let settings: Vec<&str> = settings
+            .iter()
+            .copied()
+            .chain(tls.iter().map(String::as_str))
+            .collect();
         // A port taken between choosing it and the server binding it makes the
         // server exit at once; another port is then tried.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port()?;
-            match start_server(&bin, user, &dir, port, settings) {
+            match start_server(&bin, user, &dir, port, &settings) {
                 Ok((server, watchdog, pipe)) => {
                     return Ok(Cluster {
                         port,
@@ -116,6 +160,7 @@ impl Cluster {
                         watchdog_pipe: Mutex::new(Some(pipe)),
                         watchdog: Mutex::new(Some(watchdog)),
                         next_database: AtomicU64::new(0),
+                        tls_cert,
                     });
                 }
                 Err(message) => last_error = message,
