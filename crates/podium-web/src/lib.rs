@@ -23,7 +23,6 @@ mod vote;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
@@ -433,15 +432,16 @@ pub async fn serve_listener(
     .map_err(WebError::Serve)
 }
 
-/// Open the database at `db_path`, bind `addr` and serve until `shutdown`.
+/// Open the database at `db` (an SQLite file or a PostgreSQL URL), bind
+/// `addr` and serve until `shutdown`.
 pub async fn serve(
     addr: SocketAddr,
-    db_path: &Path,
+    db: &podium_store::Location,
     catalog: BoardCatalog,
     options: BoardOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
-    let store = Store::open(db_path)?;
+    let store = Store::open_location(db)?;
     let listener = bind(addr).await?;
     let local = listener.local_addr().map_err(WebError::Serve)?;
     tracing::info!("serving the board at http://{local}/");
