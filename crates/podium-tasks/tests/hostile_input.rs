@@ -424,6 +424,129 @@ fn declared_lengths_beyond_the_file_are_errors_not_aborts() {
     }
 }
 
+/// `file` (a Parquet file written by the parquet crate) with `fields`
+/// added at the end of its footer's `FileMetaData` and `trailing` bytes after
+/// it (the crate reads nothing past `FileMetaData`'s stop field).
+fn with_footer_fields(file: &[u8], fields: &[u8], trailing: &[u8]) -> Vec<u8> {
+    let tail_at = file.len() - 8;
+    let len = u32::from_le_bytes(file[tail_at..tail_at + 4].try_into().unwrap()) as usize;
+    let start = tail_at - len;
+    // FileMetaData's stop field ends the footer.
+    assert_eq!(file[tail_at - 1], 0);
+    let mut out = file[..tail_at - 1].to_vec();
+    out.extend_from_slice(fields);
+    out.push(0);
+    out.extend_from_slice(trailing);
+    let new_len = u32::try_from(out.len() - start).unwrap();
+    out.extend_from_slice(&new_len.to_le_bytes());
+    out.extend_from_slice(b"PAR1");
+    out
+}
+
+/// A footer field of id 100 (unknown to the crate, so skipped by its
+/// declared type): a list header of `count` elements of compact type
+/// `element`, then `body`.
+fn unknown_list_field(element: u8, count: u32, body: &[u8]) -> Vec<u8> {
+    // Field header with a full id: type 9 (list), zigzag(100) = 200.
+    let mut field = vec![0x09, 0xc8, 0x01, 0xf0 | element];
+    let mut n = count;
+    while n >= 0x80 {
+        field.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    field.push(n as u8);
+    field.extend_from_slice(body);
+    field
+}
+
+fn load_pages(bytes: Vec<u8>) -> Result<usize, String> {
+    let path = Path::new("data/hostile.parquet");
+    dataset::parse_data_file("parquet", path, bytes, None)
+        .map(|docs| docs.len())
+        .map_err(|err| err.to_string())
+}
+
+/// Regressions (fuzz/regressions/dataset_parquet/footer_skips_*): the parquet
+/// crate skips a footer field it does not know element by element, and
+/// passes over each boolean of a list without reading its byte, so a list
+/// declaring ~8 × 10^8 booleans in a 350-byte file looped for a second (12 s
+/// under AddressSanitizer), and a file can hold many. In
+/// `footer_skips_776_million_booleans` the list follows a `created_by` field
+/// whose header declares an i32: the crate reads field 6 as a string whatever
+/// its declared type, and the footer guard once skipped it as an i32, lost
+/// step and stopped at a byte it took for the footer's end. Each is now the
+/// guard's error, not the crate's own end-of-file after the loop.
+#[test]
+fn footers_the_crate_would_skip_for_seconds_are_refused() {
+    for input in [
+        "footer_skips_776_million_booleans",
+        "footer_skips_805_million_booleans",
+        "footer_skips_805_million_booleans_2",
+    ] {
+        let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/dataset_parquet")
+            .join(input);
+        let message = load_pages(std::fs::read(&input).unwrap()).unwrap_err();
+        assert!(
+            message.starts_with("data/hostile.parquet: invalid Parquet file: the footer's "),
+            "{message}"
+        );
+        assert!(message.contains(" declares "), "{message}");
+    }
+}
+
+/// The footer guard follows the crate through every field of the footer:
+/// a list of 2^31 - 1 booleans in an unknown field is refused, also after a
+/// field whose declared type differs from the one the crate reads it as, and
+/// so are lists that each fit but together declare more elements than the
+/// footer has bytes (the crate's work would grow with the square of the
+/// file's size). Unknown fields holding well-formed values still load.
+#[test]
+fn the_footer_guard_walks_every_field_as_the_crate_reads_it() {
+    let pages: Vec<String> = (0..3).map(|i| format!("page {i}")).collect();
+    let good = pages_parquet(&pages);
+
+    let bools = unknown_list_field(1, i32::MAX as u32, &[]);
+    let message = load_pages(with_footer_fields(&good, &bools, &[])).unwrap_err();
+    assert!(
+        message.contains("the footer's list declares 2147483647 elements but only"),
+        "{message}"
+    );
+
+    // Field 6 (`created_by`, a string to the crate) declared as an i32: the
+    // crate reads a 2-byte string, [0, 0], then the list. Walked by the
+    // declared type, the first 0 would have ended the footer.
+    let mut shifted = vec![0x05, 0x0c, 0x02, 0x00, 0x00];
+    shifted.extend_from_slice(&bools);
+    let message = load_pages(with_footer_fields(&good, &shifted, &[])).unwrap_err();
+    assert!(
+        message.contains("the footer's list declares 2147483647 elements"),
+        "{message}"
+    );
+
+    // 400 lists of 100 booleans each, with 200 bytes after the footer's end
+    // so that each list alone fits in the bytes that follow it.
+    let lists: Vec<u8> = (0..400).flat_map(|_| [0xf1, 100]).collect();
+    let nested = unknown_list_field(9, 400, &lists);
+    let message = load_pages(with_footer_fields(&good, &nested, &[0; 200])).unwrap_err();
+    assert!(
+        message
+            .contains("the footer's skipped fields declare more elements in all than the footer's"),
+        "{message}"
+    );
+
+    // Well formed, all unknown to the crate: a list of 3 i32s, a map of 2
+    // i32 → binary, a struct. (Not booleans in a collection: the crate skips
+    // those without reading their bytes, so it misreads even a well-formed one.)
+    let mut known_shape = unknown_list_field(5, 3, &[0x02, 0x04, 0x06]);
+    known_shape.extend_from_slice(&[0x1b, 0x02, 0x58, 0x02, 0x01, b'a', 0x04, 0x00]);
+    known_shape.extend_from_slice(&[0x1c, 0x15, 0x06, 0x00]);
+    assert_eq!(
+        load_pages(with_footer_fields(&good, &known_shape, &[])),
+        Ok(3)
+    );
+}
+
 /// A hostile split of a task: the json, csv and llama.cpp loaders answer
 /// errors for bad bytes without panicking.
 #[test]
