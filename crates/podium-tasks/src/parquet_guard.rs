@@ -23,7 +23,8 @@
 //! What is walked:
 //! - **The footer** ([`check_footer`]): `FileMetaData` and every structure in
 //!   it, before the crate reads it; also a schema element declaring more
-//!   children than the schema has elements.
+//!   children than the schema has elements, and a schema nested deeper than
+//!   [`MAX_SCHEMA_DEPTH`].
 //! - **Page headers** ([`check_page_headers`]), from each header to the end
 //!   of the file, as the crate reads them.
 //! - **Dictionary pages** ([`check_dictionaries`]).
@@ -36,6 +37,13 @@ use parquet::file::metadata::ParquetMetaData;
 
 /// Skips nested deeper than this fail in the crate (its default skip depth).
 const MAX_SKIP_DEPTH: u32 = 64;
+
+/// The most levels below its root a schema may nest. The crate builds the schema tree (and later
+/// the readers of a row) recursively, one stack frame per level, and has no
+/// limit of its own: 10,000 nested groups, an 80 KB file, overflowed a 2 MB
+/// thread stack, which aborts the process. Real schemas nest a few levels per
+/// list, map or struct; 100 allows over 30 levels of nested lists.
+const MAX_SCHEMA_DEPTH: usize = 100;
 
 /// A Parquet file the parquet crate would spend time or memory on in proportion to
 /// a declared count, or one whose pages it cannot read.
@@ -60,6 +68,8 @@ pub(crate) enum HostileParquet {
         "a schema element declares {children} children but the schema has {n_elements} elements"
     )]
     Children { children: i64, n_elements: u64 },
+    #[error("the schema nests more than {max} levels below its root")]
+    SchemaDepth { max: usize },
     #[error(
         "a dictionary page of row group {group}, column {column} declares {num_values} values in {bytes} bytes"
     )]
@@ -281,6 +291,8 @@ struct Walker<'a> {
     skips_within: (&'static str, usize),
     /// The length of the schema list being read.
     schema_len: u64,
+    /// The `num_children` of the schema element being read, if it has one.
+    children: Option<i64>,
 }
 
 impl<'a> Walker<'a> {
@@ -298,6 +310,7 @@ impl<'a> Walker<'a> {
             skips_left: skips_within.1,
             skips_within,
             schema_len: 0,
+            children: None,
         }
     }
 
@@ -535,8 +548,33 @@ impl<'a> Walker<'a> {
                     return Err(Halt::Stop);
                 }
                 self.schema_len = n;
+                // The crate builds the schema tree from the flat list
+                // recursively, one stack frame per level: the children still
+                // to come of each group open at this element.
+                let mut open: Vec<i64> = Vec::new();
                 for _ in 0..n {
+                    if open.len() > MAX_SCHEMA_DEPTH {
+                        return Err(Halt::Hostile(HostileParquet::SchemaDepth {
+                            max: MAX_SCHEMA_DEPTH,
+                        }));
+                    }
+                    self.children = None;
                     self.read(&SCHEMA_ELEMENT, STRUCT)?;
+                    match self.children {
+                        // An error in the crate.
+                        Some(children) if children < 0 => return Err(Halt::Stop),
+                        Some(children) if children > 0 => open.push(children),
+                        // A leaf: it ends, and with it each group whose last child it is.
+                        _ => {
+                            while let Some(left) = open.last_mut() {
+                                *left -= 1;
+                                if *left > 0 {
+                                    break;
+                                }
+                                open.pop();
+                            }
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -548,6 +586,7 @@ impl<'a> Walker<'a> {
                         n_elements: self.schema_len,
                     }));
                 }
+                self.children = Some(children);
                 Ok(())
             }
         }
@@ -580,7 +619,8 @@ impl<'a> Walker<'a> {
 /// element declaring more children than the schema has elements: parquet 60.1
 /// reserves `Vec::with_capacity(num_children)` while building the schema
 /// (`schema_from_array_helper`), so a 600-byte file declaring ~8 × 10^8
-/// children asked for 6.4 GB (an abort where the memory is not there).
+/// children asked for 6.4 GB (an abort where the memory is not there); and a
+/// schema nested deeper than [`MAX_SCHEMA_DEPTH`] (a stack overflow there).
 pub(crate) fn check_footer(file: &[u8]) -> Result<(), HostileParquet> {
     let Some(tail_at) = file.len().checked_sub(8) else {
         return Ok(());

@@ -570,3 +570,47 @@ fn other_loaders_reject_bad_bytes() {
         assert!(err.to_string().starts_with("d"), "{err}");
     }
 }
+
+/// A file whose footer has only a schema: a root, `depth` groups nested one
+/// in the other, an INT32 leaf; no row groups.
+fn nested_schema_parquet(depth: usize) -> Vec<u8> {
+    // FileMetaData: version 1, then the schema list's header (structs, long count).
+    let mut footer = vec![0x15, 0x02, 0x19, 0xfc];
+    let mut n = depth + 2;
+    while n >= 0x80 {
+        footer.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    footer.push(n as u8);
+    // The root "r" with one child; each group "g" (REQUIRED) with one child.
+    footer.extend_from_slice(&[0x48, 0x01, b'r', 0x15, 0x02, 0x00]);
+    for _ in 0..depth {
+        footer.extend_from_slice(&[0x35, 0x00, 0x18, 0x01, b'g', 0x15, 0x02, 0x00]);
+    }
+    // The leaf "x": INT32, REQUIRED. Then num_rows 0, no row groups.
+    footer.extend_from_slice(&[0x15, 0x02, 0x25, 0x00, 0x18, 0x01, b'x', 0x00]);
+    footer.extend_from_slice(&[0x16, 0x00, 0x19, 0x0c, 0x00]);
+    let mut file = b"PAR1".to_vec();
+    file.extend_from_slice(&footer);
+    file.extend_from_slice(&u32::try_from(footer.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(b"PAR1");
+    file
+}
+
+/// Regression: parquet 60.1 builds the schema tree recursively, one stack
+/// frame per level, without a limit: an 80 KB file of 10,000 nested groups
+/// overflowed the stack and aborted the process. A schema nesting more than
+/// 100 levels below its root is now refused naming the file; 100 still loads.
+#[test]
+fn a_schema_nested_too_deep_is_refused_not_a_stack_overflow() {
+    // `depth` groups between the root and the leaf: the leaf is `depth + 1`
+    // levels below the root.
+    for depth in [100, 10_000, 100_000] {
+        let message = load_pages(nested_schema_parquet(depth)).unwrap_err();
+        assert_eq!(
+            message,
+            "data/hostile.parquet: invalid Parquet file: the schema nests more than 100 levels below its root"
+        );
+    }
+    assert_eq!(load_pages(nested_schema_parquet(99)), Ok(0));
+}
