@@ -26,17 +26,24 @@
 //!   children than the schema has elements, and a schema nested deeper than
 //!   [`MAX_SCHEMA_DEPTH`].
 //! - **Page headers** ([`check_page_headers`]), from each header to the end
-//!   of the file, as the crate reads them.
+//!   of the file, as the crate reads them; also a compressed page declaring
+//!   more uncompressed bytes than its codec can expand it to.
 //! - **Dictionary pages** ([`check_dictionaries`]).
 //!
 //! Anything else a walk does not understand, or where the crate itself stops
 //! with an error, ends that walk quietly: the crate then reports the file's
 //! actual defect itself.
 
+use parquet::basic::Compression;
 use parquet::file::metadata::ParquetMetaData;
 
 /// Skips nested deeper than this fail in the crate (its default skip depth).
 const MAX_SKIP_DEPTH: u32 = 64;
+
+/// The most a Snappy page may declare it expands to, as a multiple of its
+/// compressed size: above Snappy's own bound (~21.3, a 3-byte copy writing
+/// 64 bytes), so no valid page is refused.
+const SNAPPY_MAX_EXPANSION: i64 = 32;
 
 /// The most levels below its root a schema may nest. The crate builds the schema tree (and later
 /// the readers of a row) recursively, one stack frame per level, and has no
@@ -70,6 +77,16 @@ pub(crate) enum HostileParquet {
     Children { children: i64, n_elements: u64 },
     #[error("the schema nests more than {max} levels below its root")]
     SchemaDepth { max: usize },
+    #[error(
+        "a page of row group {group}, column {column} declares {uncompressed} bytes uncompressed from {compressed} compressed, more than the codec's {max}-fold at most"
+    )]
+    Expansion {
+        group: usize,
+        column: usize,
+        uncompressed: i64,
+        compressed: i64,
+        max: i64,
+    },
     #[error(
         "a dictionary page of row group {group}, column {column} declares {num_values} values in {bytes} bytes"
     )]
@@ -592,15 +609,17 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// A PageHeader; its compressed page size.
-    fn page_header(&mut self) -> Walk<i64> {
+    /// A PageHeader; its uncompressed and compressed page sizes.
+    fn page_header(&mut self) -> Walk<(i64, i64)> {
+        let mut uncompressed = None;
         let mut compressed = None;
         let mut last = 0;
         while let Some((kind, id)) = self.field(last)? {
             match id {
-                1 | 2 | 4 => {
+                1 | 4 => {
                     self.i32()?;
                 }
+                2 => uncompressed = Some(self.i32()?),
                 3 => compressed = Some(self.i32()?),
                 5 => self.read(&DATA_PAGE_HEADER, kind)?,
                 6 => self.read(&INDEX_PAGE_HEADER, kind)?,
@@ -610,7 +629,7 @@ impl<'a> Walker<'a> {
             }
             last = id;
         }
-        compressed.ok_or(Halt::Stop)
+        uncompressed.zip(compressed).ok_or(Halt::Stop)
     }
 }
 
@@ -649,8 +668,18 @@ pub(crate) fn check_page_headers(
     // The headers of a well-formed file lie apart, so all their skipped
     // elements together fit in the file's bytes.
     let mut skips_left = file.len();
-    for group in metadata.row_groups() {
-        for column in group.columns() {
+    for (group_at, group) in metadata.row_groups().iter().enumerate() {
+        for (column_at, column) in group.columns().iter().enumerate() {
+            // The crate reserves a compressed page's declared uncompressed
+            // size before decompressing it (`decode_page`:
+            // `Vec::with_capacity(uncompressed_page_size)`, up to 2 GB from a
+            // 600-byte file). Snappy, the one codec compiled in (the crate
+            // refuses the others before reading a page), expands at most
+            // ~21 times (a 3-byte copy writes up to 64 bytes).
+            let max_expansion = match column.compression() {
+                Compression::SNAPPY => Some(SNAPPY_MAX_EXPANSION),
+                _ => None,
+            };
             let start = column
                 .dictionary_page_offset()
                 .unwrap_or_else(|| column.data_page_offset());
@@ -675,7 +704,18 @@ pub(crate) fn check_page_headers(
                 let walked = walker.page_header();
                 skips_left = walker.skips_left;
                 match walked {
-                    Ok(compressed) => {
+                    Ok((uncompressed, compressed)) => {
+                        if let Some(max) = max_expansion
+                            && uncompressed > compressed.saturating_mul(max)
+                        {
+                            return Err(HostileParquet::Expansion {
+                                group: group_at,
+                                column: column_at,
+                                uncompressed,
+                                compressed,
+                                max,
+                            });
+                        }
                         let Ok(compressed) = usize::try_from(compressed) else {
                             break;
                         };

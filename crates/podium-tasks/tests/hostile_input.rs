@@ -614,3 +614,75 @@ fn a_schema_nested_too_deep_is_refused_not_a_stack_overflow() {
     }
     assert_eq!(load_pages(nested_schema_parquet(99)), Ok(0));
 }
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64, out: &mut Vec<u8>) {
+    varint(((v << 1) ^ (v >> 63)) as u64, out);
+}
+
+/// A Snappy-compressed file of one INT32 column and one data page whose
+/// header declares `uncompressed` bytes (its Snappy data holds 4).
+fn snappy_page_parquet(uncompressed: i64) -> Vec<u8> {
+    // The page: PageHeader {type DATA_PAGE, uncompressed, compressed 6,
+    // DataPageHeader {1 value, PLAIN, RLE, RLE}}, then Snappy: length 4, a
+    // 4-byte literal.
+    let data = [0x04, 0x0c, 1, 0, 0, 0];
+    let mut page = vec![0x15, 0x00, 0x15];
+    zigzag(uncompressed, &mut page);
+    page.push(0x15);
+    zigzag(data.len() as i64, &mut page);
+    page.extend_from_slice(&[
+        0x2c, 0x15, 0x02, 0x15, 0x00, 0x15, 0x06, 0x15, 0x06, 0x00, 0x00,
+    ]);
+    page.extend_from_slice(&data);
+    let chunk = page.len() as i64;
+
+    // FileMetaData: version 1; schema: root "r" with one child, the REQUIRED
+    // INT32 "x"; num_rows 1; one row group of one column chunk at offset 4.
+    let mut footer = vec![0x15, 0x02, 0x19, 0x2c];
+    footer.extend_from_slice(&[0x48, 0x01, b'r', 0x15, 0x02, 0x00]);
+    footer.extend_from_slice(&[0x15, 0x02, 0x25, 0x00, 0x18, 0x01, b'x', 0x00]);
+    footer.extend_from_slice(&[0x16, 0x02, 0x19, 0x1c, 0x19, 0x1c]);
+    // ColumnChunk: file_offset 4, ColumnMetaData {INT32, [PLAIN], SNAPPY,
+    // 1 value, sizes, data_page_offset 4}.
+    footer.extend_from_slice(&[0x26, 0x08, 0x1c, 0x15, 0x02, 0x19, 0x15, 0x00, 0x25, 0x02]);
+    footer.extend_from_slice(&[0x16, 0x02, 0x16]);
+    zigzag(chunk + uncompressed, &mut footer);
+    footer.push(0x16);
+    zigzag(chunk, &mut footer);
+    footer.extend_from_slice(&[0x26, 0x08, 0x00, 0x00]);
+    // RowGroup: total_byte_size, num_rows 1.
+    footer.push(0x16);
+    zigzag(chunk, &mut footer);
+    footer.extend_from_slice(&[0x16, 0x02, 0x00, 0x00]);
+
+    let mut file = b"PAR1".to_vec();
+    file.extend_from_slice(&page);
+    file.extend_from_slice(&footer);
+    file.extend_from_slice(&u32::try_from(footer.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(b"PAR1");
+    file
+}
+
+/// Regression (`dataset_parquet`, a libFuzzer out-of-memory): parquet 60.1
+/// reserves a compressed page's declared uncompressed size before
+/// decompressing it, so a small Snappy page declaring ~1.9 GB reserved 1.9 GB
+/// (an abort where the memory is not there). Snappy expands at most ~21
+/// times; a page declaring more than 32 times its compressed size is refused.
+#[test]
+fn a_page_declaring_more_than_snappy_can_expand_is_refused() {
+    let message = load_pages(snappy_page_parquet(0x7fff_fff0)).unwrap_err();
+    assert_eq!(
+        message,
+        "data/hostile.parquet: invalid Parquet file: a page of row group 0, column 0 declares 2147483632 bytes uncompressed from 6 compressed, more than the codec's 32-fold at most"
+    );
+    // The same file declaring the true size loads its one row.
+    assert_eq!(load_pages(snappy_page_parquet(4)), Ok(1));
+}
