@@ -232,7 +232,7 @@ fn load_parquet(path: &Path, bytes: Vec<u8>) -> Result<Vec<Doc>, TaskError> {
 
 fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<Vec<Doc>, TaskError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    crate::parquet_guard::check_schema(&bytes)
+    crate::parquet_guard::check_footer(&bytes)
         .map_err(|why| TaskError::file(path, format!("invalid Parquet file: {why}")))?;
     let data = bytes::Bytes::from(bytes);
     let reader = SerializedFileReader::new(data.clone())

@@ -1,42 +1,92 @@
 //! Checks of a Parquet file that the `parquet` crate (60.1) does not make
-//! before it trusts a declared length, each found by the `dataset_parquet`
-//! fuzz target:
+//! before it trusts a declared count, each found by the `dataset_parquet`
+//! fuzz target.
 //!
-//! - **Page headers.** The crate skips unknown Thrift fields of a page header
-//!   element by element without noticing the end of the input: skipping a
-//!   list declared to hold 2^31 booleans or doubles at the end of a column
-//!   chunk loops 2^31 times (12 s per list on this machine; a 1 KB file holds
-//!   hundreds of them). [`check_page_headers`] walks every page header the way
-//!   the crate reads it (the fields it knows by id, whatever type they declare;
-//!   the rest skipped by their declared type; from the header to the end of
-//!   the file, as the crate reads, skipping past the end without an error as
-//!   it does) and refuses a list, set or map declaring more elements than
-//!   bytes are left, since every element takes at least one byte.
-//! - **Dictionary pages.** See [`check_dictionaries`].
+//! The crate skips a Thrift field it does not know element by element, and a
+//! boolean element of a list, set or map is skipped without reading its byte
+//! (so the crate also misreads a well-formed one), so a 10-byte list
+//! declaring ~2^31 booleans loops 2^31 times: seconds per list, and a 1 KB
+//! file holds a hundred lists. In a
+//! page header the skip also goes on past the end of the file without an
+//! error (`io::copy` of nothing), so any element type loops there. The
+//! checks walk the Thrift structures the crate reads the way it reads them
+//! (the fields it knows by id, whatever type their header declares; the rest
+//! skipped by declared type, at most 64 levels deep) and refuse two things a
+//! well-formed file cannot hold, since every element takes at least one byte
+//! on the wire, a boolean in a list included:
 //!
-//! Anything else a walk does not understand ends the walk of that column
-//! chunk quietly: the crate then reports the file's actual defect itself.
+//! - a list, set or map declaring more elements than bytes follow it;
+//! - more skipped elements in all than the walked bytes (the footer, or the
+//!   whole file for the page headers), which bounds the crate's work by the
+//!   file's size even when each list alone fits (lists of lists of booleans).
+//!
+//! What is walked:
+//! - **The footer** ([`check_footer`]): `FileMetaData` and every structure in
+//!   it, before the crate reads it; also a schema element declaring more
+//!   children than the schema has elements, and a schema nested deeper than
+//!   [`MAX_SCHEMA_DEPTH`].
+//! - **Page headers** ([`check_page_headers`]), from each header to the end
+//!   of the file, as the crate reads them; also a compressed page declaring
+//!   more uncompressed bytes than its codec can expand it to.
+//! - **Dictionary pages** ([`check_dictionaries`]).
+//!
+//! Anything else a walk does not understand, or where the crate itself stops
+//! with an error, ends that walk quietly: the crate then reports the file's
+//! actual defect itself.
 
+use parquet::basic::Compression;
 use parquet::file::metadata::ParquetMetaData;
 
 /// Skips nested deeper than this fail in the crate (its default skip depth).
 const MAX_SKIP_DEPTH: u32 = 64;
 
+/// The most a Snappy page may declare it expands to, as a multiple of its
+/// compressed size: above Snappy's own bound (~21.3, a 3-byte copy writing
+/// 64 bytes), so no valid page is refused.
+const SNAPPY_MAX_EXPANSION: i64 = 32;
+
+/// The most levels below its root a schema may nest. The crate builds the schema tree (and later
+/// the readers of a row) recursively, one stack frame per level, and has no
+/// limit of its own: 10,000 nested groups, an 80 KB file, overflowed a 2 MB
+/// thread stack, which aborts the process. Real schemas nest a few levels per
+/// list, map or struct; 100 allows over 30 levels of nested lists.
+const MAX_SCHEMA_DEPTH: usize = 100;
+
 /// A Parquet file the parquet crate would spend time or memory on in proportion to
 /// a declared count, or one whose pages it cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum HostileParquet {
-    #[error("{context} {what} declares {n} elements but {left} bytes are left in the file")]
+    #[error("{context} {what} declares {n} elements but only {left} bytes follow it")]
     Elements {
         context: &'static str,
-        what: String,
+        what: &'static str,
         n: u64,
         left: usize,
+    },
+    #[error(
+        "{context} skipped fields declare more elements in all than {within}'s {bytes} bytes can hold"
+    )]
+    Skipped {
+        context: &'static str,
+        within: &'static str,
+        bytes: usize,
     },
     #[error(
         "a schema element declares {children} children but the schema has {n_elements} elements"
     )]
     Children { children: i64, n_elements: u64 },
+    #[error("the schema nests more than {max} levels below its root")]
+    SchemaDepth { max: usize },
+    #[error(
+        "a page of row group {group}, column {column} declares {uncompressed} bytes uncompressed from {compressed} compressed, more than the codec's {max}-fold at most"
+    )]
+    Expansion {
+        group: usize,
+        column: usize,
+        uncompressed: i64,
+        compressed: i64,
+        max: i64,
+    },
     #[error(
         "a dictionary page of row group {group}, column {column} declares {num_values} values in {bytes} bytes"
     )]
@@ -77,14 +127,210 @@ const STRUCT: u8 = 12;
 /// The crate also accepts Thrift's UUID type (16 bytes).
 const UUID: u8 = 13;
 
+/// How the crate reads a field it knows by id, whatever type its header
+/// declares.
+enum Read {
+    /// An integer or enum of any width: one varint.
+    Varint,
+    /// An `i8`: one byte.
+    Byte,
+    /// A string or binary: a varint length and that many bytes.
+    Binary,
+    /// A boolean field: its value is the field header's type, and any other
+    /// type is an error.
+    Bool,
+    /// A double: 8 bytes.
+    Double,
+    /// A struct: its known fields by id, the rest skipped.
+    Struct(&'static [(i16, Read)]),
+    /// A union: one field (a known id: read, `None` an empty struct, a single
+    /// 0 byte; an unknown id: skipped if the flag says so, else an error),
+    /// then the stop field.
+    Union(&'static [(i16, Option<Read>)], bool),
+    /// A list whose header must declare this element type; each element read so.
+    List(u8, &'static Read),
+    /// `FileMetaData.schema`: a list of `SchemaElement`s whose `num_children`
+    /// is checked against the list's length.
+    Schema,
+    /// `SchemaElement.num_children`.
+    NumChildren,
+}
+
+use Read::{Binary, Bool, Byte, Double, Varint};
+
+// The structures of the footer as parquet 60.1 reads them (without its
+// `encryption` feature: the encryption fields are unknown, so skipped).
+// A field the crate passes over on purpose (ColumnMetaData's
+// `path_in_schema` and `key_value_metadata`, RowGroup's
+// `total_compressed_size`) is skipped by its declared type like an unknown
+// one, so it is left out here.
+const TIME_UNIT: Read = Read::Union(&[(1, None), (2, None), (3, None)], false);
+const TIME: Read = Read::Struct(&[(1, Bool), (2, TIME_UNIT)]);
+const LOGICAL_TYPE: Read = Read::Union(
+    &[
+        (1, None),
+        (2, None),
+        (3, None),
+        (4, None),
+        (5, Some(Read::Struct(&[(1, Varint), (2, Varint)]))),
+        (6, None),
+        (7, Some(TIME)),
+        (8, Some(TIME)),
+        (10, Some(Read::Struct(&[(1, Byte), (2, Bool)]))),
+        (11, None),
+        (12, None),
+        (13, None),
+        (14, None),
+        (15, None),
+        (16, Some(Read::Struct(&[(1, Byte)]))),
+        (17, Some(Read::Struct(&[(1, Binary)]))),
+        (18, Some(Read::Struct(&[(1, Binary), (2, Varint)]))),
+        (19, None),
+    ],
+    true,
+);
+const SCHEMA_ELEMENT: Read = Read::Struct(&[
+    (1, Varint),
+    (2, Varint),
+    (3, Varint),
+    (4, Binary),
+    (5, Read::NumChildren),
+    (6, Varint),
+    (7, Varint),
+    (8, Varint),
+    (9, Varint),
+    (10, LOGICAL_TYPE),
+]);
+const STATISTICS: Read = Read::Struct(&[
+    (1, Binary),
+    (2, Binary),
+    (3, Varint),
+    (4, Varint),
+    (5, Binary),
+    (6, Binary),
+    (7, Bool),
+    (8, Bool),
+    (9, Varint),
+]);
+const PAGE_ENCODING_STATS: Read = Read::Struct(&[(1, Varint), (2, Varint), (3, Varint)]);
+const SIZE_STATISTICS: Read = Read::Struct(&[
+    (1, Varint),
+    (2, Read::List(I64, &Varint)),
+    (3, Read::List(I64, &Varint)),
+]);
+const BOUNDING_BOX: Read = Read::Struct(&[
+    (1, Double),
+    (2, Double),
+    (3, Double),
+    (4, Double),
+    (5, Double),
+    (6, Double),
+    (7, Double),
+    (8, Double),
+]);
+const GEOSPATIAL_STATISTICS: Read =
+    Read::Struct(&[(1, BOUNDING_BOX), (2, Read::List(I32, &Varint))]);
+const COLUMN_META_DATA: Read = Read::Struct(&[
+    (1, Varint),
+    (2, Read::List(I32, &Varint)),
+    (4, Varint),
+    (5, Varint),
+    (6, Varint),
+    (7, Varint),
+    (9, Varint),
+    (10, Varint),
+    (11, Varint),
+    (12, STATISTICS),
+    (13, Read::List(STRUCT, &PAGE_ENCODING_STATS)),
+    (14, Varint),
+    (15, Varint),
+    (16, SIZE_STATISTICS),
+    (17, GEOSPATIAL_STATISTICS),
+]);
+const COLUMN_CHUNK: Read = Read::Struct(&[
+    (1, Binary),
+    (2, Varint),
+    (3, COLUMN_META_DATA),
+    (4, Varint),
+    (5, Varint),
+    (6, Varint),
+    (7, Varint),
+]);
+const SORTING_COLUMN: Read = Read::Struct(&[(1, Varint), (2, Bool), (3, Bool)]);
+const ROW_GROUP: Read = Read::Struct(&[
+    (1, Read::List(STRUCT, &COLUMN_CHUNK)),
+    (2, Varint),
+    (3, Varint),
+    (4, Read::List(STRUCT, &SORTING_COLUMN)),
+    (5, Varint),
+    (7, Varint),
+]);
+const KEY_VALUE: Read = Read::Struct(&[(1, Binary), (2, Binary)]);
+const COLUMN_ORDER: Read = Read::Union(&[(1, None), (2, None), (3, None)], true);
+const FILE_META_DATA: Read = Read::Struct(&[
+    (1, Varint),
+    (2, Read::Schema),
+    (3, Varint),
+    (4, Read::List(STRUCT, &ROW_GROUP)),
+    (5, Read::List(STRUCT, &KEY_VALUE)),
+    (6, Binary),
+    (7, Read::List(STRUCT, &COLUMN_ORDER)),
+]);
+
+// The page-header structures the crate reads, without page statistics (as it
+// reads them by default: their fields are skipped).
+const DATA_PAGE_HEADER: Read = Read::Struct(&[(1, Varint), (2, Varint), (3, Varint), (4, Varint)]);
+const INDEX_PAGE_HEADER: Read = Read::Struct(&[]);
+const DICTIONARY_PAGE_HEADER: Read = Read::Struct(&[(1, Varint), (2, Varint), (3, Bool)]);
+const DATA_PAGE_HEADER_V2: Read = Read::Struct(&[
+    (1, Varint),
+    (2, Varint),
+    (3, Varint),
+    (4, Varint),
+    (5, Varint),
+    (6, Varint),
+    (7, Bool),
+]);
+
 struct Walker<'a> {
     bytes: &'a [u8],
     at: usize,
     /// What is walked, for messages: "a page header's", "the footer's".
     context: &'static str,
+    /// Whether a skip of bytes past the end goes on without an error, as the
+    /// crate's skip does when it reads a page header from a `Read`; in the
+    /// footer (read from a slice) that is an error.
+    lenient_end: bool,
+    /// How many more list, set or map elements skips may pass over.
+    skips_left: usize,
+    /// The bytes the skips share, for the message: what ("the footer") and
+    /// how many.
+    skips_within: (&'static str, usize),
+    /// The length of the schema list being read.
+    schema_len: u64,
+    /// The `num_children` of the schema element being read, if it has one.
+    children: Option<i64>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(
+        bytes: &'a [u8],
+        context: &'static str,
+        lenient_end: bool,
+        skips_within: (&'static str, usize),
+    ) -> Self {
+        Walker {
+            bytes,
+            at: 0,
+            context,
+            lenient_end,
+            skips_left: skips_within.1,
+            skips_within,
+            schema_len: 0,
+            children: None,
+        }
+    }
+
     fn left(&self) -> usize {
         self.bytes.len() - self.at
     }
@@ -95,11 +341,14 @@ impl Walker<'_> {
         Ok(b)
     }
 
-    /// Skips `n` bytes, or to the end: the crate's skip copies what is there
-    /// and goes on without an error at the end of the input.
+    /// Skips `n` bytes; past the end, either the crate's error or (in a page
+    /// header) the crate going on at the end of the input.
     fn advance(&mut self, n: u64) -> Walk<()> {
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(self.left());
-        self.at += n;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n > self.left() && !self.lenient_end {
+            return Err(Halt::Stop);
+        }
+        self.at += n.min(self.left());
         Ok(())
     }
 
@@ -128,20 +377,40 @@ impl Walker<'_> {
         Ok(i64::from(self.zigzag()? as i32))
     }
 
-    /// A declared element count, refused when the elements cannot fit.
-    fn count(&mut self, declared: i64, what: &str) -> Walk<u64> {
-        let Ok(n) = u64::try_from(declared) else {
-            return Ok(0); // the crate loops `0..size`: a negative size is empty
-        };
+    /// A collection's element count as the crate reads it: an unsigned
+    /// varint, an error above `i32::MAX`. Refused when more elements are
+    /// declared than bytes follow.
+    fn count(&mut self, what: &'static str) -> Walk<u64> {
+        let n = self.varint()?;
+        if n > i32::MAX as u64 {
+            return Err(Halt::Stop);
+        }
+        self.check_count(n, what)
+    }
+
+    fn check_count(&self, n: u64, what: &'static str) -> Walk<u64> {
         if n > self.left() as u64 {
             return Err(Halt::Hostile(HostileParquet::Elements {
                 context: self.context,
-                what: what.to_string(),
+                what,
                 n,
                 left: self.left(),
             }));
         }
         Ok(n)
+    }
+
+    /// One more element passed over by a skip.
+    fn skip_one(&mut self) -> Walk<()> {
+        let Some(left) = self.skips_left.checked_sub(1) else {
+            return Err(Halt::Hostile(HostileParquet::Skipped {
+                context: self.context,
+                within: self.skips_within.0,
+                bytes: self.skips_within.1,
+            }));
+        };
+        self.skips_left = left;
+        Ok(())
     }
 
     /// A field header: `None` at the stop field, else (type, id). Ids are
@@ -164,26 +433,23 @@ impl Walker<'_> {
         Ok(Some((kind, id)))
     }
 
-    /// A list or set header as the crate reads one: (element type, count); an
-    /// empty list is a single 0 byte. A count longer than the bytes left is
-    /// refused (see [`Walker::count`]).
-    fn list_header(&mut self, what: &str) -> Walk<(u8, u64)> {
+    /// A list or set header as the crate reads one: (element type, count),
+    /// booleans as [`BOOL_FALSE`]; a single 0 byte is an empty list of bytes.
+    fn list_header(&mut self) -> Walk<(u8, u64)> {
         let header = self.byte()?;
         if header == 0 {
-            return Ok((0, 0));
+            return Ok((BYTE, 0));
         }
-        let element = header & 0x0f;
-        if element == 0 || element > UUID {
-            return Err(Halt::Stop);
-        }
-        let short = i64::from(header >> 4);
-        // The crate keeps the low 32 bits of a long count, as an i32.
-        let declared = if short == 15 {
-            i64::from(self.varint()? as u32 as i32)
-        } else {
-            short
+        let element = match header & 0x0f {
+            BOOL_TRUE | BOOL_FALSE => BOOL_FALSE,
+            0 | 14.. => return Err(Halt::Stop),
+            element => element,
         };
-        Ok((element, self.count(declared, what)?))
+        let n = match header >> 4 {
+            15 => self.count("list")?,
+            short => self.check_count(u64::from(short), "list")?,
+        };
+        Ok((element, n))
     }
 
     /// The crate's generic skip of a value of declared type `kind`.
@@ -192,8 +458,9 @@ impl Walker<'_> {
             return Err(Halt::Stop);
         }
         match kind {
+            // A boolean field has no data; neither (wrongly) has a boolean element.
             BOOL_TRUE | BOOL_FALSE => Ok(()),
-            BYTE => self.advance(1),
+            BYTE => self.byte().map(drop),
             I16 | I32 | I64 => self.varint().map(drop),
             DOUBLE => self.advance(8),
             UUID => self.advance(16),
@@ -208,25 +475,27 @@ impl Walker<'_> {
                 Ok(())
             }
             LIST | SET => {
-                let (element, n) = self.list_header("list")?;
+                let (element, n) = self.list_header()?;
                 for _ in 0..n {
+                    self.skip_one()?;
                     self.skip(element, depth - 1)?;
                 }
                 Ok(())
             }
             MAP => {
-                let declared = i64::try_from(self.varint()?).map_err(|_| Halt::Stop)?;
-                if declared > i64::from(i32::MAX) {
-                    return Err(Halt::Stop);
-                }
-                let n = self.count(declared, "map")?;
+                let n = self.count("map")?;
                 if n == 0 {
                     return Ok(());
                 }
                 let types = self.byte()?;
+                let (key, value) = (types >> 4, types & 0x0f);
+                if !(1..=UUID).contains(&key) || !(1..=UUID).contains(&value) {
+                    return Err(Halt::Stop);
+                }
                 for _ in 0..n {
-                    self.skip(types >> 4, depth - 1)?;
-                    self.skip(types & 0x0f, depth - 1)?;
+                    self.skip_one()?;
+                    self.skip(key, depth - 1)?;
+                    self.skip(value, depth - 1)?;
                 }
                 Ok(())
             }
@@ -234,59 +503,144 @@ impl Walker<'_> {
         }
     }
 
-    /// A struct whose fields are all i32s or booleans the crate reads by id
-    /// (`known`), the rest skipped: DataPageHeader (statistics, field 5, is
-    /// skipped: the crate reads page headers without statistics),
-    /// DictionaryPageHeader, DataPageHeaderV2, IndexPageHeader.
-    fn simple_struct(&mut self, known_i32: &[i16], known_bool: &[i16]) -> Walk<()> {
+    /// A struct's fields: those in `known` read by id, the rest skipped.
+    fn fields(&mut self, known: &[(i16, Read)]) -> Walk<()> {
         let mut last = 0;
         while let Some((kind, id)) = self.field(last)? {
-            if known_i32.contains(&id) {
-                self.i32()?;
-            } else if known_bool.contains(&id) {
-                if !matches!(kind, BOOL_TRUE | BOOL_FALSE) {
-                    return Err(Halt::Stop);
-                }
-            } else {
-                self.skip(kind, MAX_SKIP_DEPTH)?;
+            match known.iter().find(|(known, _)| *known == id) {
+                Some((_, how)) => self.read(how, kind)?,
+                None => self.skip(kind, MAX_SKIP_DEPTH)?,
             }
             last = id;
         }
         Ok(())
     }
 
-    /// A PageHeader; its compressed page size.
-    fn page_header(&mut self) -> Walk<i64> {
+    /// A known value, as the crate reads it; `kind` is the type its field
+    /// header (or list header) declares.
+    fn read(&mut self, how: &Read, kind: u8) -> Walk<()> {
+        match how {
+            Varint => self.varint().map(drop),
+            Byte => self.byte().map(drop),
+            Binary => {
+                let len = self.varint()?;
+                self.advance(len)
+            }
+            Bool => match kind {
+                BOOL_TRUE | BOOL_FALSE => Ok(()),
+                _ => Err(Halt::Stop),
+            },
+            Double => self.advance(8),
+            Read::Struct(known) => self.fields(known),
+            Read::Union(variants, skips_unknown) => {
+                let (kind, id) = self.field(0)?.ok_or(Halt::Stop)?;
+                match variants.iter().find(|(variant, _)| *variant == id) {
+                    Some((_, Some(how))) => self.read(how, kind)?,
+                    Some((_, None)) => {
+                        if self.byte()? != 0 {
+                            return Err(Halt::Stop);
+                        }
+                    }
+                    None if *skips_unknown => self.skip(kind, MAX_SKIP_DEPTH)?,
+                    None => return Err(Halt::Stop),
+                }
+                match self.field(id)? {
+                    None => Ok(()),
+                    Some(_) => Err(Halt::Stop),
+                }
+            }
+            Read::List(element, how) => {
+                let (declared, n) = self.list_header()?;
+                if declared != *element {
+                    return Err(Halt::Stop);
+                }
+                for _ in 0..n {
+                    self.read(how, *element)?;
+                }
+                Ok(())
+            }
+            Read::Schema => {
+                let (declared, n) = self.list_header()?;
+                if declared != STRUCT {
+                    return Err(Halt::Stop);
+                }
+                self.schema_len = n;
+                // The crate builds the schema tree from the flat list
+                // recursively, one stack frame per level: the children still
+                // to come of each group open at this element.
+                let mut open: Vec<i64> = Vec::new();
+                for _ in 0..n {
+                    if open.len() > MAX_SCHEMA_DEPTH {
+                        return Err(Halt::Hostile(HostileParquet::SchemaDepth {
+                            max: MAX_SCHEMA_DEPTH,
+                        }));
+                    }
+                    self.children = None;
+                    self.read(&SCHEMA_ELEMENT, STRUCT)?;
+                    match self.children {
+                        // An error in the crate.
+                        Some(children) if children < 0 => return Err(Halt::Stop),
+                        Some(children) if children > 0 => open.push(children),
+                        // A leaf: it ends, and with it each group whose last child it is.
+                        _ => {
+                            while let Some(left) = open.last_mut() {
+                                *left -= 1;
+                                if *left > 0 {
+                                    break;
+                                }
+                                open.pop();
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Read::NumChildren => {
+                let children = self.i32()?;
+                if children > 0 && children as u64 > self.schema_len {
+                    return Err(Halt::Hostile(HostileParquet::Children {
+                        children,
+                        n_elements: self.schema_len,
+                    }));
+                }
+                self.children = Some(children);
+                Ok(())
+            }
+        }
+    }
+
+    /// A PageHeader; its uncompressed and compressed page sizes.
+    fn page_header(&mut self) -> Walk<(i64, i64)> {
+        let mut uncompressed = None;
         let mut compressed = None;
         let mut last = 0;
         while let Some((kind, id)) = self.field(last)? {
             match id {
-                1 | 2 | 4 => {
+                1 | 4 => {
                     self.i32()?;
                 }
+                2 => uncompressed = Some(self.i32()?),
                 3 => compressed = Some(self.i32()?),
-                5 => self.simple_struct(&[1, 2, 3, 4], &[])?,
-                6 => self.simple_struct(&[], &[])?,
-                7 => self.simple_struct(&[1, 2], &[3])?,
-                8 => self.simple_struct(&[1, 2, 3, 4, 5, 6], &[7])?,
+                5 => self.read(&DATA_PAGE_HEADER, kind)?,
+                6 => self.read(&INDEX_PAGE_HEADER, kind)?,
+                7 => self.read(&DICTIONARY_PAGE_HEADER, kind)?,
+                8 => self.read(&DATA_PAGE_HEADER_V2, kind)?,
                 _ => self.skip(kind, MAX_SKIP_DEPTH)?,
             }
             last = id;
         }
-        compressed.ok_or(Halt::Stop)
+        uncompressed.zip(compressed).ok_or(Halt::Stop)
     }
 }
 
-/// Refuses a footer whose schema has an element declaring more children than
-/// the schema has elements. parquet 60.1 reserves `Vec::with_capacity(num_children)`
-/// while building the schema (`schema_from_array_helper`), so a 600-byte file
-/// declaring ~8 × 10^8 children asked for 6.4 GB (an abort where the memory is
-/// not there). Runs before the crate reads the footer. The walk reads the
-/// schema's elements by field id as the crate does, except the `LogicalType`
-/// union (field 10), which it skips by its declared type: for a well-formed
-/// file that is the same, so no valid file is refused; a crafted one that
-/// makes the two readings differ is not guaranteed to be caught.
-pub(crate) fn check_schema(file: &[u8]) -> Result<(), HostileParquet> {
+/// Walks the whole footer (`FileMetaData`) as the crate will read it, before
+/// it does (see the module docs). Besides the counts, refuses a schema
+/// element declaring more children than the schema has elements: parquet 60.1
+/// reserves `Vec::with_capacity(num_children)` while building the schema
+/// (`schema_from_array_helper`), so a 600-byte file declaring ~8 × 10^8
+/// children asked for 6.4 GB (an abort where the memory is not there); and a
+/// schema nested deeper than [`MAX_SCHEMA_DEPTH`] (a stack overflow there).
+pub(crate) fn check_footer(file: &[u8]) -> Result<(), HostileParquet> {
     let Some(tail_at) = file.len().checked_sub(8) else {
         return Ok(());
     };
@@ -298,62 +652,11 @@ pub(crate) fn check_schema(file: &[u8]) -> Result<(), HostileParquet> {
     let Some(start) = tail_at.checked_sub(declared) else {
         return Ok(());
     };
-    let mut walker = Walker {
-        bytes: &file[start..tail_at],
-        at: 0,
-        context: "the footer's",
-    };
-    match walker.file_metadata_schema() {
+    let footer = &file[start..tail_at];
+    let mut walker = Walker::new(footer, "the footer's", false, ("the footer", footer.len()));
+    match walker.read(&FILE_META_DATA, STRUCT) {
         Err(Halt::Hostile(why)) => Err(why),
         _ => Ok(()),
-    }
-}
-
-impl Walker<'_> {
-    /// FileMetaData up to and through its schema (field 2).
-    fn file_metadata_schema(&mut self) -> Walk<()> {
-        let mut last = 0;
-        while let Some((kind, id)) = self.field(last)? {
-            match id {
-                1 => {
-                    self.i32()?;
-                }
-                2 => return self.schema_elements(),
-                _ => self.skip(kind, MAX_SKIP_DEPTH)?,
-            }
-            last = id;
-        }
-        Ok(())
-    }
-
-    fn schema_elements(&mut self) -> Walk<()> {
-        let (_, n_elements) = self.list_header("schema list")?;
-        for _ in 0..n_elements {
-            let mut last = 0;
-            while let Some((kind, id)) = self.field(last)? {
-                match id {
-                    1 | 2 | 3 | 6 | 7 | 8 | 9 => {
-                        self.i32()?;
-                    }
-                    4 => {
-                        let len = self.varint()?;
-                        self.advance(len)?;
-                    }
-                    5 => {
-                        let children = self.i32()?;
-                        if children > 0 && children as u64 > n_elements {
-                            return Err(Halt::Hostile(HostileParquet::Children {
-                                children,
-                                n_elements,
-                            }));
-                        }
-                    }
-                    _ => self.skip(kind, MAX_SKIP_DEPTH)?,
-                }
-                last = id;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -362,8 +665,21 @@ pub(crate) fn check_page_headers(
     file: &[u8],
     metadata: &ParquetMetaData,
 ) -> Result<(), HostileParquet> {
-    for group in metadata.row_groups() {
-        for column in group.columns() {
+    // The headers of a well-formed file lie apart, so all their skipped
+    // elements together fit in the file's bytes.
+    let mut skips_left = file.len();
+    for (group_at, group) in metadata.row_groups().iter().enumerate() {
+        for (column_at, column) in group.columns().iter().enumerate() {
+            // The crate reserves a compressed page's declared uncompressed
+            // size before decompressing it (`decode_page`:
+            // `Vec::with_capacity(uncompressed_page_size)`, up to 2 GB from a
+            // 600-byte file). Snappy, the one codec compiled in (the crate
+            // refuses the others before reading a page), expands at most
+            // ~21 times (a 3-byte copy writes up to 64 bytes).
+            let max_expansion = match column.compression() {
+                Compression::SNAPPY => Some(SNAPPY_MAX_EXPANSION),
+                _ => None,
+            };
             let start = column
                 .dictionary_page_offset()
                 .unwrap_or_else(|| column.data_page_offset());
@@ -378,13 +694,28 @@ pub(crate) fn check_page_headers(
             while at < end {
                 // The crate reads a page header from the file's bytes from
                 // `at` to the end of the file, not of the chunk: so does the walk.
-                let mut walker = Walker {
-                    bytes: &file[at..],
-                    at: 0,
-                    context: "a page header's",
-                };
-                match walker.page_header() {
-                    Ok(compressed) => {
+                let mut walker = Walker::new(
+                    &file[at..],
+                    "a page header's",
+                    true,
+                    ("the file", file.len()),
+                );
+                walker.skips_left = skips_left;
+                let walked = walker.page_header();
+                skips_left = walker.skips_left;
+                match walked {
+                    Ok((uncompressed, compressed)) => {
+                        if let Some(max) = max_expansion
+                            && uncompressed > compressed.saturating_mul(max)
+                        {
+                            return Err(HostileParquet::Expansion {
+                                group: group_at,
+                                column: column_at,
+                                uncompressed,
+                                compressed,
+                                max,
+                            });
+                        }
                         let Ok(compressed) = usize::try_from(compressed) else {
                             break;
                         };

@@ -424,6 +424,129 @@ fn declared_lengths_beyond_the_file_are_errors_not_aborts() {
     }
 }
 
+/// `file` (a Parquet file written by the parquet crate) with `fields`
+/// added at the end of its footer's `FileMetaData` and `trailing` bytes after
+/// it (the crate reads nothing past `FileMetaData`'s stop field).
+fn with_footer_fields(file: &[u8], fields: &[u8], trailing: &[u8]) -> Vec<u8> {
+    let tail_at = file.len() - 8;
+    let len = u32::from_le_bytes(file[tail_at..tail_at + 4].try_into().unwrap()) as usize;
+    let start = tail_at - len;
+    // FileMetaData's stop field ends the footer.
+    assert_eq!(file[tail_at - 1], 0);
+    let mut out = file[..tail_at - 1].to_vec();
+    out.extend_from_slice(fields);
+    out.push(0);
+    out.extend_from_slice(trailing);
+    let new_len = u32::try_from(out.len() - start).unwrap();
+    out.extend_from_slice(&new_len.to_le_bytes());
+    out.extend_from_slice(b"PAR1");
+    out
+}
+
+/// A footer field of id 100 (unknown to the crate, so skipped by its
+/// declared type): a list header of `count` elements of compact type
+/// `element`, then `body`.
+fn unknown_list_field(element: u8, count: u32, body: &[u8]) -> Vec<u8> {
+    // Field header with a full id: type 9 (list), zigzag(100) = 200.
+    let mut field = vec![0x09, 0xc8, 0x01, 0xf0 | element];
+    let mut n = count;
+    while n >= 0x80 {
+        field.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    field.push(n as u8);
+    field.extend_from_slice(body);
+    field
+}
+
+fn load_pages(bytes: Vec<u8>) -> Result<usize, String> {
+    let path = Path::new("data/hostile.parquet");
+    dataset::parse_data_file("parquet", path, bytes, None)
+        .map(|docs| docs.len())
+        .map_err(|err| err.to_string())
+}
+
+/// Regressions (fuzz/regressions/dataset_parquet/footer_skips_*): the parquet
+/// crate skips a footer field it does not know element by element, and
+/// passes over each boolean of a list without reading its byte, so a list
+/// declaring ~8 × 10^8 booleans in a 350-byte file looped for a second (12 s
+/// under AddressSanitizer), and a file can hold many. In
+/// `footer_skips_776_million_booleans` the list follows a `created_by` field
+/// whose header declares an i32: the crate reads field 6 as a string whatever
+/// its declared type, and the footer guard once skipped it as an i32, lost
+/// step and stopped at a byte it took for the footer's end. Each is now the
+/// guard's error, not the crate's own end-of-file after the loop.
+#[test]
+fn footers_the_crate_would_skip_for_seconds_are_refused() {
+    for input in [
+        "footer_skips_776_million_booleans",
+        "footer_skips_805_million_booleans",
+        "footer_skips_805_million_booleans_2",
+    ] {
+        let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/dataset_parquet")
+            .join(input);
+        let message = load_pages(std::fs::read(&input).unwrap()).unwrap_err();
+        assert!(
+            message.starts_with("data/hostile.parquet: invalid Parquet file: the footer's "),
+            "{message}"
+        );
+        assert!(message.contains(" declares "), "{message}");
+    }
+}
+
+/// The footer guard follows the crate through every field of the footer:
+/// a list of 2^31 - 1 booleans in an unknown field is refused, also after a
+/// field whose declared type differs from the one the crate reads it as, and
+/// so are lists that each fit but together declare more elements than the
+/// footer has bytes (the crate's work would grow with the square of the
+/// file's size). Unknown fields holding well-formed values still load.
+#[test]
+fn the_footer_guard_walks_every_field_as_the_crate_reads_it() {
+    let pages: Vec<String> = (0..3).map(|i| format!("page {i}")).collect();
+    let good = pages_parquet(&pages);
+
+    let bools = unknown_list_field(1, i32::MAX as u32, &[]);
+    let message = load_pages(with_footer_fields(&good, &bools, &[])).unwrap_err();
+    assert!(
+        message.contains("the footer's list declares 2147483647 elements but only"),
+        "{message}"
+    );
+
+    // Field 6 (`created_by`, a string to the crate) declared as an i32: the
+    // crate reads a 2-byte string, [0, 0], then the list. Walked by the
+    // declared type, the first 0 would have ended the footer.
+    let mut shifted = vec![0x05, 0x0c, 0x02, 0x00, 0x00];
+    shifted.extend_from_slice(&bools);
+    let message = load_pages(with_footer_fields(&good, &shifted, &[])).unwrap_err();
+    assert!(
+        message.contains("the footer's list declares 2147483647 elements"),
+        "{message}"
+    );
+
+    // 400 lists of 100 booleans each, with 200 bytes after the footer's end
+    // so that each list alone fits in the bytes that follow it.
+    let lists: Vec<u8> = (0..400).flat_map(|_| [0xf1, 100]).collect();
+    let nested = unknown_list_field(9, 400, &lists);
+    let message = load_pages(with_footer_fields(&good, &nested, &[0; 200])).unwrap_err();
+    assert!(
+        message
+            .contains("the footer's skipped fields declare more elements in all than the footer's"),
+        "{message}"
+    );
+
+    // Well formed, all unknown to the crate: a list of 3 i32s, a map of 2
+    // i32 → binary, a struct. (Not booleans in a collection: the crate skips
+    // those without reading their bytes, so it misreads even a well-formed one.)
+    let mut known_shape = unknown_list_field(5, 3, &[0x02, 0x04, 0x06]);
+    known_shape.extend_from_slice(&[0x1b, 0x02, 0x58, 0x02, 0x01, b'a', 0x04, 0x00]);
+    known_shape.extend_from_slice(&[0x1c, 0x15, 0x06, 0x00]);
+    assert_eq!(
+        load_pages(with_footer_fields(&good, &known_shape, &[])),
+        Ok(3)
+    );
+}
+
 /// A hostile split of a task: the json, csv and llama.cpp loaders answer
 /// errors for bad bytes without panicking.
 #[test]
@@ -446,4 +569,120 @@ fn other_loaders_reject_bad_bytes() {
         let err = dataset::parse_data_file(&spec.loader, path, bytes.to_vec(), None).unwrap_err();
         assert!(err.to_string().starts_with("d"), "{err}");
     }
+}
+
+/// A file whose footer has only a schema: a root, `depth` groups nested one
+/// in the other, an INT32 leaf; no row groups.
+fn nested_schema_parquet(depth: usize) -> Vec<u8> {
+    // FileMetaData: version 1, then the schema list's header (structs, long count).
+    let mut footer = vec![0x15, 0x02, 0x19, 0xfc];
+    let mut n = depth + 2;
+    while n >= 0x80 {
+        footer.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    footer.push(n as u8);
+    // The root "r" with one child; each group "g" (REQUIRED) with one child.
+    footer.extend_from_slice(&[0x48, 0x01, b'r', 0x15, 0x02, 0x00]);
+    for _ in 0..depth {
+        footer.extend_from_slice(&[0x35, 0x00, 0x18, 0x01, b'g', 0x15, 0x02, 0x00]);
+    }
+    // The leaf "x": INT32, REQUIRED. Then num_rows 0, no row groups.
+    footer.extend_from_slice(&[0x15, 0x02, 0x25, 0x00, 0x18, 0x01, b'x', 0x00]);
+    footer.extend_from_slice(&[0x16, 0x00, 0x19, 0x0c, 0x00]);
+    let mut file = b"PAR1".to_vec();
+    file.extend_from_slice(&footer);
+    file.extend_from_slice(&u32::try_from(footer.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(b"PAR1");
+    file
+}
+
+/// Regression: parquet 60.1 builds the schema tree recursively, one stack
+/// frame per level, without a limit: an 80 KB file of 10,000 nested groups
+/// overflowed the stack and aborted the process. A schema nesting more than
+/// 100 levels below its root is now refused naming the file; 100 still loads.
+#[test]
+fn a_schema_nested_too_deep_is_refused_not_a_stack_overflow() {
+    // `depth` groups between the root and the leaf: the leaf is `depth + 1`
+    // levels below the root.
+    for depth in [100, 10_000, 100_000] {
+        let message = load_pages(nested_schema_parquet(depth)).unwrap_err();
+        assert_eq!(
+            message,
+            "data/hostile.parquet: invalid Parquet file: the schema nests more than 100 levels below its root"
+        );
+    }
+    assert_eq!(load_pages(nested_schema_parquet(99)), Ok(0));
+}
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64, out: &mut Vec<u8>) {
+    varint(((v << 1) ^ (v >> 63)) as u64, out);
+}
+
+/// A Snappy-compressed file of one INT32 column and one data page whose
+/// header declares `uncompressed` bytes (its Snappy data holds 4).
+fn snappy_page_parquet(uncompressed: i64) -> Vec<u8> {
+    // The page: PageHeader {type DATA_PAGE, uncompressed, compressed 6,
+    // DataPageHeader {1 value, PLAIN, RLE, RLE}}, then Snappy: length 4, a
+    // 4-byte literal.
+    let data = [0x04, 0x0c, 1, 0, 0, 0];
+    let mut page = vec![0x15, 0x00, 0x15];
+    zigzag(uncompressed, &mut page);
+    page.push(0x15);
+    zigzag(data.len() as i64, &mut page);
+    page.extend_from_slice(&[
+        0x2c, 0x15, 0x02, 0x15, 0x00, 0x15, 0x06, 0x15, 0x06, 0x00, 0x00,
+    ]);
+    page.extend_from_slice(&data);
+    let chunk = page.len() as i64;
+
+    // FileMetaData: version 1; schema: root "r" with one child, the REQUIRED
+    // INT32 "x"; num_rows 1; one row group of one column chunk at offset 4.
+    let mut footer = vec![0x15, 0x02, 0x19, 0x2c];
+    footer.extend_from_slice(&[0x48, 0x01, b'r', 0x15, 0x02, 0x00]);
+    footer.extend_from_slice(&[0x15, 0x02, 0x25, 0x00, 0x18, 0x01, b'x', 0x00]);
+    footer.extend_from_slice(&[0x16, 0x02, 0x19, 0x1c, 0x19, 0x1c]);
+    // ColumnChunk: file_offset 4, ColumnMetaData {INT32, [PLAIN], SNAPPY,
+    // 1 value, sizes, data_page_offset 4}.
+    footer.extend_from_slice(&[0x26, 0x08, 0x1c, 0x15, 0x02, 0x19, 0x15, 0x00, 0x25, 0x02]);
+    footer.extend_from_slice(&[0x16, 0x02, 0x16]);
+    zigzag(chunk + uncompressed, &mut footer);
+    footer.push(0x16);
+    zigzag(chunk, &mut footer);
+    footer.extend_from_slice(&[0x26, 0x08, 0x00, 0x00]);
+    // RowGroup: total_byte_size, num_rows 1.
+    footer.push(0x16);
+    zigzag(chunk, &mut footer);
+    footer.extend_from_slice(&[0x16, 0x02, 0x00, 0x00]);
+
+    let mut file = b"PAR1".to_vec();
+    file.extend_from_slice(&page);
+    file.extend_from_slice(&footer);
+    file.extend_from_slice(&u32::try_from(footer.len()).unwrap().to_le_bytes());
+    file.extend_from_slice(b"PAR1");
+    file
+}
+
+/// Regression (`dataset_parquet`, a libFuzzer out-of-memory): parquet 60.1
+/// reserves a compressed page's declared uncompressed size before
+/// decompressing it, so a small Snappy page declaring ~1.9 GB reserved 1.9 GB
+/// (an abort where the memory is not there). Snappy expands at most ~21
+/// times; a page declaring more than 32 times its compressed size is refused.
+#[test]
+fn a_page_declaring_more_than_snappy_can_expand_is_refused() {
+    let message = load_pages(snappy_page_parquet(0x7fff_fff0)).unwrap_err();
+    assert_eq!(
+        message,
+        "data/hostile.parquet: invalid Parquet file: a page of row group 0, column 0 declares 2147483632 bytes uncompressed from 6 compressed, more than the codec's 32-fold at most"
+    );
+    // The same file declaring the true size loads its one row.
+    assert_eq!(load_pages(snappy_page_parquet(4)), Ok(1));
 }
