@@ -266,15 +266,7 @@ fn run_eval(db: &Location, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<
         std::sync::Arc::new(podium_eval::StoreCache::new(open_store(db)?));
     let backend = podium_backends::open_with_cache(&args.model, Some(cache.clone()))?;
     let judges = open_judges(&tasks, args.judge.as_deref(), &cache)?;
-    let options = EvalOptions {
-        limit: args.limit.map(|l| l as usize),
-        num_fewshot: args.shots,
-        seed: args.seed,
-        apply_chat_template: args.apply_chat_template,
-        batch_size: args.batch_size as usize,
-        bootstrap_iters: args.bootstrap_iters,
-        judges,
-    };
+    let options = eval_options(args, judges);
     let progress = Bars {
         current: Mutex::new(None),
     };
@@ -357,6 +349,19 @@ fn run_eval(db: &Location, dirs: &[PathBuf], args: &EvalArgs) -> anyhow::Result<
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The evaluation settings `podium eval`'s flags give (run here or queued).
+pub(crate) fn eval_options(args: &EvalArgs, judges: podium_eval::Judges) -> EvalOptions {
+    EvalOptions {
+        limit: args.limit.map(|l| l as usize),
+        num_fewshot: args.shots,
+        seed: args.seed,
+        apply_chat_template: args.apply_chat_template,
+        batch_size: args.batch_size as usize,
+        bootstrap_iters: args.bootstrap_iters,
+        judges,
+    }
 }
 
 /// The judge models of the selected tasks' `metric: judge` entries: `--judge`

@@ -87,7 +87,7 @@ pub(crate) fn queue(
         Arc::new(podium_eval::StoreCache::new(open_store(db)?));
     let backend = podium_backends::open_with_cache(&args.model, Some(cache.clone()))?;
     let judges = open_judges(tasks, args.judge.as_deref(), &cache)?;
-    let options = eval_options(args, judges);
+    let options = crate::commands::eval_options(args, judges);
     let spec = JobSpec {
         model: args.model.clone(),
         tasks: args.tasks.iter().map(|t| absolute(t)).collect(),
@@ -144,18 +144,6 @@ pub(crate) fn queue(
         "queued in {db}; run the jobs with `podium worker --db URL` on any machine that can reach the model, and follow them with `podium jobs`"
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn eval_options(args: &EvalArgs, judges: podium_eval::Judges) -> EvalOptions {
-    EvalOptions {
-        limit: args.limit.map(|l| l as usize),
-        num_fewshot: args.shots,
-        seed: args.seed,
-        apply_chat_template: args.apply_chat_template,
-        batch_size: args.batch_size as usize,
-        bootstrap_iters: args.bootstrap_iters,
-        judges,
-    }
 }
 
 /// `podium worker`.
@@ -563,11 +551,11 @@ fn finish_orphaned_runs(worker: &Worker, store: &mut Store) {
     let Ok(runs) = store.runs_with_all_jobs_done() else {
         return;
     };
-    for (run_id, spec_json) in runs {
+    for (run_id, task_name, spec_json) in runs {
         if lock(&worker.skip_runs).contains(&run_id) {
             continue;
         }
-        match finish_run(worker, store, run_id, &spec_json) {
+        match finish_run(worker, store, run_id, &task_name, &spec_json) {
             Ok(Some(_)) => crate::note!("run {run_id}: all its jobs were done; finished it"),
             Ok(None) => {
                 lock(&worker.skip_runs).insert(run_id);
@@ -584,16 +572,10 @@ fn finish_run(
     worker: &Worker,
     store: &mut Store,
     run_id: i64,
+    task_name: &str,
     spec_json: &str,
 ) -> Result<Option<podium_eval::TaskOutcome>, String> {
     let prepared = prepare(worker, spec_json)?;
-    let task_name = store
-        .jobs(&[JobState::Done])
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|job| job.run_id == run_id)
-        .map(|job| job.task_name)
-        .ok_or_else(|| format!("run {run_id} has no done job"))?;
     let task = prepared
         .tasks
         .iter()
@@ -644,16 +626,9 @@ pub(crate) enum JobsCommand {
 }
 
 fn parse_state(text: &str) -> Result<JobState, String> {
-    match text {
-        "queued" => Ok(JobState::Queued),
-        "running" => Ok(JobState::Running),
-        "done" => Ok(JobState::Done),
-        "failed" => Ok(JobState::Failed),
-        "cancelled" => Ok(JobState::Cancelled),
-        other => Err(format!(
-            "`{other}` is not a job state (queued, running, done, failed, cancelled)"
-        )),
-    }
+    JobState::parse(text).ok_or_else(|| {
+        format!("`{text}` is not a job state (queued, running, done, failed, cancelled)")
+    })
 }
 
 pub(crate) fn run_jobs(db: &Location, args: &JobsArgs) -> anyhow::Result<ExitCode> {

@@ -243,6 +243,32 @@ fn fake_server(delay: Duration) -> (String, Arc<Mutex<Seen>>) {
     (format!("http://{address}/v1"), arrivals)
 }
 
+/// Queues `limit` zero-shot GSM8K docs of `model` in jobs of `job_docs`, and
+/// runs them with three workers of two jobs each until none is left.
+fn three_workers_run(url: &str, model: &str, limit: &str, job_docs: &str) {
+    run_ok(podium().args([
+        "eval",
+        "-m",
+        model,
+        "-t",
+        "gsm8k",
+        "--shots",
+        "0",
+        "--limit",
+        limit,
+        "--db",
+        url,
+        "--queue",
+        "--job-docs",
+        job_docs,
+        "--quiet",
+    ]));
+    let mut workers: Vec<Child> = (0..3)
+        .map(|i| worker(url, &format!("w{i}"), &["--concurrency", "2"]))
+        .collect();
+    wait_all(&mut workers, Duration::from_secs(240));
+}
+
 /// Three workers against one endpoint with `rpm=600`: no 10-second window
 /// sees more than 100 requests, though each worker alone could send far more.
 #[test]
@@ -252,27 +278,7 @@ fn three_workers_share_one_rpm_limit() {
     };
     let (base, seen) = fake_server(Duration::ZERO);
     let model = format!("openai-compatible:{base}#fake?rpm=600&concurrency=4");
-    run_ok(podium().args([
-        "eval",
-        "-m",
-        &model,
-        "-t",
-        "gsm8k",
-        "--shots",
-        "0",
-        "--limit",
-        "200",
-        "--db",
-        &url,
-        "--queue",
-        "--job-docs",
-        "10",
-        "--quiet",
-    ]));
-    let mut workers: Vec<Child> = (0..3)
-        .map(|i| worker(&url, &format!("w{i}"), &["--concurrency", "2"]))
-        .collect();
-    wait_all(&mut workers, Duration::from_secs(240));
+    three_workers_run(&url, &model, "200", "10");
 
     let mut times = seen.lock().unwrap().arrivals.clone();
     times.sort();
@@ -313,27 +319,7 @@ fn three_workers_share_one_concurrency_cap() {
     };
     let (base, seen) = fake_server(Duration::from_millis(100));
     let model = format!("openai-compatible:{base}#fake?concurrency=2");
-    run_ok(podium().args([
-        "eval",
-        "-m",
-        &model,
-        "-t",
-        "gsm8k",
-        "--shots",
-        "0",
-        "--limit",
-        "40",
-        "--db",
-        &url,
-        "--queue",
-        "--job-docs",
-        "5",
-        "--quiet",
-    ]));
-    let mut workers: Vec<Child> = (0..3)
-        .map(|i| worker(&url, &format!("w{i}"), &["--concurrency", "2"]))
-        .collect();
-    wait_all(&mut workers, Duration::from_secs(240));
+    three_workers_run(&url, &model, "40", "5");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.arrivals.len(), 40);
     assert_eq!(

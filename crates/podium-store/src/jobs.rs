@@ -45,16 +45,25 @@ impl JobState {
     }
 }
 
+impl JobState {
+    /// The state a name ([`JobState::as_str`]) stands for.
+    pub fn parse(name: &str) -> Option<JobState> {
+        [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+            JobState::Cancelled,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+}
+
 impl FromValue for JobState {
     fn from_value(value: &Value) -> Result<Self, String> {
-        match String::from_value(value)?.as_str() {
-            "queued" => Ok(JobState::Queued),
-            "running" => Ok(JobState::Running),
-            "done" => Ok(JobState::Done),
-            "failed" => Ok(JobState::Failed),
-            "cancelled" => Ok(JobState::Cancelled),
-            other => Err(format!("`{other}` is not a job state")),
-        }
+        let name = String::from_value(value)?;
+        JobState::parse(&name).ok_or_else(|| format!("`{name}` is not a job state"))
     }
 }
 
@@ -172,11 +181,14 @@ const JOB_COLUMNS: &str =
                            claims, n_docs, n_stored, n_failed, error, created_at, started_at,
                            heartbeat_at, finished_at";
 
+/// A job's stored `doc_ids_json`.
+fn parse_doc_ids(text: &str) -> Result<Vec<u64>, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|err| StoreError::Value(format!("job's doc_ids_json is not a list of ids: {err}")))
+}
+
 fn job_from_row(row: &Row, lease_left_s: Option<f64>) -> Result<Job, StoreError> {
-    let doc_ids_json: String = row.get(5)?;
-    let doc_ids: Vec<u64> = serde_json::from_str(&doc_ids_json).map_err(|err| {
-        StoreError::Value(format!("job's doc_ids_json is not a list of ids: {err}"))
-    })?;
+    let doc_ids = parse_doc_ids(&row.get::<String>(5)?)?;
     Ok(Job {
         id: row.get(0)?,
         run_id: row.get(1)?,
@@ -231,11 +243,7 @@ impl Store {
                      WHERE run_id = ?1 AND state IN ('queued', 'running', 'failed')",
                     params![new.run_id],
                 )? {
-                    let text: String = row.get(0)?;
-                    let ids: Vec<u64> = serde_json::from_str(&text).map_err(|err| {
-                        StoreError::Value(format!("job's doc_ids_json is not a list of ids: {err}"))
-                    })?;
-                    in_jobs.extend(ids);
+                    in_jobs.extend(parse_doc_ids(&row.get::<String>(0)?)?);
                 }
                 let mut seen = HashSet::new();
                 let mut todo = Vec::new();
@@ -465,19 +473,21 @@ impl Store {
 
     /// Runs that have jobs, none of them open or failed, and are not finished:
     /// their last worker ended its job but died before aggregating the run.
-    pub fn runs_with_all_jobs_done(&self) -> Result<Vec<(i64, String)>, StoreError> {
+    /// Each with its task's name and the spec of its latest job.
+    pub fn runs_with_all_jobs_done(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
         self.with(|this| {
             this.connection.query_map(
-                "SELECT r.id, (SELECT j.spec_json FROM jobs j WHERE j.run_id = r.id
-                               ORDER BY j.id DESC LIMIT 1)
+                "SELECT r.id, t.name, (SELECT j.spec_json FROM jobs j WHERE j.run_id = r.id
+                                       ORDER BY j.id DESC LIMIT 1)
                  FROM runs r
+                 JOIN tasks t ON t.id = r.task_id
                  WHERE r.status <> 'finished'
                    AND EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id AND j.state = 'done')
                    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id
                                    AND j.state IN ('queued', 'running', 'failed'))
                  ORDER BY r.id",
                 &[],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
         })
     }
