@@ -102,7 +102,27 @@ fn init_logging() {
         .try_init();
 }
 
+/// Makes every chat template render in a child process with a memory limit: a
+/// template comes from a model file, and minijinja cannot bound its memory.
+fn install_chat_template_sandbox() -> anyhow::Result<()> {
+    use anyhow::Context;
+    use podium_tokenizer::sandbox;
+    let program = std::env::current_exe()
+        .context("cannot find this program's executable (for the chat-template sandbox)")?;
+    sandbox::install(sandbox::SandboxSettings::from_env(program)?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    // The chat-template sandbox is this executable started with one argument; see
+    // `podium_tokenizer::sandbox`.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if raw
+        .first()
+        .is_some_and(|a| a == podium_tokenizer::sandbox::SANDBOX_ARG)
+    {
+        return podium_tokenizer::sandbox::serve(raw.get(1..).unwrap_or_default());
+    }
     let args = args::Args::parse();
     QUIET.store(args.quiet, std::sync::atomic::Ordering::Relaxed);
     init_logging();
@@ -114,6 +134,10 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
+    if let Err(err) = install_chat_template_sandbox() {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -2,78 +2,16 @@
 //! a log-probs completion, and a malformed request. Runs when
 //! `PODIUM_MODEL_DIR` holds the test models (scripts/test sets it).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-struct Server {
-    child: Child,
-    addr: String,
-}
+use common::{ServeModel, post, request};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Option<Server> {
+fn start() -> Option<ServeModel> {
     let model = podium_testkit::models::test_model(podium_testkit::models::SMOLLM2)?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_podium"))
-        .arg("serve-model")
-        .arg(format!("gguf:{}", model.display()))
-        .args(["--addr", "127.0.0.1:0", "--threads", "1"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("podium starts");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut line = String::new();
-    BufReader::new(stderr)
-        .read_line(&mut line)
-        .expect("a startup line");
-    // "serving `NAME` on http://127.0.0.1:PORT/v1 (Ctrl-C to stop)"
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    Some(Server { child, addr })
-}
-
-/// A minimal HTTP/1.1 POST; returns (status, body).
-fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
-    request(addr, "POST", path, body)
-}
-
-/// A minimal HTTP/1.1 request; returns (status, body).
-fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    // A server may answer (413) and close before reading all of a large body: a
-    // failed write or a reset after the answer is not an error here.
-    let _ = write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut bytes = Vec::new();
-    let _ = stream.read_to_end(&mut bytes);
-    let response = String::from_utf8_lossy(&bytes).into_owned();
-    assert!(
-        response.len() >= 12,
-        "no answer to {method} {path}: {response:?}"
-    );
-    let status: u16 = response[9..12].parse().expect("status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    Some(common::serve_model(
+        &format!("gguf:{}", model.display()),
+        &["--threads", "1"],
+    ))
 }
 
 #[test]

@@ -468,7 +468,7 @@ fn chat_template(
 ) -> std::result::Result<String, BackendError> {
     match tokenizer.apply_chat_template(messages, add_generation_prompt) {
         Some(Ok(prompt)) => Ok(prompt),
-        Some(Err(e)) => Err(BackendError::Request(format!("chat template: {e}"))),
+        Some(Err(e)) => Err(BackendError::Request(e.to_string())),
         None => Err(BackendError::Unsupported(format!(
             "model `{spec}` has no chat template"
         ))),

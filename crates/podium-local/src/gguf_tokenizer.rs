@@ -19,8 +19,8 @@ impl GgufTokenizer {
     pub fn from_gguf(content: &Content) -> Result<GgufTokenizer> {
         let tokenizer =
             Tokenizer::from_gguf(content).map_err(|e| LocalError::Tokenizer(e.to_string()))?;
-        let chat_template = ChatTemplate::from_gguf(content)
-            .map_err(|e| LocalError::Tokenizer(format!("chat template: {e}")))?;
+        let chat_template =
+            ChatTemplate::from_gguf(content).map_err(|e| LocalError::Tokenizer(e.to_string()))?;
         Ok(GgufTokenizer {
             tokenizer,
             chat_template,

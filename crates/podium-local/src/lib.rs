@@ -78,6 +78,20 @@ pub mod fuzzing {
     /// `tokenizer_model` (`gpt2` byte-level BPE or `llama` SentencePiece). Seeds the
     /// fuzz corpus.
     pub fn tiny_gguf(architecture: &str, tokenizer_model: &str) -> Result<Vec<u8>, LocalError> {
+        tiny_gguf_with_chat_template(
+            architecture,
+            tokenizer_model,
+            "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}",
+        )
+    }
+
+    /// [`tiny_gguf`] whose `llama` vocabulary comes with `chat_template` (a `gpt2`
+    /// vocabulary has none).
+    pub fn tiny_gguf_with_chat_template(
+        architecture: &str,
+        tokenizer_model: &str,
+        chat_template: &str,
+    ) -> Result<Vec<u8>, LocalError> {
         use candle_core::quantized::gguf_file::{self, Value};
         use candle_core::quantized::{GgmlDType, QTensor};
         use candle_core::{DType, Device, Tensor};
@@ -149,10 +163,7 @@ pub mod fuzzing {
             ));
             metadata.push((
                 "tokenizer.chat_template".into(),
-                Value::String(
-                    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                        .into(),
-                ),
+                Value::String(chat_template.into()),
             ));
         }
 

@@ -13,6 +13,20 @@ pub enum ChatTemplateError {
     Syntax(#[source] minijinja::Error),
     #[error("chat template failed to render: {0:#}")]
     Render(#[source] minijinja::Error),
+    /// A rendering error reported by the sandbox process, as it printed it.
+    #[error("{0}")]
+    Sandboxed(String),
+    /// The rendering ran into a limit: memory, time or the rendered prompt's size.
+    #[error("chat template failed to render: {0}")]
+    Limit(String),
+    /// `PODIUM_CHAT_TEMPLATE_MEMORY_MB` holds this, not a number of MiB in range.
+    #[error(
+        "PODIUM_CHAT_TEMPLATE_MEMORY_MB={0:?}: expected a whole number of MiB from 64 to 1048576"
+    )]
+    MemoryLimit(String),
+    /// The sandbox process could not be used.
+    #[error("chat template could not be rendered: {0}")]
+    Sandbox(String),
 }
 
 /// A compiled chat template and the BOS / EOS texts it may refer to.
@@ -38,6 +52,10 @@ const TEMPLATE_NAME: &str = "chat_template";
 /// The most template instructions one rendering may run (minijinja's fuel): real chat
 /// templates use a few hundred per message.
 pub(crate) const CHAT_TEMPLATE_FUEL: u64 = 10_000_000;
+
+/// The longest prompt a rendering may produce: far above any model's context (a
+/// million tokens are about 4 MB of text).
+pub(crate) const MAX_RENDERED_BYTES: usize = 64 << 20;
 
 impl ChatTemplate {
     /// The template stored in a GGUF file, or `None` when it has none (base
@@ -100,9 +118,36 @@ impl ChatTemplate {
         &self.source
     }
 
+    /// The text the template sees as `bos_token`.
+    pub fn bos_token(&self) -> &str {
+        &self.bos_token
+    }
+
+    /// The text the template sees as `eos_token`.
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
+    }
+
     /// Renders `messages`; with `add_generation_prompt` the prompt ends where
-    /// the assistant's reply starts.
+    /// the assistant's reply starts. When the program installed the sandbox
+    /// ([`crate::sandbox::install`]) the rendering runs there, under its memory and time
+    /// limits; otherwise in this process, where only the instructions (fuel) and the
+    /// rendered prompt's size are bounded.
     pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatTemplateError> {
+        match crate::sandbox::installed() {
+            Some(sandbox) => sandbox.render(self, messages, add_generation_prompt),
+            None => self.render_in_process(messages, add_generation_prompt),
+        }
+    }
+
+    /// Renders in this process whether or not a sandbox is installed (what the
+    /// sandbox process itself does): memory is not bounded here, so use [`Self::render`]
+    /// for a template from an untrusted file.
+    pub fn render_in_process(
         &self,
         messages: &[ChatMessage],
         add_generation_prompt: bool,
@@ -111,14 +156,49 @@ impl ChatTemplate {
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(ChatTemplateError::Render)?;
-        template
-            .render(context! {
+        let mut out = CappedOutput {
+            bytes: Vec::new(),
+            over: false,
+        };
+        let rendered = template.render_captured_to(
+            context! {
                 messages => messages,
                 add_generation_prompt => add_generation_prompt,
                 bos_token => &self.bos_token,
                 eos_token => &self.eos_token,
-            })
-            .map_err(ChatTemplateError::Render)
+            },
+            &mut out,
+        );
+        match rendered {
+            Ok(_) => String::from_utf8(out.bytes)
+                .map_err(|_| ChatTemplateError::Sandbox("the rendered prompt is not UTF-8".into())),
+            Err(_) if out.over => Err(ChatTemplateError::Limit(format!(
+                "the rendered prompt is longer than {} MiB",
+                MAX_RENDERED_BYTES >> 20
+            ))),
+            Err(e) => Err(ChatTemplateError::Render(e)),
+        }
+    }
+}
+
+/// The rendered prompt, refusing to grow past [`MAX_RENDERED_BYTES`].
+struct CappedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("rendered prompt too long"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ mod error;
 pub mod fuzzing;
 mod pretokenize;
 mod report;
+pub mod sandbox;
 mod special;
 mod spm;
 mod stl_regex;

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 /// `podium` with no environment that could point it at a user's files or send
 /// its requests elsewhere: no database, tasks folder, catalogue or data home from
@@ -40,4 +43,82 @@ pub(crate) fn run_ok(command: &mut Command) -> String {
     let stderr = String::from_utf8_lossy(&stderr);
     assert!(status.success(), "{command:?} failed:\n{stderr}");
     String::from_utf8(stdout).expect("podium's output is UTF-8")
+}
+
+/// A `podium serve-model` process, killed when dropped.
+pub(crate) struct ServeModel {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
+}
+
+impl Drop for ServeModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `podium serve-model SPEC EXTRA…` on a free port and waits for its
+/// "serving … on http://ADDR/v1" line.
+pub(crate) fn serve_model(spec: &str, extra: &[&str]) -> ServeModel {
+    serve_model_env(spec, extra, &[])
+}
+
+/// [`serve_model`] with environment variables `env` set.
+pub(crate) fn serve_model_env(spec: &str, extra: &[&str], env: &[(&str, &str)]) -> ServeModel {
+    let mut child = podium()
+        .envs(env.iter().copied())
+        .arg("serve-model")
+        .arg(spec)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("podium starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut line = String::new();
+    BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("a startup line");
+    // "serving `NAME` on http://127.0.0.1:PORT/v1 (Ctrl-C to stop)"
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    ServeModel { child, addr }
+}
+
+/// A minimal HTTP/1.1 POST; returns (status, body).
+pub(crate) fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    request(addr, "POST", path, body)
+}
+
+/// A minimal HTTP/1.1 request; returns (status, body).
+pub(crate) fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    // A server may answer (413) and close before reading all of a large body: a
+    // failed write or a reset after the answer is not an error here.
+    let _ = write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let response = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(
+        response.len() >= 12,
+        "no answer to {method} {path}: {response:?}"
+    );
+    let status: u16 = response[9..12].parse().expect("status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
 }
