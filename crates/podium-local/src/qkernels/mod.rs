@@ -325,14 +325,15 @@ impl QuantMatrix {
         if Level::detect() == Level::Scalar {
             return Err(Unsupported::NoSimd);
         }
-        // Measured on an idle machine (docs/BENCHMARKS.md, "idle A/B"): for Q8_0, Q4_K
-        // and Q6_K candle's kernels decode faster than these (Gemma 3 tg128 23.4 t/s
-        // with candle's for all three, 20.5 with ours), so they serve those types; ours
-        // serve the types candle would re-quantize (Q4_0/Q4_1/Q5_x: SmolLM2 +9%).
-        if matches!(
-            tensor.dtype(),
-            GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K
-        ) {
+        // Measured on an idle machine (docs/BENCHMARKS.md, "Decoding: Q8_0 and
+        // K-quants"): ours serve Q4_0/Q4_1/Q5_x (which candle would re-quantize) and Q8_0
+        // (SmolLM2's and Gemma's output heads: +7% SmolLM2 tg128) always; Q4_K and Q6_K
+        // only with helper threads, where our pool scales better than candle's (Gemma 3
+        // at 2 threads +28%), while at 1 thread candle's repacked AVX-512 Q4_K kernel
+        // is faster than ours (Gemma 3 tg128 25.3 against 23.9 t/s).
+        if matches!(tensor.dtype(), GgmlDType::Q4K | GgmlDType::Q6K)
+            && candle_core::utils::get_num_threads() <= 1
+        {
             return Err(Unsupported::Type(tensor.dtype()));
         }
         QuantMatrix::with_any_level(tensor)

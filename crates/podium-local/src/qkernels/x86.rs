@@ -1,6 +1,6 @@
 //! x86-64 SIMD dot products: one body of kernels (`kernel_bodies!`), compiled twice —
-//! with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors, AVX-512BW masks for Q5's fifth bit)
-//! and with AVX2 (`vpmaddubsw` + `vpmaddwd`). Each works on 32 weight values at a time,
+//! with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors, AVX-512BW masks for Q5's fifth bit;
+//! Q8_0 two blocks per 512-bit vector) and with AVX2 (`vpmaddubsw` + `vpmaddwd`). Each works on 32 weight values at a time,
 //! as unsigned bytes against the activation's signed bytes: Q4/Q5 values are unsigned
 //! with their offset (8 or 16) subtracted through the activation block's sum, Q8_0
 //! weights use |w| against x·sign(w), Q4_K/Q6_K multiply each 32-value product by its
@@ -79,7 +79,16 @@ macro_rules! kernel_bodies {
     ($features:literal) => {
         use std::arch::x86_64::*;
 
-        use super::super::{ActRow, Q8KRow, Q8Row, QK, QK_K, WeightKind, f16_at, q4k_scale_min};
+        use super::super::{ActRow, Q8KRow, Q8Row, QK, QK_K, WeightKind, q4k_scale_min};
+
+        /// The f16 stored little-endian at `bytes[at..at + 2]`, converted by F16C (the
+        /// `half` crate's conversion checks the CPU on every call).
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn f16_at(bytes: &[u8], at: usize) -> f32 {
+            let bits = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+        }
 
         /// 32 bytes as a vector.
         #[target_feature(enable = $features)]
@@ -157,7 +166,11 @@ macro_rules! kernel_bodies {
                 }
             };
             *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(p), *acc);
-            dx * sx as f32 * (m - d * offset)
+            if KIND == Q8_0 {
+                0.0
+            } else {
+                dx * sx as f32 * (m - d * offset)
+            }
         }
 
         /// One Q4_K super-block against its activation block: adds the scaled products
@@ -247,7 +260,10 @@ macro_rules! kernel_bodies {
                 let xv = load32_i8(xq);
                 for r in 0..R {
                     let at = r * row_bytes + i * bb;
-                    extra[r] += small_block::<KIND>(&w[at..at + bb], xv, dx, sx, &mut acc[r]);
+                    let e = small_block::<KIND>(&w[at..at + bb], xv, dx, sx, &mut acc[r]);
+                    if KIND != Q8_0 {
+                        extra[r] += e;
+                    }
                 }
             }
             for r in 0..R {
@@ -298,6 +314,7 @@ macro_rules! kernel_bodies {
             let (mut w, mut out) = (weights, out);
             while out.len() >= 4 && w.len() >= quad {
                 match x {
+                    ActRow::Q8(x) if KIND == Q8_0 => q8_0_rows::<4>(w, row_bytes, x, out),
                     ActRow::Q8(x) => small_rows::<KIND, 4>(w, row_bytes, x, out),
                     ActRow::Q8K(x) => k_rows::<KIND, 4>(w, row_bytes, x, out),
                 }
@@ -305,6 +322,7 @@ macro_rules! kernel_bodies {
             }
             while !out.is_empty() && w.len() >= row_bytes {
                 match x {
+                    ActRow::Q8(x) if KIND == Q8_0 => q8_0_rows::<1>(w, row_bytes, x, out),
                     ActRow::Q8(x) => small_rows::<KIND, 1>(w, row_bytes, x, out),
                     ActRow::Q8K(x) => k_rows::<KIND, 1>(w, row_bytes, x, out),
                 }
@@ -347,6 +365,61 @@ macro_rules! kernel_bodies {
 mod vnni {
     kernel_bodies!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni");
 
+    /// 64 signed bytes as a vector.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    fn load64_i8(values: &[i8]) -> __m512i {
+        let values: &[i8; 64] = values[..64].try_into().unwrap_or(&[0; 64]);
+        // SAFETY: `values` is exactly 64 readable bytes; `loadu` needs no alignment.
+        unsafe { _mm512_loadu_si512(values.as_ptr().cast()) }
+    }
+
+    /// Q8_0 rows against `x`, two blocks per 512-bit vector: |w| against x with the
+    /// sign of w (AVX-512 has no `vpsignb`: x is negated under the mask of w's sign
+    /// bits), each block's product scaled in its own half of the accumulator.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn q8_0_rows<const R: usize>(w: &[u8], row_bytes: usize, x: &Q8Row, out: &mut [f32]) {
+        const BB: usize = 34;
+        let n = x.d.len();
+        let mut acc = [_mm512_setzero_ps(); R];
+        for (i, (xq, dx)) in
+            x.qs.chunks_exact(2 * QK)
+                .zip(x.d.chunks_exact(2))
+                .enumerate()
+        {
+            let xv = load64_i8(xq);
+            for r in 0..R {
+                let at = r * row_bytes + 2 * i * BB;
+                let b = &w[at..at + 2 * BB];
+                let wv = _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(load32(&b[2..34])),
+                    load32(&b[BB + 2..2 * BB]),
+                );
+                let negative = _mm512_movepi8_mask(wv);
+                let xs = _mm512_mask_sub_epi8(xv, negative, _mm512_setzero_si512(), xv);
+                let p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), xs);
+                let scale = _mm512_mask_blend_ps(
+                    0xFF00,
+                    _mm512_set1_ps(f16_at(b, 0) * dx[0]),
+                    _mm512_set1_ps(f16_at(b, BB) * dx[1]),
+                );
+                acc[r] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(p), acc[r]);
+            }
+        }
+        let mut last = [_mm256_setzero_ps(); R];
+        if n % 2 == 1 {
+            let i = n - 1;
+            let xv = load32_i8(&x.qs[QK * i..]);
+            for r in 0..R {
+                let at = r * row_bytes + i * BB;
+                small_block::<Q8_0>(&w[at..at + BB], xv, x.d[i], 0, &mut last[r]);
+            }
+        }
+        for r in 0..R {
+            out[r] = _mm512_reduce_add_ps(acc[r]) + hsum(last[r]);
+        }
+    }
+
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
     fn dot(u: __m256i, s: __m256i) -> __m256i {
@@ -372,6 +445,12 @@ mod vnni {
 /// at most 32,512) then `vpmaddwd` into 32 bits.
 mod avx2 {
     kernel_bodies!("avx2,fma,f16c");
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    fn q8_0_rows<const R: usize>(w: &[u8], row_bytes: usize, x: &Q8Row, out: &mut [f32]) {
+        small_rows::<Q8_0, R>(w, row_bytes, x, out);
+    }
 
     #[target_feature(enable = "avx2,fma,f16c")]
     #[inline]
