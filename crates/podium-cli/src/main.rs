@@ -107,8 +107,16 @@ fn init_logging() {
 fn install_chat_template_sandbox() -> anyhow::Result<()> {
     use anyhow::Context;
     use podium_tokenizer::sandbox;
-    let program = std::env::current_exe()
-        .context("cannot find this program's executable (for the chat-template sandbox)")?;
+    // On Linux, `/proc/self/exe` (resolved in the child between fork and exec) still
+    // starts this very program after its file was replaced or deleted, e.g. by an
+    // upgrade while `serve-model` runs.
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    let program = if proc_exe.exists() {
+        proc_exe.to_path_buf()
+    } else {
+        std::env::current_exe()
+            .context("cannot find this program's executable (for the chat-template sandbox)")?
+    };
     sandbox::install(sandbox::SandboxSettings::from_env(program)?);
     Ok(())
 }

@@ -67,6 +67,15 @@ fn a_normal_template_renders_under_a_small_limit_and_a_bad_limit_is_refused() {
     let (status, body) = post(&server.addr, "/v1/chat/completions", chat);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"prompt_tokens\":"), "{body}");
+    // It rendered in the sandbox: serve-model now has a child running
+    // `podium __render-chat-templates 67108864`.
+    let children = children_of(server.child.id());
+    assert!(
+        children
+            .iter()
+            .any(|c| c.contains("__render-chat-templates\067108864")),
+        "{children:?}"
+    );
     let _ = server.child.kill();
 
     let out = common::podium()
@@ -81,6 +90,23 @@ fn a_normal_template_renders_under_a_small_limit_and_a_bad_limit_is_refused() {
         stderr.contains("PODIUM_CHAT_TEMPLATE_MEMORY_MB=\"lots\": expected a whole number of MiB"),
         "{stderr}"
     );
+}
+
+/// The command lines (`/proc/PID/cmdline`, NUL-separated) of `pid`'s children.
+fn children_of(pid: u32) -> Vec<String> {
+    let mut lines = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children.split_whitespace() {
+            if let Ok(cmdline) = std::fs::read_to_string(format!("/proc/{child}/cmdline")) {
+                lines.push(cmdline);
+            }
+        }
+    }
+    lines
 }
 
 /// `serve-model` with `PODIUM_CHAT_TEMPLATE_MEMORY_MB=limit_mb`.
