@@ -73,7 +73,7 @@ fn a_normal_template_renders_under_a_small_limit_and_a_bad_limit_is_refused() {
     assert!(
         children
             .iter()
-            .any(|c| c.contains("__render-chat-templates\067108864")),
+            .any(|c| c.contains("__render-chat-templates\x0067108864")),
         "{children:?}"
     );
     let _ = server.child.kill();
