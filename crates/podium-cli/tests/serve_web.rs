@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::podium;
+use common::{podium, startup_address};
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,16 +51,8 @@ fn serve_shows_the_board_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("podium serve starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
     // "podium serve: the board of DB is at http://127.0.0.1:PORT/ (Ctrl-C to stop)"
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (addr, _stderr) = startup_address(&mut child);
 
     let (status, page) = get(&addr, "/");
     assert_eq!(status, "HTTP/1.1 200 OK", "{page}");
@@ -146,15 +138,7 @@ fn serve_arena_pairs_mock_contenders_and_stores_a_vote() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("podium serve starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (addr, _stderr) = startup_address(&mut child);
 
     let (status, page) = get(&addr, "/arena");
     assert_eq!(status, "HTTP/1.1 200 OK", "{page}");

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::time::Duration;
 
 /// `podium` with no environment that could point it at a user's files or send
@@ -75,19 +75,25 @@ pub(crate) fn serve_model_env(spec: &str, extra: &[&str], env: &[(&str, &str)]) 
         .stderr(Stdio::piped())
         .spawn()
         .expect("podium starts");
-    let stderr = child.stderr.take().expect("piped stderr");
+    // Its standard error is not read further (closed here), as before.
+    let (addr, _) = startup_address(&mut child);
+    ServeModel { child, addr }
+}
+
+/// The address in the first line `child` writes to its piped standard error ("serving
+/// `NAME` on http://ADDR/v1 …", "the board of DB is at http://ADDR/ …"), and that
+/// standard error, to keep open or drop.
+pub(crate) fn startup_address(child: &mut Child) -> (String, BufReader<ChildStderr>) {
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
     let mut line = String::new();
-    BufReader::new(stderr)
-        .read_line(&mut line)
-        .expect("a startup line");
-    // "serving `NAME` on http://127.0.0.1:PORT/v1 (Ctrl-C to stop)"
+    stderr.read_line(&mut line).expect("a startup line");
     let addr = line
         .split("http://")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
-    ServeModel { child, addr }
+    (addr, stderr)
 }
 
 /// A minimal HTTP/1.1 POST; returns (status, body).
