@@ -39,6 +39,9 @@ pub use sampling::SamplingParams;
 pub use threads::set_thread_count;
 pub use tokenizer::{TextTokenizer, TokenizerError, encode_pair};
 
+#[doc(hidden)]
+pub use qkernels::bench as qkernels_bench;
+
 /// Entry points for the fuzz harnesses of `podium-fuzz`; not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {

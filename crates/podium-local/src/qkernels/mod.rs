@@ -447,3 +447,34 @@ pub(crate) fn q4k_scale_min(j: usize, scales: &[u8]) -> (u8, u8) {
         )
     }
 }
+
+/// Timing entry points for `examples/qkernels.rs`; not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    use std::sync::Arc;
+
+    use candle_core::quantized::QTensor;
+
+    use super::{Level, QuantMatrix};
+
+    /// A weight matrix on this crate's kernels, whatever the thread count (the engine keeps
+    /// Q4_K and Q6_K on candle's kernels at 1 thread; here both can be timed).
+    pub struct Kernels(QuantMatrix);
+
+    impl Kernels {
+        /// `tensor` (`[rows, cols]`) on our kernels, or why not.
+        pub fn new(tensor: Arc<QTensor>) -> Result<Kernels, String> {
+            if Level::detect() == Level::Scalar {
+                return Err("this CPU has no SIMD level the kernels are written for".into());
+            }
+            QuantMatrix::with_any_level(tensor)
+                .map(Kernels)
+                .map_err(|e| e.to_string())
+        }
+
+        /// `x @ W^T`, as the engine computes it while decoding.
+        pub fn matmul(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
+            self.0.matmul(x)
+        }
+    }
+}
