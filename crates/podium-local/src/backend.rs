@@ -37,11 +37,12 @@ pub struct LocalOptions {
     pub threads: Option<usize>,
     pub weight_format: WeightFormat,
     /// Keep f16 copies of the matrices candle multiplies slowly in batches, for prefill and
-    /// scoring (about twice as fast there, and closer to f32; costs ~2 bytes per weight of
-    /// those matrices). Single-row decoding always uses the quantized weights.
+    /// scoring (about twice as fast there, and closer to f32: the products are computed in
+    /// f32; costs ~2 bytes per weight of those matrices). Single-row decoding always uses
+    /// the quantized weights.
     pub dense_batches: bool,
-    /// Make those copies f32 instead of f16: about 20–40% faster batches (no conversion
-    /// while packing), at twice their memory.
+    /// Make those copies f32 instead of f16: the same arithmetic without widening the
+    /// weights on every product, at twice their memory.
     pub dense_f32: bool,
     /// Cap on the sequence length the model runs on; `None` uses the model's training
     /// context length. Memory for keys and values grows linearly with it.
@@ -85,6 +86,17 @@ impl LocalOptions {
         }
     }
 
+    /// How batched rows are multiplied, as the fingerprint names it: the batch weights,
+    /// and for f16 copies that their products are computed in f32 (since 2026-11-28;
+    /// before, candle's f16 products rounded activations and products to f16), so that a
+    /// run computed the old way is not resumed with the new numbers.
+    fn batch_computation(&self) -> &'static str {
+        match self.batch_weights() {
+            "f16" => "f16-in-f32",
+            other => other,
+        }
+    }
+
     /// The model's identity: the spec with the options that can change a number
     /// written out (those left at their default are not), and a fingerprint of the
     /// file's sha256 with every such option's effective value, so a run can only
@@ -117,7 +129,7 @@ impl LocalOptions {
             fingerprint: format!(
                 "{sha256};weights={};batch_weights={};max_context={max_context}",
                 self.weight_format.name(),
-                self.batch_weights()
+                self.batch_computation()
             ),
             chat_template_hash,
         }

@@ -13,6 +13,7 @@
 mod activation;
 mod backend;
 mod config;
+mod dense;
 mod engine;
 mod error;
 mod gguf;

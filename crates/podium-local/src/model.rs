@@ -134,9 +134,10 @@ pub(crate) const DENSE_MIN_ROWS: usize = 8;
 ///
 /// The quantized form serves single rows (decoding): through our own kernels
 /// (`direct`, the file's blocks as stored) where there are some for its type, else
-/// through candle's. For batches (prefill, scoring) an optional dense f16 copy is used:
-/// candle's f16 gemm runs them about twice as fast as its quantized kernels, and with
-/// 16-bit activations instead of 8-bit it is also much closer to an f32 forward pass.
+/// through candle's. For batches (prefill, scoring) an optional dense f16 copy is used,
+/// multiplied in f32 arithmetic (`dense.rs`): gemm runs it about twice as fast as
+/// candle's quantized kernels, and with f32 activations instead of 8-bit ones it is also
+/// much closer to an f32 forward pass.
 pub(crate) struct Linear {
     pub(crate) quantized: QMatMul,
     pub(crate) direct: Option<QuantMatrix>,
@@ -149,6 +150,9 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / x.dim(D::Minus1)?.max(1);
         let out = match (&self.dense, &self.direct) {
+            (Some(QMatMul::TensorF16(weight)), _) if rows >= DENSE_MIN_ROWS => {
+                f16_weights_product(x, weight)?
+            }
             (Some(dense), _) if rows >= DENSE_MIN_ROWS => dense.forward(x)?,
             (_, Some(direct)) => {
                 let mut dims = x.dims().to_vec();
@@ -173,6 +177,52 @@ impl Linear {
             None => Ok(out),
         }
     }
+}
+
+/// `x @ W^T` for f32 `x` (`[.., k]`) and an f16 weight copy `W` (`[n, k]`), in f32
+/// arithmetic (see `dense.rs`).
+fn f16_weights_product(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let (n, k) = weight.dims2()?;
+    let mut dims = x.dims().to_vec();
+    if dims.last() != Some(&k) {
+        return Err(LocalError::InvalidInput(format!(
+            "a product of {dims:?} with a matrix of {k} columns"
+        )));
+    }
+    let m = x.elem_count() / k.max(1);
+    let x = x.to_dtype(DType::F32)?.contiguous()?;
+    let weight = weight.contiguous()?;
+    let (x_storage, x_layout) = x.storage_and_layout();
+    let (w_storage, w_layout) = weight.storage_and_layout();
+    let (
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(xs)),
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F16(ws)),
+    ) = (&*x_storage, &*w_storage)
+    else {
+        return Err(LocalError::InvalidInput(
+            "f16 weight product: not f32 activations and f16 weights in CPU memory".into(),
+        ));
+    };
+    let (Some((x0, x1)), Some((w0, w1))) =
+        (x_layout.contiguous_offsets(), w_layout.contiguous_offsets())
+    else {
+        return Err(LocalError::InvalidInput(
+            "f16 weight product: tensors not contiguous".into(),
+        ));
+    };
+    let out = xs
+        .get(x0..x1)
+        .zip(ws.get(w0..w1))
+        .and_then(|(xs, ws)| crate::dense::matmul_f16_weights(xs, ws, m, n, k))
+        .ok_or_else(|| {
+            LocalError::InvalidInput(format!(
+                "f16 weight product: {m} x {k} activations against {n} x {k} weights"
+            ))
+        })?;
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Ok(Tensor::from_vec(out, dims, x.device())?)
 }
 
 pub(crate) struct Layer {
@@ -458,13 +508,21 @@ impl Model {
         let mut sum_exp = vec![0f64; n_rows];
         let mut best = vec![(0u32, f32::NEG_INFINITY); n_rows];
         let mut target_logit = vec![f32::NEG_INFINITY; wanted.len()];
-        let x = hidden.to_dtype(weight.dtype())?;
+        let f16 = weight.dtype() == DType::F16;
+        let x = if f16 {
+            hidden.to_dtype(DType::F32)?
+        } else {
+            hidden.to_dtype(weight.dtype())?
+        };
         let mut start = 0;
         while start < self.vocab_size {
             let len = slice.min(self.vocab_size - start);
-            let mut logits = x
-                .matmul(&weight.narrow(0, start, len)?.t()?)?
-                .to_dtype(DType::F32)?;
+            let slice_weight = weight.narrow(0, start, len)?;
+            let mut logits = if f16 {
+                f16_weights_product(&x, &slice_weight)?
+            } else {
+                x.matmul(&slice_weight.t()?)?.to_dtype(DType::F32)?
+            };
             if let Some(bias) = &self.output.bias {
                 logits = logits.broadcast_add(&bias.narrow(0, start, len)?)?;
             }
