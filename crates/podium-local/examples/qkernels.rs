@@ -4,7 +4,9 @@
 //! as the memory-bandwidth ceiling. Prints milliseconds per product and the weight bytes
 //! read per second.
 //!
-//! cargo run --release -p podium-local --example qkernels -- [THREADS] [REPS]
+//! cargo run --release -p podium-local --example qkernels -- [THREADS] [REPS] [ONLY]
+//!
+//! `ONLY` keeps the shapes whose name or type contains it (e.g. `Q4K`, `head`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
     let reps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let only = args.next().unwrap_or_default();
     podium_local::set_thread_count(threads);
     println!("threads {threads}, {reps} products each, best of 3 rounds");
     // (rows, cols) as the weights are used: `x @ W^T` with `W` of `rows x cols`.
@@ -31,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let dev = Device::Cpu;
     for (name, dtype, rows, cols) in shapes {
+        if !name.contains(&only) && !format!("{dtype:?}").contains(&only) {
+            continue;
+        }
         let w = Tensor::randn(0f32, 0.05, (rows, cols), &dev)?;
         let tensor = Arc::new(QTensor::quantize(&w, dtype)?);
         drop(w);
