@@ -434,6 +434,33 @@ pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([bytes[at], bytes[at + 1]])).to_f32()
 }
 
+/// All eight 6-bit scales and mins of a Q4_K block's 12 scale bytes (`scales[..12]`), as
+/// [`q4k_scale_min`] gives them for `j` in 0..8, decoded with a few 32-bit operations
+/// instead of a branch per sub-block.
+#[inline(always)]
+pub(crate) fn q4k_scales_mins(scales: &[u8]) -> ([u8; 8], [u8; 8]) {
+    const LOW6: u32 = 0x3F3F_3F3F;
+    const LOW4: u32 = 0x0F0F_0F0F;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            scales[4 * i],
+            scales[4 * i + 1],
+            scales[4 * i + 2],
+            scales[4 * i + 3],
+        ])
+    };
+    let (a, b, c) = (word(0), word(1), word(2));
+    // Sub-blocks 0..4 keep the low 6 bits of bytes 0..4 (scales) and 4..8 (mins);
+    // 4..8 take a nibble of bytes 8..12 and, as bits 4-5, the top two bits of those bytes.
+    let scales_lo = a & LOW6;
+    let mins_lo = b & LOW6;
+    let scales_hi = (c & LOW4) | (((a >> 6) & LOW2) << 4);
+    let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4);
+    let join = |lo: u32, hi: u32| (u64::from(lo) | (u64::from(hi) << 32)).to_le_bytes();
+    (join(scales_lo, scales_hi), join(mins_lo, mins_hi))
+}
+
 /// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K block's 12 scale bytes
 /// (ggml's `get_scale_min_k4`).
 #[inline(always)]

@@ -346,3 +346,21 @@ fn matrices_that_are_not_whole_blocks_are_refused() {
     let matrix = QuantMatrix::with_any_level(Arc::new(wrong_length)).expect("q8_0 kernels");
     assert!(matrix.matmul(&[0.0; 65]).is_err());
 }
+
+/// The branch-free decoding of a Q4_K block's scales and mins gives what ggml's
+/// per-sub-block decoding gives, for every bit pattern of random scale bytes.
+#[test]
+fn all_q4k_scales_and_mins_decode_as_one_at_a_time() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for _ in 0..2000 {
+        let bytes: [u8; 12] = rng.random();
+        let (scales, mins) = super::q4k_scales_mins(&bytes);
+        for j in 0..8 {
+            assert_eq!(
+                (scales[j], mins[j]),
+                super::q4k_scale_min(j, &bytes),
+                "{bytes:?} j={j}"
+            );
+        }
+    }
+}

@@ -79,7 +79,7 @@ macro_rules! kernel_bodies {
     ($features:literal) => {
         use std::arch::x86_64::*;
 
-        use super::super::{ActRow, Q8KRow, Q8Row, QK, QK_K, WeightKind, q4k_scale_min};
+        use super::super::{ActRow, Q8KRow, Q8Row, QK, QK_K, WeightKind, q4k_scales_mins};
 
         /// The f16 stored little-endian at `bytes[at..at + 2]`, converted by F16C (the
         /// `half` crate's conversion checks the CPU on every call).
@@ -191,38 +191,75 @@ macro_rules! kernel_bodies {
             }
         }
 
-        /// One Q4_K super-block against its activation block: adds the scaled products
-        /// to `acc` and returns the mins' part.
+        /// One Q4_K super-block against its activation block: adds the scaled products to
+        /// `acc`, and to `mins` (per lane, summed at the end) what the mins subtract:
+        /// `dmin * dx * min[j] * (sum of x over sub-block j)`, with `pair_sums` the
+        /// activation block's eight 32-value sums.
         #[target_feature(enable = $features)]
         #[inline]
-        fn q4k_block(b: &[u8], xq: &[i8], dx: f32, bsums: &[i32], acc: &mut __m256) -> f32 {
+        fn q4k_block(
+            b: &[u8],
+            xq: &[i8],
+            dx: f32,
+            pair_sums: __m256i,
+            acc: &mut __m256,
+            mins: &mut __m256,
+        ) {
             let mask = _mm256_set1_epi8(0x0F);
-            let scales = &b[4..16];
+            let (sc, mn) = q4k_scales_mins(&b[4..16]);
             let mut sumi = _mm256_setzero_si256();
-            let mut summ = 0i32;
             for j in 0..4 {
-                let (sc0, m0) = q4k_scale_min(2 * j, scales);
-                let (sc1, m1) = q4k_scale_min(2 * j + 1, scales);
                 let q = load32(&b[16 + 32 * j..48 + 32 * j]);
                 let lo = _mm256_and_si256(q, mask);
                 let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), mask);
-                let (sc0, sc1) = (i32::from(sc0), i32::from(sc1));
+                let (sc0, sc1) = (i32::from(sc[2 * j]), i32::from(sc[2 * j + 1]));
                 let plo = scaled_dot(lo, load32_i8(&xq[64 * j..]), sc0, sc0);
                 let phi = scaled_dot(hi, load32_i8(&xq[64 * j + 32..]), sc1, sc1);
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
-                summ += i32::from(m0) * (bsums[4 * j] + bsums[4 * j + 1])
-                    + i32::from(m1) * (bsums[4 * j + 2] + bsums[4 * j + 3]);
             }
             let d = f16_at(b, 0) * dx;
             *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
-            -f16_at(b, 2) * dx * summ as f32
+            let mins_v = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes(mn)));
+            let weighted = _mm256_cvtepi32_ps(_mm256_mullo_epi32(mins_v, pair_sums));
+            *mins = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(b, 2) * dx), weighted, *mins);
+        }
+
+        /// A Q8_K block's sixteen 16-value sums as two vectors (sums 0..8 and 8..16).
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn sums_of_16(bsums: &[i32]) -> (__m256i, __m256i) {
+            let bsums: &[i32; 16] = bsums[..16].try_into().unwrap_or(&[0; 16]);
+            // SAFETY: `bsums` is exactly 16 readable i32s; `loadu` needs no alignment.
+            unsafe {
+                (
+                    _mm256_loadu_si256(bsums.as_ptr().cast()),
+                    _mm256_loadu_si256(bsums.as_ptr().add(8).cast()),
+                )
+            }
+        }
+
+        /// The eight 32-value sums from the sixteen 16-value sums.
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn pair_sums(lo: __m256i, hi: __m256i) -> __m256i {
+            // hadd pairs within 128-bit lanes: [lo01 lo23 hi01 hi23 | lo45 lo67 hi45 hi67].
+            let h = _mm256_hadd_epi32(lo, hi);
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(h)
         }
 
         /// One Q6_K super-block against its activation block: adds the scaled products
-        /// to `acc` and returns the part of the offset 32.
+        /// to `acc`, and to `offsets` (per lane, summed at the end) what the offset 32
+        /// subtracts, from the block's sixteen 16-value sums (`bsums_lo`, `bsums_hi`).
         #[target_feature(enable = $features)]
         #[inline]
-        fn q6k_block(b: &[u8], xq: &[i8], dx: f32, bsums: &[i32], acc: &mut __m256) -> f32 {
+        fn q6k_block(
+            b: &[u8],
+            xq: &[i8],
+            dx: f32,
+            (bsums_lo, bsums_hi): (__m256i, __m256i),
+            acc: &mut __m256,
+            offsets: &mut __m256,
+        ) {
             let (m4, m30) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
             let sc = |g: usize| i32::from(b[192 + g] as i8);
             let mut sumi = _mm256_setzero_si256();
@@ -254,10 +291,21 @@ macro_rules! kernel_bodies {
                     sumi = _mm256_add_epi32(sumi, p);
                 }
             }
-            let corr: i32 = (0..QK_K / 16).map(|g| sc(g) * bsums[g]).sum();
             let d = f16_at(b, 208) * dx;
             *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
-            -d * 32.0 * corr as f32
+            // The offset 32 of every value, through the 16-value sums: per lane
+            // scale[g] * bsum[g] for g and g + 8, added to `offsets` times 32 d.
+            let scales: [u8; 16] = b[192..208].try_into().unwrap_or([0; 16]);
+            let scales = _mm_set_epi64x(
+                i64::from_le_bytes(scales[8..].try_into().unwrap_or([0; 8])),
+                i64::from_le_bytes(scales[..8].try_into().unwrap_or([0; 8])),
+            );
+            let corr = _mm256_add_epi32(
+                _mm256_mullo_epi32(_mm256_cvtepi8_epi32(scales), bsums_lo),
+                _mm256_mullo_epi32(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(scales)), bsums_hi),
+            );
+            *offsets =
+                _mm256_fmadd_ps(_mm256_set1_ps(d * 32.0), _mm256_cvtepi32_ps(corr), *offsets);
         }
 
         /// `R` rows of 32-value blocks (`w`, rows of `row_bytes`) against `x`, side by
@@ -300,25 +348,32 @@ macro_rules! kernel_bodies {
         ) {
             let bb = row_bytes / x.d.len().max(1);
             let mut acc = [_mm256_setzero_ps(); R];
-            let mut extra = [0f32; R];
+            // What the Q4_K mins or the Q6_K offset subtract, per lane.
+            let mut less = [_mm256_setzero_ps(); R];
             for (i, ((xq, &dx), bsums)) in
                 x.qs.chunks_exact(QK_K)
                     .zip(&x.d)
                     .zip(x.bsums.chunks_exact(QK_K / 16))
                     .enumerate()
             {
+                let (lo, hi) = sums_of_16(bsums);
+                let pairs = if KIND == Q4K {
+                    pair_sums(lo, hi)
+                } else {
+                    _mm256_setzero_si256()
+                };
                 for r in 0..R {
                     let at = r * row_bytes + i * bb;
                     prefetch(w, at + PREFETCH_AHEAD, bb);
-                    extra[r] += if KIND == Q4K {
-                        q4k_block(&w[at..at + bb], xq, dx, bsums, &mut acc[r])
+                    if KIND == Q4K {
+                        q4k_block(&w[at..at + bb], xq, dx, pairs, &mut acc[r], &mut less[r]);
                     } else {
-                        q6k_block(&w[at..at + bb], xq, dx, bsums, &mut acc[r])
-                    };
+                        q6k_block(&w[at..at + bb], xq, dx, (lo, hi), &mut acc[r], &mut less[r]);
+                    }
                 }
             }
             for r in 0..R {
-                out[r] = hsum(acc[r]) + extra[r];
+                out[r] = hsum(acc[r]) - hsum(less[r]);
             }
         }
 
