@@ -5,8 +5,8 @@
 //! the activations on one thread) and converting the product to f32 again. Here the
 //! weights are widened to f32 once per product, on all threads, into a buffer kept
 //! between products, and the product is `gemm`'s f32 kernel on the f32 activations as
-//! they are. That is faster at 2 threads (docs/BENCHMARKS.md, "Prefill: f32 arithmetic
-//! on the f16 copies") and more exact: neither the activations nor the products are
+//! they are. That is faster at 2 threads (docs/BENCHMARKS.md, "Prefill at 2 threads: f32
+//! arithmetic on the f16 copies") and more exact: neither the activations nor the products are
 //! rounded to f16. It equals candle's f32 product with the same f16-rounded weights.
 
 #![allow(unsafe_code)]

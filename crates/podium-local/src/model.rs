@@ -155,19 +155,9 @@ impl Linear {
             }
             (Some(dense), _) if rows >= DENSE_MIN_ROWS => dense.forward(x)?,
             (_, Some(direct)) => {
-                let mut dims = x.dims().to_vec();
-                if dims.last() != Some(&direct.cols()) {
-                    return Err(LocalError::InvalidInput(format!(
-                        "a product of {:?} with a matrix of {} columns",
-                        dims,
-                        direct.cols()
-                    )));
-                }
+                let dims = product_dims(x, direct.rows(), direct.cols())?;
                 let values = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                 let out = direct.matmul(&values)?;
-                if let Some(last) = dims.last_mut() {
-                    *last = direct.rows();
-                }
                 Tensor::from_vec(out, dims, x.device())?
             }
             _ => self.quantized.forward(x)?,
@@ -183,12 +173,7 @@ impl Linear {
 /// arithmetic (see `dense.rs`).
 fn f16_weights_product(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let (n, k) = weight.dims2()?;
-    let mut dims = x.dims().to_vec();
-    if dims.last() != Some(&k) {
-        return Err(LocalError::InvalidInput(format!(
-            "a product of {dims:?} with a matrix of {k} columns"
-        )));
-    }
+    let dims = product_dims(x, n, k)?;
     let m = x.elem_count() / k.max(1);
     let x = x.to_dtype(DType::F32)?.contiguous()?;
     let weight = weight.contiguous()?;
@@ -219,10 +204,23 @@ fn f16_weights_product(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
                 "f16 weight product: {m} x {k} activations against {n} x {k} weights"
             ))
         })?;
-    if let Some(last) = dims.last_mut() {
-        *last = n;
-    }
     Ok(Tensor::from_vec(out, dims, x.device())?)
+}
+
+/// The shape of `x @ W^T` for `W` of `rows x cols`: `x`'s with its last dimension
+/// `rows`, or an error when that dimension is not `cols`.
+fn product_dims(x: &Tensor, rows: usize, cols: usize) -> Result<Vec<usize>> {
+    let mut dims = x.dims().to_vec();
+    match dims.last_mut() {
+        Some(last) if *last == cols => {
+            *last = rows;
+            Ok(dims)
+        }
+        _ => Err(LocalError::InvalidInput(format!(
+            "a product of {:?} with a matrix of {cols} columns",
+            x.dims()
+        ))),
+    }
 }
 
 pub(crate) struct Layer {
@@ -508,12 +506,9 @@ impl Model {
         let mut sum_exp = vec![0f64; n_rows];
         let mut best = vec![(0u32, f32::NEG_INFINITY); n_rows];
         let mut target_logit = vec![f32::NEG_INFINITY; wanted.len()];
+        // Dense copies are f16 or f32; both multiply f32 activations.
         let f16 = weight.dtype() == DType::F16;
-        let x = if f16 {
-            hidden.to_dtype(DType::F32)?
-        } else {
-            hidden.to_dtype(weight.dtype())?
-        };
+        let x = hidden.to_dtype(DType::F32)?;
         let mut start = 0;
         while start < self.vocab_size {
             let len = slice.min(self.vocab_size - start);

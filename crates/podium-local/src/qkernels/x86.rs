@@ -1,7 +1,7 @@
 //! x86-64 SIMD dot products: one body of kernels (`kernel_bodies!`), compiled twice —
-//! with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors, AVX-512BW masks for Q5's fifth bit;
-//! Q8_0 two blocks per 512-bit vector) and with AVX2 (`vpmaddubsw` + `vpmaddwd`). Each works on 32 weight values at a time,
-//! as unsigned bytes against the activation's signed bytes: Q4/Q5 values are unsigned
+//! with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors, AVX-512BW masks for Q5's fifth
+//! bit; Q8_0 two blocks per 512-bit vector) and with AVX2 (`vpmaddubsw` + `vpmaddwd`).
+//! Each works on 32 weight values at a time, as unsigned bytes against the activation's signed bytes: Q4/Q5 values are unsigned
 //! with their offset (8 or 16) subtracted through the activation block's sum, Q8_0
 //! weights use |w| against x·sign(w), Q4_K/Q6_K multiply each 32-value product by its
 //! sub-block scale before summing, and Q6_K's offset of 32 and Q4_K's mins go through
@@ -132,7 +132,7 @@ macro_rules! kernel_bodies {
 
         /// How far ahead of the bytes a kernel reads it asks for the weights: the hardware
         /// prefetcher alone kept the Q8_0 head at half of a plain read's bandwidth
-        /// (docs/BENCHMARKS.md, "Prefetching the weights"). Any distance from 1 KiB to
+        /// (docs/BENCHMARKS.md, "Decoding: prefetching the weights"). Any distance from 1 KiB to
         /// 21 KiB measured the same.
         const PREFETCH_AHEAD: usize = 4096;
 
